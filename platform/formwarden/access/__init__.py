@@ -1,0 +1,1 @@
+"""Roles, field policies, record scopes and the gate."""

@@ -1,0 +1,28 @@
+"""Who is acting: a user through a session, a user through an API token, or a system job."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # "user" | "token" | "system"
+    user_id: int | None
+    name: str
+    roles: frozenset[str] = frozenset()
+    team_ids: frozenset[int] = frozenset()
+    token_id: int | None = None
+    token_scopes: frozenset[str] | None = None  # None: not a token, no extra limit
+    locale: str = "en"
+    ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def system(cls, job_name: str) -> "Actor":
+        return cls(kind="system", user_id=None, name=f"job:{job_name}")
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == "system"

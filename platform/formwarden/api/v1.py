@@ -1,0 +1,137 @@
+"""JSON API v1: records CRUD, list with filters/sort/paging, recycle bin; session or Bearer token."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from formwarden.access.permissions import Perm
+from formwarden.api.openapi import openapi_document
+from formwarden.errors import BadRequest, Invalid, PreconditionRequired
+from formwarden.forms import versions
+from formwarden.access import gate
+from formwarden.records import service
+from formwarden.records.query import from_args
+from formwarden.http.context import actor
+from formwarden.http.guard import public, requires
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+BODY_KEYS = {"data", "reason"}
+
+
+def _body() -> tuple[dict, str]:
+    if not request.is_json:
+        raise BadRequest("send a JSON body with Content-Type: application/json", code="unsupported_media_type")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise BadRequest("the body is not valid JSON", code="malformed_json")
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object", code="invalid_body")
+    extra = sorted(set(payload) - BODY_KEYS)
+    if extra:
+        raise Invalid(f"unknown key {extra[0]!r} in body (allowed: data, reason)", field=extra[0], code="unknown_key")
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise Invalid("'data' must be a JSON object of field values", field="data", code="invalid_body")
+    reason = payload.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise Invalid("'reason' must be a string of at most 1000 characters", field="reason", code="invalid_reason")
+    return data, reason
+
+
+def _if_match(required: bool) -> int | None:
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        if required:
+            raise PreconditionRequired("send If-Match with the record version you read", field="If-Match")
+        return None
+    raw = raw.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    try:
+        return int(raw.strip('"'))
+    except ValueError:
+        raise BadRequest("If-Match must hold the record version, e.g. \"3\"", field="If-Match",
+                         code="invalid_if_match") from None
+
+
+def _record_response(view, status=200):
+    resp = jsonify(view.as_api())
+    resp.status_code = status
+    resp.headers["ETag"] = f'"{view.version}"'
+    return resp
+
+
+@bp.get("/openapi.json")
+@public
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.get("/forms")
+@requires(Perm.RECORDS)
+def list_forms():
+    who = actor()
+    items = []
+    for form, formdef in versions.all_forms():
+        r = gate.rights(who, formdef)
+        if not r.can("read") and not r.can("create"):
+            continue
+        items.append({
+            "key": form.key, "version": form.current_version, "title": formdef.doc["x-form"]["title"],
+            "actions": sorted(r.scopes), "fields": {n: r.level(n) for n in formdef.fields if r.level(n) != "hidden"},
+        })
+    return jsonify({"items": items, "total": len(items)})
+
+
+@bp.get("/forms/<form_key>/records")
+@requires(Perm.RECORDS)
+def list_records(form_key):
+    deleted = request.args.get("deleted") in ("1", "true")
+    page = service.list_records(actor(), form_key, from_args(request.args), deleted=deleted)
+    return jsonify({"items": [v.as_api() for v in page.items], "total": page.total,
+                    "page": page.page, "per_page": page.per_page})
+
+
+@bp.post("/forms/<form_key>/records")
+@requires(Perm.RECORDS)
+def create_record(form_key):
+    data, reason = _body()
+    view = service.create_record(actor(), form_key, data, reason=reason)
+    resp = _record_response(view, 201)
+    resp.headers["Location"] = f"/api/v1/forms/{form_key}/records/{view.id}"
+    return resp
+
+
+@bp.get("/forms/<form_key>/records/<record_id>")
+@requires(Perm.RECORDS)
+def get_record(form_key, record_id):
+    return _record_response(service.get_record(actor(), form_key, record_id))
+
+
+@bp.patch("/forms/<form_key>/records/<record_id>")
+@requires(Perm.RECORDS)
+def patch_record(form_key, record_id):
+    data, reason = _body()
+    expected = _if_match(required=True)
+    view = service.update_record(actor(), form_key, record_id, data, expected_version=expected, reason=reason)
+    return _record_response(view)
+
+
+@bp.delete("/forms/<form_key>/records/<record_id>")
+@requires(Perm.RECORDS)
+def delete_record(form_key, record_id):
+    service.delete_record(actor(), form_key, record_id, expected_version=_if_match(required=False),
+                          reason=request.args.get("reason", ""))
+    return "", 204
+
+
+@bp.post("/forms/<form_key>/records/<record_id>/restore")
+@requires(Perm.RECORDS)
+def restore_record(form_key, record_id):
+    return _record_response(service.restore_record(actor(), form_key, record_id))
+
+
+@bp.delete("/forms/<form_key>/records/<record_id>/purge")
+@requires(Perm.RECORDS_PURGE)
+def purge_record(form_key, record_id):
+    service.purge_record(actor(), form_key, record_id, reason=request.args.get("reason", ""))
+    return "", 204

@@ -1,0 +1,46 @@
+"""create_app(): config → db → login → i18n → plugins → blueprints → checks. Wiring only:
+no migrations, no network (run `formwarden init` / `formwarden db upgrade` for those)."""
+from __future__ import annotations
+
+from flask import Flask
+
+from formwarden import db
+from formwarden.config import Settings, load_settings
+from formwarden.api.v1 import bp as api_v1
+from formwarden.http import guard
+from formwarden.http.hooks import init_http
+from formwarden.plugins import load_plugins
+from formwarden.web.auth import bp as auth_pages
+from formwarden.web.records import bp as record_pages
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(
+        "formwarden",
+        template_folder=str(settings.templates),
+        static_folder=str(settings.static),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_NAME="fw_session",
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=settings.secure_cookies,
+        JSON_SORT_KEYS=False,
+        FORMWARDEN=settings,
+    )
+    app.config.update(overrides)
+    db.open_database(settings.database_url)
+    app.extensions["formwarden_plugins"] = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
+
+    init_http(app)
+    for blueprint in (auth_pages, record_pages, api_v1):
+        app.register_blueprint(blueprint)
+    guard.wrap_static(app)
+    guard.check_declared(app)
+    return app

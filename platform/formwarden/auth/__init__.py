@@ -1,0 +1,1 @@
+"""Accounts: passwords, server-side sessions, API tokens, users/roles/teams."""

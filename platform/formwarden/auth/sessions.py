@@ -1,0 +1,57 @@
+"""Server-side login sessions: logout or a password change revokes them in the database, so a
+copied session cookie stops working at once."""
+from __future__ import annotations
+
+import datetime as dt
+
+from formwarden.auth.secrets import digest, new_secret
+from formwarden.models import User, UserSession, utcnow
+
+TOUCH_EVERY = dt.timedelta(minutes=5)
+IDLE_LIMIT = dt.timedelta(hours=12)
+
+
+def start_session(user: User, ip: str = "", user_agent: str = "") -> str:
+    raw = new_secret()
+    UserSession.create(token_hash=digest(raw), user=user, ip=ip[:64], user_agent=user_agent[:255])
+    return raw
+
+
+def session_user(raw: str | None) -> User | None:
+    """The active user behind a session token, or None if revoked, idle, expired or deactivated."""
+    if not raw:
+        return None
+    row = (
+        UserSession.select(UserSession, User)
+        .join(User)
+        .where(UserSession.token_hash == digest(raw), UserSession.revoked_at.is_null())
+        .first()
+    )
+    if row is None:
+        return None
+    now = utcnow()
+    user = row.user
+    if now - row.last_seen_at > IDLE_LIMIT or not account_usable(user, now):
+        return None
+    if now - row.last_seen_at > TOUCH_EVERY:
+        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
+    return user
+
+
+def account_usable(user: User, now: dt.datetime | None = None) -> bool:
+    now = now or utcnow()
+    return bool(user.is_active) and (user.expires_at is None or user.expires_at > now)
+
+
+def revoke_session(raw: str | None) -> None:
+    if raw:
+        UserSession.update(revoked_at=utcnow()).where(
+            UserSession.token_hash == digest(raw), UserSession.revoked_at.is_null()
+        ).execute()
+
+
+def revoke_all_sessions(user_id: int, except_raw: str | None = None) -> int:
+    q = UserSession.update(revoked_at=utcnow()).where(UserSession.user == user_id, UserSession.revoked_at.is_null())
+    if except_raw:
+        q = q.where(UserSession.token_hash != digest(except_raw))
+    return q.execute()

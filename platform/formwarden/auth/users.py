@@ -1,0 +1,90 @@
+"""Users, their roles and teams, and turning a user into an acting `Actor`."""
+from __future__ import annotations
+
+from formwarden.access.actor import Actor
+from formwarden.audit import record_event
+from formwarden.auth.passwords import hash_password, password_problem, verify_password
+from formwarden.auth.sessions import revoke_all_sessions
+from formwarden.db import write_transaction
+from formwarden.errors import Forbidden, Invalid
+from formwarden.models import Role, Team, User, UserRole, UserTeam, utcnow
+
+
+def roles_of(user_id: int) -> frozenset[str]:
+    q = Role.select(Role.name).join(UserRole).where(UserRole.user == user_id)
+    return frozenset(r.name for r in q)
+
+
+def teams_of(user_id: int) -> frozenset[int]:
+    return frozenset(t.team_id for t in UserTeam.select(UserTeam.team).where(UserTeam.user == user_id))
+
+
+def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", request_id: str = "") -> Actor:
+    scopes = frozenset(token.scopes.split()) if token is not None else None
+    return Actor(
+        kind="token" if token is not None else "user",
+        user_id=user.id,
+        name=user.username if token is None else f"{user.username} (token {token.prefix})",
+        roles=roles_of(user.id),
+        team_ids=teams_of(user.id),
+        token_id=token.id if token is not None else None,
+        token_scopes=scopes,
+        locale=user.locale,
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+    )
+
+
+def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
+    role, created = Role.get_or_create(name=name, defaults={"title_zh": title_zh, "title_en": title_en})
+    if not created and (title_zh or title_en) and (role.title_zh, role.title_en) != (title_zh, title_en):
+        role.title_zh, role.title_en = title_zh or role.title_zh, title_en or role.title_en
+        role.save()
+    return role
+
+
+def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(), display_name: str = "",
+                locale: str = "zh-CN", check_strength: bool = True) -> User:
+    """Create a user with roles and teams (created if missing). Raises Invalid."""
+    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
+        raise Invalid("username: letters, digits, _ and . only", field="username", code="invalid_username")
+    if check_strength and (problem := password_problem(password)):
+        raise Invalid(f"password: {problem}", field="password", code="weak_password")
+    if User.select().where(User.username == username).exists():
+        raise Invalid(f"user {username!r} exists", field="username", code="duplicate")
+    with write_transaction():
+        user = User.create(username=username, password_hash=hash_password(password),
+                           display_name=display_name or username, locale=locale)
+        for name in roles:
+            UserRole.create(user=user, role=ensure_role(name))
+        for name in teams:
+            team, _ = Team.get_or_create(name=name)
+            UserTeam.create(user=user, team=team)
+        record_event(actor, "user_create", diff={"username": [None, username], "roles": [None, sorted(roles)],
+                                                 "teams": [None, sorted(teams)]})
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    user = User.get_or_none(User.username == username)
+    ok = verify_password(user.password_hash if user else None, password)
+    return user if ok else None
+
+
+def change_password(actor: Actor, user: User, old: str, new: str, keep_session: str | None = None) -> None:
+    """Change a password and end every other session of the user. Raises Forbidden/Invalid."""
+    if not verify_password(user.password_hash, old):
+        raise Forbidden("current password is wrong", field="old_password", code="wrong_password")
+    if problem := password_problem(new):
+        raise Invalid(f"new password: {problem}", field="new_password", code="weak_password")
+    with write_transaction():
+        User.update(password_hash=hash_password(new), password_changed_at=utcnow()).where(User.id == user.id).execute()
+        revoke_all_sessions(user.id, except_raw=keep_session)
+        record_event(actor, "password_change", diff={"user": [user.username, user.username]})
+
+
+def set_locale(user: User, locale: str) -> None:
+    if locale not in ("zh-CN", "en"):
+        raise Invalid("unsupported language", field="locale", code="invalid_locale")
+    User.update(locale=locale).where(User.id == user.id).execute()

@@ -1,0 +1,199 @@
+"""The `formwarden` command. Every command exits non-zero with a one-line reason on failure."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.config import REPO_ROOT, ConfigError, init_instance, instance_path, load_settings
+from formwarden.errors import DomainError
+
+DEMO_PASSWORD_FILE = "demo_password"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def command(group, *args, **kwargs):
+    """A click command whose expected failures become one line on stderr and exit status 1."""
+    def wrap(fn):
+        @wraps(fn)
+        def run(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except DomainError as exc:
+                detail = "; ".join(
+                    f"{d.get('file', '')}{d.get('pointer', d.get('field', ''))}: {d.get('reason', d.get('message', ''))}"
+                    for d in exc.details[:20])
+                _fail(f"{exc.message}{': ' + detail if detail else ''}")
+            except (ConfigError, OSError, RuntimeError, ValueError) as exc:
+                _fail(str(exc))
+        return group.command(*args, **kwargs)(run)
+    return wrap
+
+
+def _open(require_instance: bool = True):
+    settings = load_settings(require_instance=require_instance)
+    db.open_database(settings.database_url)
+    from formwarden.plugins import load_plugins
+
+    report = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
+    for name, why in report.broken.items():
+        click.echo(f"warning: plugin {name} not loaded: {why}", err=True)
+    pending = db.pending_migrations()
+    if pending:
+        raise ConfigError(f"database schema is behind ({len(pending)} pending migration(s)): run `formwarden db upgrade`")
+    return settings
+
+
+@click.group()
+def main():
+    """Formwarden: customer-data forms with field-level access, audit trail and backups."""
+
+
+@command(main, "init")
+def init():
+    """Create the instance folder, secrets and schema; create the first admin."""
+    from formwarden.auth.secrets import new_password
+    from formwarden.auth.users import create_user, ensure_role
+    from formwarden.models import Role, UserRole
+
+    instance = instance_path()
+    created = init_instance(instance)
+    settings = load_settings()
+    db.open_database(settings.database_url)
+    applied = db.upgrade()
+    click.echo(f"instance: {instance} ({'created' if created else 'exists'}); migrations applied: {len(applied)}")
+    admin_role = ensure_role("admin", "管理员", "Administrator")
+    if not UserRole.select().join(Role).where(Role.id == admin_role.id).exists():
+        password = new_password()
+        create_user(Actor.system("cli:init"), "admin", password, roles=["admin"], display_name="Administrator")
+        click.echo(f"first admin: admin / {password}  (shown once; change it after signing in)")
+
+
+@main.group("db")
+def db_group():
+    """Database schema."""
+
+
+@command(db_group, "upgrade")
+def db_upgrade():
+    """Apply pending migrations in order."""
+    settings = load_settings()
+    db.open_database(settings.database_url)
+    applied = db.upgrade()
+    click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+
+
+@command(main, "load-forms")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def load_forms(path):
+    """Check and publish every form definition in PATH (default: form_defs/); all or nothing."""
+    from formwarden.forms.versions import load_directory
+
+    _open()
+    path = path or REPO_ROOT / "form_defs"
+    for key, version, changed in load_directory(Actor.system("cli:load-forms"), path):
+        click.echo(f"{key}: version {version} ({'published' if changed else 'unchanged'})")
+
+
+@command(main, "demo")
+@click.option("--password", help="One password for every demo user (default: a generated one).")
+@click.option("--records", default=120, show_default=True, help="Demo customers to create on an empty database.")
+def demo(password, records):
+    """Create the demo roles, teams, users and records."""
+    from formwarden.auth.secrets import new_password
+    from formwarden.demo import USERS, ensure_people, load_records
+
+    settings = _open()
+    password = password or new_password()
+    created = ensure_people(password)
+    n = load_records(customers=records)
+    pw_file = settings.instance / DEMO_PASSWORD_FILE
+    pw_file.write_text(password)
+    pw_file.chmod(0o600)
+    click.echo(f"demo users: {len(USERS)} ({len(created)} new); demo records created: {n}")
+    click.echo(f"demo logins (password for all): {password}")
+    click.echo("  " + ", ".join(u for u, _ in USERS[:5]) + ", sales01 … sales20")
+
+
+@command(main, "serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=4, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker process")
+@click.option("--with-worker/--no-worker", default=False, help="also run an RQ worker (always with embedded Redis)")
+def serve(host, port, workers, threads, with_worker):
+    """Run the production server (gunicorn) and, with embedded Redis, a worker beside it."""
+    from formwarden.server import serve as run
+
+    settings = _open()
+    pw_file = settings.instance / DEMO_PASSWORD_FILE
+
+    def banner(url):
+        click.echo(f"Formwarden is running at {url}")
+        if pw_file.exists():
+            click.echo(f"demo logins: admin, manager, finance, support, intern, sales01 … sales20 — "
+                       f"password: {pw_file.read_text().strip()}")
+        click.echo("press Ctrl+C to stop")
+
+    sys.exit(run(settings, host, port, workers, threads, with_worker, banner))
+
+
+@command(main, "worker")
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+@click.option("--queue", "queues", multiple=True, help="queue(s) to serve (default: all)")
+def worker(burst, queues):
+    """Run an RQ worker for the background jobs."""
+    from formwarden.jobs.queue import QUEUES
+    from formwarden.jobs.worker import run_worker
+
+    settings = _open()
+    run_worker(settings, queues or QUEUES, burst=burst)
+
+
+@main.group("token")
+def token_group():
+    """API tokens."""
+
+
+def _parse_expiry(value: str | None):
+    if not value:
+        return None
+    if value.endswith("d") and value[:-1].isdigit():
+        return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=int(value[:-1]))
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=None)
+    except ValueError:
+        raise ValueError(f"--expires: use e.g. 30d or 2027-01-31, not {value!r}") from None
+
+
+@command(token_group, "create")
+@click.option("--user", "username", required=True)
+@click.option("--scopes", multiple=True, default=("read",), show_default=True,
+              help="read, write, delete, export, optionally as FORM:SCOPE; repeat or comma-separate")
+@click.option("--expires", help="e.g. 30d or 2027-01-31 (default: never)")
+@click.option("--name", default="", help="a label, e.g. the partner system")
+def token_create(username, scopes, expires, name):
+    """Create an API token; the token is printed alone on the last line."""
+    from formwarden.auth.tokens import create_token
+    from formwarden.models import User
+
+    _open()
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise ValueError(f"no user {username!r}")
+    token, raw = create_token(Actor.system("cli:token"), user, name=name, scopes=scopes, expires_at=_parse_expiry(expires))
+    click.echo(f"token {token.prefix} for {username}, scopes: {token.scopes}, expires: {token.expires_at or 'never'}")
+    click.echo(raw)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Settings from the environment and the instance folder. Read only when called (no import-time I/O)."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    secure_cookies: bool
+    max_body_bytes: int
+    plugin_dirs: tuple[Path, ...]
+    plugins_allowed: tuple[str, ...] | None
+
+    @property
+    def templates(self) -> Path:
+        return REPO_ROOT / "templates"
+
+    @property
+    def static(self) -> Path:
+        return REPO_ROOT / "static"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.instance / "exports"
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def instance_path(env=None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("FORMWARDEN_INSTANCE", "instance")).resolve()
+
+
+def default_database_url(instance: Path) -> str:
+    return f"sqlite:///{instance / 'formwarden.db'}"
+
+
+def load_settings(env=None, *, require_instance: bool = True) -> Settings:
+    env = os.environ if env is None else env
+    instance = instance_path(env)
+    key_file = instance / "secret_key"
+    secret = env.get("SECRET_KEY") or (key_file.read_text().strip() if key_file.exists() else "")
+    if require_instance and not secret:
+        raise ConfigError(f"no SECRET_KEY and no {key_file}: run `formwarden init` first")
+    allowed = env.get("FORMWARDEN_PLUGINS")
+    return Settings(
+        instance=instance,
+        database_url=env.get("DATABASE_URL") or default_database_url(instance),
+        redis_url=env.get("REDIS_URL") or None,
+        secret_key=secret,
+        secure_cookies=env.get("FORMWARDEN_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+        max_body_bytes=int(env.get("FORMWARDEN_MAX_BODY", str(256 * 1024))),
+        plugin_dirs=(REPO_ROOT / "plugins",),
+        plugins_allowed=tuple(p.strip() for p in allowed.split(",") if p.strip()) if allowed else None,
+    )
+
+
+def init_instance(instance: Path) -> bool:
+    """Create the instance folder and its secrets; returns False if it already existed."""
+    created = not (instance / "secret_key").exists()
+    instance.mkdir(parents=True, exist_ok=True)
+    for sub in ("keys", "exports"):
+        (instance / sub).mkdir(exist_ok=True)
+    key_file = instance / "secret_key"
+    if created:
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return created

@@ -1,0 +1,260 @@
+"""Form definitions: check a JSON Schema 2020-12 document with Formwarden's extensions and
+wrap it in a read-only FormDef that the rest of the engine uses.
+
+`check_definition` lists every problem as (JSON pointer, reason); nothing is loaded unless
+the list is empty.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from formwarden.errors import Invalid
+from formwarden.forms.registry import field_types
+
+LOCALES = ("zh-CN", "en")
+LEVELS = ("hidden", "masked", "read", "write")
+ACTIONS = ("create", "read", "update", "delete", "export")
+WIDGETS_BY_TYPE = {"number": "number", "integer": "number", "boolean": "select"}
+
+
+def _metaschema() -> dict:
+    return json.loads(resources.files("formwarden.forms").joinpath("metaschema.json").read_text("utf-8"))
+
+
+_META_VALIDATOR = Draft202012Validator(_metaschema())
+
+
+@dataclass(frozen=True)
+class Problem:
+    pointer: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"pointer": self.pointer, "reason": self.reason}
+
+
+def _pointer(path) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path) if path else ""
+
+
+def check_definition(doc: object) -> list[Problem]:
+    """Every problem with a definition, as JSON pointer + reason; empty when it is sound."""
+    if not isinstance(doc, dict):
+        return [Problem("", "a form definition must be a JSON object")]
+    problems = [Problem(_pointer(e.absolute_path), e.message) for e in _META_VALIDATOR.iter_errors(doc)]
+    try:
+        Draft202012Validator.check_schema(doc)
+    except SchemaError as exc:
+        problems.append(Problem(_pointer(exc.absolute_path), f"not a valid JSON Schema: {exc.message}"))
+    if problems:
+        return _dedupe(problems)
+    props = doc["properties"]
+    names = set(props)
+    for i, name in enumerate(doc.get("required", [])):
+        if name not in names:
+            problems.append(Problem(f"/required/{i}", f"names unknown field {name!r}"))
+    for name, spec in props.items():
+        base = f"/properties/{name}"
+        fmt = spec.get("format") or (spec.get("items") or {}).get("format")
+        if fmt and field_types.get(fmt) is None:
+            problems.append(Problem(f"{base}/format", f"unknown field type {fmt!r} (known: {', '.join(field_types.names())})"))
+        labels = spec.get("x-enum-labels")
+        if labels is not None:
+            options = spec.get("enum") or (spec.get("items") or {}).get("enum")
+            if options is None:
+                problems.append(Problem(f"{base}/x-enum-labels", "labels given for a field without enum"))
+            else:
+                for loc in LOCALES:
+                    if len(labels[loc]) != len(options):
+                        problems.append(Problem(f"{base}/x-enum-labels/{loc}", f"has {len(labels[loc])} labels for {len(options)} options"))
+    form = doc["x-form"]
+    for key in ("owner_field", "title_field"):
+        if key in form and form[key] not in names:
+            problems.append(Problem(f"/x-form/{key}", f"names unknown field {form[key]!r}"))
+    for i, name in enumerate(form.get("list_fields", [])):
+        if name not in names:
+            problems.append(Problem(f"/x-form/list_fields/{i}", f"names unknown field {name!r}"))
+    placed: dict[str, str] = {}
+    for s, section in enumerate(doc.get("x-layout", {}).get("sections", [])):
+        for f, name in enumerate(section["fields"]):
+            ptr = f"/x-layout/sections/{s}/fields/{f}"
+            if name not in names:
+                problems.append(Problem(ptr, f"names unknown field {name!r}"))
+            elif name in placed:
+                problems.append(Problem(ptr, f"field {name!r} is already placed at {placed[name]}"))
+            else:
+                placed[name] = ptr
+    for r, rule in enumerate(doc.get("x-rules", [])):
+        if rule["when"]["field"] not in names:
+            problems.append(Problem(f"/x-rules/{r}/when/field", f"names unknown field {rule['when']['field']!r}"))
+        for key in ("show", "require"):
+            for i, name in enumerate(rule.get(key, [])):
+                if name not in names:
+                    problems.append(Problem(f"/x-rules/{r}/{key}/{i}", f"names unknown field {name!r}"))
+    for role, block in doc["x-access"].items():
+        for name in block["fields"]:
+            if name != "*" and name not in names:
+                problems.append(Problem(f"/x-access/{role}/fields/{name}", f"names unknown field {name!r}"))
+    return problems
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in problems:
+        if (p.pointer, p.reason) not in seen:
+            seen.add((p.pointer, p.reason))
+            out.append(p)
+    return out
+
+
+def parse_definition(doc: object) -> "FormDef":
+    """Check and wrap a definition; raises Invalid listing every problem."""
+    problems = check_definition(doc)
+    if problems:
+        raise Invalid(
+            f"form definition has {len(problems)} problem(s)",
+            code="invalid_definition",
+            details=[p.as_dict() for p in problems],
+        )
+    return FormDef(doc)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    schema: dict
+    required: bool
+
+    def label(self, locale: str) -> str:
+        return self.schema["x-label"].get(locale) or self.schema["x-label"]["en"]
+
+    def help(self, locale: str) -> str:
+        return (self.schema.get("x-help") or {}).get(locale, "")
+
+    @property
+    def type(self) -> str:
+        return self.schema.get("type", "string")
+
+    @property
+    def format(self) -> str | None:
+        return self.schema.get("format")
+
+    @property
+    def options(self) -> list | None:
+        if "enum" in self.schema:
+            return list(self.schema["enum"])
+        items = self.schema.get("items") or {}
+        return list(items["enum"]) if "enum" in items else None
+
+    def option_labels(self, locale: str) -> list[tuple[object, str]]:
+        opts = self.options or []
+        labels = (self.schema.get("x-enum-labels") or {}).get(locale) or [str(o) for o in opts]
+        return list(zip(opts, labels))
+
+    def option_label(self, value, locale: str) -> str:
+        for opt, label in self.option_labels(locale):
+            if opt == value:
+                return label
+        return "" if value is None else str(value)
+
+    @property
+    def widget(self) -> str:
+        if "x-widget" in self.schema:
+            return self.schema["x-widget"]
+        ft = field_types.get(self.format) if self.format else None
+        if ft:
+            return ft.widget
+        if self.type == "array":
+            return "multiselect" if self.options else "tags"
+        if self.options:
+            return "select"
+        if self.type == "string" and self.schema.get("maxLength", 0) > 200:
+            return "textarea"
+        return WIDGETS_BY_TYPE.get(self.type, "text")
+
+    @property
+    def mask(self) -> str:
+        if "x-mask" in self.schema:
+            return self.schema["x-mask"]
+        ft = field_types.get(self.format) if self.format else None
+        return (ft.mask if ft and ft.mask else "all")
+
+    @property
+    def sensitivity(self) -> str:
+        return self.schema.get("x-sensitivity", "internal")
+
+    @property
+    def indexed(self) -> bool:
+        return bool(self.schema.get("x-index"))
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: dict
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class FormDef:
+    """A checked definition. Construct through parse_definition()."""
+
+    doc: dict = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        return self.doc["x-form"]["key"]
+
+    def title(self, locale: str) -> str:
+        return self.doc["x-form"]["title"].get(locale) or self.doc["x-form"]["title"]["en"]
+
+    @cached_property
+    def fields(self) -> dict[str, FieldDef]:
+        required = set(self.doc.get("required", []))
+        return {n: FieldDef(n, s, n in required) for n, s in self.doc["properties"].items()}
+
+    @property
+    def owner_field(self) -> str | None:
+        return self.doc["x-form"].get("owner_field")
+
+    @property
+    def title_field(self) -> str:
+        return self.doc["x-form"].get("title_field") or next(iter(self.fields))
+
+    @property
+    def list_fields(self) -> list[str]:
+        return list(self.doc["x-form"].get("list_fields") or list(self.fields)[:5])
+
+    @cached_property
+    def sections(self) -> tuple[Section, ...]:
+        layout = self.doc.get("x-layout")
+        if not layout:
+            return (Section("main", self.doc["x-form"]["title"], tuple(self.fields)),)
+        out = [Section(s["key"], s["title"], tuple(s["fields"])) for s in layout["sections"]]
+        placed = {f for s in out for f in s.fields}
+        rest = tuple(f for f in self.fields if f not in placed)
+        if rest:
+            out.append(Section("other", {"zh-CN": "其他", "en": "Other"}, rest))
+        return tuple(out)
+
+    @property
+    def rules(self) -> list[dict]:
+        return self.doc.get("x-rules", [])
+
+    @property
+    def access(self) -> dict:
+        return self.doc["x-access"]
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.doc["x-access"])
+
+    @cached_property
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.doc, format_checker=field_types.format_checker())

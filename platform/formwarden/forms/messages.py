@@ -1,0 +1,36 @@
+"""Validation message templates (English msgids, translated by the web layer via gettext)."""
+
+
+def N_(text: str) -> str:
+    """Marks a string for extraction without translating it here."""
+    return text
+
+
+MESSAGES = {
+    "required": N_("This field is required."),
+    "type": N_("Expected a value of type %(expected)s."),
+    "format": N_("Not a valid %(format)s."),
+    "pattern": N_("Does not match the expected format."),
+    "minLength": N_("Must be at least %(limit)s characters."),
+    "maxLength": N_("Must be at most %(limit)s characters."),
+    "minimum": N_("Must be at least %(limit)s."),
+    "maximum": N_("Must be at most %(limit)s."),
+    "exclusiveMinimum": N_("Must be greater than %(limit)s."),
+    "exclusiveMaximum": N_("Must be less than %(limit)s."),
+    "multipleOf": N_("Must be a multiple of %(limit)s."),
+    "enum": N_("Choose one of the offered options."),
+    "const": N_("This value is not allowed here."),
+    "maxItems": N_("At most %(limit)s entries."),
+    "minItems": N_("At least %(limit)s entries."),
+    "uniqueItems": N_("Entries must not repeat."),
+    "unknown_field": N_("Unknown field."),
+    "invalid": N_("Invalid value."),
+}
+
+
+def render(code: str, params: dict | None = None, translate=lambda s: s) -> str:
+    template = translate(MESSAGES.get(code, MESSAGES["invalid"]))
+    try:
+        return template % (params or {})
+    except (KeyError, TypeError, ValueError):
+        return template

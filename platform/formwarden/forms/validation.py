@@ -1,0 +1,133 @@
+"""Server-side validation of submissions: the form's JSON Schema plus its x-rules.
+
+The same code serves full saves and the per-field HTMX check, so the browser never holds
+a second rule engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from formwarden.errors import Invalid
+from formwarden.forms.definition import FormDef
+from formwarden.forms.messages import render
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    code: str
+    params: dict
+
+    def as_dict(self, translate=lambda s: s) -> dict:
+        return {"field": self.field, "code": self.code, "message": render(self.code, self.params, translate)}
+
+
+def _is_filled(value) -> bool:
+    return value not in (None, "", [], {})
+
+
+def _matches(when: dict, data: dict) -> bool:
+    value = data.get(when["field"])
+    if "in" in when and value not in when["in"]:
+        return False
+    if "filled" in when and _is_filled(value) != when["filled"]:
+        return False
+    return True
+
+
+def visible_fields(formdef: FormDef, data: dict) -> set[str]:
+    """Fields shown for this data: a field named in any rule's `show` appears only while one matches."""
+    gated = {f for rule in formdef.rules for f in rule.get("show", [])}
+    shown = {f for rule in formdef.rules if _matches(rule["when"], data) for f in rule.get("show", [])}
+    return {f for f in formdef.fields if f not in gated or f in shown}
+
+
+def required_fields(formdef: FormDef, data: dict) -> set[str]:
+    base = {f.name for f in formdef.fields.values() if f.required}
+    extra = {f for rule in formdef.rules if _matches(rule["when"], data) for f in rule.get("require", [])}
+    return base | (extra & visible_fields(formdef, data))
+
+
+def validate(formdef: FormDef, data: dict) -> list[FieldError]:
+    """All problems with `data` as a complete record, at most one per field, in form order."""
+    errors: dict[str, FieldError] = {}
+    for err in formdef.validator.iter_errors(data):
+        for fe in _convert(formdef, err, data):
+            errors.setdefault(fe.field, fe)
+    for name in required_fields(formdef, data):
+        if not _is_filled(data.get(name)):
+            errors.setdefault(name, FieldError(name, "required", {}))
+    order = {name: i for i, name in enumerate(formdef.fields)}
+    return sorted(errors.values(), key=lambda e: order.get(e.field, len(order)))
+
+
+def _convert(formdef: FormDef, err, data: dict) -> list[FieldError]:
+    path = list(err.absolute_path)
+    if err.validator == "required":
+        instance = err.instance if isinstance(err.instance, dict) else {}
+        return [FieldError(n, "required", {}) for n in err.validator_value if n not in instance]
+    if err.validator == "additionalProperties":
+        extra = [k for k in (err.instance or {}) if k not in formdef.fields]
+        return [FieldError(k, "unknown_field", {}) for k in extra]
+    if err.validator == "type" and not path:
+        return [FieldError("", "type", {"expected": "object"})]
+    name = str(path[0]) if path else ""
+    params = {"limit": err.validator_value, "format": err.validator_value, "expected": err.validator_value}
+    code = err.validator if err.validator in _KNOWN else "invalid"
+    return [FieldError(name, code, params)]
+
+
+_KNOWN = {
+    "type", "format", "pattern", "minLength", "maxLength", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "enum", "const",
+    "maxItems", "minItems", "uniqueItems",
+}
+
+
+def check(formdef: FormDef, data: dict) -> None:
+    """Raises Invalid whose details list {field, code, message} for each problem."""
+    errors = validate(formdef, data)
+    if errors:
+        first = errors[0]
+        raise Invalid(
+            f"{len(errors)} field(s) need attention",
+            field=first.field,
+            code="validation_failed",
+            details=[e.as_dict() for e in errors],
+        )
+
+
+def coerce_form_input(formdef: FormDef, form, names) -> tuple[dict, list[FieldError]]:
+    """Turn HTML form input (a MultiDict) into typed values for `names`.
+
+    An empty input means "no value" and is returned as None so the caller can drop it.
+    """
+    out: dict = {}
+    errors: list[FieldError] = []
+    for name in names:
+        fd = formdef.fields.get(name)
+        if fd is None:
+            continue
+        if fd.type == "array":
+            values = [v.strip() for v in form.getlist(name) if v.strip()]
+            if fd.widget == "tags" and len(values) == 1 and "," in values[0]:
+                values = [v.strip() for v in values[0].replace("，", ",").split(",") if v.strip()]
+            out[name] = values
+            continue
+        raw = (form.get(name) or "").strip()
+        if raw == "":
+            out[name] = None
+            continue
+        try:
+            if fd.type == "integer":
+                out[name] = int(raw)
+            elif fd.type == "number":
+                num = float(raw.replace(",", ""))
+                out[name] = int(num) if num.is_integer() and "." not in raw else num
+            elif fd.type == "boolean":
+                out[name] = raw.lower() in ("1", "true", "on", "yes")
+            else:
+                out[name] = raw
+        except ValueError:
+            errors.append(FieldError(name, "type", {"expected": fd.type}))
+    return out, errors

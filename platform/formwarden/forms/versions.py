@@ -1,0 +1,114 @@
+"""Published form versions in the database: publish, load, list. Definitions are immutable
+once published; a changed definition becomes version N+1 and old records keep theirs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from formwarden.access.actor import Actor
+from formwarden.audit import record_event
+from formwarden.db import write_transaction
+from formwarden.errors import Invalid, NotFound
+from formwarden.forms.definition import FormDef, parse_definition
+from formwarden.models import Form, FormVersion
+
+_cache: dict[tuple[int, int], FormDef] = {}
+
+
+def canonical(doc: dict) -> str:
+    body = {k: v for k, v in doc.items() if k != "$id"}
+    body["x-form"] = {k: v for k, v in doc["x-form"].items() if k != "version"}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
+    """Publish `doc` as the next version of its form unless identical to the current one.
+
+    Returns (form, version, changed). Raises Invalid listing every problem.
+    """
+    formdef = parse_definition(doc)
+    text = canonical(doc)
+    checksum = hashlib.sha256(text.encode()).hexdigest()
+    with write_transaction():
+        form, _ = Form.get_or_create(key=formdef.key)
+        current = (
+            FormVersion.get_or_none(FormVersion.form == form, FormVersion.version == form.current_version)
+            if form.current_version else None
+        )
+        if current is not None and current.checksum == checksum:
+            return form, form.current_version, False
+        version = form.current_version + 1
+        stored = json.loads(text)
+        stored["x-form"]["version"] = version
+        stored["$id"] = f"urn:formwarden:form:{formdef.key}:v{version}"
+        FormVersion.create(
+            form=form, version=version, checksum=checksum,
+            definition=json.dumps(stored, ensure_ascii=False, sort_keys=True),
+            published_by=actor.user_id,
+        )
+        form.current_version = version
+        form.save()
+        record_event(actor, "form_publish", form_key=formdef.key, diff={"version": [version - 1 or None, version]})
+    return form, version, True
+
+
+def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
+    """Check every *.json in `path` first; publish only when all are sound (nothing half-loaded)."""
+    files = sorted(Path(path).glob("*.json"))
+    if not files:
+        raise Invalid(f"no form definitions (*.json) in {path}", code="no_definitions")
+    docs, problems = [], []
+    for f in files:
+        try:
+            doc = json.loads(f.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append({"file": f.name, "pointer": "", "reason": f"not readable JSON: {exc}"})
+            continue
+        try:
+            parse_definition(doc)
+        except Invalid as exc:
+            problems.extend({"file": f.name, **d} for d in exc.details)
+            continue
+        docs.append(doc)
+    if problems:
+        raise Invalid(f"{len(problems)} problem(s) in form definitions", code="invalid_definition", details=problems)
+    out = []
+    with write_transaction():
+        for doc in docs:
+            form, version, changed = publish(actor, doc)
+            out.append((form.key, version, changed))
+    return out
+
+
+def get_form(key: str) -> Form:
+    form = Form.get_or_none(Form.key == key)
+    if form is None or not form.current_version:
+        raise NotFound(f"no form {key!r}", field="form", code="unknown_form")
+    return form
+
+
+def definition(form: Form, version: int | None = None) -> FormDef:
+    """The checked definition of `form` at `version` (default: current), cached per process."""
+    version = version or form.current_version
+    key = (form.id, version)
+    cached = _cache.get(key)
+    if cached is None:
+        row = FormVersion.get_or_none(FormVersion.form == form, FormVersion.version == version)
+        if row is None:
+            raise NotFound(f"form {form.key!r} has no version {version}", code="unknown_form_version")
+        cached = _cache[key] = FormDef(json.loads(row.definition))
+    return cached
+
+
+def current(key: str) -> tuple[Form, FormDef]:
+    form = get_form(key)
+    return form, definition(form)
+
+
+def all_forms() -> list[tuple[Form, FormDef]]:
+    return [(f, definition(f)) for f in Form.select().where(Form.current_version > 0).order_by(Form.key)]
+
+
+def clear_cache() -> None:
+    _cache.clear()

@@ -1,0 +1,62 @@
+"""Who is asking: a session user or an API token, turned into an `Actor` once per request."""
+from __future__ import annotations
+
+import uuid
+
+from flask import g, request
+from flask_login import LoginManager, UserMixin, current_user
+
+from formwarden.access.actor import Actor
+from formwarden.auth.sessions import session_user
+from formwarden.auth.tokens import authenticate_token
+from formwarden.auth.users import actor_for
+from formwarden.errors import Unauthorized
+
+login_manager = LoginManager()
+login_manager.session_protection = "basic"
+
+
+class LoginUser(UserMixin):
+    """flask-login's view of a user: its id is the server-side session token, not the user id."""
+
+    def __init__(self, user, session_token: str):
+        self.user = user
+        self.session_token = session_token
+
+    def get_id(self) -> str:
+        return self.session_token
+
+
+@login_manager.user_loader
+def _load_user(session_token: str):
+    user = session_user(session_token)
+    return LoginUser(user, session_token) if user else None
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def load_actor() -> None:
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    g.actor = None
+    g.auth_via = None
+    info = dict(ip=client_ip(), user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, raw = header.partition(" ")
+        found = authenticate_token(raw.strip()) if scheme.lower() == "bearer" else None
+        if found is None:
+            raise Unauthorized("invalid or expired API token", code="invalid_token")
+        user, token = found
+        g.actor, g.auth_via = actor_for(user, token=token, **info), "token"
+        return
+    if current_user.is_authenticated:
+        g.actor, g.auth_via = actor_for(current_user.user, **info), "session"
+
+
+def actor() -> Actor:
+    a = g.get("actor")
+    if a is None:
+        raise Unauthorized("please sign in", code="login_required")
+    return a

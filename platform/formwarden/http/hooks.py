@@ -1,0 +1,59 @@
+"""Request hooks shared by pages and API: connection, acting user, CSRF, guard, security headers."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Flask, current_app, g, request
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+
+from formwarden import db
+from formwarden.http import guard
+from formwarden.http.context import load_actor, login_manager
+from formwarden.http.errors import init_errors
+from formwarden.http.i18n import current_locale, init_i18n
+
+csrf = CSRFProtect()
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _before():
+    db.ensure_connection()
+    guard.bind_view(current_app)
+    load_actor()
+    if request.method in UNSAFE and g.auth_via != "token":
+        csrf.protect()
+    guard.enforce()
+
+
+def _after(resp):
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    if request.endpoint != "static":
+        resp.headers.setdefault("Cache-Control", "no-store")
+    rid = g.get("request_id")
+    if rid:
+        resp.headers["X-Request-Id"] = rid
+    return resp
+
+
+def init_http(app: Flask) -> None:
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    app.config["WTF_CSRF_HEADERS"] = ["X-CSRFToken"]
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    init_i18n(app)
+    init_errors(app)
+    app.before_request(_before)
+    app.after_request(_after)
+
+    @app.template_filter("merge_page")
+    def _merge_page(args: dict, page: int) -> str:
+        return urlencode([(k, v) for k, vs in args.items() if k != "page" for v in vs] + [("page", page)])
+
+    @app.context_processor
+    def _globals():
+        return {"actor": g.get("actor"), "locale": current_locale(), "csrf_token": generate_csrf}

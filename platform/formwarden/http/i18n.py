@@ -1,0 +1,33 @@
+"""Locales: zh-CN and English, chosen per user (saved), else by cookie, else by the browser."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import g, request
+from flask_babel import Babel
+
+LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+COOKIE = "fw_locale"
+babel = Babel()
+
+
+def current_locale() -> str:
+    """The form-definition locale key ("zh-CN" or "en") for this request."""
+    actor = g.get("actor")
+    if actor is not None and actor.locale in LOCALES:
+        return actor.locale
+    cookie = request.cookies.get(COOKIE)
+    if cookie in LOCALES:
+        return cookie
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+    return "en" if best == "en" else "zh-CN"
+
+
+def _babel_locale() -> str:
+    return LOCALES[current_locale()]
+
+
+def init_i18n(app) -> None:
+    folder = Path(__file__).resolve().parent.parent / "translations"
+    babel.init_app(app, locale_selector=_babel_locale, default_translation_directories=str(folder),
+                   default_locale="zh_CN")

@@ -1,0 +1,25 @@
+"""Render a whole page or one named block of it (the HTMX fragment) from the same template."""
+from __future__ import annotations
+
+from flask import current_app, render_template, request
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render_block(template_name: str, block: str, **context) -> str:
+    app = current_app._get_current_object()
+    template = app.jinja_env.get_or_select_template(template_name)
+    app.update_template_context(context)
+    ctx = template.new_context(context)
+    return "".join(template.blocks[block](ctx))
+
+
+def page_or_block(template_name: str, block: str, **context):
+    """The named block for HTMX requests, else the full page; both vary on HX-Request."""
+    if is_htmx() and not request.headers.get("HX-Boosted"):
+        body = render_block(template_name, block, **context)
+    else:
+        body = render_template(template_name, **context)
+    return body, 200, {"Vary": "HX-Request"}

@@ -1,0 +1,1 @@
+"""RQ wiring (JSON serializer, named queues) and thin job entry points that take ids."""

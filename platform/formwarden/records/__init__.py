@@ -1,0 +1,1 @@
+"""Records service: create/update/delete/search through the gate."""

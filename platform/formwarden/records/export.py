@@ -1,0 +1,56 @@
+"""CSV export of the records an actor may export, projected through the gate like any read."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from formwarden.access import gate
+from formwarden.access.actor import Actor
+from formwarden.audit import record_event
+from formwarden.db import write_transaction
+from formwarden.forms import versions
+from formwarden.records.query import ListQuery
+from formwarden.records.service import MAX_PER_PAGE, list_records
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    text = str(value)
+    # Spreadsheet formula injection: a leading = + - @ would be executed by Excel/WPS.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None) -> int:
+    """Write the actor's exportable records to `path` (written to a temp file, then renamed).
+
+    Raises Forbidden without the export action. Returns the number of records written.
+    """
+    _, formdef = versions.current(form_key)
+    gate.require(actor, formdef, "export")
+    columns = gate.visible_fields(actor, formdef)
+    tmp = path.with_suffix(".part")
+    written = 0
+    page_no = 1
+    with open(tmp, "w", newline="", encoding="utf-8-sig") as fh:
+        out = csv.writer(fh)
+        out.writerow(["id", "version"] + [formdef.fields[c].label(actor.locale) for c in columns])
+        while True:
+            q = ListQuery(filters=query.filters, sort_field=None, sort_column="id", descending=False,
+                          page=page_no, per_page=MAX_PER_PAGE)
+            page = list_records(actor, form_key, q)
+            for item in page.items:
+                out.writerow([item.id, item.version] + [_cell(item.data.get(c)) for c in columns])
+            written += len(page.items)
+            if on_progress:
+                on_progress(written, page.total)
+            if page_no >= page.pages:
+                break
+            page_no += 1
+    os.replace(tmp, path)
+    with write_transaction():
+        record_event(actor, "export", form_key=form_key, diff={"count": [None, written]})
+    return written

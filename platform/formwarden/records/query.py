@@ -1,0 +1,104 @@
+"""List queries over record data: typed filter values and JSON-path expressions per database."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from formwarden.errors import Invalid
+from formwarden.forms.definition import FormDef
+from formwarden.models import Record
+
+SORT_COLUMNS = {"updated_at": Record.updated_at, "created_at": Record.created_at, "id": Record.id}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filters: list[tuple[str, list[str]]] = field(default_factory=list)
+    sort_field: str | None = None  # a form field; None sorts by a record column
+    sort_column: str = "updated_at"
+    descending: bool = True
+    page: int = 1
+    per_page: int = 50
+
+
+def parse_sort(value: str | None) -> tuple[str | None, str, bool]:
+    """`-field` sorts descending; the record columns updated_at/created_at/id are allowed too."""
+    if not value:
+        return None, "updated_at", True
+    desc = value.startswith("-")
+    name = value[1:] if desc else value
+    if name in SORT_COLUMNS:
+        return None, name, desc
+    return name, "updated_at", desc
+
+
+def _typed(formdef: FormDef, name: str, raw: str):
+    fd = formdef.fields[name]
+    kind = fd.schema.get("items", {}).get("type", "string") if fd.type == "array" else fd.type
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            num = float(raw)
+            return int(num) if num.is_integer() else num
+        if kind == "boolean":
+            return raw.lower() in ("1", "true", "yes")
+    except ValueError:
+        raise Invalid(f"filter value for {name!r} must be a {kind}", field=name, code="invalid_filter") from None
+    return raw
+
+
+def apply_filters(query, formdef: FormDef, filters):
+    for name, raws in filters:
+        values = [_typed(formdef, name, r) for r in raws]
+        path = Record.data[name]
+        if formdef.fields[name].type == "array":
+            cond = None
+            for v in values:
+                c = path.contains([v])
+                cond = c if cond is None else (cond | c)
+            query = query.where(cond)
+        elif len(values) == 1:
+            query = query.where(path == values[0])
+        else:
+            query = query.where(path.in_(values))
+    return query
+
+
+def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool, column: str = "updated_at"):
+    if sort_field:
+        fd = formdef.fields[sort_field]
+        path = Record.data[sort_field]
+        expr = path.as_float() if fd.type in ("number", "integer") else path.as_text()
+        order = [expr.desc(nulls="LAST") if descending else expr.asc(nulls="LAST")]
+    else:
+        col = SORT_COLUMNS[column]
+        order = [col.desc() if descending else col.asc()]
+    tie = Record.id.desc() if descending else Record.id.asc()
+    return query.order_by(*order, tie)
+
+
+
+
+def _int_arg(args, name: str, default: int) -> int:
+    raw = args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be a whole number", field=name, code="invalid_number") from None
+
+
+def from_args(args, default_per_page: int = 50) -> ListQuery:
+    """Build a ListQuery from `filter[FIELD]=V` (repeatable), `sort`, `page`, `per_page` arguments."""
+    filters: dict[str, list[str]] = {}
+    for key in args:
+        if key.startswith("filter[") and key.endswith("]"):
+            values = [v for v in args.getlist(key) if v != ""]
+            if values:
+                filters.setdefault(key[7:-1], []).extend(values)
+    sort_field, column, desc = parse_sort(args.get("sort"))
+    return ListQuery(
+        filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
+        page=_int_arg(args, "page", 1), per_page=_int_arg(args, "per_page", default_per_page),
+    )

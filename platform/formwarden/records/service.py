@@ -1,0 +1,239 @@
+"""Records: every read and write of customer data, through the gate, one transaction per change.
+
+Each write and its audit event commit together (`write_transaction` + `record_event`).
+Callers pass the acting `Actor`; nothing here reads Flask state.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from formwarden.access import gate
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit import record_event
+from formwarden.db import write_transaction
+from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
+from formwarden.forms import versions
+from formwarden.forms.definition import FormDef
+from formwarden.forms.validation import check as validate_data
+from formwarden.models import Form, Record, User, utcnow
+from formwarden.records.query import ListQuery, apply_filters, apply_sort
+
+MAX_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """A record as one actor may see it (already projected by the gate)."""
+
+    id: int
+    form: str
+    version: int
+    form_version: int
+    data: dict
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+    def as_api(self) -> dict:
+        body = {"id": self.id, "version": self.version, "form_version": self.form_version, "data": self.data}
+        if self.deleted_at:
+            body["deleted_at"] = self.deleted_at.isoformat() + "Z"
+        return body
+
+
+def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: str | None = None) -> RecordView:
+    return RecordView(
+        id=rec.id, form=form.key, version=rec.version, form_version=rec.form_version,
+        data=gate.project(actor, formdef, rec.data), owner=owner_name or "",
+        created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at,
+    )
+
+
+def _clean(data: dict) -> dict:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _diff(old: dict, new: dict) -> dict:
+    keys = sorted(set(old) | set(new))
+    return {k: [old.get(k), new.get(k)] for k in keys if old.get(k) != new.get(k)}
+
+
+def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | None) -> int:
+    name = formdef.owner_field
+    if name and data.get(name):
+        user = User.get_or_none(User.username == data[name])
+        if user is None or not user.is_active:
+            raise Invalid(f"no active user {data[name]!r}", field=name, code="unknown_user",
+                          details=[{"field": name, "code": "unknown_user", "message": "No such active user."}])
+        return user.id
+    if default is not None:
+        return default
+    if actor.user_id is None:
+        raise Invalid("an owner is required", field=name or "owner", code="required")
+    return actor.user_id
+
+
+def _load(form: Form, record_id, *, deleted: bool = False) -> Record:
+    try:
+        rid = int(record_id)
+    except (TypeError, ValueError):
+        raise NotFound("no such record", code="unknown_record") from None
+    rec = Record.get_or_none(Record.id == rid, Record.form == form)
+    if rec is None or (rec.deleted_at is not None) != deleted:
+        raise NotFound("no such record", code="unknown_record")
+    return rec
+
+
+def _load_in_scope(actor: Actor, formdef: FormDef, form: Form, record_id, action: str, *, deleted=False) -> Record:
+    """Load a record the actor may `action`. Out of read scope looks like "not found"."""
+    gate.require(actor, formdef, "read" if action != "create" else action)
+    rec = _load(form, record_id, deleted=deleted)
+    if not gate.in_scope(actor, formdef, rec, "read"):
+        raise NotFound("no such record", code="unknown_record")
+    if action != "read":
+        gate.require(actor, formdef, action)
+        if not gate.in_scope(actor, formdef, rec, action):
+            raise Forbidden(f"you may not {action} this record", code=f"no_{action}")
+    return rec
+
+
+def _owner_name(user_id: int) -> str:
+    user = User.get_or_none(User.id == user_id)
+    return user.username if user else ""
+
+
+def create_record(actor: Actor, form_key: str, data: dict, reason: str = "") -> RecordView:
+    """Create a record. Raises Forbidden (action or field), Invalid (validation), NotFound (form)."""
+    form, formdef = versions.current(form_key)
+    data = _clean(data)
+    gate.check_write(actor, formdef, list(data), "create")
+    owner_id = _resolve_owner(formdef, data, actor, None)
+    if formdef.owner_field:
+        data[formdef.owner_field] = data.get(formdef.owner_field) or _owner_name(owner_id)
+    validate_data(formdef, data)
+    now = utcnow()
+    with write_transaction():
+        rec = Record.create(
+            form=form, form_version=form.current_version, version=1, owner=owner_id, data=data,
+            created_at=now, created_by=actor.user_id, updated_at=now, updated_by=actor.user_id,
+        )
+        record_event(actor, "create", form_key=form.key, record_id=rec.id, diff=_diff({}, data), reason=reason)
+    return _view(actor, formdef, form, rec, data.get(formdef.owner_field or "", None))
+
+
+def update_record(
+    actor: Actor, form_key: str, record_id, changes: dict, *, expected_version: int | None, reason: str = ""
+) -> RecordView:
+    """Change some fields. `None` clears a field. Raises Conflict on a stale expected_version."""
+    form, formdef = versions.current(form_key)
+    rec = _load_in_scope(actor, formdef, form, record_id, "update")
+    gate.check_write(actor, formdef, list(changes), "update")
+    if expected_version is not None and rec.version != expected_version:
+        raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
+    new = _clean({**rec.data, **changes})
+    owner_id = rec.owner_id
+    if formdef.owner_field and formdef.owner_field in changes:
+        owner_id = _resolve_owner(formdef, new, actor, rec.owner_id)
+    validate_data(formdef, new)
+    diff = _diff(rec.data, new)
+    if not diff:
+        return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
+    now = utcnow()
+    with write_transaction():
+        n = (
+            Record.update(
+                data=new, version=Record.version + 1, form_version=form.current_version, owner=owner_id,
+                updated_at=now, updated_by=actor.user_id,
+            )
+            .where(Record.id == rec.id, Record.version == rec.version, Record.deleted_at.is_null())
+            .execute()
+        )
+        if n != 1:
+            raise Conflict("record was changed by someone else; reload and retry", code="stale_version")
+        record_event(actor, "update", form_key=form.key, record_id=rec.id, diff=diff, reason=reason)
+    rec = Record.get_by_id(rec.id)
+    return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
+
+
+def delete_record(actor: Actor, form_key: str, record_id, *, expected_version: int | None = None, reason: str = "") -> None:
+    """Soft delete into the recycle bin."""
+    form, formdef = versions.current(form_key)
+    rec = _load_in_scope(actor, formdef, form, record_id, "delete")
+    if expected_version is not None and rec.version != expected_version:
+        raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
+    with write_transaction():
+        n = (
+            Record.update(deleted_at=utcnow(), deleted_by=actor.user_id)
+            .where(Record.id == rec.id, Record.deleted_at.is_null())
+            .execute()
+        )
+        if n != 1:
+            raise Conflict("record was changed by someone else", code="stale_version")
+        record_event(actor, "delete", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)
+
+
+def restore_record(actor: Actor, form_key: str, record_id, reason: str = "") -> RecordView:
+    """Bring a record back from the recycle bin (needs delete rights on it)."""
+    form, formdef = versions.current(form_key)
+    rec = _load_in_scope(actor, formdef, form, record_id, "delete", deleted=True)
+    with write_transaction():
+        Record.update(deleted_at=None, deleted_by=None).where(Record.id == rec.id).execute()
+        record_event(actor, "restore", form_key=form.key, record_id=rec.id, reason=reason)
+    rec = Record.get_by_id(rec.id)
+    return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
+
+
+def purge_record(actor: Actor, form_key: str, record_id, reason: str = "") -> None:
+    """Remove a deleted record for good. Admin only (Perm.RECORDS_PURGE)."""
+    form, formdef = versions.current(form_key)
+    if not has_perm(actor, Perm.RECORDS_PURGE):
+        raise Forbidden("only administrators may purge records", code="no_purge")
+    rec = _load(form, record_id, deleted=True)
+    with write_transaction():
+        Record.delete().where(Record.id == rec.id).execute()
+        record_event(actor, "purge", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)
+
+
+def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False) -> RecordView:
+    form, formdef = versions.current(form_key)
+    rec = _load_in_scope(actor, formdef, form, record_id, "delete" if deleted else "read", deleted=deleted)
+    return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[RecordView]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = False) -> Page:
+    """One page of records the actor may read, filtered and sorted only on readable fields."""
+    form, formdef = versions.current(form_key)
+    if q.per_page < 1 or q.per_page > MAX_PER_PAGE:
+        raise Invalid(f"per_page must be between 1 and {MAX_PER_PAGE}", field="per_page", code="out_of_range")
+    if q.page < 1:
+        raise Invalid("page must be 1 or more", field="page", code="out_of_range")
+    gate.check_query_fields(actor, formdef, [f for f, _ in q.filters] + ([q.sort_field] if q.sort_field else []))
+    base = Record.select().where(Record.form == form)
+    base = base.where(Record.deleted_at.is_null(False) if deleted else Record.deleted_at.is_null())
+    base = gate.scoped(base, actor, formdef, "delete" if deleted else "read")
+    base = apply_filters(base, formdef, q.filters)
+    total = base.count()
+    rows = apply_sort(base, formdef, q.sort_field, q.descending, q.sort_column).paginate(q.page, q.per_page)
+    owners = {}
+    rows = list(rows)
+    if rows:
+        ids = {r.owner_id for r in rows}
+        owners = {u.id: u.username for u in User.select(User.id, User.username).where(User.id.in_(list(ids)))}
+    items = [_view(actor, formdef, form, r, owners.get(r.owner_id)) for r in rows]
+    return Page(items, total, q.page, q.per_page)

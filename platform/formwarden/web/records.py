@@ -1,0 +1,208 @@
+"""Record pages and their HTMX partials: list, create, view, edit, delete, recycle bin."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from formwarden.access import gate
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.errors import Invalid
+from formwarden.forms import versions
+from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
+from formwarden.models import User
+from formwarden.records import service
+from formwarden.records.query import from_args
+from formwarden.http.context import actor
+from formwarden.http.errors import translate_details
+from formwarden.http.guard import requires
+from formwarden.http.i18n import current_locale
+from formwarden.http.rendering import is_htmx, page_or_block, render_block
+
+bp = Blueprint("records", __name__)
+
+
+def _form(form_key: str):
+    form, formdef = versions.current(form_key)
+    return form, formdef
+
+
+def _form_context(formdef, values, errors, mode, record=None):
+    who = actor()
+    r = gate.rights(who, formdef)
+    return dict(
+        formdef=formdef, values=values, errors=errors, mode=mode, record=record,
+        levels={n: r.level(n) for n in formdef.fields},
+        visible_names=[n for n in formdef.fields if r.level(n) != "hidden"],
+        shown=visible_fields(formdef, values), required=required_fields(formdef, values),
+        rule_triggers={rule["when"]["field"] for rule in formdef.rules},
+        members=[u.username for u in User.select(User.username).where(User.is_active).order_by(User.username)],
+        can=lambda action: r.can(action),
+    )
+
+
+def _errors_by_field(details) -> dict:
+    out = {}
+    for d in translate_details(details):
+        out.setdefault(d.get("field") or "", d["message"])
+    return out
+
+
+@bp.route("/")
+@requires(Perm.ACCOUNT)
+def home():
+    who = actor()
+    forms = [(f, d) for f, d in versions.all_forms() if gate.can(who, d, "read")]
+    if len(forms) == 1 and not has_perm(who, Perm.AUDIT_READ):
+        return redirect(url_for("records.list_records", form_key=forms[0][0].key))
+    return render_template("records/home.html", forms=forms)
+
+
+@bp.route("/f/<form_key>/")
+@requires(Perm.RECORDS)
+def list_records(form_key):
+    _, formdef = _form(form_key)
+    who = actor()
+    q = from_args(request.args, default_per_page=25)
+    deleted = request.args.get("bin") == "1"
+    page = service.list_records(who, form_key, q, deleted=deleted)
+    r = gate.rights(who, formdef)
+    columns = [n for n in formdef.list_fields if r.level(n) != "hidden"]
+    filterable = [fd for fd in formdef.fields.values() if fd.options and r.at_least(fd.name, "read")]
+    sortable = [n for n in formdef.fields if r.at_least(n, "read")]
+    active = {name: values for name, values in q.filters}
+    return page_or_block(
+        "records/list.html", "results",
+        formdef=formdef, page=page, columns=columns, filterable=filterable, sortable=sortable,
+        active=active, sort=request.args.get("sort", "-updated_at"), deleted=deleted,
+        can=lambda action: r.can(action), args=request.args, levels={n: r.level(n) for n in formdef.fields},
+    )
+
+
+def _submitted(formdef, writable):
+    """Only fields the page rendered (marked `_present`) count: a field hidden by a rule keeps its value."""
+    present = set(request.form.getlist("_present"))
+    return coerce_form_input(formdef, request.form, [n for n in writable if n in present])
+
+
+@bp.route("/f/<form_key>/new", methods=["GET", "POST"])
+@requires(Perm.RECORDS)
+def create(form_key):
+    _, formdef = _form(form_key)
+    who = actor()
+    gate.require(who, formdef, "create")
+    writable = gate.writable_fields(who, formdef)
+    values, errors = {}, {}
+    if request.method == "POST":
+        values, coerce_errors = _submitted(formdef, writable)
+        try:
+            if coerce_errors:
+                raise Invalid("check the fields", details=[e.as_dict() for e in coerce_errors])
+            view = service.create_record(who, form_key, {k: v for k, v in values.items() if v not in (None, [])},
+                                         reason=request.form.get("reason", ""))
+        except Invalid as exc:
+            errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
+        else:
+            flash(_("Saved."), "success")
+            target = url_for("records.show", form_key=form_key, record_id=view.id)
+            if is_htmx():
+                return "", 204, {"HX-Redirect": target}
+            return redirect(target)
+    ctx = _form_context(formdef, values, errors, "create")
+    if is_htmx() and request.method == "POST":
+        return render_block("records/form.html", "form_body", **ctx), 422, {"Vary": "HX-Request"}
+    return render_template("records/form.html", **ctx), (422 if errors else 200)
+
+
+@bp.route("/f/<form_key>/<int:record_id>")
+@requires(Perm.RECORDS)
+def show(form_key, record_id):
+    _, formdef = _form(form_key)
+    view = service.get_record(actor(), form_key, record_id)
+    ctx = _form_context(formdef, view.data, {}, "show", record=view)
+    return render_template("records/show.html", **ctx)
+
+
+@bp.route("/f/<form_key>/<int:record_id>/edit", methods=["GET", "POST"])
+@requires(Perm.RECORDS)
+def edit(form_key, record_id):
+    _, formdef = _form(form_key)
+    who = actor()
+    current = service.get_record(who, form_key, record_id)
+    gate.require(who, formdef, "update")
+    values, errors = dict(current.data), {}
+    if request.method == "POST":
+        writable = gate.writable_fields(who, formdef)
+        submitted, coerce_errors = _submitted(formdef, writable)
+        changes = {k: (None if v in (None, []) else v) for k, v in submitted.items()
+                   if (None if v in (None, []) else v) != current.data.get(k)}
+        values.update(submitted)
+        try:
+            if coerce_errors:
+                raise Invalid("check the fields", details=[e.as_dict() for e in coerce_errors])
+            version = int(request.form.get("version", "0"))
+            service.update_record(who, form_key, record_id, changes, expected_version=version,
+                                  reason=request.form.get("reason", ""))
+        except Invalid as exc:
+            errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
+        except ValueError:
+            abort(400)
+        else:
+            flash(_("Saved."), "success")
+            target = url_for("records.show", form_key=form_key, record_id=record_id)
+            if is_htmx():
+                return "", 204, {"HX-Redirect": target}
+            return redirect(target)
+    ctx = _form_context(formdef, values, errors, "edit", record=current)
+    if is_htmx() and request.method == "POST":
+        return render_block("records/form.html", "form_body", **ctx), 422, {"Vary": "HX-Request"}
+    return render_template("records/form.html", **ctx), (422 if errors else 200)
+
+
+@bp.route("/f/<form_key>/check", methods=["POST"])
+@requires(Perm.RECORDS)
+def check_field(form_key):
+    """HTMX: validate the changed field and re-render the fields whose rules depend on it."""
+    _, formdef = _form(form_key)
+    who = actor()
+    name = request.form.get("_field", "")
+    if name not in formdef.fields:
+        raise Invalid("unknown field", field="_field", code="unknown_field")
+    readable = [n for n in formdef.fields if gate.rights(who, formdef).level(n) != "hidden"]
+    values, coerce_errors = _submitted(formdef, gate.writable_fields(who, formdef))
+    values = {k: v for k, v in values.items() if v not in (None, [])}
+    record_id = request.form.get("_record")
+    if record_id:
+        base = service.get_record(who, form_key, record_id).data
+        values = {**{k: v for k, v in base.items() if k not in gate.writable_fields(who, formdef)}, **values}
+    all_errors: list[FieldError] = coerce_errors + [e for e in validate(formdef, values) if e.field in readable]
+    own = next((e for e in all_errors if e.field == name), None)
+    ctx = _form_context(formdef, values, {}, "edit" if record_id else "create")
+    affected = {f for rule in formdef.rules if rule["when"]["field"] == name
+                for f in rule.get("show", []) + rule.get("require", [])}
+    ctx.update(check_field=name, field_error=own.as_dict(_)["message"] if own else "",
+               affected=[f for f in formdef.fields if f in affected and f in readable])
+    return render_block("records/form.html", "field_check", **ctx), 200, {"Vary": "HX-Request"}
+
+
+@bp.route("/f/<form_key>/<int:record_id>/delete", methods=["POST"])
+@requires(Perm.RECORDS)
+def delete(form_key, record_id):
+    service.delete_record(actor(), form_key, record_id, reason=request.form.get("reason", ""))
+    flash(_("Moved to the recycle bin."), "info")
+    return redirect(url_for("records.list_records", form_key=form_key))
+
+
+@bp.route("/f/<form_key>/<int:record_id>/restore", methods=["POST"])
+@requires(Perm.RECORDS)
+def restore(form_key, record_id):
+    service.restore_record(actor(), form_key, record_id, reason=request.form.get("reason", ""))
+    flash(_("Restored."), "success")
+    return redirect(url_for("records.show", form_key=form_key, record_id=record_id))
+
+
+@bp.route("/f/<form_key>/<int:record_id>/purge", methods=["POST"])
+@requires(Perm.RECORDS_PURGE)
+def purge(form_key, record_id):
+    service.purge_record(actor(), form_key, record_id, reason=request.form.get("reason", ""))
+    flash(_("Deleted for good."), "info")
+    return redirect(url_for("records.list_records", form_key=form_key, bin="1"))
