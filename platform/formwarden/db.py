@@ -31,7 +31,7 @@ def open_database(url: str) -> peewee.Database:
     if url.startswith("sqlite:///"):
         db = peewee.SqliteDatabase(url[len("sqlite:///"):], pragmas=SQLITE_PRAGMAS, timeout=10)
     elif url.startswith(("postgresql://", "postgres://")):
-        db = connect_url(url, autorollback=True)
+        db = connect_url(url)
     else:
         raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
     database.initialize(db)

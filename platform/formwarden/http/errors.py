@@ -15,6 +15,38 @@ from formwarden.forms.messages import render as render_message
 log = logging.getLogger(__name__)
 
 
+def N_(text: str) -> str:
+    return text
+
+
+# Messages shown on pages per error code; the API answers with the service's own message.
+CODE_MESSAGES = {
+    "unknown_record": N_("This record does not exist, or it is outside what you may see."),
+    "unknown_form": N_("There is no such form."),
+    "field_not_writable": N_("You may not change the field %(field)s."),
+    "field_not_readable": N_("You may not filter or sort by %(field)s."),
+    "no_create": N_("Your role may not create records in this form."),
+    "no_read": N_("Your role may not see records of this form."),
+    "no_update": N_("Your role may not change this record."),
+    "no_delete": N_("Your role may not delete this record."),
+    "no_export": N_("Your role may not export this form."),
+    "no_purge": N_("Only administrators may delete records for good."),
+    "missing_permission": N_("Your role may not open this page."),
+    "stale_version": N_("Someone else changed this record meanwhile. Reload it and apply your change again."),
+    "login_required": N_("Please sign in."),
+    "not_found": N_("This page does not exist."),
+    "too_large": N_("The request is too large."),
+    "validation_failed": N_("Please correct the marked fields."),
+}
+
+
+def page_message(err: DomainError) -> str:
+    template = CODE_MESSAGES.get(err.code)
+    if template is None:
+        return _(err.message) if err.message else ""
+    return _(template) % {"field": err.field or ""}
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/")
 
@@ -39,7 +71,7 @@ def respond(err: DomainError):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     details = translate_details(err.details)
     template = "errors/fragment.html" if request.headers.get("HX-Request") else "errors/page.html"
-    resp = render_template(template, error=err, message=_(err.message) if err.message else "", details=details)
+    resp = render_template(template, error=err, message=page_message(err), details=details)
     headers = {"Vary": "HX-Request"}
     if isinstance(err, Unauthorized):
         headers["HX-Redirect"] = url_for("auth.login")

@@ -110,11 +110,11 @@ class Record(BaseModel):
     owner = pw.ForeignKeyField(User, backref="owned_records", on_delete="RESTRICT")
     data = pw.JSONField()
     created_at = pw.DateTimeField(default=utcnow)
-    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", related_name="+")
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     updated_at = pw.DateTimeField(default=utcnow)
-    updated_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", related_name="+")
+    updated_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     deleted_at = pw.DateTimeField(null=True)
-    deleted_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", related_name="+")
+    deleted_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
 
     class Meta:
         indexes = (

@@ -1,0 +1,153 @@
+"""Shared fixtures: one database per test session (SQLite, or PostgreSQL when DATABASE_URL says
+so), demo forms and people loaded once, data tables emptied before each test."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.config import REPO_ROOT, Settings, init_instance
+from formwarden.plugins import load_plugins
+
+DEMO_PASSWORD = "demo-pass-123"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _reset_database(url: str) -> None:
+    database = db.open_database(url)
+    database.connect(reuse_if_open=True)
+    if db.is_postgres():
+        database.execute_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        database.execute_sql("CREATE SCHEMA public")
+    db.upgrade()
+
+
+@pytest.fixture(scope="session")
+def instance(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("instance")
+    init_instance(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(instance) -> Settings:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'test.db'}"
+    return Settings(
+        instance=instance, database_url=url, redis_url=os.environ.get("REDIS_URL") or None,
+        secret_key="test-secret-key-not-for-production", secure_cookies=False, max_body_bytes=64 * 1024,
+        plugin_dirs=(REPO_ROOT / "plugins",), plugins_allowed=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def base_db(settings):
+    """Schema, plugins, demo forms and demo people: built once per session."""
+    from formwarden.demo import ensure_people
+    from formwarden.forms.versions import load_directory
+
+    os.environ["FORMWARDEN_INSTANCE"] = str(settings.instance)
+    os.environ["SECRET_KEY"] = settings.secret_key
+    _reset_database(settings.database_url)
+    load_plugins(settings.plugin_dirs)
+    load_directory(Actor.system("tests"), REPO_ROOT / "form_defs")
+    ensure_people(DEMO_PASSWORD)
+    return settings
+
+
+@pytest.fixture()
+def clean_db(base_db):
+    from formwarden.models import ApiToken, AuditEvent, JobRun, Record, UserSession
+
+    db.ensure_connection()
+    for model in (Record, AuditEvent, JobRun, UserSession, ApiToken):
+        model.delete().execute()
+    return base_db
+
+
+@pytest.fixture(scope="session")
+def app(base_db):
+    from formwarden.app import create_app
+
+    application = create_app(base_db, TESTING=True)
+    return application
+
+
+class Client:
+    """A test client that signs in through the real login form and sends the CSRF header."""
+
+    def __init__(self, flask_client):
+        self.c = flask_client
+        self.csrf = None
+
+    def refresh_csrf(self, html: str | None = None):
+        html = html or self.c.get("/login").get_data(as_text=True)
+        m = CSRF_RE.search(html)
+        self.csrf = m.group(1) if m else None
+
+    def login(self, username: str, password: str = DEMO_PASSWORD):
+        self.refresh_csrf()
+        r = self.c.post("/login", data={"username": username, "password": password, "csrf_token": self.csrf})
+        assert r.status_code == 302, f"login failed for {username}: {r.status_code}"
+        self.refresh_csrf(self.c.get("/account/password").get_data(as_text=True))
+        return self
+
+    def _h(self, kw):
+        headers = dict(kw.pop("headers", {}) or {})
+        if self.csrf:
+            headers.setdefault("X-CSRFToken", self.csrf)
+        kw["headers"] = headers
+        return kw
+
+    def get(self, *a, **kw):
+        return self.c.get(*a, **kw)
+
+    def post(self, *a, **kw):
+        return self.c.post(*a, **self._h(kw))
+
+    def patch(self, *a, **kw):
+        return self.c.patch(*a, **self._h(kw))
+
+    def delete(self, *a, **kw):
+        return self.c.delete(*a, **self._h(kw))
+
+
+@pytest.fixture()
+def login_as(app, clean_db):
+    def make(username: str, password: str = DEMO_PASSWORD) -> Client:
+        return Client(app.test_client()).login(username, password)
+
+    return make
+
+
+@pytest.fixture()
+def anon(app, clean_db) -> Client:
+    return Client(app.test_client())
+
+
+@pytest.fixture()
+def make_user(clean_db):
+    from formwarden.auth.users import create_user
+
+    counter = {"n": 0}
+
+    def make(roles=("sales",), teams=(), password=DEMO_PASSWORD, **kw):
+        counter["n"] += 1
+        name = f"u{os.getpid()}_{counter['n']}_{os.urandom(3).hex()}"
+        return create_user(Actor.system("tests"), name, password, roles=roles, teams=teams, check_strength=False, **kw)
+
+    return make
+
+
+def actor_of(username: str) -> Actor:
+    from formwarden.auth.users import actor_for
+    from formwarden.models import User
+
+    return actor_for(User.get(User.username == username))
+
+
+VALID_CUSTOMER = {"name": "测试客户", "mobile": "13812345678", "status": "lead", "company": "测试公司"}
