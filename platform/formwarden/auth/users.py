@@ -45,7 +45,7 @@ def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
 
 
 def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(), display_name: str = "",
-                locale: str = "zh-CN", check_strength: bool = True) -> User:
+                locale: str = "zh-CN", check_strength: bool = True, expires_at=None) -> User:
     """Create a user with roles and teams (created if missing). Raises Invalid."""
     if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
         raise Invalid("username: letters, digits, _ and . only", field="username", code="invalid_username")
@@ -55,14 +55,15 @@ def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(
         raise Invalid(f"user {username!r} exists", field="username", code="duplicate")
     with write_transaction():
         user = User.create(username=username, password_hash=hash_password(password),
-                           display_name=display_name or username, locale=locale)
+                           display_name=display_name or username, locale=locale, expires_at=expires_at)
         for name in roles:
             UserRole.create(user=user, role=ensure_role(name))
         for name in teams:
             team, _ = Team.get_or_create(name=name)
             UserTeam.create(user=user, team=team)
         record_event(actor, "user_create", diff={"username": [None, username], "roles": [None, sorted(roles)],
-                                                 "teams": [None, sorted(teams)]})
+                                                 "teams": [None, sorted(teams)],
+                                                 "expires_at": [None, expires_at.isoformat() if expires_at else None]})
     return user
 
 

@@ -21,9 +21,8 @@ from formwarden.http.rendering import is_htmx, page_or_block, render_block
 bp = Blueprint("records", __name__)
 
 
-def _form(form_key: str):
-    form, formdef = versions.current(form_key)
-    return form, formdef
+def _formdef(form_key: str):
+    return versions.current(form_key)[1]
 
 
 def _form_context(formdef, values, errors, mode, record=None):
@@ -60,7 +59,7 @@ def home():
 @bp.route("/f/<form_key>/")
 @requires(Perm.RECORDS)
 def list_records(form_key):
-    _, formdef = _form(form_key)
+    formdef = _formdef(form_key)
     who = actor()
     q = from_args(request.args, default_per_page=25)
     deleted = request.args.get("bin") == "1"
@@ -87,7 +86,7 @@ def _submitted(formdef, writable):
 @bp.route("/f/<form_key>/new", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
 def create(form_key):
-    _, formdef = _form(form_key)
+    formdef = _formdef(form_key)
     who = actor()
     gate.require(who, formdef, "create")
     writable = gate.writable_fields(who, formdef)
@@ -116,7 +115,7 @@ def create(form_key):
 @bp.route("/f/<form_key>/<int:record_id>")
 @requires(Perm.RECORDS)
 def show(form_key, record_id):
-    _, formdef = _form(form_key)
+    formdef = _formdef(form_key)
     view = service.get_record(actor(), form_key, record_id)
     ctx = _form_context(formdef, view.data, {}, "show", record=view)
     return render_template("records/show.html", **ctx)
@@ -125,7 +124,7 @@ def show(form_key, record_id):
 @bp.route("/f/<form_key>/<int:record_id>/edit", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
 def edit(form_key, record_id):
-    _, formdef = _form(form_key)
+    formdef = _formdef(form_key)
     who = actor()
     current = service.get_record(who, form_key, record_id)
     gate.require(who, formdef, "update")
@@ -162,7 +161,7 @@ def edit(form_key, record_id):
 @requires(Perm.RECORDS)
 def check_field(form_key):
     """HTMX: validate the changed field and re-render the fields whose rules depend on it."""
-    _, formdef = _form(form_key)
+    formdef = _formdef(form_key)
     who = actor()
     name = request.form.get("_field", "")
     if name not in formdef.fields:

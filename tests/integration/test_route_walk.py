@@ -1,0 +1,157 @@
+"""Walk every route of the app × every demo role and check what each may see and do.
+
+The walk is generated from the URL map: a route without an entry in REQUESTS fails the test,
+so no new route can escape it. Expectations come from the workload's role description,
+written out here independently of the gate's code.
+"""
+import json
+
+import pytest
+
+from formwarden.access.actor import Actor
+from formwarden.records import service
+
+USERS = ["anonymous", "admin", "manager", "sales01", "sales02", "finance", "support", "intern"]
+
+P1 = {"name": "探针甲", "mobile": "13911112222", "id_number": "11010519491231002X", "company": "探针公司",
+      "status": "won", "contract_amount": 7654321.09, "owner": "sales01", "notes": "NOTE-SECRET-P1"}
+P2 = {"name": "探针乙", "mobile": "13733334444", "id_number": "110101199003074477", "company": "乙公司",
+      "status": "negotiating", "contract_amount": 1234567.89, "owner": "intern", "notes": "NOTE-SECRET-P2"}
+
+# What each user may see of each probe: clear, masked or none (absent, or out of scope).
+SEES = {
+    "admin":   {"P1": dict(id_number="clear", mobile="clear", contract_amount="clear", notes="clear"),
+                "P2": dict(id_number="clear", mobile="clear", contract_amount="clear", notes="clear")},
+    "manager": {"P1": dict(id_number="masked", mobile="clear", contract_amount="clear", notes="clear"),
+                "P2": dict(id_number="masked", mobile="clear", contract_amount="clear", notes="clear")},
+    "sales01": {"P1": dict(id_number="none", mobile="clear", contract_amount="clear", notes="clear"),
+                "P2": dict(id_number="none", mobile="none", contract_amount="none", notes="none")},
+    "sales02": {"P1": dict(id_number="none", mobile="none", contract_amount="none", notes="none"),
+                "P2": dict(id_number="none", mobile="none", contract_amount="none", notes="none")},
+    "finance": {"P1": dict(id_number="none", mobile="none", contract_amount="clear", notes="none"),
+                "P2": dict(id_number="none", mobile="none", contract_amount="clear", notes="none")},
+    "support": {"P1": dict(id_number="masked", mobile="clear", contract_amount="none", notes="none"),
+                "P2": dict(id_number="masked", mobile="clear", contract_amount="none", notes="none")},
+    "intern":  {"P1": dict(id_number="none", mobile="none", contract_amount="none", notes="none"),
+                "P2": dict(id_number="none", mobile="masked", contract_amount="none", notes="clear")},
+}
+
+
+def _clear_forms(probe: dict, field: str) -> list[str]:
+    value = probe[field]
+    if isinstance(value, float):
+        return [json.dumps(value), f"{value:,.2f}"]
+    return [value]
+
+
+def _requests(p1: int, p2: int):
+    """endpoint -> list of (method, url, kwargs). Every app endpoint must be listed."""
+    rec = f"/api/v1/forms/customer/records/{p1}"
+    return {
+        "auth.login": [("GET", "/login", {}), ("POST", "/login", {"data": {"username": "x", "password": "y"}})],
+        "auth.logout": [],  # exercised last for each user, see below
+        "auth.password": [("GET", "/account/password", {})],
+        "auth.switch_locale": [("POST", "/locale", {"data": {"locale": "en", "next": "/"}})],
+        "records.home": [("GET", "/", {})],
+        "records.list_records": [("GET", "/f/customer/", {}), ("GET", "/f/customer/?bin=1", {}),
+                                 ("GET", "/f/customer/?filter[status]=won&sort=-updated_at", {}),
+                                 ("GET", "/f/customer/", {"headers": {"HX-Request": "true"}})],
+        "records.create": [("GET", "/f/customer/new", {}), ("POST", "/f/customer/new", {"data": {"_present": "name"}})],
+        "records.show": [("GET", f"/f/customer/{p1}", {}), ("GET", f"/f/customer/{p2}", {})],
+        "records.edit": [("GET", f"/f/customer/{p1}/edit", {}), ("GET", f"/f/customer/{p2}/edit", {}),
+                         ("POST", f"/f/customer/{p2}/edit", {"data": {"version": "1"}})],
+        "records.check_field": [("POST", "/f/customer/check", {"data": {"_field": "status", "status": "won",
+                                                                          "_present": "status", "_record": str(p2)}})],
+        "records.delete": [("POST", f"/f/customer/{p1}/delete", {})],
+        "records.restore": [("POST", f"/f/customer/{p1}/restore", {})],
+        "records.purge": [("POST", f"/f/customer/{p1}/purge", {})],
+        "api.openapi": [("GET", "/api/v1/openapi.json", {})],
+        "api.list_forms": [("GET", "/api/v1/forms", {})],
+        "api.list_records": [("GET", "/api/v1/forms/customer/records", {}),
+                             ("GET", "/api/v1/forms/customer/records?deleted=1", {})],
+        "api.create_record": [("POST", "/api/v1/forms/customer/records", {"json": {"data": {}}})],
+        "api.get_record": [("GET", rec, {}), ("GET", f"/api/v1/forms/customer/records/{p2}", {})],
+        "api.patch_record": [("PATCH", rec, {"json": {"data": {"name": "改名"}}, "headers": {"If-Match": "1"}})],
+        "api.delete_record": [("DELETE", rec, {})],
+        "api.restore_record": [("POST", f"{rec}/restore", {})],
+        "api.purge_record": [("DELETE", f"{rec}/purge", {})],
+    }
+
+
+PUBLIC = {"auth.login", "auth.switch_locale", "api.openapi", "static"}
+
+
+def _probes():
+    system = Actor.system("tests")
+    return (service.create_record(system, "customer", dict(P1)).id,
+            service.create_record(system, "customer", dict(P2)).id)
+
+
+def _assert_no_leak(user, body, where):
+    for probe_name, probe in (("P1", P1), ("P2", P2)):
+        for field, level in SEES[user][probe_name].items():
+            if level == "clear":
+                continue
+            for clear in _clear_forms(probe, field):
+                assert clear not in body, f"{user} got {probe_name}.{field} in clear at {where}"
+
+
+def test_every_endpoint_is_walked(app, clean_db):
+    listed = set(_requests(1, 2)) | {"static"}
+    assert set(app.view_functions) == listed, "add new endpoints to the route walk"
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_route_walk(app, login_as, anon, user):
+    p1, p2 = _probes()
+    client = anon if user == "anonymous" else login_as(user)
+    statuses = {}
+    for endpoint, calls in _requests(p1, p2).items():
+        for method, url, kw in calls:
+            kw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in kw.items()}
+            if method != "GET" and "data" in kw and client.csrf:
+                kw["data"]["csrf_token"] = client.csrf
+            r = getattr(client, method.lower())(url, **kw)
+            body = r.get_data(as_text=True)
+            where = f"{method} {url}"
+            statuses[where] = r.status_code
+            assert r.status_code < 500, f"{user}: {where} -> {r.status_code}"
+            if user == "anonymous":
+                if endpoint not in PUBLIC:
+                    assert r.status_code in (302, 401, 400), f"anonymous reached {where}: {r.status_code}"
+                    if r.status_code == 302:
+                        assert "/login" in r.headers["Location"]
+                continue
+            _assert_no_leak(user, body, where)
+    if user == "anonymous":
+        return
+    r = client.post("/logout", data={"csrf_token": client.csrf})
+    assert r.status_code == 302
+    assert client.get("/api/v1/forms").status_code == 401
+    _expectations(user, statuses, p1, p2)
+
+
+def _expectations(user, s, p1, p2):
+    """The status codes that matter, per user (independent of the gate's implementation)."""
+    show1, show2 = s[f"GET /f/customer/{p1}"], s[f"GET /f/customer/{p2}"]
+    create_page = s["GET /f/customer/new"]
+    api_create = s["POST /api/v1/forms/customer/records"]
+    purge = s[f"DELETE /api/v1/forms/customer/records/{p1}/purge"]
+    expected = {
+        "admin":   dict(show1=200, show2=200, create_page=200, api_create=422),
+        "manager": dict(show1=200, show2=200, create_page=200, api_create=422),
+        "sales01": dict(show1=200, show2=404, create_page=200, api_create=422),
+        "sales02": dict(show1=404, show2=404, create_page=200, api_create=422),
+        "finance": dict(show1=200, show2=200, create_page=403, api_create=403),
+        "support": dict(show1=200, show2=200, create_page=403, api_create=403),
+        "intern":  dict(show1=404, show2=200, create_page=200, api_create=422),
+    }[user]
+    assert dict(show1=show1, show2=show2, create_page=create_page, api_create=api_create) == expected
+    if user != "admin":
+        assert purge in (403, 404)
+    assert s["GET /api/v1/openapi.json"] == 200
+    patch = s[f"PATCH /api/v1/forms/customer/records/{p1}"]
+    if user in ("finance", "support"):
+        assert patch == 403
+    if user in ("sales02", "intern"):
+        assert patch == 404
