@@ -11,6 +11,7 @@ from formwarden.http import guard
 from formwarden.http.hooks import init_http
 from formwarden.plugins import load_plugins
 from formwarden.web.auth import bp as auth_pages
+from formwarden.web.jobs import bp as job_pages
 from formwarden.web.records import bp as record_pages
 
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["formwarden_plugins"] = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
 
     init_http(app)
-    for blueprint in (auth_pages, record_pages, api_v1):
+    for blueprint in (auth_pages, record_pages, job_pages, api_v1):
         app.register_blueprint(blueprint)
     guard.wrap_static(app)
     guard.check_declared(app)

@@ -65,6 +65,9 @@ def _requests(p1: int, p2: int):
         "records.delete": [("POST", f"/f/customer/{p1}/delete", {})],
         "records.restore": [("POST", f"/f/customer/{p1}/restore", {})],
         "records.purge": [("POST", f"/f/customer/{p1}/purge", {})],
+        "jobs.start_export": [("POST", "/f/customer/export", {"data": {"filter[status]": "won"}})],
+        "jobs.show": [("GET", "/jobs/0000", {})],
+        "jobs.download": [("GET", "/jobs/0000/download", {})],
         "api.openapi": [("GET", "/api/v1/openapi.json", {})],
         "api.list_forms": [("GET", "/api/v1/forms", {})],
         "api.list_records": [("GET", "/api/v1/forms/customer/records", {}),
@@ -135,6 +138,8 @@ def _expectations(user, s, p1, p2):
     """The status codes that matter, per user (independent of the gate's implementation)."""
     show1, show2 = s[f"GET /f/customer/{p1}"], s[f"GET /f/customer/{p2}"]
     create_page = s["GET /f/customer/new"]
+    export = s["POST /f/customer/export"]
+    assert export == (302 if user in ("admin", "manager", "finance") else 403), f"{user} export -> {export}"
     api_create = s["POST /api/v1/forms/customer/records"]
     purge = s[f"DELETE /api/v1/forms/customer/records/{p1}/purge"]
     expected = {

@@ -54,3 +54,16 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     with write_transaction():
         record_event(actor, "export", form_key=form_key, diff={"count": [None, written]})
     return written
+
+
+def request_export(actor: Actor, form_key: str, query: ListQuery, submit) -> str:
+    """Check the export right now (and again when the job runs), then queue the job; returns its id.
+
+    `submit(kind, func, queue, requested_by, params)` creates the job run (see jobs.runs.submit).
+    """
+    _, formdef = versions.current(form_key)
+    gate.require(actor, formdef, "export")
+    gate.check_query_fields(actor, formdef, [f for f, _ in query.filters])
+    run = submit("export", "formwarden.jobs.exports.run_export", "exports", actor.user_id,
+                 {"form": form_key, "filters": [[f, v] for f, v in query.filters]})
+    return run.job_id
