@@ -28,6 +28,9 @@ def _formdef(form_key: str):
 def _form_context(formdef, values, errors, mode, record=None):
     who = actor()
     r = gate.rights(who, formdef)
+    owner = formdef.owner_field
+    if mode == "create" and owner and r.level(owner) != "write" and not values.get(owner):
+        values = {**values, owner: who.name}  # shown as who will own the record
     return dict(
         formdef=formdef, values=values, errors=errors, mode=mode, record=record,
         levels={n: r.level(n) for n in formdef.fields},
