@@ -13,6 +13,7 @@ class Actor:
     team_ids: frozenset[int] = frozenset()
     token_id: int | None = None
     token_scopes: frozenset[str] | None = None  # None: not a token, no extra limit
+    username: str = ""  # the account's username (name may add the token)
     locale: str = "en"
     ip: str = ""
     user_agent: str = ""

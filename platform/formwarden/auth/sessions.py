@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from formwarden import db
 from formwarden.auth.secrets import digest, new_secret
 from formwarden.models import User, UserSession, utcnow
 
@@ -17,24 +18,29 @@ def start_session(user: User, ip: str = "", user_agent: str = "") -> str:
     return raw
 
 
+_LOOKUP = (
+    "SELECT s.id, s.last_seen_at, u.id, u.username, u.locale, u.is_active, u.expires_at, u.display_name"
+    " FROM user_session s JOIN \"user\" u ON u.id = s.user_id"
+    " WHERE s.token_hash = ? AND s.revoked_at IS NULL"
+)
+
+
 def session_user(raw: str | None) -> User | None:
     """The active user behind a session token, or None if revoked, idle, expired or deactivated."""
     if not raw:
         return None
-    row = (
-        UserSession.select(UserSession, User)
-        .join(User)
-        .where(UserSession.token_hash == digest(raw), UserSession.revoked_at.is_null())
-        .first()
-    )
+    row = db.fetchone(_LOOKUP, (digest(raw),))
     if row is None:
         return None
+    sid, last_seen, uid, username, locale, active, expires, display = row
+    user = User(id=uid, username=username, locale=locale, is_active=bool(active),
+                expires_at=db.py_datetime(expires), display_name=display)
+    last_seen = db.py_datetime(last_seen)
     now = utcnow()
-    user = row.user
-    if now - row.last_seen_at > IDLE_LIMIT or not account_usable(user, now):
+    if now - last_seen > IDLE_LIMIT or not account_usable(user, now):
         return None
-    if now - row.last_seen_at > TOUCH_EVERY:
-        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
+    if now - last_seen > TOUCH_EVERY:
+        UserSession.update(last_seen_at=now).where(UserSession.id == sid).execute()
     return user
 
 

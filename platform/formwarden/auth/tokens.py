@@ -8,6 +8,7 @@ from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.auth.secrets import digest, new_secret
 from formwarden.auth.sessions import account_usable
+from formwarden import db
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid
 from formwarden.models import ApiToken, User, utcnow
@@ -43,20 +44,33 @@ def create_token(actor: Actor, user: User, *, name: str = "", scopes=DEFAULT_SCO
     return token, raw
 
 
+_LOOKUP = (
+    "SELECT t.id, t.prefix, t.scopes, t.expires_at, t.last_used_at, u.id, u.username, u.locale, u.is_active,"
+    " u.expires_at FROM api_token t JOIN \"user\" u ON u.id = t.user_id"
+    " WHERE t.token_hash = ? AND t.revoked_at IS NULL"
+)
+
+
 def authenticate_token(raw: str) -> tuple[User, ApiToken] | None:
+    """The active user and token behind `raw`, or None (unknown, revoked, expired, deactivated)."""
     if not raw.startswith("fw_"):
         return None
-    token = ApiToken.select(ApiToken, User).join(User).where(ApiToken.token_hash == digest(raw)).first()
-    if token is None or token.revoked_at is not None:
+    row = db.fetchone(_LOOKUP, (digest(raw),))
+    if row is None:
         return None
+    tid, prefix, scopes, expires, last_used, uid, username, locale, active, user_expires = row
+    user = User(id=uid, username=username, locale=locale, is_active=bool(active),
+                expires_at=db.py_datetime(user_expires))
+    token = ApiToken(id=tid, user=uid, prefix=prefix, scopes=scopes, expires_at=db.py_datetime(expires))
     now = utcnow()
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    if not account_usable(token.user, now):
+    if not account_usable(user, now):
         return None
-    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=5):
-        ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
-    return token.user, token
+    last_used = db.py_datetime(last_used)
+    if last_used is None or now - last_used > dt.timedelta(minutes=5):
+        ApiToken.update(last_used_at=now).where(ApiToken.id == tid).execute()
+    return user, token
 
 
 def revoke_token(actor: Actor, token: ApiToken) -> None:

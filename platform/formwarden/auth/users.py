@@ -5,29 +5,32 @@ from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password, password_problem, verify_password
 from formwarden.auth.sessions import revoke_all_sessions
+from formwarden import db
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid
 from formwarden.models import Role, Team, User, UserRole, UserTeam, utcnow
 
 
-def roles_of(user_id: int) -> frozenset[str]:
-    q = Role.select(Role.name).join(UserRole).where(UserRole.user == user_id)
-    return frozenset(r.name for r in q)
-
-
-def teams_of(user_id: int) -> frozenset[int]:
-    return frozenset(t.team_id for t in UserTeam.select(UserTeam.team).where(UserTeam.user == user_id))
+_MEMBERSHIP = (
+    "SELECT 'role', r.name FROM user_role ur JOIN role r ON r.id = ur.role_id WHERE ur.user_id = ?"
+    " UNION ALL SELECT 'team', CAST(ut.team_id AS TEXT) FROM user_team ut WHERE ut.user_id = ?"
+)
 
 
 def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", request_id: str = "") -> Actor:
+    """The acting identity of `user` (optionally through an API token) with its roles and teams."""
     scopes = frozenset(token.scopes.split()) if token is not None else None
+    roles, teams = set(), set()
+    for kind, value in db.fetchall(_MEMBERSHIP, (user.id, user.id)):
+        (roles if kind == "role" else teams).add(value if kind == "role" else int(value))
     return Actor(
         kind="token" if token is not None else "user",
         user_id=user.id,
         name=user.username if token is None else f"{user.username} (token {token.prefix})",
-        roles=roles_of(user.id),
-        team_ids=teams_of(user.id),
+        roles=frozenset(roles),
+        team_ids=frozenset(teams),
         token_id=token.id if token is not None else None,
+        username=user.username,
         token_scopes=scopes,
         locale=user.locale,
         ip=ip,
@@ -75,6 +78,7 @@ def authenticate(username: str, password: str) -> User | None:
 
 def change_password(actor: Actor, user: User, old: str, new: str, keep_session: str | None = None) -> None:
     """Change a password and end every other session of the user. Raises Forbidden/Invalid."""
+    user = User.get_by_id(user.id)
     if not verify_password(user.password_hash, old):
         raise Forbidden("current password is wrong", field="old_password", code="wrong_password")
     if problem := password_problem(new):

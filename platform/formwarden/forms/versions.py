@@ -8,6 +8,7 @@ from pathlib import Path
 
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
+from formwarden import db
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid, NotFound
 from formwarden.forms.definition import FormDef, parse_definition
@@ -81,11 +82,14 @@ def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
     return out
 
 
+_FORM_BY_KEY = "SELECT id, current_version FROM form WHERE key = ?"
+
+
 def get_form(key: str) -> Form:
-    form = Form.get_or_none(Form.key == key)
-    if form is None or not form.current_version:
+    row = db.fetchone(_FORM_BY_KEY, (key,))
+    if row is None or not row[1]:
         raise NotFound(f"no form {key!r}", field="form", code="unknown_form")
-    return form
+    return Form(id=row[0], key=key, current_version=row[1])
 
 
 def definition(form: Form, version: int | None = None) -> FormDef:

@@ -5,10 +5,12 @@ Callers pass the acting `Actor`; nothing here reads Flask state.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
@@ -62,19 +64,38 @@ def _diff(old: dict, new: dict) -> dict:
     return {k: [old.get(k), new.get(k)] for k in keys if old.get(k) != new.get(k)}
 
 
-def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | None) -> int:
+def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | None) -> tuple[int, str | None]:
+    """The owner's user id (and username when known) from the owner field, else `default`, else the actor."""
     name = formdef.owner_field
     if name and data.get(name):
         user = User.get_or_none(User.username == data[name])
         if user is None or not user.is_active:
             raise Invalid(f"no active user {data[name]!r}", field=name, code="unknown_user",
                           details=[{"field": name, "code": "unknown_user", "message": "No such active user."}])
-        return user.id
+        return user.id, user.username
     if default is not None:
-        return default
+        return default, None
     if actor.user_id is None:
         raise Invalid("an owner is required", field=name or "owner", code="required")
-    return actor.user_id
+    return actor.user_id, actor.username or None
+
+
+_SELECT = (
+    "SELECT id, form_version, version, owner_id, data, created_at, updated_at, deleted_at"
+    " FROM record WHERE id = ? AND form_id = ?"
+)
+_INSERT = (
+    "INSERT INTO record (form_id, form_version, version, owner_id, data, created_at, created_by_id, updated_at,"
+    " updated_by_id) VALUES (?, ?, 1, ?, json(?), ?, ?, ?, ?) RETURNING id"
+)
+_UPDATE = (
+    "UPDATE record SET data = json(?), version = version + 1, form_version = ?, owner_id = ?, updated_at = ?,"
+    " updated_by_id = ? WHERE id = ? AND version = ? AND deleted_at IS NULL"
+)
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, ensure_ascii=False)
 
 
 def _load(form: Form, record_id, *, deleted: bool = False) -> Record:
@@ -82,10 +103,13 @@ def _load(form: Form, record_id, *, deleted: bool = False) -> Record:
         rid = int(record_id)
     except (TypeError, ValueError):
         raise NotFound("no such record", code="unknown_record") from None
-    rec = Record.get_or_none(Record.id == rid, Record.form == form)
-    if rec is None or (rec.deleted_at is not None) != deleted:
+    row = db.fetchone(_SELECT, (rid, form.id))
+    if row is None or (row[7] is not None) != deleted:
         raise NotFound("no such record", code="unknown_record")
-    return rec
+    data = row[4] if isinstance(row[4], dict) else json.loads(row[4])
+    return Record(id=row[0], form=form.id, form_version=row[1], version=row[2], owner=row[3], data=data,
+                  created_at=db.py_datetime(row[5]), updated_at=db.py_datetime(row[6]),
+                  deleted_at=db.py_datetime(row[7]))
 
 
 def _load_in_scope(actor: Actor, formdef: FormDef, form: Form, record_id, action: str, *, deleted=False) -> Record:
@@ -111,17 +135,18 @@ def create_record(actor: Actor, form_key: str, data: dict, reason: str = "") -> 
     form, formdef = versions.current(form_key)
     data = _clean(data)
     gate.check_write(actor, formdef, list(data), "create")
-    owner_id = _resolve_owner(formdef, data, actor, None)
+    owner_id, owner_name = _resolve_owner(formdef, data, actor, None)
     if formdef.owner_field:
-        data[formdef.owner_field] = data.get(formdef.owner_field) or _owner_name(owner_id)
+        data[formdef.owner_field] = owner_name or _owner_name(owner_id)
     validate_data(formdef, data)
     now = utcnow()
+    stamp = db.db_datetime(now)
     with write_transaction():
-        rec = Record.create(
-            form=form, form_version=form.current_version, version=1, owner=owner_id, data=data,
-            created_at=now, created_by=actor.user_id, updated_at=now, updated_by=actor.user_id,
-        )
-        record_event(actor, "create", form_key=form.key, record_id=rec.id, diff=_diff({}, data), reason=reason)
+        rid = db.fetchone(_INSERT, (form.id, form.current_version, owner_id, _json(data), stamp, actor.user_id,
+                                    stamp, actor.user_id))[0]
+        record_event(actor, "create", form_key=form.key, record_id=rid, diff=_diff({}, data), reason=reason)
+    rec = Record(id=rid, form=form.id, form_version=form.current_version, version=1, owner=owner_id, data=data,
+                 created_at=now, updated_at=now)
     return _view(actor, formdef, form, rec, data.get(formdef.owner_field or "", None))
 
 
@@ -137,26 +162,22 @@ def update_record(
     new = _clean({**rec.data, **changes})
     owner_id = rec.owner_id
     if formdef.owner_field and formdef.owner_field in changes:
-        owner_id = _resolve_owner(formdef, new, actor, rec.owner_id)
+        owner_id, _ = _resolve_owner(formdef, new, actor, rec.owner_id)
     validate_data(formdef, new)
     diff = _diff(rec.data, new)
     if not diff:
         return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
     now = utcnow()
     with write_transaction():
-        n = (
-            Record.update(
-                data=new, version=Record.version + 1, form_version=form.current_version, owner=owner_id,
-                updated_at=now, updated_by=actor.user_id,
-            )
-            .where(Record.id == rec.id, Record.version == rec.version, Record.deleted_at.is_null())
-            .execute()
-        )
+        n = db.execute(_UPDATE, (_json(new), form.current_version, owner_id, db.db_datetime(now), actor.user_id,
+                                 rec.id, rec.version)).rowcount
         if n != 1:
             raise Conflict("record was changed by someone else; reload and retry", code="stale_version")
         record_event(actor, "update", form_key=form.key, record_id=rec.id, diff=diff, reason=reason)
-    rec = Record.get_by_id(rec.id)
-    return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
+    rec = Record(id=rec.id, form=form.id, form_version=form.current_version, version=rec.version + 1,
+                 owner=owner_id, data=new, created_at=rec.created_at, updated_at=now)
+    owner_name = new.get(formdef.owner_field) if formdef.owner_field else None
+    return _view(actor, formdef, form, rec, owner_name or _owner_name(owner_id))
 
 
 def delete_record(actor: Actor, form_key: str, record_id, *, expected_version: int | None = None, reason: str = "") -> None:
