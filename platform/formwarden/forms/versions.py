@@ -13,6 +13,7 @@ from formwarden.db import write_transaction
 from formwarden.errors import Invalid, NotFound
 from formwarden.forms.definition import FormDef, parse_definition
 from formwarden.models import Form, FormVersion
+from formwarden.records.indexes import ensure_field_indexes
 
 _cache: dict[tuple[int, int], FormDef] = {}
 
@@ -38,6 +39,7 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
             if form.current_version else None
         )
         if current is not None and current.checksum == checksum:
+            ensure_field_indexes(form.id, formdef)  # idempotent; repairs a missing index
             return form, form.current_version, False
         version = form.current_version + 1
         stored = json.loads(text)
@@ -50,6 +52,7 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
         )
         form.current_version = version
         form.save()
+        ensure_field_indexes(form.id, formdef)
         record_event(actor, "form_publish", form_key=formdef.key, diff={"version": [version - 1 or None, version]})
     return form, version, True
 

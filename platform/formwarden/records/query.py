@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from formwarden import db
 from formwarden.errors import Invalid
 from formwarden.forms.definition import FormDef
 from formwarden.models import Record
+from formwarden.records.indexes import field_expr
 
 SORT_COLUMNS = {"updated_at": Record.updated_at, "created_at": Record.created_at, "id": Record.id}
 
@@ -49,26 +51,29 @@ def _typed(formdef: FormDef, name: str, raw: str):
 
 def apply_filters(query, formdef: FormDef, filters):
     for name, raws in filters:
+        fd = formdef.fields[name]
         values = [_typed(formdef, name, r) for r in raws]
-        path = Record.data[name]
-        if formdef.fields[name].type == "array":
+        if fd.type == "array":
+            path = Record.data[name]
             cond = None
             for v in values:
                 c = path.contains([v])
                 cond = c if cond is None else (cond | c)
             query = query.where(cond)
-        elif len(values) == 1:
-            query = query.where(path == values[0])
-        else:
-            query = query.where(path.in_(values))
+            continue
+        expr = field_expr(name, fd.type)
+        if fd.type == "boolean":
+            values = [v if not db.is_postgres() else ("true" if v else "false") for v in values]
+        elif fd.type not in ("number", "integer") and db.is_postgres():
+            values = [str(v) for v in values]
+        query = query.where(expr == values[0]) if len(values) == 1 else query.where(expr.in_(values))
     return query
 
 
 def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool, column: str = "updated_at"):
     if sort_field:
         fd = formdef.fields[sort_field]
-        path = Record.data[sort_field]
-        expr = path.as_float() if fd.type in ("number", "integer") else path.as_text()
+        expr = field_expr(sort_field, fd.type)
         order = [expr.desc(nulls="LAST") if descending else expr.asc(nulls="LAST")]
     else:
         col = SORT_COLUMNS[column]
