@@ -317,7 +317,7 @@ def main() -> int:
     fport = free_port()
     fenv = dict(os.environ, FRAME_DB=str(tmp / "frame.db"), FRAME_SCHEMA=str(ROOT / "form_defs" / "customer.json"))
     frame = start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{fport}", "--workers", str(a.workers),
-                   "--worker-class", "gthread", "--threads", str(a.threads), "--chdir", str(ROOT / "bench"),
+                   "--worker-class", "gthread", "--threads", str(a.threads), "--no-control-socket", "--chdir", str(ROOT / "bench"),
                    "frame_app:create_app()"], fenv, fport)
     try:
         frame_seq, fids = run_creates(fport, "", [""], n, 1, 1)

@@ -35,6 +35,7 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         "--threads", str(threads),
         "--access-logfile", "-",
         "--graceful-timeout", "10",
+        "--no-control-socket",  # one per host would collide between instances
         "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         "formwarden.app:create_app()",
     ]
