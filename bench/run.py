@@ -16,7 +16,6 @@ import multiprocessing as mp
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

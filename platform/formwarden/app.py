@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from formwarden import db
-from formwarden.config import Settings, load_settings
 from formwarden.api.v1 import bp as api_v1
+from formwarden.config import Settings, load_settings
 from formwarden.http import guard
 from formwarden.http.hooks import init_http
 from formwarden.plugins import load_plugins

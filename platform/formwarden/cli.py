@@ -168,7 +168,7 @@ def _parse_expiry(value: str | None):
     if not value:
         return None
     if value.endswith("d") and value[:-1].isdigit():
-        return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=int(value[:-1]))
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=int(value[:-1]))
     try:
         return dt.datetime.fromisoformat(value).replace(tzinfo=None)
     except ValueError:

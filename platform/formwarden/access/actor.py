@@ -21,7 +21,7 @@ class Actor:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def system(cls, job_name: str) -> "Actor":
+    def system(cls, job_name: str) -> Actor:
         return cls(kind="system", user_id=None, name=f"job:{job_name}")
 
     @property

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from formwarden.access import gate
 from formwarden.access.permissions import Perm
 from formwarden.api.openapi import openapi_document
 from formwarden.errors import BadRequest, Invalid, PreconditionRequired
 from formwarden.forms import versions
-from formwarden.access import gate
-from formwarden.records import service
-from formwarden.records.query import from_args
 from formwarden.http.context import actor
 from formwarden.http.guard import public, requires
+from formwarden.records import service
+from formwarden.records.query import from_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 BODY_KEYS = {"data", "reason"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import logging
 
-from formwarden.access.actor import Actor
 from formwarden import db
+from formwarden.access.actor import Actor
 from formwarden.db import database, is_postgres
 from formwarden.models import AuditEvent, utcnow
 

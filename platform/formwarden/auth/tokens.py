@@ -4,11 +4,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.auth.secrets import digest, new_secret
 from formwarden.auth.sessions import account_usable
-from formwarden import db
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid
 from formwarden.models import ApiToken, User, utcnow

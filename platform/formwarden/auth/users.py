@@ -1,15 +1,14 @@
 """Users, their roles and teams, and turning a user into an acting `Actor`."""
 from __future__ import annotations
 
+from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password, password_problem, verify_password
 from formwarden.auth.sessions import revoke_all_sessions
-from formwarden import db
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid
 from formwarden.models import Role, Team, User, UserRole, UserTeam, utcnow
-
 
 _MEMBERSHIP = (
     "SELECT 'role', r.name FROM user_role ur JOIN role r ON r.id = ur.role_id WHERE ur.user_id = ?"

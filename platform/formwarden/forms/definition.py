@@ -113,7 +113,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def parse_definition(doc: object) -> "FormDef":
+def parse_definition(doc: object) -> FormDef:
     """Check and wrap a definition; raises Invalid listing every problem."""
     problems = check_definition(doc)
     if problems:

@@ -6,9 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
-from formwarden import db
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid, NotFound
 from formwarden.forms.definition import FormDef, parse_definition

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, current_app, redirect, request, send_file, url_for
 
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.errors import NotFound

@@ -9,14 +9,13 @@ from formwarden.access.permissions import Perm, has_perm
 from formwarden.errors import Invalid
 from formwarden.forms import versions
 from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
-from formwarden.models import User
-from formwarden.records import service
-from formwarden.records.query import from_args
 from formwarden.http.context import actor
 from formwarden.http.errors import translate_details
 from formwarden.http.guard import requires
-from formwarden.http.i18n import current_locale
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
+from formwarden.models import User
+from formwarden.records import service
+from formwarden.records.query import from_args
 
 bp = Blueprint("records", __name__)
 
