@@ -127,31 +127,29 @@ def _update_batch(args):
     return lat, errors
 
 
-def run_creates(port, prefix, tokens, n, clients, seed):
-    chunks = [(port, prefix, tokens, k * (n // clients), n // clients, seed + k) for k in range(clients)]
+def _fan_out(work, chunks, clients):
+    """Run `work` over the chunks, in-process for one client, else one process per client."""
     t = time.perf_counter()
     if clients == 1:
-        results = [_create_batch(chunks[0])]
+        results = [work(chunks[0])]
     else:
         with mp.get_context("fork").Pool(clients) as pool:
-            results = pool.map(_create_batch, chunks)
+            results = pool.map(work, chunks)
     wall = time.perf_counter() - t
     lat = [x for r in results for x in r[0]]
-    return dict(count=len(lat), wall=wall, lat=lat, errors=sum(r[1] for r in results)), [i for r in results for i in r[2]]
+    return dict(count=len(lat), wall=wall, lat=lat, errors=sum(r[1] for r in results)), results
+
+
+def run_creates(port, prefix, tokens, n, clients, seed):
+    chunks = [(port, prefix, tokens, k * (n // clients), n // clients, seed + k) for k in range(clients)]
+    measured, results = _fan_out(_create_batch, chunks, clients)
+    return measured, [i for r in results for i in r[2]]
 
 
 def run_updates(port, prefix, items, clients, seed, use_if_match=True):
     per = len(items) // clients
     chunks = [(port, prefix, items[k * per:(k + 1) * per], seed + k, use_if_match) for k in range(clients)]
-    t = time.perf_counter()
-    if clients == 1:
-        results = [_update_batch(chunks[0])]
-    else:
-        with mp.get_context("fork").Pool(clients) as pool:
-            results = pool.map(_update_batch, chunks)
-    wall = time.perf_counter() - t
-    lat = [x for r in results for x in r[0]]
-    return dict(count=len(lat), wall=wall, lat=lat, errors=sum(r[1] for r in results))
+    return _fan_out(_update_batch, chunks, clients)[0]
 
 
 def run_lists(port, path, headers, n):

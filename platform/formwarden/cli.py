@@ -7,6 +7,8 @@ from functools import wraps
 from pathlib import Path
 
 import click
+import peewee
+import redis
 
 from formwarden import db
 from formwarden.access.actor import Actor
@@ -35,6 +37,8 @@ def command(group, *args, **kwargs):
                 _fail(f"{exc.message}{': ' + detail if detail else ''}")
             except (ConfigError, OSError, RuntimeError, ValueError) as exc:
                 _fail(str(exc))
+            except (peewee.DatabaseError, redis.RedisError) as exc:
+                _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}")
         return group.command(*args, **kwargs)(run)
     return wrap
 

@@ -5,7 +5,11 @@ connection after each request forces a WAL checkpoint every time, several times 
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import peewee
@@ -61,16 +65,65 @@ def pending_migrations() -> list[str]:
     return [m.name for m in runner.status() if not m.applied]
 
 
+_local = threading.local()
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def _sqlite_writer_lock(db: peewee.SqliteDatabase):
+    """Queue SQLite writers on a lock file instead of SQLite's busy handler.
+
+    A writer that finds the database locked sleeps in SQLite's busy handler for 1, 2, 5, 10 …
+    ms before it retries, so under concurrency most time is spent asleep. A blocking flock
+    wakes the next writer as soon as the lock is free. Threads of one process queue on a
+    thread lock first (flock does not exclude threads sharing a descriptor).
+    """
+    depth = getattr(_local, "depth", 0)
+    if depth:
+        _local.depth = depth + 1
+        try:
+            yield
+        finally:
+            _local.depth -= 1
+        return
+    with _thread_lock:
+        fd = _lock_fd(db.database + ".writelock")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _local.depth = 1
+        try:
+            yield
+        finally:
+            _local.depth = 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_lock_fds: dict[tuple[int, str], int] = {}
+
+
+def _lock_fd(path: str) -> int:
+    """One descriptor per process and lock file (a forked child opens its own)."""
+    key = (os.getpid(), path)
+    fd = _lock_fds.get(key)
+    if fd is None:
+        fd = _lock_fds[key] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return fd
+
+
+@contextmanager
 def write_transaction():
     """A transaction for changes that append audit events.
 
-    SQLite: BEGIN IMMEDIATE takes the write lock up front, so two writers never both read
-    the chain head and then collide. PostgreSQL: the audit module takes an advisory lock.
+    SQLite: writers queue on a lock file, then BEGIN IMMEDIATE takes the write lock up front,
+    so two writers never both read the chain head and then collide. PostgreSQL: the audit
+    module takes an advisory lock inside the transaction.
     """
     db = database.obj
-    if isinstance(db, peewee.SqliteDatabase):
-        return db.atomic("IMMEDIATE")
-    return db.atomic()
+    if isinstance(db, peewee.SqliteDatabase) and db.database != ":memory:":
+        with _sqlite_writer_lock(db), db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
 
 
 # --- hand-written statements for the hot path -------------------------------------------

@@ -68,3 +68,13 @@ def test_bad_definitions_are_refused_whole(cli, tmp_path):
     assert "followup.json/properties/kind/enum" in done.stderr and "followup.json/x-access/sales/scope" in done.stderr
     # nothing was half-loaded: the sound files were not published either
     assert "customer: version 1 (published)" in cli("load-forms").stdout
+
+
+def test_unreachable_database_is_one_line(cli):
+    cli("init")
+    env_url = "postgresql://nobody@127.0.0.1:1/none"
+    done = subprocess.run([sys.executable, "-m", "formwarden.cli", "load-forms"], capture_output=True, text=True,
+                          env=dict(os.environ, FORMWARDEN_INSTANCE=str(cli.instance), DATABASE_URL=env_url),
+                          timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: OperationalError") and done.stderr.count("\n") == 1

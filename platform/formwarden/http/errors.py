@@ -10,13 +10,10 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from formwarden.errors import DomainError, Unauthorized
+from formwarden.forms.messages import N_
 from formwarden.forms.messages import render as render_message
 
 log = logging.getLogger(__name__)
-
-
-def N_(text: str) -> str:
-    return text
 
 
 # Messages shown on pages per error code; the API answers with the service's own message.
