@@ -45,6 +45,10 @@ def test_sales_creates_a_customer_fixing_errors_inline(page):
     expect(page.locator("#results tbody tr")).to_have_count(1)
     expect(page.locator("#results tbody")).to_contain_text("浏览器客户")
     page.shot("found")
+    page.fill("input[name=q]", "没有这个人")
+    expect(page.locator("#results .empty-state")).to_be_visible()
+    page.fill("input[name=q]", "浏览器")
+    expect(page.locator("#results tbody tr")).to_have_count(1)
 
 
 def test_rules_show_the_amount_only_while_negotiating(page):

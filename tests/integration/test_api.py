@@ -165,3 +165,15 @@ def test_forms_listing_shows_field_levels(login_as):
     customer = next(f for f in r.json["items"] if f["key"] == "customer")
     assert customer["fields"]["mobile"] == "masked" and "id_number" not in customer["fields"]
     assert "contract" not in [f["key"] for f in r.json["items"]]
+
+
+def test_search_on_title_field(login_as):
+    admin = login_as("admin")
+    for name in ("王小明", "李小红", "100%_真"):
+        post(admin, {**VALID_CUSTOMER, "name": name, "owner": "sales05"})
+    assert [i["data"]["name"] for i in admin.get(f"{URL}?q=小").json["items"]] == ["李小红", "王小明"]
+    assert [i["data"]["name"] for i in admin.get(f"{URL}?q=%25_").json["items"]] == ["100%_真"]
+    assert admin.get(f"{URL}?q=%25").json["total"] == 1  # % is literal, not a wildcard
+    assert login_as("sales06").get(f"{URL}?q=小").json["total"] == 0  # scope still applies
+    r = login_as("finance").get(f"{URL}?q=小")
+    assert r.status_code == 403 and r.json["error"]["field"] == "name"  # finance cannot read names

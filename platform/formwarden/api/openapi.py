@@ -43,6 +43,8 @@ def openapi_document() -> dict:
                          "description": "Exact match on a field you may read; repeat for any-of"},
                         {"name": "sort", "in": "query", "schema": {"type": "string"},
                          "description": "FIELD or -FIELD (descending); also updated_at, created_at, id"},
+                        {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100},
+                         "description": "Contains-match on the form's title field (needs read access to it)"},
                         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                         {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
                         {"name": "deleted", "in": "query", "schema": {"type": "boolean"},

@@ -20,6 +20,7 @@ class ListQuery:
     descending: bool = True
     page: int = 1
     per_page: int = 50
+    search: str = ""  # contains-match on the form's title field
 
 
 def parse_sort(value: str | None) -> tuple[str | None, str, bool]:
@@ -70,6 +71,13 @@ def apply_filters(query, formdef: FormDef, filters):
     return query
 
 
+def apply_search(query, formdef: FormDef, text: str):
+    """Records whose title field contains `text` (case-insensitive; peewee escapes LIKE wildcards)."""
+    if not text:
+        return query
+    return query.where(field_expr(formdef.title_field).contains(text))
+
+
 def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool, column: str = "updated_at"):
     if sort_field:
         fd = formdef.fields[sort_field]
@@ -106,4 +114,5 @@ def from_args(args, default_per_page: int = 50) -> ListQuery:
     return ListQuery(
         filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
         page=_int_arg(args, "page", 1), per_page=_int_arg(args, "per_page", default_per_page),
+        search=(args.get("q") or "").strip()[:100],
     )

@@ -76,6 +76,7 @@ def list_records(form_key):
         formdef=formdef, page=page, columns=columns, filterable=filterable, sortable=sortable,
         active=active, sort=request.args.get("sort", "-updated_at"), deleted=deleted,
         can=lambda action: r.can(action), args=request.args, levels={n: r.level(n) for n in formdef.fields},
+        searchable=r.at_least(formdef.title_field, "read"),
     )
 
 
