@@ -177,3 +177,15 @@ def test_search_on_title_field(login_as):
     assert login_as("sales06").get(f"{URL}?q=小").json["total"] == 0  # scope still applies
     r = login_as("finance").get(f"{URL}?q=小")
     assert r.status_code == 403 and r.json["error"]["field"] == "name"  # finance cannot read names
+
+
+def test_nul_characters_are_refused_with_a_reason(login_as, anon):
+    c = login_as("sales01")
+    r = post(c, {**VALID_CUSTOMER, "name": "a\x00b"})
+    assert r.status_code == 422 and r.json["error"]["errors"][0] == {
+        "field": "name", "code": "invalid_character", "message": "Contains a character that is not allowed."}
+    r = c.get(f"{URL}?q=%00")
+    assert r.status_code == 400 and r.json["error"]["field"] == "q"
+    anon.refresh_csrf()
+    r = anon.c.post("/login", data={"username": "sales\x0001", "password": "x", "csrf_token": anon.csrf})
+    assert r.status_code == 400

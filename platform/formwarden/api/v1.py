@@ -32,7 +32,7 @@ def _body() -> tuple[dict, str]:
     if not isinstance(data, dict):
         raise Invalid("'data' must be a JSON object of field values", field="data", code="invalid_body")
     reason = payload.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 1000:
+    if not isinstance(reason, str) or len(reason) > 1000 or "\x00" in reason:
         raise Invalid("'reason' must be a string of at most 1000 characters", field="reason", code="invalid_reason")
     return data, reason
 

@@ -25,6 +25,7 @@ MESSAGES = {
     "uniqueItems": N_("Entries must not repeat."),
     "unknown_field": N_("Unknown field."),
     "invalid": N_("Invalid value."),
+    "invalid_character": N_("Contains a character that is not allowed."),
 }
 
 

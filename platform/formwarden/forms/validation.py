@@ -48,9 +48,20 @@ def required_fields(formdef: FormDef, data: dict) -> set[str]:
     return base | (extra & visible_fields(formdef, data))
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 def validate(formdef: FormDef, data: dict) -> list[FieldError]:
     """All problems with `data` as a complete record, at most one per field, in form order."""
-    errors: dict[str, FieldError] = {}
+    errors: dict[str, FieldError] = {
+        name: FieldError(name, "invalid_character", {}) for name, value in data.items() if _has_nul(value)}
     for err in formdef.validator.iter_errors(data):
         for fe in _convert(formdef, err, data):
             errors.setdefault(fe.field, fe)

@@ -7,6 +7,7 @@ from flask import Flask, current_app, g, request
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from formwarden import db
+from formwarden.errors import BadRequest
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.errors import init_errors
@@ -18,8 +19,18 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
+def _reject_nul() -> None:
+    """NUL cannot be stored (PostgreSQL refuses it) and is never meaningful in a form value."""
+    for source in (request.args, request.form if request.method in UNSAFE else {}):
+        for key, values in source.lists() if hasattr(source, "lists") else ():
+            if "\x00" in key or any("\x00" in v for v in values):
+                raise BadRequest("a NUL character is not allowed", field=key.replace("\x00", ""),
+                                 code="invalid_character")
+
+
 def _before():
     db.ensure_connection()
+    _reject_nul()
     guard.bind_view(current_app)
     load_actor()
     if request.method in UNSAFE and g.auth_via != "token":

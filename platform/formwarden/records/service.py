@@ -67,6 +67,9 @@ def _diff(old: dict, new: dict) -> dict:
 def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | None) -> tuple[int, str | None]:
     """The owner's user id (and username when known) from the owner field, else `default`, else the actor."""
     name = formdef.owner_field
+    if name and data.get(name) is not None and not isinstance(data[name], str):
+        raise Invalid("the owner must be a username", field=name, code="type",
+                      details=[{"field": name, "code": "type", "message": "Expected a value of type string."}])
     if name and data.get(name):
         user = User.get_or_none(User.username == data[name])
         if user is None or not user.is_active:
