@@ -6,11 +6,11 @@ from flask_babel import gettext as _
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.errors import Invalid
+from formwarden.errors import Conflict, Invalid
 from formwarden.forms import versions
 from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
 from formwarden.http.context import actor
-from formwarden.http.errors import translate_details
+from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
 from formwarden.models import User
@@ -131,7 +131,7 @@ def edit(form_key, record_id):
     who = actor()
     current = service.get_record(who, form_key, record_id)
     gate.require(who, formdef, "update")
-    values, errors = dict(current.data), {}
+    values, errors, status = dict(current.data), {}, 200
     if request.method == "POST":
         writable = gate.writable_fields(who, formdef)
         submitted, coerce_errors = _submitted(formdef, writable)
@@ -146,6 +146,9 @@ def edit(form_key, record_id):
                                   reason=request.form.get("reason", ""))
         except Invalid as exc:
             errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
+        except Conflict as exc:
+            errors = {"": page_message(exc)}
+            status = 409
         except ValueError:
             abort(400)
         else:
@@ -155,9 +158,10 @@ def edit(form_key, record_id):
                 return "", 204, {"HX-Redirect": target}
             return redirect(target)
     ctx = _form_context(formdef, values, errors, "edit", record=current)
+    status = status if errors.get("") and status == 409 else (422 if errors else 200)
     if is_htmx() and request.method == "POST":
-        return render_block("records/form.html", "form_body", **ctx), 422, {"Vary": "HX-Request"}
-    return render_template("records/form.html", **ctx), (422 if errors else 200)
+        return render_block("records/form.html", "form_body", **ctx), status, {"Vary": "HX-Request"}
+    return render_template("records/form.html", **ctx), status
 
 
 @bp.route("/f/<form_key>/check", methods=["POST"])

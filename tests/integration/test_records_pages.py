@@ -1,0 +1,37 @@
+"""Record pages beyond the route walk: concurrent edits, HTMX fragments."""
+from formwarden.access.actor import Actor
+from formwarden.records import service
+
+
+def test_concurrent_edit_is_refused_with_a_clear_message(login_as):
+    rec = service.create_record(Actor.system("tests"), "customer",
+                                {"name": "并发", "status": "lead", "owner": "sales01"})
+    a, b = login_as("sales01"), login_as("manager")
+    form = {"_present": ["company"], "company": "A 公司", "version": "1"}
+    r = a.post(f"/f/customer/{rec.id}/edit", data={**form, "csrf_token": a.csrf})
+    assert r.status_code == 302
+    r = b.post(f"/f/customer/{rec.id}/edit", data={**form, "company": "B 公司", "csrf_token": b.csrf},
+               headers={"HX-Request": "true"})
+    assert r.status_code == 409
+    assert "此记录已被他人修改" in r.get_data(as_text=True)
+    assert service.get_record(Actor.system("tests"), "customer", rec.id).data["company"] == "A 公司"
+
+
+def test_field_check_fragment_and_rule_swap(login_as):
+    c = login_as("admin")
+    r = c.post("/f/customer/check", data={"_field": "mobile", "_present": ["mobile", "status"], "mobile": "123",
+                                          "status": "negotiating", "csrf_token": c.csrf},
+               headers={"HX-Request": "true"})
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="err-mobile"' in body and "<html" not in body
+    r = c.post("/f/customer/check", data={"_field": "status", "_present": ["status"], "status": "won",
+                                          "csrf_token": c.csrf}, headers={"HX-Request": "true"})
+    body = r.get_data(as_text=True)
+    assert 'hx-swap-oob="outerHTML:#f-contract_amount"' in body and 'hx-swap-oob="outerHTML:#f-company"' in body
+
+
+def test_list_fragment_is_the_results_block(login_as):
+    c = login_as("sales01")
+    r = c.get("/f/customer/?filter[status]=lead", headers={"HX-Request": "true"})
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200 and body.lstrip().startswith('<div id="results">') and "HX-Request" in r.headers["Vary"]
