@@ -53,7 +53,7 @@ def scoped(query, actor: Actor, formdef: FormDef, action: str = "read"):
     r = require(actor, formdef, action)
     if actor.is_system:
         return query
-    cond = _scope_condition(actor, r.scope(action))
+    cond = _scope_condition(actor, r.scope(action) or "own")  # require() guarantees a scope
     return query if cond is None else query.where(cond)
 
 
@@ -62,12 +62,13 @@ def in_scope(actor: Actor, formdef: FormDef, record: Record, action: str) -> boo
     scope = r.scope(action)
     if scope is None:
         return False
-    if actor.is_system or scope == "all" or record.owner_id == actor.user_id:
+    owner_id = record.owner_id  # type: ignore[attr-defined]  # peewee's FK id accessor
+    if actor.is_system or scope == "all" or owner_id == actor.user_id:
         return True
     if scope == "team" and actor.team_ids:
         return (
             UserTeam.select()
-            .where(UserTeam.user == record.owner_id, UserTeam.team.in_(sorted(actor.team_ids)))
+            .where(UserTeam.user == owner_id, UserTeam.team.in_(sorted(actor.team_ids)))
             .exists()
         )
     return False

@@ -19,9 +19,13 @@ _MEMBERSHIP = (
 def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", request_id: str = "") -> Actor:
     """The acting identity of `user` (optionally through an API token) with its roles and teams."""
     scopes = frozenset(token.scopes.split()) if token is not None else None
-    roles, teams = set(), set()
+    roles: set[str] = set()
+    teams: set[int] = set()
     for kind, value in db.fetchall(_MEMBERSHIP, (user.id, user.id)):
-        (roles if kind == "role" else teams).add(value if kind == "role" else int(value))
+        if kind == "role":
+            roles.add(value)
+        else:
+            teams.add(int(value))
     return Actor(
         kind="token" if token is not None else "user",
         user_id=user.id,

@@ -13,6 +13,8 @@ def utcnow() -> dt.datetime:
 
 
 class BaseModel(pw.Model):
+    id = pw.AutoField()  # explicit, so type checkers know it
+
     class Meta:
         database = database
         legacy_table_names = False
