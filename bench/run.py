@@ -317,6 +317,7 @@ def main() -> int:
                    "--worker-class", "gthread", "--threads", str(a.threads), "--no-control-socket", "--chdir", str(ROOT / "bench"),
                    "frame_app:create_app()"], fenv, fport)
     try:
+        run_creates(fport, "", [""], 200, CLIENTS, 7)  # warm-up: every process and thread connected
         frame_seq, fids = run_creates(fport, "", [""], n, 1, 1)
         frame_par, fids2 = run_creates(fport, "", [""], n, CLIENTS, 100)
         fitems = [(rid, "", 1) for rid, _ in fids]
@@ -333,6 +334,7 @@ def main() -> int:
                     "--threads", str(a.threads)], env, port)
     prefix = "/api/v1/forms/customer"
     try:
+        run_creates(port, prefix, sales_tokens, 200, CLIENTS, 7)  # warm-up, as for frame
         w1_seq, ids = run_creates(port, prefix, sales_tokens, n, 1, 1)
         w1_par, ids2 = run_creates(port, prefix, sales_tokens, n, CLIENTS, 100)
         w2_seq = run_updates(port, prefix, [(rid, tok, 1) for rid, tok in ids], 1, 3)

@@ -26,14 +26,14 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float 
     return False
 
 
-def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+def gunicorn_command(host: str, port: int, workers: int, threads: int, access_log: bool = False) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
         "--worker-class", "gthread",
         "--threads", str(threads),
-        "--access-logfile", "-",
+        *(["--access-logfile", "-"] if access_log else []),
         "--graceful-timeout", "10",
         "--no-control-socket",  # one per host would collide between instances
         "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
@@ -41,7 +41,8 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
     ]
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, threads: int, with_worker: bool, banner) -> int:
+def serve(settings: Settings, host: str, port: int, workers: int, threads: int, with_worker: bool, banner,
+          access_log: bool = False) -> int:
     env = dict(os.environ)
     env["FORMWARDEN_INSTANCE"] = str(settings.instance)
     if not settings.redis_url:
@@ -50,7 +51,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
     children: list[subprocess.Popen] = []
     if with_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "formwarden.cli", "worker"], env=env))
-    web = subprocess.Popen(gunicorn_command(host, port, workers, threads), env=env)
+    web = subprocess.Popen(gunicorn_command(host, port, workers, threads, access_log), env=env)
     children.append(web)
 
     def stop(*_):

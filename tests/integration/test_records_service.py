@@ -154,3 +154,23 @@ def test_records_keep_their_form_version(clean_db):
     finally:
         original = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
         versions.publish(Actor.system("tests"), original)
+
+
+def test_field_indexes_follow_the_definition(clean_db):
+    from formwarden import db as fw_db
+    from formwarden.access.actor import Actor
+    from formwarden.config import REPO_ROOT
+    from formwarden.forms import versions
+
+    form, _ = versions.current("customer")
+    names = lambda: sorted(i.name for i in fw_db.database.get_indexes("record") if i.name.startswith(f"record_f{form.id}_"))  # noqa: E731
+    assert names() == [f"record_f{form.id}_status_byowner", f"record_f{form.id}_status_byupd"]
+    doc = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
+    doc["properties"]["status"].pop("x-index")
+    doc["properties"]["region"]["x-index"] = True
+    try:
+        versions.publish(Actor.system("tests"), doc)
+        assert names() == [f"record_f{form.id}_region_byowner", f"record_f{form.id}_region_byupd"]
+    finally:
+        versions.publish(Actor.system("tests"), json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8")))
+    assert names() == [f"record_f{form.id}_status_byowner", f"record_f{form.id}_status_byupd"]

@@ -106,17 +106,18 @@ class FormVersion(BaseModel):
 
 
 class Record(BaseModel):
-    form = pw.ForeignKeyField(Form, backref="records", on_delete="CASCADE")
+    # Only the composite indexes below are kept: every index costs time on each write.
+    form = pw.ForeignKeyField(Form, backref="records", on_delete="CASCADE", index=False)
     form_version = pw.IntegerField()
     version = pw.IntegerField(default=1)
     owner = pw.ForeignKeyField(User, backref="owned_records", on_delete="RESTRICT")
     data = pw.JSONField()
     created_at = pw.DateTimeField(default=utcnow)
-    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+", index=False)
     updated_at = pw.DateTimeField(default=utcnow)
-    updated_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    updated_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+", index=False)
     deleted_at = pw.DateTimeField(null=True)
-    deleted_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    deleted_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+", index=False)
 
     class Meta:
         indexes = (

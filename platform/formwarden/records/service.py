@@ -21,6 +21,7 @@ from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import check as validate_data
 from formwarden.models import Form, Record, User, utcnow
+from formwarden.records.indexes import form_is
 from formwarden.records.query import ListQuery, apply_filters, apply_search, apply_sort
 
 MAX_PER_PAGE = 200
@@ -249,7 +250,7 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
         raise Invalid("page must be 1 or more", field="page", code="out_of_range")
     gate.check_query_fields(actor, formdef, [f for f, _ in q.filters] + ([q.sort_field] if q.sort_field else [])
                             + ([formdef.title_field] if q.search else []))
-    base = Record.select().where(Record.form == form)
+    base = Record.select().where(form_is(form.id))
     base = base.where(Record.deleted_at.is_null(False) if deleted else Record.deleted_at.is_null())
     base = gate.scoped(base, actor, formdef, "delete" if deleted else "read")
     base = apply_search(apply_filters(base, formdef, q.filters), formdef, q.search)
