@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PASSWORD = "bench-pass-123"
 CLIENTS = 8
+ROUNDS = 5
 
 
 # ---------------------------------------------------------------- helpers
@@ -127,15 +128,23 @@ def _update_batch(args):
     return lat, errors
 
 
+def _ready(_):
+    return os.getpid()
+
+
 def _fan_out(work, chunks, clients):
-    """Run `work` over the chunks, in-process for one client, else one process per client."""
-    t = time.perf_counter()
+    """Run `work` over the chunks, in-process for one client, else one process per client.
+    The clock starts once the client processes are up (their start-up is not the server's)."""
     if clients == 1:
+        t = time.perf_counter()
         results = [work(chunks[0])]
+        wall = time.perf_counter() - t
     else:
         with mp.get_context("fork").Pool(clients) as pool:
-            results = pool.map(work, chunks)
-    wall = time.perf_counter() - t
+            pool.map(_ready, range(clients), chunksize=1)
+            t = time.perf_counter()
+            results = pool.map(work, chunks, chunksize=1)
+            wall = time.perf_counter() - t
     lat = [x for r in results for x in r[0]]
     return dict(count=len(lat), wall=wall, lat=lat, errors=sum(r[1] for r in results)), results
 
@@ -150,6 +159,11 @@ def run_updates(port, prefix, items, clients, seed, use_if_match=True):
     per = len(items) // clients
     chunks = [(port, prefix, items[k * per:(k + 1) * per], seed + k, use_if_match) for k in range(clients)]
     return _fan_out(_update_batch, chunks, clients)[0]
+
+
+def merge(parts: list[dict]) -> dict:
+    return dict(count=sum(p["count"] for p in parts), wall=sum(p["wall"] for p in parts),
+                lat=[x for p in parts for x in p["lat"]], errors=sum(p["errors"] for p in parts))
 
 
 def run_lists(port, path, headers, n):
@@ -301,7 +315,7 @@ def main() -> int:
     a = ap.parse_args()
     if a.quick:
         a.writes, a.list_records, a.list_requests = 400, 5000, 40
-    n = a.writes - a.writes % CLIENTS
+    n = a.writes - a.writes % (CLIENTS * ROUNDS)
     tmp = Path(tempfile.mkdtemp(prefix="fw-bench-"))
     lines = [f"Formwarden bench: {n} writes per mode, {a.list_records:,} records listed, "
              f"gunicorn {a.workers}x{a.threads} gthread, SQLite, {os.cpu_count()} cores",
@@ -310,35 +324,50 @@ def main() -> int:
 
     raw_c, raw_u = raw_baseline(tmp, n)
 
-    # frame baseline
+    # Both servers run side by side and are measured in alternating rounds, so drift in the
+    # machine's load hits the baseline and Formwarden alike.
     fport = free_port()
     fenv = dict(os.environ, FRAME_DB=str(tmp / "frame.db"), FRAME_SCHEMA=str(ROOT / "form_defs" / "customer.json"))
     frame = start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{fport}", "--workers", str(a.workers),
-                   "--worker-class", "gthread", "--threads", str(a.threads), "--no-control-socket", "--chdir", str(ROOT / "bench"),
-                   "frame_app:create_app()"], fenv, fport)
-    try:
-        run_creates(fport, "", [""], 200, CLIENTS, 7)  # warm-up: every process and thread connected
-        frame_seq, fids = run_creates(fport, "", [""], n, 1, 1)
-        frame_par, fids2 = run_creates(fport, "", [""], n, CLIENTS, 100)
-        fitems = [(rid, "", 1) for rid, _ in fids]
-        frame_useq = run_updates(fport, "", fitems, 1, 3, use_if_match=False)
-        fitems2 = [(rid, "", 1) for rid, _ in fids2]
-        frame_upar = run_updates(fport, "", fitems2, CLIENTS, 300, use_if_match=False)
-    finally:
-        stop(frame)
-
+                   "--worker-class", "gthread", "--threads", str(a.threads), "--no-control-socket",
+                   "--chdir", str(ROOT / "bench"), "frame_app:create_app()"], fenv, fport)
     env = setup_instance(tmp)
     sales_tokens, manager_token = make_tokens(env)
     port = free_port()
     server = start([str(BIN / "formwarden"), "serve", "--port", str(port), "--workers", str(a.workers),
                     "--threads", str(a.threads)], env, port)
     prefix = "/api/v1/forms/customer"
+    targets = {"frame": (fport, "", [""]), "ours": (port, prefix, sales_tokens)}
+    per = (n // ROUNDS) - (n // ROUNDS) % CLIENTS
+    m = {f"{who}_{op}_{mode}": [] for who in targets for op in ("create", "update") for mode in ("seq", "par")}
+    ids = {who: {"seq": [], "par": []} for who in targets}
     try:
-        run_creates(port, prefix, sales_tokens, 200, CLIENTS, 7)  # warm-up, as for frame
-        w1_seq, ids = run_creates(port, prefix, sales_tokens, n, 1, 1)
-        w1_par, ids2 = run_creates(port, prefix, sales_tokens, n, CLIENTS, 100)
-        w2_seq = run_updates(port, prefix, [(rid, tok, 1) for rid, tok in ids], 1, 3)
-        w2_par = run_updates(port, prefix, [(rid, tok, 1) for rid, tok in ids2], CLIENTS, 300)
+        for p_, pre, toks in targets.values():
+            run_creates(p_, pre, toks, 200, CLIENTS, 7)  # warm-up: every process and thread connected
+        for r in range(ROUNDS):
+            order = list(targets) if r % 2 == 0 else list(reversed(targets))
+            for mode, clients in (("seq", 1), ("par", CLIENTS)):
+                for who in order:
+                    p_, pre, toks = targets[who]
+                    measured, got = run_creates(p_, pre, toks, per, clients, 1000 * r + clients)
+                    m[f"{who}_create_{mode}"].append(measured)
+                    ids[who][mode].append(got)
+        for r in range(ROUNDS):
+            order = list(targets) if r % 2 == 0 else list(reversed(targets))
+            for mode, clients in (("seq", 1), ("par", CLIENTS)):
+                for who in order:
+                    p_, pre, _ = targets[who]
+                    items = [(rid, tok, 1) for rid, tok in ids[who][mode][r]]
+                    m[f"{who}_update_{mode}"].append(
+                        run_updates(p_, pre, items, clients, 2000 * r + clients, use_if_match=(who == "ours")))
+    finally:
+        stop(frame)
+    t = {k: merge(v) for k, v in m.items()}
+    frame_seq, frame_par, w1_seq, w1_par = (t["frame_create_seq"], t["frame_create_par"], t["ours_create_seq"],
+                                            t["ours_create_par"])
+    frame_useq, frame_upar, w2_seq, w2_par = (t["frame_update_seq"], t["frame_update_par"], t["ours_update_seq"],
+                                              t["ours_update_par"])
+    try:
         stop(server)
         added = fill_records(env, a.list_records)
         server = start([str(BIN / "formwarden"), "serve", "--port", str(port), "--workers", str(a.workers),
