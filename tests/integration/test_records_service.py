@@ -174,3 +174,17 @@ def test_field_indexes_follow_the_definition(clean_db):
     finally:
         versions.publish(Actor.system("tests"), json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8")))
     assert names() == [f"record_f{form.id}_status_byowner", f"record_f{form.id}_status_byupd"]
+
+
+def test_references_must_point_to_a_record_the_actor_may_see(clean_db):
+    mine = service.create_record(actor_of("sales01"), "customer", dict(VALID_CUSTOMER))
+    theirs = service.create_record(actor_of("sales02"), "customer", dict(VALID_CUSTOMER))
+    visit = {"kind": "call", "happened_on": "2026-11-02", "summary": "电话沟通"}
+    ok = service.create_record(actor_of("sales01"), "followup", {**visit, "customer_id": mine.id})
+    assert ok.data["customer_id"] == mine.id
+    for bad in (theirs.id, 999999):
+        with pytest.raises(Invalid) as exc:
+            service.create_record(actor_of("sales01"), "followup", {**visit, "customer_id": bad})
+        assert exc.value.field == "customer_id" and exc.value.code == "unknown_reference"
+    with pytest.raises(Invalid):
+        service.update_record(actor_of("sales01"), "followup", ok.id, {"customer_id": theirs.id}, expected_version=1)

@@ -64,6 +64,8 @@ def check_definition(doc: object) -> list[Problem]:
         fmt = spec.get("format") or (spec.get("items") or {}).get("format")
         if fmt and field_types.get(fmt) is None:
             problems.append(Problem(f"{base}/format", f"unknown field type {fmt!r} (known: {', '.join(field_types.names())})"))
+        if "x-ref" in spec and spec.get("type") != "integer":
+            problems.append(Problem(f"{base}/x-ref", "a reference to another form's record must be an integer field"))
         labels = spec.get("x-enum-labels")
         if labels is not None:
             options = spec.get("enum") or (spec.get("items") or {}).get("enum")
@@ -192,6 +194,11 @@ class FieldDef:
     @property
     def indexed(self) -> bool:
         return bool(self.schema.get("x-index"))
+
+    @property
+    def ref(self) -> str | None:
+        """The form whose record id this field holds (`x-ref`), if any."""
+        return self.schema.get("x-ref")
 
 
 @dataclass(frozen=True)

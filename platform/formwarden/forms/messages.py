@@ -26,6 +26,7 @@ MESSAGES = {
     "unknown_field": N_("Unknown field."),
     "invalid": N_("Invalid value."),
     "invalid_character": N_("Contains a character that is not allowed."),
+    "unknown_reference": N_("No such record, or you may not see it."),
 }
 
 

@@ -110,7 +110,7 @@ class Record(BaseModel):
     form = pw.ForeignKeyField(Form, backref="records", on_delete="CASCADE", index=False)
     form_version = pw.IntegerField()
     version = pw.IntegerField(default=1)
-    owner = pw.ForeignKeyField(User, backref="owned_records", on_delete="RESTRICT")
+    owner = pw.ForeignKeyField(User, backref="owned_records", on_delete="RESTRICT", index=False)
     data = pw.JSONField()
     created_at = pw.DateTimeField(default=utcnow)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+", index=False)
@@ -127,14 +127,17 @@ class Record(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    """One entry of the append-only trail; `seq` orders it. Written only by audit.events."""
+    """One entry of the append-only trail; `seq` orders it. Written only by audit.events.
+
+    Indexed only for a record's history; search indexes come with the audit search, since each
+    index costs pages on every write."""
 
     seq = pw.BigIntegerField(unique=True)
-    at = pw.DateTimeField(default=utcnow, index=True)
+    at = pw.DateTimeField(default=utcnow)
     actor_kind = pw.CharField(max_length=16)
     actor_id = pw.IntegerField(null=True)
     actor_name = pw.CharField(max_length=120, default="")
-    action = pw.CharField(max_length=40, index=True)
+    action = pw.CharField(max_length=40)
     form_key = pw.CharField(max_length=64, null=True)
     record_id = pw.IntegerField(null=True)
     diff = pw.TextField(default="{}")

@@ -129,6 +129,21 @@ def _load_in_scope(actor: Actor, formdef: FormDef, form: Form, record_id, action
     return rec
 
 
+def _check_refs(actor: Actor, formdef: FormDef, data: dict, names) -> None:
+    """Each `x-ref` value among `names` must be a record of the referenced form that the actor may read."""
+    for name in names:
+        fd = formdef.fields.get(name)
+        if fd is None or not fd.ref or data.get(name) is None:
+            continue
+        try:
+            ref_form, ref_def = versions.current(fd.ref)
+            _load_in_scope(actor, ref_def, ref_form, data[name], "read")
+        except (NotFound, Forbidden):
+            raise Invalid(f"no {fd.ref} record {data[name]!r} that you may see", field=name, code="unknown_reference",
+                          details=[{"field": name, "code": "unknown_reference",
+                                    "message": "No such record, or you may not see it."}]) from None
+
+
 def _owner_name(user_id: int) -> str:
     user = User.get_or_none(User.id == user_id)
     return user.username if user else ""
@@ -143,6 +158,7 @@ def create_record(actor: Actor, form_key: str, data: dict, reason: str = "") -> 
     if formdef.owner_field:
         data[formdef.owner_field] = owner_name or _owner_name(owner_id)
     validate_data(formdef, data)
+    _check_refs(actor, formdef, data, data)
     now = utcnow()
     stamp = db.db_datetime(now)
     with write_transaction():
@@ -168,6 +184,7 @@ def update_record(
     if formdef.owner_field and formdef.owner_field in changes:
         owner_id, _ = _resolve_owner(formdef, new, actor, rec.owner_id)
     validate_data(formdef, new)
+    _check_refs(actor, formdef, new, changes)
     diff = _diff(rec.data, new)
     if not diff:
         return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
