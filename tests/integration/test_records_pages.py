@@ -35,3 +35,25 @@ def test_list_fragment_is_the_results_block(login_as):
     r = c.get("/f/customer/?filter[status]=lead", headers={"HX-Request": "true"})
     body = r.get_data(as_text=True)
     assert r.status_code == 200 and body.lstrip().startswith('<div id="results">') and "HX-Request" in r.headers["Vary"]
+
+
+def test_every_widget_renders_and_saves(login_as):
+    """The follow-up form uses a reference, select, date, textarea, multi-select, email and member widgets."""
+    customer = service.create_record(Actor.system("tests"), "customer",
+                                     {"name": "小组件", "status": "lead", "owner": "manager"})
+    c = login_as("manager")
+    page = c.get("/f/followup/new").get_data(as_text=True)
+    for marker in ('name="customer_id"', '<select id="in-kind"', 'type="date"', "<textarea", 'type="checkbox"',
+                   'name="topics" value="delivery"', '<select id="in-owner"'):
+        assert marker in page, marker
+    form = {"_present": ["customer_id", "kind", "happened_on", "summary", "topics", "contact_email", "owner"],
+            "customer_id": str(customer.id), "kind": "email", "happened_on": "2026-11-20", "summary": "邮件确认",
+            "topics": ["price", "delivery"], "contact_email": "buyer@example.cn", "owner": "sales03",
+            "csrf_token": c.csrf}
+    r = c.post("/f/followup/new", data=form)
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    rid = int(r.headers["Location"].rsplit("/", 1)[1])
+    saved = service.get_record(Actor.system("tests"), "followup", rid)
+    assert saved.data["topics"] == ["price", "delivery"] and saved.owner == "sales03"
+    shown = c.get(f"/f/followup/{rid}").get_data(as_text=True)
+    assert "价格" in shown and f'href="/f/customer/{customer.id}"' in shown
