@@ -249,8 +249,13 @@ def stop(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
 
 
 def raw_baseline(tmp: Path, n: int) -> tuple[dict, dict]:

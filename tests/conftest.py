@@ -61,11 +61,13 @@ def base_db(settings):
 
 @pytest.fixture()
 def clean_db(base_db):
-    from formwarden.models import ApiToken, AuditEvent, JobRun, Record, UserSession
+    from formwarden.audit.verify import CHECKPOINT_FILE
+    from formwarden.models import ApiToken, AuditCheckpoint, AuditEvent, JobRun, Record, UserSession
 
     db.ensure_connection()
-    for model in (Record, AuditEvent, JobRun, UserSession, ApiToken):
+    for model in (Record, AuditEvent, AuditCheckpoint, JobRun, UserSession, ApiToken):
         model.delete().execute()
+    (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
     return base_db
 
 

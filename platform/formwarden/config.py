@@ -1,6 +1,7 @@
 """Settings from the environment and the instance folder. Read only when called (no import-time I/O)."""
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass
@@ -66,14 +67,25 @@ def load_settings(env=None, *, require_instance: bool = True) -> Settings:
     )
 
 
+INSTANCE_KEYS = ("audit",)  # read by formwarden.crypto.keys
+
+
 def init_instance(instance: Path) -> bool:
-    """Create the instance folder and its secrets; returns False if it already existed."""
+    """Create the instance folder and its secrets (missing ones only); returns False if it existed."""
     created = not (instance / "secret_key").exists()
     instance.mkdir(parents=True, exist_ok=True)
     for sub in ("keys", "exports"):
         (instance / sub).mkdir(exist_ok=True)
-    key_file = instance / "secret_key"
     if created:
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+        _write_secret(instance / "secret_key", secrets.token_urlsafe(48))
+    for name in INSTANCE_KEYS:
+        path = instance / "keys" / f"{name}.key"
+        if not path.exists():
+            _write_secret(path, base64.b64encode(secrets.token_bytes(32)).decode())
     return created
+
+
+def _write_secret(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)

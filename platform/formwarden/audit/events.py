@@ -3,18 +3,31 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from formwarden import db
 from formwarden.access.actor import Actor
+from formwarden.audit import chain
+from formwarden.crypto.keys import load_key
 from formwarden.db import database, is_postgres
 from formwarden.models import AuditEvent, utcnow
 
 log = logging.getLogger(__name__)
 _PG_LOCK_KEY = 0x46570001  # advisory lock serialising appends on PostgreSQL
-_LAST_SEQ = "SELECT MAX(seq) FROM audit_event"
+# Only the benchmark sets FORMWARDEN_BENCH_UNCHAINED=1, to measure what chaining costs;
+# events written that way fail `audit verify`.
+_chaining: list[bool] = []
+
+
+def chaining() -> bool:
+    if not _chaining:
+        _chaining.append(os.environ.get("FORMWARDEN_BENCH_UNCHAINED") != "1")
+    return _chaining[0]
+_HEAD = "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
 _INSERT = (
     "INSERT INTO audit_event (seq, at, actor_kind, actor_id, actor_name, action, form_key, record_id, diff,"
-    " reason, request_id, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    " reason, request_id, ip, user_agent, prev_hash, hash, mac)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
 
@@ -32,24 +45,26 @@ def record_event(
         raise RuntimeError("audit events must be written inside the change's transaction")
     if is_postgres():
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-    last = db.fetchone(_LAST_SEQ)[0] or 0
-    event = AuditEvent(
-        seq=last + 1,
-        at=utcnow(),
-        actor_kind=actor.kind,
-        actor_id=actor.user_id,
-        actor_name=actor.name[:120],
-        action=action,
-        form_key=form_key,
-        record_id=record_id,
-        diff=json.dumps(diff or {}, ensure_ascii=False, sort_keys=True, default=str),
-        reason=reason or "",
-        request_id=actor.request_id,
-        ip=actor.ip[:64],
-        user_agent=actor.user_agent[:255],
-    )
-    row = db.fetchone(_INSERT, (
-        event.seq, db.db_datetime(event.at), event.actor_kind, event.actor_id, event.actor_name, event.action,
-        event.form_key, event.record_id, event.diff, event.reason, event.request_id, event.ip, event.user_agent))
-    event.id = row[0]
-    return event
+    head = db.fetchone(_HEAD)
+    last_seq, prev = (head[0], head[1]) if head else (0, chain.GENESIS)
+    fields = {
+        "seq": last_seq + 1,
+        "at": utcnow(),
+        "actor_kind": actor.kind,
+        "actor_id": actor.user_id,
+        "actor_name": actor.name[:120],
+        "action": action,
+        "form_key": form_key,
+        "record_id": record_id,
+        "diff": json.dumps(diff or {}, ensure_ascii=False, sort_keys=True, default=str),
+        "reason": reason or "",
+        "request_id": actor.request_id[:64],
+        "ip": actor.ip[:64],
+        "user_agent": actor.user_agent[:255],
+    }
+    digest = chain.event_hash(prev, fields) if chaining() else ""
+    mac = chain.event_mac(load_key("audit"), digest) if chaining() else ""
+    values = [fields[name] for name in chain.FIELDS]
+    values[1] = db.db_datetime(fields["at"])
+    row = db.fetchone(_INSERT, (*values, prev, digest, mac))
+    return AuditEvent(id=row[0], prev_hash=prev, hash=digest, mac=mac, **fields)

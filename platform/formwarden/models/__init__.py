@@ -145,9 +145,21 @@ class AuditEvent(BaseModel):
     request_id = pw.CharField(max_length=64, default="")
     ip = pw.CharField(max_length=64, default="")
     user_agent = pw.CharField(max_length=255, default="")
+    prev_hash = pw.CharField(max_length=64, default="")
+    hash = pw.CharField(max_length=64, default="")
+    mac = pw.CharField(max_length=64, default="")
 
     class Meta:
         indexes = ((("form_key", "record_id", "seq"), False),)
+
+
+class AuditCheckpoint(BaseModel):
+    """A verified chain head, signed with the audit key; a later chain must still contain it."""
+
+    seq = pw.BigIntegerField()
+    head_hash = pw.CharField(max_length=64)
+    mac = pw.CharField(max_length=64)
+    created_at = pw.DateTimeField(default=utcnow)
 
 
 class JobRun(BaseModel):
@@ -168,5 +180,5 @@ class JobRun(BaseModel):
 
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
-    Form, FormVersion, Record, AuditEvent, JobRun,
+    Form, FormVersion, Record, AuditEvent, AuditCheckpoint, JobRun,
 ]

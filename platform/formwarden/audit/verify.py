@@ -1,0 +1,63 @@
+"""`audit verify`: walk the whole chain, check every hash and signature against the signed
+checkpoints, and on success sign the new head as the next checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from formwarden import db
+from formwarden.audit import chain
+from formwarden.config import instance_path
+from formwarden.crypto.keys import load_key
+from formwarden.models import AuditCheckpoint
+
+_COLUMNS = chain.FIELDS + ("prev_hash", "hash", "mac")
+_PAGE = f"SELECT {', '.join(_COLUMNS)} FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 - constant column names
+CHECKPOINT_FILE = "audit_checkpoint.json"
+
+
+def _rows(batch: int):
+    last = 0
+    while True:
+        page = db.fetchall(_PAGE, (last, batch))
+        if not page:
+            return
+        for values in page:
+            yield dict(zip(_COLUMNS, values))
+        last = page[-1][0]
+
+
+def _file(instance: Path) -> Path:
+    return instance / CHECKPOINT_FILE
+
+
+def checkpoints(instance: Path) -> list[tuple[int, str, str]]:
+    """Signed heads from the database and from the instance folder (a copy outside the database)."""
+    found = [(c.seq, c.head_hash, c.mac) for c in AuditCheckpoint.select().order_by(AuditCheckpoint.seq)]
+    path = _file(instance)
+    if path.exists():
+        data = json.loads(path.read_text())
+        found.append((int(data["seq"]), data["hash"], data["mac"]))
+    return found
+
+
+def save_checkpoint(instance: Path, seq: int, head: str) -> None:
+    key = load_key("audit")
+    mac = chain.checkpoint_mac(key, seq, head)
+    with db.write_transaction():
+        AuditCheckpoint.create(seq=seq, head_hash=head, mac=mac)
+    path = _file(instance)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"format": chain.FORMAT, "seq": seq, "hash": head, "mac": mac}))
+    os.replace(tmp, path)
+
+
+def verify_chain(*, batch: int = 10000, write_checkpoint: bool = True) -> chain.Report:
+    """Check the whole trail. Returns the report; writes a new signed checkpoint when it holds."""
+    db.ensure_connection()
+    instance = instance_path()
+    report = chain.verify_rows(_rows(batch), load_key("audit"), checkpoints(instance))
+    if report.ok and write_checkpoint and report.head_seq:
+        save_checkpoint(instance, report.head_seq, report.head_hash)
+    return report

@@ -1,0 +1,1 @@
+"""Keys and cryptographic helpers (instance keys now; field encryption and backups later)."""

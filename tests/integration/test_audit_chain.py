@@ -1,0 +1,151 @@
+"""Tamper evidence: edit the events table directly and `audit verify` names what happened."""
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.audit import chain
+from formwarden.audit.verify import verify_chain
+from formwarden.models import AuditCheckpoint, AuditEvent
+from formwarden.records import service
+from tests.conftest import VALID_CUSTOMER, actor_of
+
+
+def _events(n=6):
+    sales = actor_of("sales01")
+    for i in range(n):
+        service.create_record(sales, "customer", {**VALID_CUSTOMER, "name": f"链{i}"})
+
+
+def _sql(statement, params=()):
+    return db.execute(statement, params)
+
+
+def finding(**kw):
+    report = verify_chain(write_checkpoint=False, **kw)
+    assert not report.ok
+    return report.finding
+
+
+def test_untouched_chain_verifies_and_is_checkpointed(clean_db):
+    _events()
+    report = verify_chain()
+    assert report.ok and report.checked == 6 and report.head_seq == 6
+    cp = AuditCheckpoint.get()
+    assert (cp.seq, cp.head_hash) == (6, report.head_hash)
+    assert (clean_db.instance / "audit_checkpoint.json").exists()
+
+
+def test_modified_event(clean_db):
+    _events()
+    _sql("UPDATE audit_event SET reason = ? WHERE seq = 3", ("backdated",))
+    f = finding()
+    assert f.seq == 3 and "modified" in f.problem
+
+
+def test_modified_and_rehashed_event_without_the_key(clean_db):
+    _events()
+    row = db.fetchone("SELECT " + ", ".join(chain.FIELDS) + ", prev_hash FROM audit_event WHERE seq = 3")  # noqa: S608
+    event = dict(zip(chain.FIELDS + ("prev_hash",), row))
+    event["actor_name"] = "someone-else"
+    forged = chain.event_hash(event["prev_hash"], event)
+    _sql("UPDATE audit_event SET actor_name = ?, hash = ? WHERE seq = 3", ("someone-else", forged))
+    f = finding()
+    assert f.seq == 3 and "signature" in f.problem
+
+
+def test_deleted_event(clean_db):
+    _events()
+    _sql("DELETE FROM audit_event WHERE seq = 4")
+    f = finding()
+    assert f.seq == 4 and "missing" in f.problem
+
+
+def test_inserted_event(clean_db):
+    _events()
+    for seq in range(6, 2, -1):  # make room at 3, top down so seq stays unique
+        _sql("UPDATE audit_event SET seq = ? WHERE seq = ?", (seq + 1, seq))
+    _sql("INSERT INTO audit_event (seq, at, actor_kind, actor_name, action, diff, reason, request_id, ip, user_agent,"
+         " prev_hash, hash, mac) SELECT 3, at, actor_kind, 'intruder', action, diff, '', '', '', '', prev_hash, hash, mac"
+         " FROM audit_event WHERE seq = 2")
+    f = finding()
+    assert f.seq == 3
+
+
+def test_reordered_events(clean_db):
+    _events()
+    _sql("UPDATE audit_event SET seq = 100 WHERE seq = 2")
+    _sql("UPDATE audit_event SET seq = 2 WHERE seq = 3")
+    _sql("UPDATE audit_event SET seq = 3 WHERE seq = 100")
+    f = finding()
+    assert f.seq == 2
+
+
+def test_truncated_tail(clean_db):
+    _events()
+    assert verify_chain().ok  # signs head 6
+    _sql("DELETE FROM audit_event WHERE seq >= 5")
+    f = finding()
+    assert "cut off" in f.problem and f.seq == 5
+
+
+def test_truncated_tail_with_database_checkpoints_removed(clean_db):
+    _events()
+    assert verify_chain().ok
+    _sql("DELETE FROM audit_event WHERE seq >= 5")
+    AuditCheckpoint.delete().execute()  # the copy under instance/ still tells
+    assert "cut off" in finding().problem
+
+
+def test_forged_checkpoint(clean_db):
+    _events()
+    assert verify_chain().ok
+    _sql("UPDATE audit_checkpoint SET seq = 4")
+    assert "checkpoint" in finding().problem
+
+
+def test_cli_exit_codes(clean_db):
+    _events(3)
+    env_ok = subprocess.run([sys.executable, "-m", "formwarden.cli", "audit", "verify"], capture_output=True,
+                            text=True, env=_cli_env(clean_db))
+    assert env_ok.returncode == 0 and env_ok.stdout.startswith("ok: 3 events verified"), env_ok.stderr
+    _sql("UPDATE audit_event SET diff = '{}' WHERE seq = 2")
+    bad = subprocess.run([sys.executable, "-m", "formwarden.cli", "audit", "verify"], capture_output=True,
+                         text=True, env=_cli_env(clean_db))
+    assert bad.returncode == 1 and "seq 2" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def _cli_env(settings):
+    import os
+
+    return dict(os.environ, FORMWARDEN_INSTANCE=str(settings.instance), DATABASE_URL=settings.database_url,
+                SECRET_KEY=settings.secret_key)
+
+
+@pytest.mark.parametrize("writers", [8])
+def test_concurrent_appends_make_one_chain(clean_db, writers):
+    errors = []
+
+    def work(k):
+        try:
+            db.ensure_connection()
+            actor = Actor.system(f"writer{k}")
+            for i in range(15):
+                service.create_record(actor, "customer", {**VALID_CUSTOMER, "owner": "sales02", "name": f"并发{k}-{i}"})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            db.database.close()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    report = verify_chain(write_checkpoint=False)
+    assert report.ok, report.finding
+    assert report.checked == writers * 15 == AuditEvent.select().count()
