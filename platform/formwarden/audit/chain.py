@@ -23,18 +23,29 @@ FIELDS = ("seq", "at", "actor_kind", "actor_id", "actor_name", "action", "form_k
 def canonical_time(value) -> str:
     """The one spelling of an event time: 2026-11-30T04:50:00.123456Z (UTC)."""
     if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":  # SQLite's stored form: the fast path
+            return f"{value[:10]}T{value[11:]}Z"
         value = dt.datetime.fromisoformat(value.replace("Z", ""))
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+_SORTED = tuple(sorted(FIELDS + ("format",)))
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def canonical(event: dict) -> bytes:
-    """Canonical encoding of the hashed fields of `event` (a mapping with FIELDS)."""
-    body = {name: event[name] for name in FIELDS}
-    body["at"] = canonical_time(event["at"])
-    body["format"] = FORMAT
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Canonical encoding of the hashed fields of `event`: a JSON object with sorted keys."""
+    body = {}
+    for name in _SORTED:  # built in sorted order, so no sorting pass is needed
+        if name == "at":
+            body[name] = canonical_time(event["at"])
+        elif name == "format":
+            body[name] = FORMAT
+        else:
+            body[name] = event[name]
+    return _encode(body).encode("utf-8")
 
 
 def event_hash(prev_hash: str, event: dict) -> str:
