@@ -62,6 +62,8 @@ def _requests(p1: int, p2: int):
                          ("POST", f"/f/customer/{p2}/edit", {"data": {"version": "1"}})],
         "records.check_field": [("POST", "/f/customer/check", {"data": {"_field": "status", "status": "won",
                                                                           "_present": "status", "_record": str(p2)}})],
+        "records.show_version": [("GET", f"/f/customer/{p1}/v/1", {}), ("GET", f"/f/customer/{p2}/v/1", {})],
+        "records.revert": [("POST", f"/f/customer/{p2}/revert", {"data": {"version": "1", "current_version": "1"}})],
         "records.delete": [("POST", f"/f/customer/{p1}/delete", {})],
         "records.restore": [("POST", f"/f/customer/{p1}/restore", {})],
         "records.purge": [("POST", f"/f/customer/{p1}/purge", {})],
@@ -77,6 +79,9 @@ def _requests(p1: int, p2: int):
         "api.patch_record": [("PATCH", rec, {"json": {"data": {"name": "改名"}}, "headers": {"If-Match": "1"}})],
         "api.delete_record": [("DELETE", rec, {})],
         "api.restore_record": [("POST", f"{rec}/restore", {})],
+        "api.record_history": [("GET", f"{rec}/history", {}), ("GET", f"/api/v1/forms/customer/records/{p2}/history", {})],
+        "api.record_version": [("GET", f"{rec}/versions/1", {})],
+        "api.revert_record": [("POST", f"{rec}/revert", {"json": {"version": 1}, "headers": {"If-Match": "1"}})],
         "api.purge_record": [("DELETE", f"{rec}/purge", {})],
     }
 

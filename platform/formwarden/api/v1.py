@@ -10,7 +10,7 @@ from formwarden.errors import BadRequest, Invalid, PreconditionRequired
 from formwarden.forms import versions
 from formwarden.http.context import actor
 from formwarden.http.guard import public, requires
-from formwarden.records import service
+from formwarden.records import history, service
 from formwarden.records.query import from_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -128,6 +128,37 @@ def delete_record(form_key, record_id):
 @requires(Perm.RECORDS)
 def restore_record(form_key, record_id):
     return _record_response(service.restore_record(actor(), form_key, record_id))
+
+
+@bp.get("/forms/<form_key>/records/<record_id>/history")
+@requires(Perm.RECORDS)
+def record_history(form_key, record_id):
+    deleted = request.args.get("deleted") in ("1", "true")
+    items = [e.as_api() for e in history.history(actor(), form_key, record_id, deleted=deleted)]
+    return jsonify({"items": items, "total": len(items)})
+
+
+@bp.get("/forms/<form_key>/records/<record_id>/versions/<int:version>")
+@requires(Perm.RECORDS)
+def record_version(form_key, record_id, version):
+    return jsonify({"id": int(record_id), "version": version,
+                    "data": history.record_at(actor(), form_key, record_id, version)})
+
+
+@bp.post("/forms/<form_key>/records/<record_id>/revert")
+@requires(Perm.RECORDS)
+def revert_record(form_key, record_id):
+    payload = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(payload, dict) or set(payload) - {"version", "reason"}:
+        raise Invalid("send {\"version\": N, \"reason\": \"…\"}", code="invalid_body")
+    version, reason = payload.get("version"), payload.get("reason", "")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise Invalid("'version' must be a version number", field="version", code="invalid_version")
+    if not isinstance(reason, str) or len(reason) > 1000 or "\x00" in reason:
+        raise Invalid("'reason' must be a string of at most 1000 characters", field="reason", code="invalid_reason")
+    view = history.revert_record(actor(), form_key, record_id, version, expected_version=_if_match(required=True),
+                                 reason=reason)
+    return _record_response(view)
 
 
 @bp.delete("/forms/<form_key>/records/<record_id>/purge")

@@ -196,6 +196,11 @@ class FieldDef:
         return bool(self.schema.get("x-index"))
 
     @property
+    def reason_required(self) -> bool:
+        """Changing this field needs a reason (`x-reason-required`), asked inline and required by the API."""
+        return bool(self.schema.get("x-reason-required"))
+
+    @property
     def ref(self) -> str | None:
         """The form whose record id this field holds (`x-ref`), if any."""
         return self.schema.get("x-ref")

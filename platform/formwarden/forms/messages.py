@@ -27,6 +27,7 @@ MESSAGES = {
     "invalid": N_("Invalid value."),
     "invalid_character": N_("Contains a character that is not allowed."),
     "unknown_reference": N_("No such record, or you may not see it."),
+    "reason_required": N_("Changing this needs a reason."),
 }
 
 

@@ -34,6 +34,7 @@ CODE_MESSAGES = {
     "not_found": N_("This page does not exist."),
     "too_large": N_("The request is too large."),
     "validation_failed": N_("Please correct the marked fields."),
+    "reason_required": N_("This change needs a reason: say why in the reason box."),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from formwarden import db
@@ -51,6 +52,11 @@ def _after(resp):
     return resp
 
 
+def _action_labels() -> dict:
+    return {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "restore": _("Restored"),
+            "revert": _("Reverted"), "purge": _("Purged")}
+
+
 def init_http(app: Flask) -> None:
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     app.config["WTF_CSRF_HEADERS"] = ["X-CSRFToken"]
@@ -65,6 +71,11 @@ def init_http(app: Flask) -> None:
     def _merge_page(args: dict, page: int) -> str:
         return urlencode([(k, v) for k, vs in args.items() if k != "page" for v in vs] + [("page", page)])
 
+    @app.template_filter("label_of")
+    def _label_of(name: str, formdef, locale: str) -> str:
+        return formdef.fields[name].label(locale)
+
     @app.context_processor
     def _globals():
-        return {"actor": g.get("actor"), "locale": current_locale(), "csrf_token": generate_csrf}
+        return {"actor": g.get("actor"), "locale": current_locale(), "csrf_token": generate_csrf,
+                "action_labels": _action_labels()}

@@ -173,9 +173,17 @@ def create_record(actor: Actor, form_key: str, data: dict, reason: str = "") -> 
 def update_record(
     actor: Actor, form_key: str, record_id, changes: dict, *, expected_version: int | None, reason: str = ""
 ) -> RecordView:
-    """Change some fields. `None` clears a field. Raises Conflict on a stale expected_version."""
+    """Change some fields. `None` clears a field. Raises Conflict on a stale expected_version,
+    Invalid when a changed field requires a reason and none is given."""
     form, formdef = versions.current(form_key)
     rec = _load_in_scope(actor, formdef, form, record_id, "update")
+    return apply_changes(actor, form, formdef, rec, changes, expected_version=expected_version, reason=reason,
+                         action="update")
+
+
+def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, changes: dict, *,
+                  expected_version: int | None, reason: str, action: str) -> RecordView:
+    """Write `changes` to a loaded, in-scope record as one audited change (update or revert)."""
     gate.check_write(actor, formdef, list(changes), "update")
     if expected_version is not None and rec.version != expected_version:
         raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
@@ -188,17 +196,26 @@ def update_record(
     diff = _diff(rec.data, new)
     if not diff:
         return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
+    _require_reason(formdef, diff, reason)
     now = utcnow()
     with write_transaction():
         n = db.execute(_UPDATE, (_json(new), form.current_version, owner_id, db.db_datetime(now), actor.user_id,
                                  rec.id, rec.version)).rowcount
         if n != 1:
             raise Conflict("record was changed by someone else; reload and retry", code="stale_version")
-        record_event(actor, "update", form_key=form.key, record_id=rec.id, diff=diff, reason=reason)
+        record_event(actor, action, form_key=form.key, record_id=rec.id, diff=diff, reason=reason)
     rec = Record(id=rec.id, form=form.id, form_version=form.current_version, version=rec.version + 1,
                  owner=owner_id, data=new, created_at=rec.created_at, updated_at=now)
     owner_name = new.get(formdef.owner_field) if formdef.owner_field else None
     return _view(actor, formdef, form, rec, owner_name or _owner_name(owner_id))
+
+
+def _require_reason(formdef: FormDef, diff: dict, reason: str) -> None:
+    needing = [f for f in diff if formdef.fields.get(f) and formdef.fields[f].reason_required]
+    if needing and not reason.strip():
+        raise Invalid(f"changing {needing[0]!r} needs a reason", field="reason", code="reason_required",
+                      details=[{"field": "reason", "code": "reason_required",
+                                "message": "Changing this needs a reason.", "fields": needing}])
 
 
 def delete_record(actor: Actor, form_key: str, record_id, *, expected_version: int | None = None, reason: str = "") -> None:

@@ -14,7 +14,7 @@ from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
 from formwarden.models import User
-from formwarden.records import service
+from formwarden.records import history, service
 from formwarden.records.query import from_args
 
 bp = Blueprint("records", __name__)
@@ -34,6 +34,7 @@ def _form_context(formdef, values, errors, mode, record=None):
         formdef=formdef, values=values, errors=errors, mode=mode, record=record,
         levels={n: r.level(n) for n in formdef.fields},
         visible_names=[n for n in formdef.fields if r.level(n) != "hidden"],
+        reason_fields=[n for n, fd in formdef.fields.items() if fd.reason_required and r.level(n) == "write"],
         shown=visible_fields(formdef, values), required=required_fields(formdef, values),
         rule_triggers={rule["when"]["field"] for rule in formdef.rules},
         members=[u.username for u in User.select(User.username).where(User.is_active).order_by(User.username)],
@@ -121,7 +122,36 @@ def show(form_key, record_id):
     formdef = _formdef(form_key)
     view = service.get_record(actor(), form_key, record_id)
     ctx = _form_context(formdef, view.data, {}, "show", record=view)
-    return render_template("records/show.html", **ctx)
+    return render_template("records/show.html", timeline=history.history(actor(), form_key, record_id)[::-1], **ctx)
+
+
+@bp.route("/f/<form_key>/<int:record_id>/v/<int:version>")
+@requires(Perm.RECORDS)
+def show_version(form_key, record_id, version, error=None):
+    """The record as it was at `version`, read-only, with a revert button."""
+    formdef = _formdef(form_key)
+    current = service.get_record(actor(), form_key, record_id)
+    data = history.record_at(actor(), form_key, record_id, version)
+    ctx = _form_context(formdef, data, {}, "show", record=current)
+    return render_template("records/show.html", at_version=version, revert_error=error, timeline=[], **ctx), \
+        (422 if error else 200)
+
+
+@bp.route("/f/<form_key>/<int:record_id>/revert", methods=["POST"])
+@requires(Perm.RECORDS)
+def revert(form_key, record_id):
+    try:
+        version = int(request.form.get("version", ""))
+        expected = int(request.form.get("current_version", ""))
+    except ValueError:
+        abort(400)
+    try:
+        history.revert_record(actor(), form_key, record_id, version, expected_version=expected,
+                              reason=request.form.get("reason", ""))
+    except Invalid as exc:
+        return show_version(form_key, record_id, version, error=page_message(exc))
+    flash(_("Reverted to version %(v)s.", v=version), "success")
+    return redirect(url_for("records.show", form_key=form_key, record_id=record_id))
 
 
 @bp.route("/f/<form_key>/<int:record_id>/edit", methods=["GET", "POST"])
