@@ -48,8 +48,11 @@ def _events(form_key: str, record_id: int):
 def _visible_changes(actor: Actor, formdef: FormDef, diff: dict) -> dict:
     rights = gate.rights(actor, formdef)
     out = {}
-    for name, pair in diff.items():
-        level = rights.level(name) if name in formdef.fields else "hidden"
+    for name in formdef.fields:  # in form order; fields no longer in the form stay hidden
+        if name not in diff:
+            continue
+        pair = diff[name]
+        level = rights.level(name)
         if level in ("read", "write"):
             out[name] = pair
         elif level == "masked":
