@@ -24,7 +24,7 @@ TEAMS = {"East sales": [f"sales{i:02d}" for i in range(1, 11)] + ["intern"],
          "South sales": [f"sales{i:02d}" for i in range(11, 21)]}
 SALES = [f"sales{i:02d}" for i in range(1, 21)]
 USERS = [("admin", ["admin"]), ("manager", ["manager"]), ("finance", ["finance"]), ("support", ["support"]),
-         ("intern", ["intern"])] + [(s, ["sales"]) for s in SALES]
+         ("intern", ["intern"]), ("auditor", ["auditor"])] + [(s, ["sales"]) for s in SALES]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "霞", "平", "刚", "桂英"]
 COMPANIES = ["华信科技", "东方物流", "长江制造", "南山零售", "北辰医疗", "西湖教育", "明德金融", "天成电子"]

@@ -11,7 +11,7 @@ import pytest
 from formwarden.access.actor import Actor
 from formwarden.records import service
 
-USERS = ["anonymous", "admin", "manager", "sales01", "sales02", "finance", "support", "intern"]
+USERS = ["anonymous", "admin", "manager", "sales01", "sales02", "finance", "support", "intern", "auditor"]
 
 P1 = {"name": "探针甲", "mobile": "13911112222", "id_number": "11010519491231002X", "company": "探针公司",
       "status": "won", "contract_amount": 7654321.09, "owner": "sales01", "notes": "NOTE-SECRET-P1"}
@@ -32,6 +32,8 @@ SEES = {
                 "P2": dict(id_number="none", mobile="none", contract_amount="clear", notes="none")},
     "support": {"P1": dict(id_number="masked", mobile="clear", contract_amount="none", notes="none"),
                 "P2": dict(id_number="masked", mobile="clear", contract_amount="none", notes="none")},
+    "auditor": {"P1": dict(id_number="none", mobile="none", contract_amount="none", notes="none"),
+                "P2": dict(id_number="none", mobile="none", contract_amount="none", notes="none")},
     "intern":  {"P1": dict(id_number="none", mobile="none", contract_amount="none", notes="none"),
                 "P2": dict(id_number="none", mobile="masked", contract_amount="none", notes="clear")},
 }
@@ -70,6 +72,10 @@ def _requests(p1: int, p2: int):
         "jobs.start_export": [("POST", "/f/customer/export", {"data": {"filter[status]": "won"}})],
         "jobs.show": [("GET", "/jobs/0000", {})],
         "jobs.download": [("GET", "/jobs/0000/download", {})],
+        "audit.search": [("GET", "/audit", {}), ("GET", "/audit?form=customer&field=mobile", {}),
+                         ("GET", f"/audit?record={p1}", {"headers": {"HX-Request": "true"}})],
+        "audit.export": [("GET", "/audit/export.csv?form=customer", {})],
+        "api.audit_events": [("GET", "/api/v1/audit/events?per_page=200", {})],
         "api.openapi": [("GET", "/api/v1/openapi.json", {})],
         "api.list_forms": [("GET", "/api/v1/forms", {})],
         "api.list_records": [("GET", "/api/v1/forms/customer/records", {}),
@@ -147,7 +153,10 @@ def _expectations(user, s, p1, p2):
     assert export == (302 if user in ("admin", "manager", "finance") else 403), f"{user} export -> {export}"
     api_create = s["POST /api/v1/forms/customer/records"]
     purge = s[f"DELETE /api/v1/forms/customer/records/{p1}/purge"]
+    audit = {s[k] for k in s if k.startswith(("GET /audit", "GET /api/v1/audit"))}
+    assert audit == ({200} if user in ("admin", "auditor") else {403}), f"{user} audit -> {audit}"
     expected = {
+        "auditor": dict(show1=403, show2=403, create_page=403, api_create=403),
         "admin":   dict(show1=200, show2=200, create_page=200, api_create=422),
         "manager": dict(show1=200, show2=200, create_page=200, api_create=422),
         "sales01": dict(show1=200, show2=404, create_page=200, api_create=422),

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 from formwarden.access import gate
 from formwarden.access.permissions import Perm
 from formwarden.api.openapi import openapi_document
+from formwarden.audit import search as audit_search
 from formwarden.errors import BadRequest, Invalid, PreconditionRequired
 from formwarden.forms import versions
 from formwarden.http.context import actor
@@ -159,6 +160,14 @@ def revert_record(form_key, record_id):
     view = history.revert_record(actor(), form_key, record_id, version, expected_version=_if_match(required=True),
                                  reason=reason)
     return _record_response(view)
+
+
+@bp.get("/audit/events")
+@requires(Perm.AUDIT_READ)
+def audit_events():
+    q = audit_search.query_from_args(request.args)
+    items, total = audit_search.search_events(actor(), q)
+    return jsonify({"items": [e.as_api() for e in items], "total": total, "page": q.page, "per_page": q.per_page})
 
 
 @bp.delete("/forms/<form_key>/records/<record_id>/purge")

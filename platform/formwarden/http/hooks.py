@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from formwarden import db
+from formwarden.access.permissions import Perm, has_perm
 from formwarden.errors import BadRequest
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
@@ -77,5 +78,6 @@ def init_http(app: Flask) -> None:
 
     @app.context_processor
     def _globals():
-        return {"actor": g.get("actor"), "locale": current_locale(), "csrf_token": generate_csrf,
-                "action_labels": _action_labels()}
+        who = g.get("actor")
+        return {"actor": who, "locale": current_locale(), "csrf_token": generate_csrf,
+                "action_labels": _action_labels(), "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ))}

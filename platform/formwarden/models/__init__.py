@@ -129,8 +129,8 @@ class Record(BaseModel):
 class AuditEvent(BaseModel):
     """One entry of the append-only trail; `seq` orders it. Written only by audit.events.
 
-    Indexed only for a record's history; search indexes come with the audit search, since each
-    index costs pages on every write."""
+    Indexed for a record's history and the audit search's common filters; each index costs a
+    page per write, so there are no more than these."""
 
     seq = pw.BigIntegerField(unique=True)
     at = pw.DateTimeField(default=utcnow)
@@ -150,7 +150,12 @@ class AuditEvent(BaseModel):
     mac = pw.CharField(max_length=64, default="")
 
     class Meta:
-        indexes = ((("form_key", "record_id", "seq"), False),)
+        indexes = (
+            (("form_key", "record_id", "seq"), False),  # a record's history
+            (("actor_id", "at"), False),  # what one person did in a time window
+            (("form_key", "at"), False),  # changes to a form (and its fields) in a time window
+            (("at",), False),  # everything in a time window
+        )
 
 
 class AuditCheckpoint(BaseModel):

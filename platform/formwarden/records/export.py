@@ -14,14 +14,17 @@ from formwarden.records.query import ListQuery
 from formwarden.records.service import MAX_PER_PAGE, list_records
 
 
+def spreadsheet_safe(text: str) -> str:
+    """Defuse spreadsheet formula injection: a leading = + - @ would be executed by Excel/WPS."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
-    text = str(value)
-    # Spreadsheet formula injection: a leading = + - @ would be executed by Excel/WPS.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return spreadsheet_safe(str(value))
 
 
 def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None) -> int:

@@ -54,6 +54,8 @@ def _errors_by_field(details) -> dict:
 def home():
     who = actor()
     forms = [(f, d) for f, d in versions.all_forms() if gate.can(who, d, "read")]
+    if not forms and has_perm(who, Perm.AUDIT_READ):
+        return redirect(url_for("audit.search"))
     if len(forms) == 1 and not has_perm(who, Perm.AUDIT_READ):
         return redirect(url_for("records.list_records", form_key=forms[0][0].key))
     return render_template("records/home.html", forms=forms)

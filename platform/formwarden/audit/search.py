@@ -1,0 +1,175 @@
+"""Search the audit trail (admins and auditors), with each record change's field values shown
+only as far as the viewer's own field rights on that form allow."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+
+import peewee as pw
+
+from formwarden import db
+from formwarden.access import gate
+from formwarden.access.actor import Actor
+from formwarden.access.masking import mask_value
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.forms import versions
+from formwarden.models import AuditEvent, User
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+MAX_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    actor: str = ""
+    action: str = ""
+    form: str = ""
+    record: int | None = None
+    field: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    ip: str = ""
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class EventView:
+    seq: int
+    at: dt.datetime
+    actor_kind: str
+    actor: str
+    action: str
+    form: str | None
+    record: int | None
+    changes: dict
+    hidden_changes: list = field(default_factory=list)  # fields changed that the viewer may not see
+    reason: str = ""
+    request_id: str = ""
+    ip: str = ""
+    user_agent: str = ""
+
+    def as_api(self) -> dict:
+        return {"seq": self.seq, "at": self.at.isoformat() + "Z", "actor_kind": self.actor_kind, "actor": self.actor,
+                "action": self.action, "form": self.form, "record": self.record, "changes": self.changes,
+                "changed_without_access": self.hidden_changes, "reason": self.reason,
+                "request_id": self.request_id, "ip": self.ip, "user_agent": self.user_agent}
+
+
+def _when(raw: str, name: str, end: bool) -> dt.datetime | None:
+    if not raw:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", ""))
+    except ValueError:
+        raise Invalid(f"{name}: use a date like 2026-11-30 or 2026-11-30T14:00", field=name,
+                      code="invalid_date") from None
+    if end and len(raw) == 10:
+        value += dt.timedelta(days=1)  # a whole day: until the end of it
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _int(args, name: str, default: int | None):
+    raw = args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be a whole number", field=name, code="invalid_number") from None
+
+
+def query_from_args(args) -> EventQuery:
+    fld = (args.get("field") or "").strip()
+    if fld and not NAME.match(fld):
+        raise Invalid("not a field name", field="field", code="unknown_field")
+    return EventQuery(
+        actor=(args.get("actor") or "").strip()[:120], action=(args.get("action") or "").strip()[:40],
+        form=(args.get("form") or "").strip()[:64], record=_int(args, "record", None), field=fld,
+        since=_when((args.get("since") or "").strip(), "since", False),
+        until=_when((args.get("until") or "").strip(), "until", True),
+        ip=(args.get("ip") or "").strip()[:64], page=_int(args, "page", 1) or 1,
+        per_page=_int(args, "per_page", 50) or 50,
+    )
+
+
+def _filtered(q: EventQuery):
+    query = AuditEvent.select()
+    if q.actor:
+        user = User.get_or_none(User.username == q.actor)
+        query = query.where(AuditEvent.actor_id == user.id) if user else query.where(AuditEvent.actor_name == q.actor)
+    if q.action:
+        query = query.where(AuditEvent.action == q.action)
+    if q.form:
+        query = query.where(AuditEvent.form_key == q.form)
+    if q.record is not None:
+        query = query.where(AuditEvent.record_id == q.record)
+    if q.field:
+        if db.is_postgres():
+            query = query.where(pw.fn.jsonb_exists(pw.Cast(AuditEvent.diff, "jsonb"), q.field))
+        else:
+            query = query.where(pw.fn.json_type(AuditEvent.diff, f'$."{q.field}"').is_null(False))
+    if q.since:
+        query = query.where(AuditEvent.at >= q.since)
+    if q.until:
+        query = query.where(AuditEvent.at < q.until)
+    if q.ip:
+        query = query.where(AuditEvent.ip == q.ip)
+    return query
+
+
+def _project(viewer: Actor, event: AuditEvent, defs: dict) -> EventView:
+    diff = json.loads(event.diff or "{}")
+    changes, hidden = diff, []
+    if event.form_key and event.record_id is not None:
+        formdef = defs.get(event.form_key)
+        if formdef is None:
+            try:
+                formdef = defs[event.form_key] = versions.current(event.form_key)[1]
+            except NotFound:
+                formdef = defs[event.form_key] = None
+        rights = gate.rights(viewer, formdef) if formdef else None
+        changes = {}
+        for name, pair in diff.items():
+            level = rights.level(name) if rights and formdef and name in formdef.fields else "hidden"
+            if level in ("read", "write"):
+                changes[name] = pair
+            elif level == "masked":
+                changes[name] = [mask_value(v, formdef.fields[name].mask) for v in pair]
+            else:
+                hidden.append(name)
+    return EventView(event.seq, db.py_datetime(event.at), event.actor_kind, event.actor_name, event.action,
+                     event.form_key, event.record_id, changes, hidden, event.reason, event.request_id,
+                     event.ip, event.user_agent)
+
+
+def search_events(viewer: Actor, q: EventQuery) -> tuple[list[EventView], int]:
+    """Events matching `q`, newest first, and their total. Needs Perm.AUDIT_READ."""
+    if not has_perm(viewer, Perm.AUDIT_READ):
+        raise Forbidden("only administrators and auditors may read the audit trail", code="missing_permission")
+    if not 1 <= q.per_page <= MAX_PER_PAGE or q.page < 1:
+        raise Invalid(f"per_page must be 1..{MAX_PER_PAGE} and page 1 or more", field="per_page",
+                      code="out_of_range")
+    base = _filtered(q)
+    total = base.count()
+    rows = base.order_by(AuditEvent.seq.desc()).paginate(q.page, q.per_page)
+    defs: dict = {}
+    return [_project(viewer, e, defs) for e in rows], total
+
+
+def iter_events(viewer: Actor, q: EventQuery, batch: int = 500):
+    """All matching events, oldest first, for the CSV export (same rights as search_events)."""
+    if not has_perm(viewer, Perm.AUDIT_READ):
+        raise Forbidden("only administrators and auditors may read the audit trail", code="missing_permission")
+    defs: dict = {}
+    last = 0
+    while True:
+        rows = list(_filtered(q).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch))
+        if not rows:
+            return
+        for e in rows:
+            yield _project(viewer, e, defs)
+        last = rows[-1].seq
