@@ -186,9 +186,9 @@ def formwarden(env, *args) -> str:
     return done.stdout
 
 
-def setup_instance(tmp: Path) -> dict:
+def setup_instance(tmp: Path, name: str = "instance") -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-    env["FORMWARDEN_INSTANCE"] = str(tmp / "instance")
+    env["FORMWARDEN_INSTANCE"] = str(tmp / name)
     formwarden(env, "init")
     formwarden(env, "load-forms")
     formwarden(env, "demo", "--password", PASSWORD, "--records", "0")
@@ -317,6 +317,8 @@ def main() -> int:
     ap.add_argument("--list-requests", type=int, default=200)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--chain-baseline", action="store_true",
+                    help="also measure W1/W2 with the audit hash chaining switched off (bench-only switch)")
     a = ap.parse_args()
     if a.quick:
         a.writes, a.list_records, a.list_requests = 400, 5000, 40
@@ -343,6 +345,15 @@ def main() -> int:
                     "--threads", str(a.threads)], env, port)
     prefix = "/api/v1/forms/customer"
     targets = {"frame": (fport, "", [""]), "ours": (port, prefix, sales_tokens)}
+    unchained = None
+    if a.chain_baseline:
+        # The same instance set-up with the audit trail's hash chaining switched off (bench-only).
+        uenv = dict(setup_instance(tmp, "unchained"), FORMWARDEN_BENCH_UNCHAINED="1")
+        utokens, _ = make_tokens(uenv)
+        uport = free_port()
+        unchained = start([str(BIN / "formwarden"), "serve", "--port", str(uport), "--workers", str(a.workers),
+                           "--threads", str(a.threads)], uenv, uport)
+        targets["unchained"] = (uport, prefix, utokens)
     per = (n // ROUNDS) - (n // ROUNDS) % CLIENTS
     m = {f"{who}_{op}_{mode}": [] for who in targets for op in ("create", "update") for mode in ("seq", "par")}
     ids = {who: {"seq": [], "par": []} for who in targets}
@@ -364,9 +375,11 @@ def main() -> int:
                     p_, pre, _ = targets[who]
                     items = [(rid, tok, 1) for rid, tok in ids[who][mode][r]]
                     m[f"{who}_update_{mode}"].append(
-                        run_updates(p_, pre, items, clients, 2000 * r + clients, use_if_match=(who == "ours")))
+                        run_updates(p_, pre, items, clients, 2000 * r + clients, use_if_match=(who != "frame")))
     finally:
         stop(frame)
+        if unchained is not None:
+            stop(unchained)
     t = {k: merge(v) for k, v in m.items()}
     frame_seq, frame_par, w1_seq, w1_par = (t["frame_create_seq"], t["frame_create_par"], t["ours_create_seq"],
                                             t["ours_create_par"])
@@ -402,6 +415,10 @@ def main() -> int:
         row("frame update", f"{CLIENTS} clients", frame_upar, raw_u),
         row("W2 update", "sequential", w2_seq, frame_useq),
         row("W2 update", f"{CLIENTS} clients", w2_par, frame_upar),
+        *([row("W1 create, chain off", "sequential", t["unchained_create_seq"]),
+           row("W1 create, chain off", f"{CLIENTS} clients", t["unchained_create_par"]),
+           row("W2 update, chain off", "sequential", t["unchained_update_seq"]),
+           row("W2 update, chain off", f"{CLIENTS} clients", t["unchained_update_par"])] if unchained else []),
         row("W3 list JSON", "sales01 (own)", w3_sales),
         row("W3 list JSON", "manager (team)", w3_mgr),
         row("W3 list HTMX", "sales01 (own)", w3_html_sales),
@@ -411,9 +428,17 @@ def main() -> int:
         f"W1 sequential / frame sequential: {(w1_seq['count'] / w1_seq['wall']) / (frame_seq['count'] / frame_seq['wall']):.2f}; "
         f"records in the list table: {a.list_records:,} ({added:,} bulk-loaded for W3).",
         "W3 rows: throughput is 1 / mean latency of one sequential client.",
+        *([f"audit chaining on / off: W1 {_ratio(w1_seq, t['unchained_create_seq'])} sequential, "
+           f"{_ratio(w1_par, t['unchained_create_par'])} with {CLIENTS} clients; W2 "
+           f"{_ratio(w2_seq, t['unchained_update_seq'])} sequential, {_ratio(w2_par, t['unchained_update_par'])} "
+           f"with {CLIENTS} clients"] if unchained else []),
     ]
     print("\n".join(lines))
     return 0
+
+
+def _ratio(a: dict, b: dict) -> str:
+    return f"{(a['count'] / a['wall']) / (b['count'] / b['wall']):.2f}"
 
 
 def login_cookie(port: int, username: str) -> str:
