@@ -67,7 +67,7 @@ def load_settings(env=None, *, require_instance: bool = True) -> Settings:
     )
 
 
-INSTANCE_KEYS = ("audit",)  # read by formwarden.crypto.keys
+INSTANCE_KEYS = ("audit", "field-k1", "blind")  # read by formwarden.crypto.keys
 
 
 def init_instance(instance: Path) -> bool:

@@ -44,7 +44,8 @@ def test_values_follow_the_viewers_field_rights(login_as):
     assert create["changes"] == {} and "contract_amount" in create["changed_without_access"]
     assert "11010519491231002X" not in str(items)
     admin_items = login_as("admin").get(API, query_string={"record": a}).json["items"]
-    assert admin_items[-1]["changes"]["id_number"][1] == "11010519491231002X"
+    assert admin_items[-1]["changes"]["contract_amount"] == [None, 100]
+    assert admin_items[-1]["changes"]["id_number"][1] == "110105********002X"  # restricted: masked in search
 
 
 def test_only_admins_and_auditors(login_as):

@@ -66,6 +66,8 @@ def _requests(p1: int, p2: int):
                                                                           "_present": "status", "_record": str(p2)}})],
         "records.show_version": [("GET", f"/f/customer/{p1}/v/1", {}), ("GET", f"/f/customer/{p2}/v/1", {})],
         "records.revert": [("POST", f"/f/customer/{p2}/revert", {"data": {"version": "1", "current_version": "1"}})],
+        "records.reveal": [("POST", f"/f/customer/{p1}/reveal/id_number", {"data": {}}),
+                           ("POST", f"/f/customer/{p2}/reveal/mobile", {"data": {}})],
         "records.delete": [("POST", f"/f/customer/{p1}/delete", {})],
         "records.restore": [("POST", f"/f/customer/{p1}/restore", {})],
         "records.purge": [("POST", f"/f/customer/{p1}/purge", {})],

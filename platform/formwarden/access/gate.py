@@ -74,17 +74,36 @@ def in_scope(actor: Actor, formdef: FormDef, record: Record, action: str) -> boo
     return False
 
 
-def project(actor: Actor, formdef: FormDef, data: dict) -> dict:
-    """The record as `actor` may see it: unreadable fields dropped, masked ones masked here."""
+def project(actor: Actor, formdef: FormDef, data: dict, reveal=frozenset()) -> dict:
+    """The record as `actor` may see it: unreadable fields dropped, masked ones masked here.
+
+    `restricted` fields stay masked even for readers unless named in `reveal` (the caller
+    records a reveal event for those; see `check_reveal`).
+    """
     r = rights(actor, formdef)
     out = {}
     for name, value in data.items():
         level = r.level(name)
-        if level in ("read", "write"):
+        fd = formdef.fields.get(name)
+        if fd is None:
+            continue
+        if level in ("read", "write") and (fd.sensitivity != "restricted" or name in reveal):
             out[name] = value
-        elif level == "masked":
-            out[name] = mask_value(value, formdef.fields[name].mask)
+        elif level != "hidden":
+            out[name] = mask_value(value, fd.mask)
     return out
+
+
+def check_reveal(actor: Actor, formdef: FormDef, fields) -> frozenset[str]:
+    """The restricted fields `actor` asks to see in clear; Forbidden (naming it) for any other."""
+    r = rights(actor, formdef)
+    for name in fields:
+        fd = formdef.fields.get(name)
+        if fd is None or fd.sensitivity != "restricted":
+            raise Invalid(f"{name!r} is not a restricted field", field=name, code="not_restricted")
+        if r.level(name) not in ("read", "write"):
+            raise Forbidden(f"you may not see {name!r} in clear", field=name, code="field_not_readable")
+    return frozenset(fields)
 
 
 def visible_fields(actor: Actor, formdef: FormDef) -> list[str]:

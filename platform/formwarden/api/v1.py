@@ -105,7 +105,8 @@ def create_record(form_key):
 @bp.get("/forms/<form_key>/records/<record_id>")
 @requires(Perm.RECORDS)
 def get_record(form_key, record_id):
-    return _record_response(service.get_record(actor(), form_key, record_id))
+    reveal = [f for f in request.args.get("reveal", "").split(",") if f]
+    return _record_response(service.get_record(actor(), form_key, record_id, reveal=reveal))
 
 
 @bp.patch("/forms/<form_key>/records/<record_id>")

@@ -14,6 +14,7 @@ from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.masking import mask_value
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.crypto.fields import is_envelope, unseal
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.models import AuditEvent, User
@@ -135,12 +136,16 @@ def _project(viewer: Actor, event: AuditEvent, defs: dict) -> EventView:
         changes = {}
         for name, pair in diff.items():
             level = rights.level(name) if rights and formdef and name in formdef.fields else "hidden"
-            if level in ("read", "write"):
-                changes[name] = pair
-            elif level == "masked":
-                changes[name] = [mask_value(v, formdef.fields[name].mask) for v in pair]
-            else:
+            if level == "hidden":
                 hidden.append(name)
+                continue
+            fd = formdef.fields[name]
+            if fd.sensitivity == "restricted":
+                # In search results restricted values stay masked; the record's history reveals them.
+                pair = [mask_value(unseal(formdef.key, name, v) if is_envelope(v) else v, fd.mask) for v in pair]
+            elif level == "masked":
+                pair = [mask_value(v, fd.mask) for v in pair]
+            changes[name] = pair
     return EventView(event.seq, db.py_datetime(event.at), event.actor_kind, event.actor_name, event.action,
                      event.form_key, event.record_id, changes, hidden, event.reason, event.request_id,
                      event.ip, event.user_agent)

@@ -13,10 +13,13 @@ from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.masking import mask_value
+from formwarden.audit import record_event
+from formwarden.db import write_transaction
 from formwarden.errors import NotFound
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.records import service
+from formwarden.records.sealing import unseal_diff
 
 CHANGING = ("create", "update", "revert")  # actions that make a new version
 _EVENTS = (
@@ -45,17 +48,23 @@ def _events(form_key: str, record_id: int):
         yield seq, db.py_datetime(at), actor, action, json.loads(diff or "{}"), reason
 
 
-def _visible_changes(actor: Actor, formdef: FormDef, diff: dict) -> dict:
+def _visible_changes(actor: Actor, formdef: FormDef, diff: dict, revealed: set | None) -> dict:
+    """The diff as `actor` may see it. Authorised readers see restricted values in clear when
+    `revealed` is a set (the names are collected there, for the reveal event), else masked."""
     rights = gate.rights(actor, formdef)
+    diff = unseal_diff(formdef, diff, only={n for n in diff if rights.level(n) != "hidden"})
     out = {}
     for name in formdef.fields:  # in form order; fields no longer in the form stay hidden
         if name not in diff:
             continue
         pair = diff[name]
         level = rights.level(name)
-        if level in ("read", "write"):
+        restricted = formdef.fields[name].sensitivity == "restricted"
+        if level in ("read", "write") and (not restricted or revealed is not None):
             out[name] = pair
-        elif level == "masked":
+            if restricted and revealed is not None:
+                revealed.add(name)
+        elif level in ("read", "write", "masked"):
             spec = formdef.fields[name].mask
             out[name] = [mask_value(v, spec) for v in pair]
     return out
@@ -67,28 +76,37 @@ def _record_for(actor: Actor, form_key: str, record_id, deleted: bool):
     return form, formdef, rec
 
 
-def history(actor: Actor, form_key: str, record_id, *, deleted: bool = False) -> list[Entry]:
-    """The record's timeline as `actor` may see it (read access to the record required)."""
+def history(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
+            reveal_restricted: bool = True) -> list[Entry]:
+    """The record's timeline as `actor` may see it (read access to the record required).
+    Restricted values the actor may read come in clear (and a reveal event is recorded) unless
+    `reveal_restricted` is False, when they come masked."""
     form, formdef, rec = _record_for(actor, form_key, record_id, deleted)
     out, version = [], 0
+    revealed: set | None = set() if reveal_restricted else None
     for seq, at, who, action, diff, reason in _events(form.key, rec.id):
         produced = None
         if action in CHANGING:
             version += 1
             produced = version
-        changes = _visible_changes(actor, formdef, diff) if action in CHANGING else {}
+        changes = _visible_changes(actor, formdef, diff, revealed) if action in CHANGING else {}
         out.append(Entry(seq, at, who, action, produced, reason, changes))
+    if revealed:
+        with write_transaction():
+            record_event(actor, "reveal", form_key=form.key, record_id=rec.id,
+                         diff={"fields": [None, sorted(revealed)], "via": [None, "history"]})
     return out
 
 
-def _state_at(form_key: str, record_id: int, target: int) -> dict:
+def _state_at(formdef: FormDef, record_id: int, target: int) -> dict:
+    form_key = formdef.key
     data: dict = {}
     version = 0
     for _seq, _at, _who, action, diff, _reason in _events(form_key, record_id):
         if action not in CHANGING:
             continue
         version += 1
-        for name, (_old, new) in diff.items():
+        for name, (_old, new) in unseal_diff(formdef, diff).items():
             if new is None:
                 data.pop(name, None)
             else:
@@ -101,7 +119,7 @@ def _state_at(form_key: str, record_id: int, target: int) -> dict:
 def record_at(actor: Actor, form_key: str, record_id, version: int) -> dict:
     """The record's data as it was at `version`, projected for `actor` like any read."""
     form, formdef, rec = _record_for(actor, form_key, record_id, False)
-    return gate.project(actor, formdef, _state_at(form.key, rec.id, int(version)))
+    return gate.project(actor, formdef, _state_at(formdef, rec.id, int(version)))
 
 
 def revert_record(actor: Actor, form_key: str, record_id, version: int, *, expected_version: int | None,
@@ -112,7 +130,7 @@ def revert_record(actor: Actor, form_key: str, record_id, version: int, *, expec
     """
     form, formdef, rec = _record_for(actor, form_key, record_id, False)
     gate.require(actor, formdef, "update")
-    target = _state_at(form.key, rec.id, int(version))
+    target = _state_at(formdef, rec.id, int(version))
     changes = {name: target.get(name) for name in set(rec.data) | set(target)
                if name in formdef.fields and rec.data.get(name) != target.get(name)}
     return service.apply_changes(actor, form, formdef, rec, changes, expected_version=expected_version,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from formwarden import db
+from formwarden.crypto.fields import blind_index
 from formwarden.errors import Invalid
 from formwarden.forms.definition import FormDef
 from formwarden.models import Record
@@ -62,6 +63,12 @@ def apply_filters(query, formdef: FormDef, filters):
                 cond = c if cond is None else (cond | c)
             query = query.where(cond)
             continue
+        if fd.sensitivity == "restricted":
+            # Sealed values are found through their keyed blind index, never decrypted in SQL.
+            digests = [blind_index(formdef.key, name, v) for v in values]
+            expr = Record.data[name]["bi"]
+            query = query.where(expr == digests[0]) if len(digests) == 1 else query.where(expr.in_(digests))
+            continue
         expr = field_expr(name, fd.type)
         if fd.type == "boolean":
             values = [v if not db.is_postgres() else ("true" if v else "false") for v in values]
@@ -81,6 +88,8 @@ def apply_search(query, formdef: FormDef, text: str):
 def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool, column: str = "updated_at"):
     if sort_field:
         fd = formdef.fields[sort_field]
+        if fd.sensitivity == "restricted":
+            raise Invalid(f"{sort_field!r} is encrypted and cannot be sorted", field=sort_field, code="not_sortable")
         expr = field_expr(sort_field, fd.type)
         order = [expr.desc(nulls="LAST") if descending else expr.asc(nulls="LAST")]
     else:

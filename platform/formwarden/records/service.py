@@ -23,6 +23,7 @@ from formwarden.forms.validation import check as validate_data
 from formwarden.models import Form, Record, User, utcnow
 from formwarden.records.indexes import form_is
 from formwarden.records.query import ListQuery, apply_filters, apply_search, apply_sort
+from formwarden.records.sealing import seal_data, seal_diff, unseal_data
 
 MAX_PER_PAGE = 200
 
@@ -48,10 +49,13 @@ class RecordView:
         return body
 
 
-def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: str | None = None) -> RecordView:
+def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: str | None = None,
+          reveal=frozenset()) -> RecordView:
+    visible = gate.visible_fields(actor, formdef)
     return RecordView(
         id=rec.id, form=form.key, version=rec.version, form_version=rec.form_version,
-        data=gate.project(actor, formdef, rec.data), owner=owner_name or "",
+        data=gate.project(actor, formdef, unseal_data(formdef, rec.data, only=visible), reveal),
+        owner=owner_name or "",
         created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at,
     )
 
@@ -161,11 +165,13 @@ def create_record(actor: Actor, form_key: str, data: dict, reason: str = "") -> 
     _check_refs(actor, formdef, data, data)
     now = utcnow()
     stamp = db.db_datetime(now)
+    stored = seal_data(formdef, data)
     with write_transaction():
-        rid = db.fetchone(_INSERT, (form.id, form.current_version, owner_id, _json(data), stamp, actor.user_id,
+        rid = db.fetchone(_INSERT, (form.id, form.current_version, owner_id, _json(stored), stamp, actor.user_id,
                                     stamp, actor.user_id))[0]
-        record_event(actor, "create", form_key=form.key, record_id=rid, diff=_diff({}, data), reason=reason)
-    rec = Record(id=rid, form=form.id, form_version=form.current_version, version=1, owner=owner_id, data=data,
+        record_event(actor, "create", form_key=form.key, record_id=rid, diff=seal_diff(formdef, _diff({}, data)),
+                     reason=reason)
+    rec = Record(id=rid, form=form.id, form_version=form.current_version, version=1, owner=owner_id, data=stored,
                  created_at=now, updated_at=now)
     return _view(actor, formdef, form, rec, data.get(formdef.owner_field or "", None))
 
@@ -187,25 +193,28 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     gate.check_write(actor, formdef, list(changes), "update")
     if expected_version is not None and rec.version != expected_version:
         raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
-    new = _clean({**rec.data, **changes})
+    old = unseal_data(formdef, rec.data)
+    new = _clean({**old, **changes})
     owner_id = rec.owner_id
     if formdef.owner_field and formdef.owner_field in changes:
         owner_id, _ = _resolve_owner(formdef, new, actor, rec.owner_id)
     validate_data(formdef, new)
     _check_refs(actor, formdef, new, changes)
-    diff = _diff(rec.data, new)
+    diff = _diff(old, new)
     if not diff:
         return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
     _require_reason(formdef, diff, reason)
     now = utcnow()
+    # Unchanged sealed values keep their ciphertext; changed ones are sealed afresh.
+    stored = seal_data(formdef, {k: (rec.data[k] if k not in diff and k in rec.data else v) for k, v in new.items()})
     with write_transaction():
-        n = db.execute(_UPDATE, (_json(new), form.current_version, owner_id, db.db_datetime(now), actor.user_id,
+        n = db.execute(_UPDATE, (_json(stored), form.current_version, owner_id, db.db_datetime(now), actor.user_id,
                                  rec.id, rec.version)).rowcount
         if n != 1:
             raise Conflict("record was changed by someone else; reload and retry", code="stale_version")
-        record_event(actor, action, form_key=form.key, record_id=rec.id, diff=diff, reason=reason)
+        record_event(actor, action, form_key=form.key, record_id=rec.id, diff=seal_diff(formdef, diff), reason=reason)
     rec = Record(id=rec.id, form=form.id, form_version=form.current_version, version=rec.version + 1,
-                 owner=owner_id, data=new, created_at=rec.created_at, updated_at=now)
+                 owner=owner_id, data=stored, created_at=rec.created_at, updated_at=now)
     owner_name = new.get(formdef.owner_field) if formdef.owner_field else None
     return _view(actor, formdef, form, rec, owner_name or _owner_name(owner_id))
 
@@ -232,7 +241,7 @@ def delete_record(actor: Actor, form_key: str, record_id, *, expected_version: i
         )
         if n != 1:
             raise Conflict("record was changed by someone else", code="stale_version")
-        record_event(actor, "delete", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)
+        record_event(actor, "delete", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)  # still sealed
 
 
 def restore_record(actor: Actor, form_key: str, record_id, reason: str = "") -> RecordView:
@@ -254,13 +263,19 @@ def purge_record(actor: Actor, form_key: str, record_id, reason: str = "") -> No
     rec = _load(form, record_id, deleted=True)
     with write_transaction():
         Record.delete().where(Record.id == rec.id).execute()
-        record_event(actor, "purge", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)
+        record_event(actor, "purge", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)  # still sealed
 
 
-def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False) -> RecordView:
+def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False, reveal=()) -> RecordView:
+    """Read one record. Restricted fields come masked unless named in `reveal`, which needs
+    read access to them and is recorded as a `reveal` event."""
     form, formdef = versions.current(form_key)
     rec = _load_in_scope(actor, formdef, form, record_id, "delete" if deleted else "read", deleted=deleted)
-    return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
+    shown = gate.check_reveal(actor, formdef, reveal) if reveal else frozenset()
+    if shown:
+        with write_transaction():
+            record_event(actor, "reveal", form_key=form.key, record_id=rec.id, diff={"fields": [None, sorted(shown)]})
+    return _view(actor, formdef, form, rec, _owner_name(rec.owner_id), shown)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def _form_context(formdef, values, errors, mode, record=None):
         levels={n: r.level(n) for n in formdef.fields},
         visible_names=[n for n in formdef.fields if r.level(n) != "hidden"],
         reason_fields=[n for n, fd in formdef.fields.items() if fd.reason_required and r.level(n) == "write"],
+        restricted_names=[n for n, fd in formdef.fields.items() if fd.sensitivity == "restricted"],
         shown=visible_fields(formdef, values), required=required_fields(formdef, values),
         rule_triggers={rule["when"]["field"] for rule in formdef.rules},
         members=[u.username for u in User.select(User.username).where(User.is_active).order_by(User.username)],
@@ -124,7 +125,9 @@ def show(form_key, record_id):
     formdef = _formdef(form_key)
     view = service.get_record(actor(), form_key, record_id)
     ctx = _form_context(formdef, view.data, {}, "show", record=view)
-    return render_template("records/show.html", timeline=history.history(actor(), form_key, record_id)[::-1], **ctx)
+    reveal_history = request.args.get("reveal") == "history"
+    timeline = history.history(actor(), form_key, record_id, reveal_restricted=reveal_history)[::-1]
+    return render_template("records/show.html", timeline=timeline, reveal_history=reveal_history, **ctx)
 
 
 @bp.route("/f/<form_key>/<int:record_id>/v/<int:version>")
@@ -163,12 +166,15 @@ def edit(form_key, record_id):
     who = actor()
     current = service.get_record(who, form_key, record_id)
     gate.require(who, formdef, "update")
-    values, errors, status = dict(current.data), {}, 200
+    sealed = {n for n, fd in formdef.fields.items() if fd.sensitivity == "restricted"}
+    # Restricted values are never put into the form; an empty input keeps the stored value.
+    values, errors, status = {k: v for k, v in current.data.items() if k not in sealed}, {}, 200
     if request.method == "POST":
         writable = gate.writable_fields(who, formdef)
         submitted, coerce_errors = _submitted(formdef, writable)
+        submitted = {k: v for k, v in submitted.items() if not (k in sealed and v is None)}
         changes = {k: (None if v in (None, []) else v) for k, v in submitted.items()
-                   if (None if v in (None, []) else v) != current.data.get(k)}
+                   if k in sealed or (None if v in (None, []) else v) != current.data.get(k)}
         values.update(submitted)
         try:
             if coerce_errors:
@@ -220,6 +226,16 @@ def check_field(form_key):
     ctx.update(check_field=name, field_error=own.as_dict(_)["message"] if own else "",
                affected=[f for f in formdef.fields if f in affected and f in readable])
     return render_block("records/form.html", "field_check", **ctx), 200, {"Vary": "HX-Request"}
+
+
+@bp.route("/f/<form_key>/<int:record_id>/reveal/<field>", methods=["POST"])
+@requires(Perm.RECORDS)
+def reveal(form_key, record_id, field):
+    """HTMX: one restricted value in clear, for a reader of it; recorded as a reveal event."""
+    formdef = _formdef(form_key)
+    view = service.get_record(actor(), form_key, record_id, reveal=[field])
+    return render_block("records/show.html", "revealed", fd=formdef.fields[field],
+                        value=view.data.get(field)), 200, {"Vary": "HX-Request"}
 
 
 @bp.route("/f/<form_key>/<int:record_id>/delete", methods=["POST"])

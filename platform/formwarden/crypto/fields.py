@@ -1,0 +1,61 @@
+"""Encryption at rest for `restricted` fields: AES-256-GCM envelopes with a key id, and a keyed
+blind index (HMAC) so exact-match search works without storing the clear value.
+
+An envelope is {"$enc": 1, "kid": "k1", "ct": base64(nonce ‖ ciphertext ‖ tag), "bi": hex}; the
+associated data binds it to its form and field, so a ciphertext moved to another field or form
+does not decrypt.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from formwarden.config import instance_path
+from formwarden.crypto.keys import load_key
+
+NONCE = 12
+
+
+def current_key_id() -> str:
+    """The key id new values are sealed with: FORMWARDEN_FIELD_KEY_ID, else keys/field.current, else k1."""
+    kid = os.environ.get("FORMWARDEN_FIELD_KEY_ID")
+    if kid:
+        return kid
+    path = instance_path() / "keys" / "field.current"
+    return path.read_text().strip() if path.exists() else "k1"
+
+
+def _aad(form_key: str, field: str) -> bytes:
+    return f"formwarden:{form_key}.{field}".encode()
+
+
+def is_envelope(value) -> bool:
+    return isinstance(value, dict) and value.get("$enc") == 1
+
+
+def blind_index(form_key: str, field: str, value) -> str:
+    """Deterministic keyed digest of a value, for exact-match search on an encrypted field."""
+    text = value.strip() if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    msg = f"{form_key}.{field}:".encode() + text.encode("utf-8")
+    return hmac.new(load_key("blind"), msg, hashlib.sha256).hexdigest()[:40]
+
+
+def seal(form_key: str, field: str, value) -> dict:
+    kid = current_key_id()
+    nonce = os.urandom(NONCE)
+    plain = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    ct = AESGCM(load_key(f"field-{kid}")).encrypt(nonce, plain, _aad(form_key, field))
+    return {"$enc": 1, "kid": kid, "ct": base64.b64encode(nonce + ct).decode(),
+            "bi": blind_index(form_key, field, value)}
+
+
+def unseal(form_key: str, field: str, envelope: dict):
+    """The clear value; raises cryptography's InvalidTag when tampered with or moved."""
+    raw = base64.b64decode(envelope["ct"])
+    plain = AESGCM(load_key(f"field-{envelope['kid']}")).decrypt(raw[:NONCE], raw[NONCE:], _aad(form_key, field))
+    return json.loads(plain)

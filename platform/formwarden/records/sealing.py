@@ -1,0 +1,33 @@
+"""Restricted fields are sealed (encrypted) before they reach the database — in records and in
+audit diffs alike — and opened only for the fields a reader may see."""
+from __future__ import annotations
+
+from formwarden.crypto.fields import is_envelope, seal, unseal
+from formwarden.forms.definition import FormDef
+
+
+def restricted(formdef: FormDef) -> frozenset[str]:
+    return frozenset(n for n, fd in formdef.fields.items() if fd.sensitivity == "restricted")
+
+
+def seal_data(formdef: FormDef, data: dict) -> dict:
+    names = restricted(formdef)
+    return {k: (seal(formdef.key, k, v) if k in names and v is not None and not is_envelope(v) else v)
+            for k, v in data.items()}
+
+
+def unseal_data(formdef: FormDef, data: dict, only=None) -> dict:
+    """Open sealed values (of the fields in `only`, when given); other values pass through."""
+    return {k: (unseal(formdef.key, k, v) if is_envelope(v) and (only is None or k in only) else v)
+            for k, v in data.items()}
+
+
+def seal_diff(formdef: FormDef, diff: dict) -> dict:
+    names = restricted(formdef)
+    return {k: ([None if v is None else seal(formdef.key, k, v) for v in pair] if k in names else pair)
+            for k, pair in diff.items()}
+
+
+def unseal_diff(formdef: FormDef, diff: dict, only=None) -> dict:
+    return {k: [unseal(formdef.key, k, v) if is_envelope(v) and (only is None or k in only) else v for v in pair]
+            for k, pair in diff.items()}
