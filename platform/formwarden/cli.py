@@ -188,6 +188,59 @@ def audit_verify(no_checkpoint):
                f"head seq {report.head_seq} hash {report.head_hash[:16]}…")
 
 
+@main.group("keys")
+def keys_group():
+    """Field encryption keys."""
+
+
+RESEAL_JOB = "formwarden.jobs.keys.run_reseal"
+
+
+def _wait_for(run_id: str) -> None:
+    from formwarden.jobs.runs import get_run
+
+    while True:
+        run = get_run(run_id)
+        click.echo(f"\r{run.status}: {run.progress}/{run.total} records", nl=False)
+        if run.status in ("done", "failed"):
+            click.echo(f" — {run.message}")
+            if run.status == "failed":
+                raise RuntimeError(f"job {run_id} failed; resume it with `formwarden keys resume {run_id}`")
+            return
+        time.sleep(1)
+
+
+@command(keys_group, "rotate")
+@click.option("--wait", is_flag=True, help="wait for the re-sealing job and show its progress")
+def keys_rotate(wait):
+    """Make a new field key current and queue the re-sealing of stored values (resumable job)."""
+    from formwarden.crypto.fields import rotate_key
+    from formwarden.jobs.queue import connection
+    from formwarden.jobs.runs import submit
+
+    settings = _open()
+    kid = rotate_key(settings.instance)
+    run = submit(connection(settings), "reseal", RESEAL_JOB, queue="default", requested_by=None, params={"kid": kid})
+    click.echo(f"field key {kid} is current; re-sealing queued as job {run.job_id}")
+    if wait:
+        _wait_for(run.job_id)
+
+
+@command(keys_group, "resume")
+@click.argument("job_id")
+@click.option("--wait", is_flag=True)
+def keys_resume(job_id, wait):
+    """Queue a stopped re-sealing job again; it continues where it stopped."""
+    from formwarden.jobs.queue import connection
+    from formwarden.jobs.runs import get_run, resume
+
+    settings = _open()
+    resume(connection(settings), get_run(job_id), RESEAL_JOB, "default")
+    click.echo(f"job {job_id} queued again")
+    if wait:
+        _wait_for(job_id)
+
+
 @main.group("token")
 def token_group():
     """API tokens."""

@@ -77,15 +77,16 @@ def init_instance(instance: Path) -> bool:
     for sub in ("keys", "exports"):
         (instance / sub).mkdir(exist_ok=True)
     if created:
-        _write_secret(instance / "secret_key", secrets.token_urlsafe(48))
+        write_secret(instance / "secret_key", secrets.token_urlsafe(48))
     for name in INSTANCE_KEYS:
         path = instance / "keys" / f"{name}.key"
         if not path.exists():
-            _write_secret(path, base64.b64encode(secrets.token_bytes(32)).decode())
+            write_secret(path, base64.b64encode(secrets.token_bytes(32)).decode())
     return created
 
 
-def _write_secret(path: Path, text: str) -> None:
+def write_secret(path: Path, text: str) -> None:
+    """Create a secret file readable by its owner only; refuses to overwrite one."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)

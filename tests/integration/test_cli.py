@@ -14,9 +14,10 @@ from formwarden.config import REPO_ROOT
 def cli(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
     env["FORMWARDEN_INSTANCE"] = str(tmp_path / "inst")
-    if env.get("DATABASE_URL", "").startswith("postgresql"):
-        # the suite's own database is in use; the CLI gets the instance's SQLite file
-        env.pop("DATABASE_URL")
+    # The suite's own database and Redis are in use; the CLI gets the instance's SQLite file and
+    # its embedded Redis, so nothing it queues reaches the suite's workers.
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
 
     def run(*args, ok=True):
         done = subprocess.run([sys.executable, "-m", "formwarden.cli", *args], env=env, capture_output=True,
@@ -78,3 +79,12 @@ def test_unreachable_database_is_one_line(cli):
                           timeout=60)
     assert done.returncode == 1
     assert done.stderr.startswith("error: OperationalError") and done.stderr.count("\n") == 1
+
+
+def test_keys_rotate_queues_the_reseal(cli):
+    cli("init")
+    cli("load-forms")
+    out = cli("keys", "rotate").stdout
+    assert out.startswith("field key k2 is current; re-sealing queued as job ")
+    assert (cli.instance / "keys" / "field-k2.key").stat().st_mode & 0o777 == 0o600
+    assert (cli.instance / "keys" / "field.current").read_text() == "k2"

@@ -16,7 +16,7 @@ import os
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from formwarden.config import instance_path
-from formwarden.crypto.keys import load_key
+from formwarden.crypto.keys import create_key, load_key
 
 NONCE = 12
 
@@ -28,6 +28,22 @@ def current_key_id() -> str:
         return kid
     path = instance_path() / "keys" / "field.current"
     return path.read_text().strip() if path.exists() else "k1"
+
+
+def rotate_key(instance) -> str:
+    """Create the next field key (k1 → k2 …) and make it current; returns its id. Values are
+    re-sealed by the reseal job; older keys stay, since audit diffs keep their ciphertext."""
+    if os.environ.get("FORMWARDEN_FIELD_KEY_ID"):
+        raise RuntimeError("the field key id comes from FORMWARDEN_FIELD_KEY_ID: rotate by setting a new "
+                           "FORMWARDEN_KEY_FIELD_<ID> and FORMWARDEN_FIELD_KEY_ID on every host")
+    current = current_key_id()
+    number = int(current[1:]) + 1 if current[1:].isdigit() else 2
+    kid = f"k{number}"
+    create_key(instance, f"field-{kid}")
+    tmp = instance / "keys" / "field.current.tmp"
+    tmp.write_text(kid)
+    os.replace(tmp, instance / "keys" / "field.current")
+    return kid
 
 
 def _aad(form_key: str, field: str) -> bytes:

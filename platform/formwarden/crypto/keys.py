@@ -6,7 +6,7 @@ import base64
 import os
 from pathlib import Path
 
-from formwarden.config import instance_path
+from formwarden.config import instance_path, write_secret
 
 KEY_BYTES = 32
 _cache: dict[tuple[str, str], bytes] = {}
@@ -22,6 +22,13 @@ def env_name(name: str) -> str:
 
 def key_path(instance: Path, name: str) -> Path:
     return instance / "keys" / f"{name}.key"
+
+
+def create_key(instance: Path, name: str) -> Path:
+    """Write a new random key file for `name`; raises FileExistsError if there is one."""
+    path = key_path(instance, name)
+    write_secret(path, base64.b64encode(os.urandom(KEY_BYTES)).decode())
+    return path
 
 
 def load_key(name: str) -> bytes:

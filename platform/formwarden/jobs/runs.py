@@ -35,3 +35,10 @@ def progress(run: JobRun, done: int, total: int, status: str = "running") -> Non
 def finish(run: JobRun, *, status: str, message: str = "", result_path: str = "") -> None:
     JobRun.update(status=status, message=message[:2000], result_path=result_path, finished_at=utcnow()).where(
         JobRun.id == run.id).execute()
+
+
+def resume(conn, run: JobRun, func: str, queue: str) -> None:
+    """Queue a stopped run again under a new RQ job id; the job continues from its saved position."""
+    JobRun.update(status="queued", finished_at=None, message="").where(JobRun.id == run.id).execute()
+    get_queue(queue, conn).enqueue(func, run.job_id, job_id=f"{run.job_id}-{uuid.uuid4().hex[:8]}",
+                                   job_timeout=3600, result_ttl=86400, failure_ttl=7 * 86400)

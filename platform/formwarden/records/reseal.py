@@ -1,0 +1,59 @@
+"""Re-seal restricted values under the current field key (after a key rotation), in small
+batches that each commit on their own, so an interrupted run resumes where it stopped.
+
+Values keep their meaning, so record versions do not change; each batch is one audit event.
+Audit diffs are not re-sealed: they are part of the hash chain, and old keys stay available
+to read them.
+"""
+from __future__ import annotations
+
+import json
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.audit import record_event
+from formwarden.crypto.fields import current_key_id, is_envelope, seal, unseal
+from formwarden.forms import versions
+from formwarden.records.sealing import restricted
+
+_BATCH = "SELECT id, data FROM record WHERE form_id = ? AND id > ? ORDER BY id LIMIT ?"
+_WRITE = "UPDATE record SET data = json(?) WHERE id = ?"
+
+
+def pending_forms() -> list:
+    """(form, formdef, restricted field names) for every form that has restricted fields."""
+    out = []
+    for form, formdef in versions.all_forms():
+        names = restricted(formdef)
+        if names:
+            out.append((form, formdef, names))
+    return out
+
+
+def reseal_batch(actor: Actor, form, formdef, names, after_id: int, limit: int = 500) -> tuple[int, int, int]:
+    """Re-seal one batch of `form`'s records after `after_id`. Returns (last id, seen, changed)."""
+    kid = current_key_id()
+    rows = db.fetchall(_BATCH, (form.id, after_id, limit))
+    if not rows:
+        return after_id, 0, 0
+    changed = []
+    for rid, raw in rows:
+        data = raw if isinstance(raw, dict) else json.loads(raw)
+        dirty = False
+        for name in names:
+            value = data.get(name)
+            if value is None or (is_envelope(value) and value["kid"] == kid):
+                continue
+            clear = unseal(formdef.key, name, value) if is_envelope(value) else value
+            data[name] = seal(formdef.key, name, clear)
+            dirty = True
+        if dirty:
+            changed.append((json.dumps(data, ensure_ascii=False), rid))
+    with db.write_transaction():
+        for payload, rid in changed:
+            db.execute(_WRITE, (payload, rid))
+        if changed:
+            record_event(actor, "reseal", form_key=formdef.key,
+                         diff={"key_id": [None, kid], "records": [None, [changed[0][1], changed[-1][1]]],
+                               "count": [None, len(changed)]})
+    return rows[-1][0], len(rows), len(changed)

@@ -1,0 +1,85 @@
+"""Field-key rotation: a real worker re-seals stored values under the new key, resumably."""
+import json
+
+import pytest
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.audit.verify import verify_chain
+from formwarden.crypto import fields
+from formwarden.jobs import keys as key_jobs
+from formwarden.jobs.queue import connection
+from formwarden.jobs.runs import get_run, submit
+from formwarden.models import JobRun, Record
+from formwarden.records import service
+from tests.integration.test_jobs import run_worker_burst
+
+pytestmark = pytest.mark.worker
+ID = "11010519491231002X"
+
+
+@pytest.fixture()
+def rotated(clean_db, monkeypatch):
+    keys_dir = clean_db.instance / "keys"
+    before = {p.name for p in keys_dir.iterdir()}
+    current = keys_dir / "field.current"
+    old = current.read_text() if current.exists() else None
+    yield clean_db
+    for p in keys_dir.iterdir():  # put the instance back as it was for the other tests
+        if p.name not in before:
+            p.unlink()
+    if old is None:
+        current.unlink(missing_ok=True)
+    else:
+        current.write_text(old)
+
+
+def _kids():
+    return [json.loads(r[0])["id_number"]["kid"] if not isinstance(r[0], dict) else r[0]["id_number"]["kid"]
+            for r in db.fetchall("SELECT data FROM record ORDER BY id")]
+
+
+def test_rotation_reseals_every_value_with_a_real_worker(rotated):
+    system = Actor.system("tests")
+    ids = [service.create_record(system, "customer", {"name": f"轮换{i}", "status": "lead", "owner": "sales01",
+                                                      "id_number": ID}).id for i in range(7)]
+    assert set(_kids()) == {"k1"}
+    kid = fields.rotate_key(rotated.instance)
+    assert kid == "k2"
+    run = submit(connection(rotated), "reseal", "formwarden.jobs.keys.run_reseal", queue="default",
+                 requested_by=None, params={"kid": kid})
+    run_worker_burst(rotated)
+    run = get_run(run.job_id)
+    assert run.status == "done" and run.progress == 7, run.message
+    assert set(_kids()) == {"k2"}
+    versions_after = {r.id: r.version for r in Record.select()}
+    assert versions_after == dict.fromkeys(ids, 1)  # values did not change, so versions did not either
+    admin = Actor.system("reader")
+    assert service.get_record(admin, "customer", ids[0], reveal=["id_number"]).data["id_number"] == ID
+    assert verify_chain(write_checkpoint=False).ok
+
+
+def test_an_interrupted_reseal_resumes_where_it_stopped(rotated, monkeypatch):
+    system = Actor.system("tests")
+    for i in range(5):
+        service.create_record(system, "customer", {"name": f"续{i}", "status": "lead", "owner": "sales01",
+                                                   "id_number": ID})
+    fields.rotate_key(rotated.instance)
+    JobRun.create(job_id="reseal-test", kind="reseal", params="{}")
+    real = key_jobs.reseal_batch
+    calls = {"n": 0}
+
+    def flaky(actor, form, formdef, names, after_id, limit=500):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        return real(actor, form, formdef, names, after_id, limit=2)
+
+    monkeypatch.setattr(key_jobs, "reseal_batch", flaky)
+    with pytest.raises(RuntimeError):
+        key_jobs.run_reseal("reseal-test")
+    assert get_run("reseal-test").status == "failed"
+    assert _kids().count("k2") == 2  # the first batch committed and its position was saved
+    monkeypatch.setattr(key_jobs, "reseal_batch", lambda *a, **kw: real(*a[:5], limit=2))
+    assert key_jobs.run_reseal("reseal-test") == 5  # 2 before the stop + the 3 left
+    assert set(_kids()) == {"k2"} and get_run("reseal-test").status == "done"
