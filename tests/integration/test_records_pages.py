@@ -57,3 +57,15 @@ def test_every_widget_renders_and_saves(login_as):
     assert saved.data["topics"] == ["price", "delivery"] and saved.owner == "sales03"
     shown = c.get(f"/f/followup/{rid}").get_data(as_text=True)
     assert "价格" in shown and f'href="/f/customer/{customer.id}"' in shown
+
+
+def test_recycle_bin_shows_who_deleted_and_when(login_as):
+    rec = service.create_record(Actor.system("tests"), "customer", {"name": "回收", "status": "lead", "owner": "sales01"})
+    c = login_as("sales01")
+    c.post(f"/f/customer/{rec.id}/delete", data={"csrf_token": c.csrf})
+    page = c.get("/f/customer/?bin=1").get_data(as_text=True)
+    assert "删除人" in page and "回收" in page and page.count("sales01") >= 2
+    api = c.get("/api/v1/forms/customer/records?deleted=1").json["items"][0]
+    assert api["deleted_by"] == "sales01" and api["deleted_at"].endswith("Z")
+    r = c.post(f"/f/customer/{rec.id}/restore", data={"csrf_token": c.csrf})
+    assert r.status_code == 302 and service.get_record(Actor.system("t"), "customer", rec.id).id == rec.id

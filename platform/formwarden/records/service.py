@@ -41,22 +41,24 @@ class RecordView:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = None
+    deleted_by: str = ""
 
     def as_api(self) -> dict:
         body = {"id": self.id, "version": self.version, "form_version": self.form_version, "data": self.data}
         if self.deleted_at:
             body["deleted_at"] = self.deleted_at.isoformat() + "Z"
+            body["deleted_by"] = self.deleted_by
         return body
 
 
 def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: str | None = None,
-          reveal=frozenset()) -> RecordView:
+          reveal=frozenset(), deleted_by: str = "") -> RecordView:
     visible = gate.visible_fields(actor, formdef)
     return RecordView(
         id=rec.id, form=form.key, version=rec.version, form_version=rec.form_version,
         data=gate.project(actor, formdef, unseal_data(formdef, rec.data, only=visible), reveal),
         owner=owner_name or "",
-        created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at,
+        created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at, deleted_by=deleted_by,
     )
 
 
@@ -89,7 +91,7 @@ def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | No
 
 
 _SELECT = (
-    "SELECT id, form_version, version, owner_id, data, created_at, updated_at, deleted_at"
+    "SELECT id, form_version, version, owner_id, data, created_at, updated_at, deleted_at, deleted_by_id"
     " FROM record WHERE id = ? AND form_id = ?"
 )
 _INSERT = (
@@ -117,7 +119,7 @@ def _load(form: Form, record_id, *, deleted: bool = False) -> Record:
     data = row[4] if isinstance(row[4], dict) else json.loads(row[4])
     return Record(id=row[0], form=form.id, form_version=row[1], version=row[2], owner=row[3], data=data,
                   created_at=db.py_datetime(row[5]), updated_at=db.py_datetime(row[6]),
-                  deleted_at=db.py_datetime(row[7]))
+                  deleted_at=db.py_datetime(row[7]), deleted_by=row[8])
 
 
 def _load_in_scope(actor: Actor, formdef: FormDef, form: Form, record_id, action: str, *, deleted=False) -> Record:
@@ -308,7 +310,8 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
     owners = {}
     rows = list(rows)
     if rows:
-        ids = {r.owner_id for r in rows}
+        ids = {r.owner_id for r in rows} | {r.deleted_by_id for r in rows if r.deleted_by_id}
         owners = {u.id: u.username for u in User.select(User.id, User.username).where(User.id.in_(list(ids)))}
-    items = [_view(actor, formdef, form, r, owners.get(r.owner_id)) for r in rows]
+    items = [_view(actor, formdef, form, r, owners.get(r.owner_id), deleted_by=owners.get(r.deleted_by_id, ""))
+             for r in rows]
     return Page(items, total, q.page, q.per_page)
