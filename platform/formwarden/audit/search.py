@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass, field
 
 import peewee as pw
@@ -18,8 +17,9 @@ from formwarden.crypto.fields import is_envelope, unseal
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.models import AuditEvent, User
+from formwarden.records.indexes import NAME
+from formwarden.records.query import int_arg
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 MAX_PER_PAGE = 200
 
 
@@ -73,27 +73,17 @@ def _when(raw: str, name: str, end: bool) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def _int(args, name: str, default: int | None):
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be a whole number", field=name, code="invalid_number") from None
-
-
 def query_from_args(args) -> EventQuery:
     fld = (args.get("field") or "").strip()
     if fld and not NAME.match(fld):
         raise Invalid("not a field name", field="field", code="unknown_field")
     return EventQuery(
         actor=(args.get("actor") or "").strip()[:120], action=(args.get("action") or "").strip()[:40],
-        form=(args.get("form") or "").strip()[:64], record=_int(args, "record", None), field=fld,
+        form=(args.get("form") or "").strip()[:64], record=int_arg(args, "record", None), field=fld,
         since=_when((args.get("since") or "").strip(), "since", False),
         until=_when((args.get("until") or "").strip(), "until", True),
-        ip=(args.get("ip") or "").strip()[:64], page=_int(args, "page", 1) or 1,
-        per_page=_int(args, "per_page", 50) or 50,
+        ip=(args.get("ip") or "").strip()[:64], page=int_arg(args, "page", 1) or 1,
+        per_page=int_arg(args, "per_page", 50) or 50,
     )
 
 

@@ -101,7 +101,8 @@ def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool
 
 
 
-def _int_arg(args, name: str, default: int) -> int:
+def int_arg(args, name: str, default: int | None) -> int | None:
+    """A whole-number request argument, or `default` when absent; Invalid naming it otherwise."""
     raw = args.get(name)
     if raw in (None, ""):
         return default
@@ -122,6 +123,6 @@ def from_args(args, default_per_page: int = 50) -> ListQuery:
     sort_field, column, desc = parse_sort(args.get("sort"))
     return ListQuery(
         filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
-        page=_int_arg(args, "page", 1), per_page=_int_arg(args, "per_page", default_per_page),
+        page=int_arg(args, "page", 1), per_page=int_arg(args, "per_page", default_per_page),
         search=(args.get("q") or "").strip()[:100],
     )
