@@ -78,6 +78,8 @@ def _requests(p1: int, p2: int):
                          ("GET", f"/audit?record={p1}", {"headers": {"HX-Request": "true"}})],
         "audit.export": [("GET", "/audit/export.csv?form=customer", {})],
         "api.audit_events": [("GET", "/api/v1/audit/events?per_page=200", {})],
+        "alerts.dashboard": [("GET", "/alerts", {}), ("GET", "/alerts?status=resolved", {})],
+        "alerts.handle": [("POST", "/alerts/99999/acknowledge", {"data": {}})],
         "api.openapi": [("GET", "/api/v1/openapi.json", {})],
         "api.list_forms": [("GET", "/api/v1/forms", {})],
         "api.list_records": [("GET", "/api/v1/forms/customer/records", {}),

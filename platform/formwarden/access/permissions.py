@@ -15,12 +15,14 @@ class Perm(StrEnum):
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
     TOKENS_OWN = "tokens.own"
+    ALERTS_MANAGE = "alerts.manage"
+    ALERTS_VIEW = "alerts.view"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "admin": frozenset(Perm),
     "manager": frozenset({Perm.RECORDS, Perm.TOKENS_OWN}),
-    "auditor": frozenset({Perm.AUDIT_READ}),
+    "auditor": frozenset({Perm.AUDIT_READ, Perm.ALERTS_VIEW}),
 }
 DEFAULT_PERMISSIONS = frozenset({Perm.RECORDS})
 

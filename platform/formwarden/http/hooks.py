@@ -53,6 +53,17 @@ def _after(resp):
     return resp
 
 
+def _status_labels() -> dict:
+    return {"open": _("Open"), "acknowledged": _("Acknowledged"), "resolved": _("Resolved")}
+
+
+def _rule_labels() -> dict:
+    return {"mass_export": _("Mass export"), "mass_delete": _("Mass delete"), "bulk_edit": _("Bulk edits"),
+            "off_hours": _("Off-hours activity"), "failed_logins": _("Repeated failed sign-ins"),
+            "failed_logins_ip": _("Failed sign-ins from one IP"), "reveal_burst": _("Burst of reveals"),
+            "dormant_account": _("Dormant account active")}
+
+
 def _action_labels() -> dict:
     return {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "restore": _("Restored"),
             "revert": _("Reverted"), "purge": _("Purged")}
@@ -80,4 +91,6 @@ def init_http(app: Flask) -> None:
     def _globals():
         who = g.get("actor")
         return {"actor": who, "locale": current_locale(), "csrf_token": generate_csrf,
-                "action_labels": _action_labels(), "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ))}
+                "action_labels": _action_labels(), "status_labels": _status_labels(), "rule_labels": _rule_labels(),
+                "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ)),
+                "can_alerts": bool(who and has_perm(who, Perm.ALERTS_VIEW))}

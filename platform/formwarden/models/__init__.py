@@ -167,6 +167,32 @@ class AuditCheckpoint(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
+class Alert(BaseModel):
+    """An anomaly found in the audit trail; one open alert per rule and subject at a time."""
+
+    rule = pw.CharField(max_length=40)
+    subject = pw.CharField(max_length=120)  # the actor or IP it is about
+    severity = pw.CharField(max_length=16, default="warning")
+    summary = pw.TextField()
+    details = pw.TextField(default="{}")
+    status = pw.CharField(max_length=16, default="open", index=True)
+    first_seq = pw.BigIntegerField()
+    last_seq = pw.BigIntegerField()
+    count = pw.IntegerField(default=1)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    handled_by = pw.CharField(max_length=120, default="")
+
+    class Meta:
+        indexes = ((("rule", "subject", "status"), False),)
+
+
+class AlertCursor(BaseModel):
+    """How far the anomaly scan has read the audit trail (a single row)."""
+
+    last_seq = pw.BigIntegerField(default=0)
+
+
 class JobRun(BaseModel):
     """One row per background job run, polled by the UI for progress."""
 
@@ -185,5 +211,5 @@ class JobRun(BaseModel):
 
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
-    Form, FormVersion, Record, AuditEvent, AuditCheckpoint, JobRun,
+    Form, FormVersion, Record, AuditEvent, AuditCheckpoint, Alert, AlertCursor, JobRun,
 ]

@@ -27,6 +27,7 @@ class PluginReport:
 
 
 _state: dict = {}
+alert_sinks: list = []  # filled by load_plugins; called by the alert job
 
 
 def _import_file(name: str, path: Path):
@@ -75,6 +76,8 @@ def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) 
             pm.register(module, name=name)
             for ft in module.formwarden_field_types() if hasattr(module, "formwarden_field_types") else []:
                 registry.register(ft)
+            if hasattr(module, "formwarden_alert_sinks"):
+                alert_sinks.extend(module.formwarden_alert_sinks())
             report.loaded.append(name)
         except (DuplicateFieldType, Exception) as exc:
             report.broken[name] = f"registration failed: {exc}"

@@ -12,3 +12,7 @@ class FormwardenSpec:
     @hookspec
     def formwarden_field_types(self):
         """Return a list of formwarden.forms.FieldType to register."""
+
+    @hookspec
+    def formwarden_alert_sinks(self):
+        """Return a list of callables taking one alert (a dict); they deliver it somewhere."""

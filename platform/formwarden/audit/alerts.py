@@ -1,0 +1,175 @@
+"""Anomaly rules over the audit trail. A worker job (`jobs/alerts.py`) reads new events after a
+saved cursor, so nothing runs on the request path and a stopped worker catches up later.
+
+Each rule looks at one new event and the recent events around it; a finding opens an alert for
+(rule, subject), or adds to the open one. Thresholds are settings (environment, defaults below).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit.events import record_event
+from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.models import Alert, AlertCursor, User, utcnow
+
+ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "export", "audit_export", "reveal")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    export_records: int = 1000  # mass export: more records than this …
+    export_window_min: int = 60  # … by one actor within this many minutes
+    delete_count: int = 20
+    delete_window_min: int = 10
+    edit_count: int = 200
+    edit_window_min: int = 10
+    failed_logins_account: int = 5
+    failed_logins_ip: int = 10
+    failed_window_min: int = 15
+    reveal_count: int = 20
+    reveal_window_min: int = 10
+    work_start: int = 8  # working hours, local time, Monday–Friday
+    work_end: int = 20
+    time_zone: str = "Asia/Shanghai"
+    dormant_days: int = 60
+
+
+def settings() -> AlertSettings:
+    """AlertSettings with FORMWARDEN_ALERT_<NAME> environment overrides."""
+    values = {}
+    for name, default in AlertSettings.__dataclass_fields__.items():
+        raw = os.environ.get(f"FORMWARDEN_ALERT_{name.upper()}")
+        if raw is not None:
+            values[name] = raw if isinstance(default.default, str) else int(raw)
+    return AlertSettings(**values)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    subject: str
+    summary: str
+    severity: str = "warning"
+
+
+def _since(event_at: dt.datetime, minutes: int) -> str:
+    return db.db_datetime(event_at - dt.timedelta(minutes=minutes))
+
+
+def _count(sql: str, params) -> int:
+    return db.fetchone(sql, params)[0] or 0
+
+
+def _findings(e: dict, s: AlertSettings) -> list[Finding]:
+    out = []
+    at, actor_id, action = e["at"], e["actor_id"], e["action"]
+    who = e["actor_name"]
+    if action == "export":
+        total = sum(json.loads(d).get("count", [0, 0])[1] or 0 for (d,) in db.fetchall(
+            "SELECT diff FROM audit_event WHERE actor_name = ? AND action = 'export' AND at >= ? AND seq <= ?",
+            (who, _since(at, s.export_window_min), e["seq"])))
+        if total > s.export_records:
+            out.append(Finding("mass_export", who, f"{who} exported {total} records within "
+                                                   f"{s.export_window_min} minutes", "critical"))
+    for rule, act, limit, window in (("mass_delete", "delete", s.delete_count, s.delete_window_min),
+                                     ("bulk_edit", "update", s.edit_count, s.edit_window_min),
+                                     ("reveal_burst", "reveal", s.reveal_count, s.reveal_window_min)):
+        if action == act:
+            n = _count("SELECT COUNT(*) FROM audit_event WHERE actor_name = ? AND action = ? AND at >= ? AND seq <= ?",
+                       (who, act, _since(at, window), e["seq"]))
+            if n > limit:
+                out.append(Finding(rule, who, f"{who}: {n} × {act} within {window} minutes",
+                                   "critical" if rule != "bulk_edit" else "warning"))
+    if action == "login_failed":
+        name = (json.loads(e["diff"]).get("username") or [None, ""])[1] or who
+        n = _count("SELECT COUNT(*) FROM audit_event WHERE action = 'login_failed' AND actor_name = ? AND at >= ?"
+                   " AND seq <= ?", (name, _since(at, s.failed_window_min), e["seq"]))
+        if n >= s.failed_logins_account:
+            out.append(Finding("failed_logins", name, f"{n} failed sign-ins for account {name} within "
+                                                      f"{s.failed_window_min} minutes"))
+        if e["ip"]:
+            n = _count("SELECT COUNT(*) FROM audit_event WHERE action = 'login_failed' AND ip = ? AND at >= ?"
+                       " AND seq <= ?", (e["ip"], _since(at, s.failed_window_min), e["seq"]))
+            if n >= s.failed_logins_ip:
+                out.append(Finding("failed_logins_ip", e["ip"], f"{n} failed sign-ins from {e['ip']} within "
+                                                                f"{s.failed_window_min} minutes", "critical"))
+    if action in ACTIVITY and e["actor_kind"] != "system":
+        local = at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(s.time_zone))
+        if local.weekday() >= 5 or not s.work_start <= local.hour < s.work_end:
+            out.append(Finding("off_hours", who, f"{who}: {action} at {local:%a %H:%M} ({s.time_zone}), "
+                                                 f"outside working hours"))
+    if action in ACTIVITY + ("login",) and actor_id is not None:
+        prev = db.fetchone("SELECT MAX(at) FROM audit_event WHERE actor_id = ? AND seq < ?", (actor_id, e["seq"]))[0]
+        user = User.get_or_none(User.id == actor_id)
+        last = db.py_datetime(prev) if prev else (user.created_at if user else None)
+        if last is not None and at - last > dt.timedelta(days=s.dormant_days):
+            out.append(Finding("dormant_account", who, f"{who} was unused for {(at - last).days} days and is "
+                                                       f"active again", "critical"))
+    return out
+
+
+_NEW = ("SELECT seq, at, actor_kind, actor_id, actor_name, action, diff, ip FROM audit_event"
+        " WHERE seq > ? ORDER BY seq LIMIT ?")
+
+
+def scan(limit: int = 5000) -> list[Alert]:
+    """Evaluate the rules on events after the cursor; returns alerts opened or added to."""
+    cursor = AlertCursor.get_or_none() or AlertCursor.create(last_seq=0)
+    s = settings()
+    rows = db.fetchall(_NEW, (cursor.last_seq, limit))
+    touched: dict[int, Alert] = {}
+    system = Actor.system("alerts")
+    with db.write_transaction():
+        for seq, at, kind, actor_id, actor_name, action, diff, ip in rows:
+            event = dict(seq=seq, at=db.py_datetime(at), actor_kind=kind, actor_id=actor_id, actor_name=actor_name,
+                         action=action, diff=diff, ip=ip)
+            for f in _findings(event, s):
+                alert = _open_or_add(f, seq)
+                touched[alert.id] = alert
+        if rows:
+            AlertCursor.update(last_seq=rows[-1][0]).where(AlertCursor.id == cursor.id).execute()
+        for alert in touched.values():
+            if alert.count == 1:
+                record_event(system, "alert_open", diff={"alert": [None, alert.id], "rule": [None, alert.rule],
+                                                         "subject": [None, alert.subject]})
+    return list(touched.values())
+
+
+def _open_or_add(f: Finding, seq: int) -> Alert:
+    alert = Alert.get_or_none(Alert.rule == f.rule, Alert.subject == f.subject, Alert.status == "open")
+    if alert is None:
+        return Alert.create(rule=f.rule, subject=f.subject, severity=f.severity, summary=f.summary,
+                            first_seq=seq, last_seq=seq)
+    if seq > alert.last_seq:
+        Alert.update(count=Alert.count + 1, last_seq=seq, summary=f.summary, updated_at=utcnow()).where(
+            Alert.id == alert.id).execute()
+    return Alert.get_by_id(alert.id)
+
+
+TRANSITIONS = {"acknowledge": ("open", "acknowledged"), "resolve": (("open", "acknowledged"), "resolved")}
+
+
+def change_status(actor: Actor, alert_id: int, action: str, note: str = "") -> Alert:
+    """Acknowledge or resolve an alert (administrators); each transition is an audit event."""
+    if not has_perm(actor, Perm.ALERTS_MANAGE):
+        raise Forbidden("only administrators may handle alerts", code="missing_permission")
+    if action not in TRANSITIONS:
+        raise Invalid("unknown action", field="action", code="invalid_action")
+    alert = Alert.get_or_none(Alert.id == alert_id)
+    if alert is None:
+        raise NotFound("no such alert", code="unknown_alert")
+    allowed, target = TRANSITIONS[action]
+    if alert.status not in ((allowed,) if isinstance(allowed, str) else allowed):
+        raise Invalid(f"the alert is {alert.status}", field="action", code="invalid_transition")
+    with db.write_transaction():
+        Alert.update(status=target, handled_by=actor.name, updated_at=utcnow()).where(Alert.id == alert.id).execute()
+        record_event(actor, f"alert_{action}", diff={"alert": [None, alert.id], "status": [alert.status, target]},
+                     reason=note)
+    return Alert.get_by_id(alert.id)

@@ -1,0 +1,57 @@
+"""RQ entry point for the anomaly scan: evaluate new audit events, deliver alerts to the sinks,
+and schedule the next scan. One chain of scans runs per Redis: each scan renews a short-lived
+marker key, and a worker starts a new chain only when the marker is gone."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+
+from rq import get_current_job
+
+from formwarden.audit.alerts import scan
+from formwarden.jobs.queue import get_queue
+from formwarden.plugins.loader import alert_sinks
+
+log = logging.getLogger(__name__)
+FUNC = "formwarden.jobs.alerts.run_alert_scan"
+INTERVAL = dt.timedelta(seconds=15)
+MARKER = "formwarden:alert-scan-chain"
+
+
+def as_dict(alert) -> dict:
+    return {"id": alert.id, "rule": alert.rule, "subject": alert.subject, "severity": alert.severity,
+            "summary": alert.summary, "status": alert.status, "count": alert.count,
+            "first_seq": alert.first_seq, "last_seq": alert.last_seq, "details": json.loads(alert.details)}
+
+
+def deliver(alerts) -> int:
+    """Hand each alert to every sink; a failing sink is logged and does not stop the others."""
+    delivered = 0
+    for alert in alerts:
+        for sink in alert_sinks:
+            try:
+                sink(as_dict(alert))
+                delivered += 1
+            except Exception:
+                log.exception("alert sink %s failed for alert %s", getattr(sink, "__name__", sink), alert.id)
+    return delivered
+
+
+def run_alert_scan() -> int:
+    alerts = scan()
+    deliver(alerts)
+    job = get_current_job()
+    if job is not None:  # in a worker: keep the chain going
+        job.connection.set(MARKER, job.id, ex=int(INTERVAL.total_seconds() * 4))
+        get_queue("default", job.connection).enqueue_in(INTERVAL, FUNC, job_id=f"alert-scan-{uuid.uuid4().hex}")
+    return len(alerts)
+
+
+def start_chain(conn) -> bool:
+    """Queue a first scan unless a chain is already running (called when a worker starts)."""
+    if not conn.set(MARKER, "starting", nx=True, ex=int(INTERVAL.total_seconds() * 4)):
+        return False
+    get_queue("default", conn).enqueue(FUNC, job_id=f"alert-scan-{uuid.uuid4().hex}")
+    return True

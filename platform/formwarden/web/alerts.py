@@ -1,0 +1,34 @@
+"""The alert dashboard: open / acknowledged / resolved; administrators handle alerts."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit.alerts import change_status
+from formwarden.http.context import actor
+from formwarden.http.guard import requires
+from formwarden.models import Alert
+
+bp = Blueprint("alerts", __name__)
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+@bp.route("/alerts")
+@requires(Perm.ALERTS_VIEW)
+def dashboard():
+    status = request.args.get("status", "open")
+    if status not in STATUSES:
+        status = "open"
+    alerts = list(Alert.select().where(Alert.status == status).order_by(Alert.updated_at.desc()).limit(200))
+    counts = {s: Alert.select().where(Alert.status == s).count() for s in STATUSES}
+    return render_template("alerts/dashboard.html", alerts=alerts, status=status, counts=counts,
+                           statuses=STATUSES, can_manage=has_perm(actor(), Perm.ALERTS_MANAGE))
+
+
+@bp.route("/alerts/<int:alert_id>/<any(acknowledge, resolve):action>", methods=["POST"])
+@requires(Perm.ALERTS_MANAGE)
+def handle(alert_id, action):
+    change_status(actor(), alert_id, action, note=request.form.get("note", ""))
+    flash(_("Alert updated."), "success")
+    return redirect(url_for("alerts.dashboard", status=request.form.get("back", "open")))
