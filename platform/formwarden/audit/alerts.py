@@ -67,14 +67,18 @@ def _count(sql: str, params) -> int:
     return db.fetchone(sql, params)[0] or 0
 
 
-def _findings(e: dict, s: AlertSettings) -> list[Finding]:
+def _findings(e: dict, s: AlertSettings, seen: dict) -> list[Finding]:
+    """Findings for one event. Window counts use the (actor_id, at) and (at) indexes, so a scan
+    costs a few index lookups per event however long the trail is. `seen` caches per scan."""
     out = []
     at, actor_id, action = e["at"], e["actor_id"], e["action"]
     who = e["actor_name"]
+    now = db.db_datetime(at)
+    by_actor = ("actor_id = ?", actor_id) if actor_id is not None else ("actor_name = ?", who)
     if action == "export":
-        total = sum(json.loads(d).get("count", [0, 0])[1] or 0 for (d,) in db.fetchall(
-            "SELECT diff FROM audit_event WHERE actor_name = ? AND action = 'export' AND at >= ? AND seq <= ?",
-            (who, _since(at, s.export_window_min), e["seq"])))
+        rows = db.fetchall(f"SELECT diff FROM audit_event WHERE {by_actor[0]} AND action = 'export'"  # noqa: S608
+                           " AND at >= ? AND at <= ?", (by_actor[1], _since(at, s.export_window_min), now))
+        total = sum(json.loads(d).get("count", [0, 0])[1] or 0 for (d,) in rows)
         if total > s.export_records:
             out.append(Finding("mass_export", who, f"{who} exported {total} records within "
                                                    f"{s.export_window_min} minutes", "critical"))
@@ -82,21 +86,21 @@ def _findings(e: dict, s: AlertSettings) -> list[Finding]:
                                      ("bulk_edit", "update", s.edit_count, s.edit_window_min),
                                      ("reveal_burst", "reveal", s.reveal_count, s.reveal_window_min)):
         if action == act:
-            n = _count("SELECT COUNT(*) FROM audit_event WHERE actor_name = ? AND action = ? AND at >= ? AND seq <= ?",
-                       (who, act, _since(at, window), e["seq"]))
+            n = _count(f"SELECT COUNT(*) FROM audit_event WHERE {by_actor[0]} AND action = ?"  # noqa: S608
+                       " AND at >= ? AND at <= ?", (by_actor[1], act, _since(at, window), now))
             if n > limit:
                 out.append(Finding(rule, who, f"{who}: {n} × {act} within {window} minutes",
                                    "critical" if rule != "bulk_edit" else "warning"))
     if action == "login_failed":
         name = (json.loads(e["diff"]).get("username") or [None, ""])[1] or who
-        n = _count("SELECT COUNT(*) FROM audit_event WHERE action = 'login_failed' AND actor_name = ? AND at >= ?"
-                   " AND seq <= ?", (name, _since(at, s.failed_window_min), e["seq"]))
+        n = _count("SELECT COUNT(*) FROM audit_event WHERE at >= ? AND at <= ? AND action = 'login_failed'"
+                   " AND actor_name = ?", (_since(at, s.failed_window_min), now, name))
         if n >= s.failed_logins_account:
             out.append(Finding("failed_logins", name, f"{n} failed sign-ins for account {name} within "
                                                       f"{s.failed_window_min} minutes"))
         if e["ip"]:
-            n = _count("SELECT COUNT(*) FROM audit_event WHERE action = 'login_failed' AND ip = ? AND at >= ?"
-                       " AND seq <= ?", (e["ip"], _since(at, s.failed_window_min), e["seq"]))
+            n = _count("SELECT COUNT(*) FROM audit_event WHERE at >= ? AND at <= ? AND action = 'login_failed'"
+                       " AND ip = ?", (_since(at, s.failed_window_min), now, e["ip"]))
             if n >= s.failed_logins_ip:
                 out.append(Finding("failed_logins_ip", e["ip"], f"{n} failed sign-ins from {e['ip']} within "
                                                                 f"{s.failed_window_min} minutes", "critical"))
@@ -106,12 +110,18 @@ def _findings(e: dict, s: AlertSettings) -> list[Finding]:
             out.append(Finding("off_hours", who, f"{who}: {action} at {local:%a %H:%M} ({s.time_zone}), "
                                                  f"outside working hours"))
     if action in ACTIVITY + ("login",) and actor_id is not None:
-        prev = db.fetchone("SELECT MAX(at) FROM audit_event WHERE actor_id = ? AND seq < ?", (actor_id, e["seq"]))[0]
-        user = User.get_or_none(User.id == actor_id)
-        last = db.py_datetime(prev) if prev else (user.created_at if user else None)
-        if last is not None and at - last > dt.timedelta(days=s.dormant_days):
+        last = seen.get(actor_id)
+        if last is None:
+            prev = db.fetchone("SELECT MAX(at) FROM audit_event WHERE actor_id = ? AND at < ?", (actor_id, now))[0]
+            if prev:
+                last = db.py_datetime(prev)
+            else:
+                user = User.get_or_none(User.id == actor_id)
+                last = user.created_at if user else at
+        if at - last > dt.timedelta(days=s.dormant_days):
             out.append(Finding("dormant_account", who, f"{who} was unused for {(at - last).days} days and is "
                                                        f"active again", "critical"))
+        seen[actor_id] = at
     return out
 
 
@@ -126,13 +136,17 @@ def scan(limit: int = 5000) -> list[Alert]:
     rows = db.fetchall(_NEW, (cursor.last_seq, limit))
     touched: dict[int, Alert] = {}
     system = Actor.system("alerts")
+    found, seen = [], {}
+    for seq, at, kind, actor_id, actor_name, action, diff, ip in rows:  # reads only, outside the write lock
+        event = dict(seq=seq, at=db.py_datetime(at), actor_kind=kind, actor_id=actor_id, actor_name=actor_name,
+                     action=action, diff=diff, ip=ip)
+        found.extend((f, seq) for f in _findings(event, s, seen))
     with db.write_transaction():
-        for seq, at, kind, actor_id, actor_name, action, diff, ip in rows:
-            event = dict(seq=seq, at=db.py_datetime(at), actor_kind=kind, actor_id=actor_id, actor_name=actor_name,
-                         action=action, diff=diff, ip=ip)
-            for f in _findings(event, s):
-                alert = _open_or_add(f, seq)
-                touched[alert.id] = alert
+        if AlertCursor.get_by_id(cursor.id).last_seq != cursor.last_seq:
+            return []  # another scan got here first
+        for f, seq in found:
+            alert = _open_or_add(f, seq)
+            touched[alert.id] = alert
         if rows:
             AlertCursor.update(last_seq=rows[-1][0]).where(AlertCursor.id == cursor.id).execute()
         for alert in touched.values():
