@@ -45,3 +45,34 @@ def test_salesperson_history_shows_no_hidden_field(page):
     content = page.content()
     assert "身份证号" not in content and "002X" not in content and "4477" not in content
     page.shot("sales-history")
+
+
+def test_admin_finds_the_change_on_the_audit_page_and_reverts_it(page):
+    import datetime as dt
+
+    admin = actor_of("admin")
+    rec = service.create_record(admin, "customer", {"name": "审计客户", "status": "negotiating", "owner": "sales01",
+                                                    "contract_amount": 88000})
+    service.update_record(actor_of("manager"), "customer", rec.id, {"contract_amount": 8800}, expected_version=1,
+                          reason="少写了一个零")
+    page.login("admin")
+    page.get_by_role("link", name="审计日志").click()
+    expect(page.locator("h1")).to_have_text("审计日志")
+    week_ago = (dt.date.today() - dt.timedelta(days=7)).isoformat()
+    page.fill("input[name=since]", week_ago)
+    page.fill("input[name=field]", "contract_amount")
+    page.select_option("select[name=form]", "customer")
+    page.get_by_role("button", name="搜索").click()
+    row = page.locator("#results tbody tr").first
+    expect(row).to_contain_text("manager")
+    expect(row).to_contain_text("少写了一个零")
+    expect(row).to_contain_text("88,000.00")
+    page.shot("audit-search")
+    row.get_by_role("link", name=f"客户 #{rec.id}").click()
+    page.locator("#history").get_by_role("link", name="查看当时内容").last.click()
+    expect(page.locator("#f-contract_amount dd")).to_contain_text("88,000.00")
+    page.fill("#revert-reason", "恢复正确金额")
+    page.get_by_role("button", name="回退到版本 1").click()
+    expect(page.locator(".flash.success")).to_have_text("已回退到版本 1。")
+    expect(page.locator("#f-contract_amount dd")).to_contain_text("88,000.00")
+    page.shot("after-revert")
