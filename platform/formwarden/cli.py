@@ -241,6 +241,71 @@ def keys_resume(job_id, wait):
         _wait_for(job_id)
 
 
+@main.group("user")
+def user_group():
+    """Accounts: create, (de)activate, grant and revoke roles (every change is audited)."""
+
+
+@command(user_group, "create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True)
+@click.option("--team", "teams", multiple=True)
+@click.option("--expires", help="account expiry, e.g. 90d or 2027-03-31 (interns, contractors)")
+def user_create(username, roles, teams, expires):
+    """Create an account with a generated password (printed once)."""
+    from formwarden.auth.secrets import new_password
+    from formwarden.auth.users import create_user
+
+    _open()
+    password = new_password()
+    create_user(Actor.system("cli:user"), username, password, roles=roles, teams=teams,
+                expires_at=_parse_expiry(expires))
+    click.echo(f"{username} / {password}  (shown once)")
+
+
+@command(user_group, "deactivate")
+@click.argument("username")
+def user_deactivate(username):
+    """Deactivate an account: its sessions end and its tokens are revoked at once."""
+    from formwarden.auth.users import set_active
+
+    _open()
+    set_active(Actor.system("cli:user"), username, False)
+    click.echo(f"{username} deactivated; sessions ended and tokens revoked")
+
+
+@command(user_group, "activate")
+@click.argument("username")
+def user_activate(username):
+    from formwarden.auth.users import set_active
+
+    _open()
+    set_active(Actor.system("cli:user"), username, True)
+    click.echo(f"{username} activated")
+
+
+@command(user_group, "grant")
+@click.argument("username")
+@click.argument("role")
+def user_grant(username, role):
+    from formwarden.auth.users import change_role
+
+    _open()
+    change_role(Actor.system("cli:user"), username, role, True)
+    click.echo(f"{username} now has role {role}")
+
+
+@command(user_group, "revoke")
+@click.argument("username")
+@click.argument("role")
+def user_revoke(username, role):
+    from formwarden.auth.users import change_role
+
+    _open()
+    change_role(Actor.system("cli:user"), username, role, False)
+    click.echo(f"{username} no longer has role {role}")
+
+
 @main.group("token")
 def token_group():
     """API tokens."""

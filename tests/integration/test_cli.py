@@ -88,3 +88,14 @@ def test_keys_rotate_queues_the_reseal(cli):
     assert out.startswith("field key k2 is current; re-sealing queued as job ")
     assert (cli.instance / "keys" / "field-k2.key").stat().st_mode & 0o777 == 0o600
     assert (cli.instance / "keys" / "field.current").read_text() == "k2"
+
+
+def test_user_commands(cli):
+    cli("init")
+    out = cli("user", "create", "temp01", "--role", "intern", "--team", "East sales", "--expires", "90d").stdout
+    assert out.startswith("temp01 / ")
+    assert "deactivated" in cli("user", "deactivate", "temp01").stdout
+    assert "role auditor" in cli("user", "grant", "temp01", "auditor").stdout
+    bad = cli("user", "revoke", "temp01", "manager", ok=False)
+    assert bad.returncode == 1 and "does not have role" in bad.stderr
+    assert cli("user", "deactivate", "nobody", ok=False).returncode == 1

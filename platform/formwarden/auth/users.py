@@ -7,8 +7,8 @@ from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password, password_problem, verify_password
 from formwarden.auth.sessions import revoke_all_sessions
 from formwarden.db import write_transaction
-from formwarden.errors import Forbidden, Invalid
-from formwarden.models import Role, Team, User, UserRole, UserTeam, utcnow
+from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.models import ApiToken, Role, Team, User, UserRole, UserTeam, utcnow
 
 _MEMBERSHIP = (
     "SELECT 'role', r.name FROM user_role ur JOIN role r ON r.id = ur.role_id WHERE ur.user_id = ?"
@@ -96,3 +96,39 @@ def set_locale(user: User, locale: str) -> None:
     if locale not in ("zh-CN", "en"):
         raise Invalid("unsupported language", field="locale", code="invalid_locale")
     User.update(locale=locale).where(User.id == user.id).execute()
+
+
+def _user(username: str) -> User:
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise NotFound(f"no user {username!r}", field="username", code="unknown_user")
+    return user
+
+
+def set_active(actor: Actor, username: str, active: bool) -> User:
+    """(De)activate an account. Deactivation ends all its sessions and revokes its tokens at once."""
+    user = _user(username)
+    with write_transaction():
+        User.update(is_active=active).where(User.id == user.id).execute()
+        ended = 0
+        if not active:
+            ended = revoke_all_sessions(user.id)
+            ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user.id, ApiToken.revoked_at.is_null()).execute()
+        record_event(actor, "user_activate" if active else "user_deactivate",
+                     diff={"user": [username, username], "active": [bool(user.is_active), active],
+                           "sessions_ended": [None, ended]})
+    return User.get_by_id(user.id)
+
+
+def change_role(actor: Actor, username: str, role: str, grant: bool) -> None:
+    """Grant or revoke a role (a permission change, audited)."""
+    user = _user(username)
+    with write_transaction():
+        if grant:
+            UserRole.get_or_create(user=user, role=ensure_role(role))
+        else:
+            r = Role.get_or_none(Role.name == role)
+            if r is None or not UserRole.delete().where(UserRole.user == user.id, UserRole.role == r.id).execute():
+                raise Invalid(f"{username} does not have role {role!r}", field="role", code="no_such_role")
+        record_event(actor, "role_grant" if grant else "role_revoke",
+                     diff={"user": [username, username], "role": [None, role] if grant else [role, None]})

@@ -50,11 +50,29 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
             definition=json.dumps(stored, ensure_ascii=False, sort_keys=True),
             published_by=actor.user_id,
         )
+        previous = json.loads(current.definition)["x-access"] if current is not None else {}
         form.current_version = version
         form.save()
         ensure_field_indexes(form.id, formdef)
-        record_event(actor, "form_publish", form_key=formdef.key, diff={"version": [version - 1 or None, version]})
+        record_event(actor, "form_publish", form_key=formdef.key,
+                     diff={"version": [version - 1 or None, version], **access_changes(previous, doc["x-access"])})
     return form, version, True
+
+
+def _flatten(access: dict) -> dict:
+    out = {}
+    for role, block in access.items():
+        out[f"x-access.{role}.scope"] = block["scope"]
+        out[f"x-access.{role}.actions"] = sorted(block["actions"])
+        for name, level in block["fields"].items():
+            out[f"x-access.{role}.fields.{name}"] = level
+    return out
+
+
+def access_changes(old: dict, new: dict) -> dict:
+    """Permission changes between two access blocks, as `path: [old, new]` (for the audit trail)."""
+    a, b = _flatten(old), _flatten(new)
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
