@@ -342,5 +342,20 @@ def token_create(username, scopes, expires, name):
     click.echo(raw)
 
 
+@command(token_group, "revoke")
+@click.argument("prefix")
+def token_revoke(prefix):
+    """Revoke a token by the prefix shown when it was created (fw_<prefix>_…)."""
+    from formwarden.auth.tokens import revoke_token
+    from formwarden.models import ApiToken
+
+    _open()
+    token = ApiToken.get_or_none(ApiToken.prefix == prefix, ApiToken.revoked_at.is_null())
+    if token is None:
+        raise ValueError(f"no active token with prefix {prefix!r}")
+    revoke_token(Actor.system("cli:token"), token)
+    click.echo(f"token {prefix} revoked")
+
+
 if __name__ == "__main__":
     main()

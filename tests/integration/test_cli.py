@@ -49,6 +49,9 @@ def test_init_load_demo_token(cli, tmp_path):
     token = cli("token", "create", "--user", "sales01", "--scopes", "read,write", "--expires", "30d").stdout
     last = token.strip().splitlines()[-1]
     assert last.startswith("fw_") and " " not in last
+    prefix = last.split("_")[1]
+    assert cli("token", "revoke", prefix).stdout.strip() == f"token {prefix} revoked"
+    assert cli("token", "revoke", prefix, ok=False).returncode == 1
     bad = cli("token", "create", "--user", "nobody", ok=False)
     assert bad.returncode == 1 and "nobody" in bad.stderr
     bad = cli("token", "create", "--user", "sales01", "--scopes", "root", ok=False)
