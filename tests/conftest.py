@@ -62,12 +62,13 @@ def base_db(settings):
 @pytest.fixture()
 def clean_db(base_db):
     from formwarden.audit.verify import CHECKPOINT_FILE
-    from formwarden.models import ApiToken, AuditCheckpoint, AuditEvent, JobRun, Record, UserSession
+    from formwarden.models import ApiToken, AuditCheckpoint, AuditEvent, JobRun, Record, User, UserSession
 
     db.ensure_connection()
     for model in (Record, AuditEvent, AuditCheckpoint, JobRun, UserSession, ApiToken):
         model.delete().execute()
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
+    User.update(locale="zh-CN").execute()  # a test may have switched someone's language
     return base_db
 
 
