@@ -168,3 +168,30 @@ def test_dashboard_transitions_are_audited(login_as, anon, quiet):
     actions = [e.action for e in AuditEvent.select().where(AuditEvent.action.startswith("alert_")).order_by(AuditEvent.seq)]
     assert actions == ["alert_open", "alert_acknowledge", "alert_resolve"]
     assert "sales06" in admin.get("/alerts?status=resolved").get_data(as_text=True)
+
+
+def test_one_scan_chain_per_redis(base_db, quiet):
+    """A worker starts a chain only when none runs; a stale chain's scan stops re-scheduling."""
+    from rq.registry import ScheduledJobRegistry
+
+    from formwarden.jobs.alerts import MARKER, start_chain
+    from formwarden.jobs.queue import connection, get_queue
+    from tests.integration.test_jobs import run_worker_burst
+
+    conn = connection(base_db)
+    conn.delete(MARKER)
+    queue = get_queue("default", conn)
+    scheduled = ScheduledJobRegistry(queue=queue)
+    for job_id in scheduled.get_job_ids():
+        scheduled.remove(job_id)
+    assert start_chain(conn) is True
+    assert start_chain(conn) is False  # a second worker does not start another chain
+    run_worker_burst(base_db)  # runs the first scan, which schedules the next one
+    assert len(scheduled.get_job_ids()) == 1
+    conn.set(MARKER, "another-chain")
+    job = queue.fetch_job(scheduled.get_job_ids()[0])
+    queue.enqueue_job(job)  # run the scheduled scan now: it belongs to a stale chain
+    scheduled.remove(job.id)
+    run_worker_burst(base_db)
+    assert scheduled.get_job_ids() == []
+    conn.delete(MARKER)

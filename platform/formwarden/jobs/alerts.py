@@ -1,6 +1,7 @@
 """RQ entry point for the anomaly scan: evaluate new audit events, deliver alerts to the sinks,
-and schedule the next scan. One chain of scans runs per Redis: each scan renews a short-lived
-marker key, and a worker starts a new chain only when the marker is gone."""
+and schedule the next scan. One chain of scans runs per Redis: the marker key holds the chain's
+token; a scan whose token is not the marker's stops instead of re-scheduling, and a worker
+starts a new chain only when the marker has expired (no scan for a minute)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -39,19 +40,27 @@ def deliver(alerts) -> int:
     return delivered
 
 
-def run_alert_scan() -> int:
+TTL = int(INTERVAL.total_seconds() * 4)
+
+
+def run_alert_scan(chain: str = "") -> int:
     alerts = scan()
     deliver(alerts)
     job = get_current_job()
-    if job is not None:  # in a worker: keep the chain going
-        job.connection.set(MARKER, job.id, ex=int(INTERVAL.total_seconds() * 4))
-        get_queue("default", job.connection).enqueue_in(INTERVAL, FUNC, job_id=f"alert-scan-{uuid.uuid4().hex}")
+    if job is not None and chain:  # in a worker: keep this chain going unless another one took over
+        conn = job.connection
+        conn.set(MARKER, chain, nx=True, ex=TTL)
+        holder = conn.get(MARKER)
+        if (holder.decode() if isinstance(holder, bytes) else holder) == chain:
+            conn.expire(MARKER, TTL)
+            get_queue("default", conn).enqueue_in(INTERVAL, FUNC, chain, job_id=f"alert-scan-{uuid.uuid4().hex}")
     return len(alerts)
 
 
 def start_chain(conn) -> bool:
     """Queue a first scan unless a chain is already running (called when a worker starts)."""
-    if not conn.set(MARKER, "starting", nx=True, ex=int(INTERVAL.total_seconds() * 4)):
+    chain = uuid.uuid4().hex
+    if not conn.set(MARKER, chain, nx=True, ex=TTL):
         return False
-    get_queue("default", conn).enqueue(FUNC, job_id=f"alert-scan-{uuid.uuid4().hex}")
+    get_queue("default", conn).enqueue(FUNC, chain, job_id=f"alert-scan-{uuid.uuid4().hex}")
     return True
