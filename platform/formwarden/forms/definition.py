@@ -231,6 +231,11 @@ class FormDef:
         required = set(self.doc.get("required", []))
         return {n: FieldDef(n, s, n in required) for n, s in self.doc["properties"].items()}
 
+    @cached_property
+    def restricted_fields(self) -> frozenset[str]:
+        """Fields sealed at rest (`x-sensitivity: restricted`)."""
+        return frozenset(n for n, f in self.fields.items() if f.sensitivity == "restricted")
+
     @property
     def owner_field(self) -> str | None:
         return self.doc["x-form"].get("owner_field")

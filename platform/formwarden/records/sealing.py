@@ -7,23 +7,29 @@ from formwarden.forms.definition import FormDef
 
 
 def restricted(formdef: FormDef) -> frozenset[str]:
-    return frozenset(n for n, fd in formdef.fields.items() if fd.sensitivity == "restricted")
+    return formdef.restricted_fields
 
 
 def seal_data(formdef: FormDef, data: dict) -> dict:
     names = restricted(formdef)
+    if not names.intersection(data):
+        return data
     return {k: (seal(formdef.key, k, v) if k in names and v is not None and not is_envelope(v) else v)
             for k, v in data.items()}
 
 
 def unseal_data(formdef: FormDef, data: dict, only=None) -> dict:
     """Open sealed values (of the fields in `only`, when given); other values pass through."""
+    if not formdef.restricted_fields.intersection(data):
+        return data
     return {k: (unseal(formdef.key, k, v) if is_envelope(v) and (only is None or k in only) else v)
             for k, v in data.items()}
 
 
 def seal_diff(formdef: FormDef, diff: dict) -> dict:
     names = restricted(formdef)
+    if not names.intersection(diff):
+        return diff
     return {k: ([None if v is None else seal(formdef.key, k, v) for v in pair] if k in names else pair)
             for k, pair in diff.items()}
 
