@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from formwarden import db
@@ -53,6 +54,7 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
         previous = json.loads(current.definition)["x-access"] if current is not None else {}
         form.current_version = version
         form.save()
+        _forms.clear()
         ensure_field_indexes(form.id, formdef)
         record_event(actor, "form_publish", form_key=formdef.key,
                      diff={"version": [version - 1 or None, version], **access_changes(previous, doc["x-access"])})
@@ -104,12 +106,21 @@ def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
 
 
 _FORM_BY_KEY = "SELECT id, current_version FROM form WHERE key = ?"
+_FORM_TTL = 2.0  # seconds another process may keep using the previous version after a publish
+_forms: dict[tuple[int, str], tuple[float, int, int]] = {}
 
 
 def get_form(key: str) -> Form:
+    """The form row, cached for two seconds per process (this process's publishes clear it)."""
+    now = time.monotonic()
+    cache_key = (id(db.database.obj), key)
+    hit = _forms.get(cache_key)
+    if hit is not None and now - hit[0] < _FORM_TTL:
+        return Form(id=hit[1], key=key, current_version=hit[2])
     row = db.fetchone(_FORM_BY_KEY, (key,))
     if row is None or not row[1]:
         raise NotFound(f"no form {key!r}", field="form", code="unknown_form")
+    _forms[cache_key] = (now, row[0], row[1])
     return Form(id=row[0], key=key, current_version=row[1])
 
 
@@ -137,3 +148,4 @@ def all_forms() -> list[tuple[Form, FormDef]]:
 
 def clear_cache() -> None:
     _cache.clear()
+    _forms.clear()
