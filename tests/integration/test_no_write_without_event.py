@@ -40,8 +40,11 @@ def test_every_write_route_records_its_change(login_as, user):
                 continue
             p1 = service.create_record(system, "customer", dict(P1)).id
             p2 = service.create_record(system, "customer", dict(P2)).id
-            service.delete_record(system, "customer", p2) if endpoint.endswith(("restore", "purge")) else None
-            for m, url, kw in _requests(p2 if endpoint.endswith(("restore", "purge")) else p1, p2)[endpoint]:
+            target = p1
+            if endpoint.endswith(("restore", "purge")):  # these act on a record in the recycle bin
+                service.delete_record(system, "customer", p2)
+                target = p2
+            for m, url, kw in _requests(target, p2)[endpoint]:
                 if m != method:
                     continue
                 kw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in kw.items()}

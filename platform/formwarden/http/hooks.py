@@ -23,8 +23,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def _reject_nul() -> None:
     """NUL cannot be stored (PostgreSQL refuses it) and is never meaningful in a form value."""
-    for source in (request.args, request.form if request.method in UNSAFE else {}):
-        for key, values in source.lists() if hasattr(source, "lists") else ():
+    sources = (request.args, request.form) if request.method in UNSAFE else (request.args,)
+    for source in sources:
+        for key, values in source.lists():
             if "\x00" in key or any("\x00" in v for v in values):
                 raise BadRequest("a NUL character is not allowed", field=key.replace("\x00", ""),
                                  code="invalid_character")

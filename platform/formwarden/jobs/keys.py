@@ -20,7 +20,7 @@ def run_reseal(job_id: str) -> int:
     position = params.get("position", {})
     actor = Actor.system("reseal")
     total = Record.select().count()
-    done = sum(position.get("seen", {}).values()) if position.get("seen") else 0
+    done = sum(position.get("seen", {}).values())
     changed_total = params.get("changed", 0)
     log.info("reseal %s started at %s", job_id, position)
     try:

@@ -72,7 +72,7 @@ def _visible_changes(actor: Actor, formdef: FormDef, diff: dict, revealed: set |
 
 def _record_for(actor: Actor, form_key: str, record_id, deleted: bool):
     form, formdef = versions.current(form_key)
-    rec = service._load_in_scope(actor, formdef, form, record_id, "delete" if deleted else "read", deleted=deleted)
+    rec = service.load_in_scope(actor, formdef, form, record_id, "delete" if deleted else "read", deleted=deleted)
     return form, formdef, rec
 
 

@@ -122,8 +122,9 @@ def _load(form: Form, record_id, *, deleted: bool = False) -> Record:
                   deleted_at=db.py_datetime(row[7]), deleted_by=row[8])
 
 
-def _load_in_scope(actor: Actor, formdef: FormDef, form: Form, record_id, action: str, *, deleted=False) -> Record:
-    """Load a record the actor may `action`. Out of read scope looks like "not found"."""
+def load_in_scope(actor: Actor, formdef: FormDef, form: Form, record_id, action: str, *, deleted=False) -> Record:
+    """Load a record (still sealed) the actor may `action`, through the gate. Out of read scope
+    looks like "not found"; in read scope without `action` is Forbidden."""
     gate.require(actor, formdef, "read" if action != "create" else action)
     rec = _load(form, record_id, deleted=deleted)
     if not gate.in_scope(actor, formdef, rec, "read"):
@@ -143,7 +144,7 @@ def _check_refs(actor: Actor, formdef: FormDef, data: dict, names) -> None:
             continue
         try:
             ref_form, ref_def = versions.current(fd.ref)
-            _load_in_scope(actor, ref_def, ref_form, data[name], "read")
+            load_in_scope(actor, ref_def, ref_form, data[name], "read")
         except (NotFound, Forbidden):
             raise Invalid(f"no {fd.ref} record {data[name]!r} that you may see", field=name, code="unknown_reference",
                           details=[{"field": name, "code": "unknown_reference",
@@ -184,7 +185,7 @@ def update_record(
     """Change some fields. `None` clears a field. Raises Conflict on a stale expected_version,
     Invalid when a changed field requires a reason and none is given."""
     form, formdef = versions.current(form_key)
-    rec = _load_in_scope(actor, formdef, form, record_id, "update")
+    rec = load_in_scope(actor, formdef, form, record_id, "update")
     return apply_changes(actor, form, formdef, rec, changes, expected_version=expected_version, reason=reason,
                          action="update")
 
@@ -232,7 +233,7 @@ def _require_reason(formdef: FormDef, diff: dict, reason: str) -> None:
 def delete_record(actor: Actor, form_key: str, record_id, *, expected_version: int | None = None, reason: str = "") -> None:
     """Soft delete into the recycle bin."""
     form, formdef = versions.current(form_key)
-    rec = _load_in_scope(actor, formdef, form, record_id, "delete")
+    rec = load_in_scope(actor, formdef, form, record_id, "delete")
     if expected_version is not None and rec.version != expected_version:
         raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
     with write_transaction():
@@ -249,7 +250,7 @@ def delete_record(actor: Actor, form_key: str, record_id, *, expected_version: i
 def restore_record(actor: Actor, form_key: str, record_id, reason: str = "") -> RecordView:
     """Bring a record back from the recycle bin (needs delete rights on it)."""
     form, formdef = versions.current(form_key)
-    rec = _load_in_scope(actor, formdef, form, record_id, "delete", deleted=True)
+    rec = load_in_scope(actor, formdef, form, record_id, "delete", deleted=True)
     with write_transaction():
         Record.update(deleted_at=None, deleted_by=None).where(Record.id == rec.id).execute()
         record_event(actor, "restore", form_key=form.key, record_id=rec.id, reason=reason)
@@ -272,7 +273,7 @@ def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
     """Read one record. Restricted fields come masked unless named in `reveal`, which needs
     read access to them and is recorded as a `reveal` event."""
     form, formdef = versions.current(form_key)
-    rec = _load_in_scope(actor, formdef, form, record_id, "delete" if deleted else "read", deleted=deleted)
+    rec = load_in_scope(actor, formdef, form, record_id, "delete" if deleted else "read", deleted=deleted)
     shown = gate.check_reveal(actor, formdef, reveal) if reveal else frozenset()
     if shown:
         with write_transaction():
