@@ -344,7 +344,11 @@ def main() -> int:
     server = start([str(BIN / "formwarden"), "serve", "--port", str(port), "--workers", str(a.workers),
                     "--threads", str(a.threads)], env, port)
     prefix = "/api/v1/forms/customer"
-    targets = {"frame": (fport, "", [""]), "ours": (port, prefix, sales_tokens)}
+    # Every target sees the same client pattern: one keep-alive connection per sales user (the
+    # frame app ignores the Authorization header), so requests spread over the server's
+    # processes alike and only the server differs.
+    frame_users = [f"frame-sales{i:02d}" for i in range(1, len(sales_tokens) + 1)]
+    targets = {"frame": (fport, "", frame_users), "ours": (port, prefix, sales_tokens)}
     unchained = None
     if a.chain_baseline:
         # The same instance set-up with the audit trail's hash chaining switched off (bench-only).

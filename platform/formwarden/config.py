@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -40,7 +41,14 @@ class ConfigError(RuntimeError):
 
 def instance_path(env=None) -> Path:
     env = os.environ if env is None else env
-    return Path(env.get("FORMWARDEN_INSTANCE", "instance")).resolve()
+    raw = env.get("FORMWARDEN_INSTANCE", "instance")
+    return _resolved(raw, "" if os.path.isabs(raw) else os.getcwd())
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(raw: str, cwd: str) -> Path:
+    """Resolving walks the path with a system call per part; keys and events ask on every write."""
+    return (Path(cwd) / raw).resolve()
 
 
 def default_database_url(instance: Path) -> str:

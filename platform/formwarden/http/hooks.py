@@ -17,13 +17,15 @@ from formwarden.http.i18n import current_locale, init_i18n
 
 csrf = CSRFProtect()
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}  # JSON bodies are checked where parsed
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _reject_nul() -> None:
     """NUL cannot be stored (PostgreSQL refuses it) and is never meaningful in a form value."""
-    sources = (request.args, request.form) if request.method in UNSAFE else (request.args,)
+    has_form = request.method in UNSAFE and request.mimetype in FORM_TYPES
+    sources = (request.args, request.form) if has_form else (request.args,)
     for source in sources:
         for key, values in source.lists():
             if "\x00" in key or any("\x00" in v for v in values):
