@@ -34,6 +34,11 @@ class Settings:
     def exports_dir(self) -> Path:
         return self.instance / "exports"
 
+    @property
+    def imports_dir(self) -> Path:
+        """Uploaded files waiting for their import job (removed when the job ends)."""
+        return self.instance / "imports"
+
 
 class ConfigError(RuntimeError):
     pass

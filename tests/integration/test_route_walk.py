@@ -93,6 +93,13 @@ def _requests(p1: int, p2: int):
         "api.record_version": [("GET", f"{rec}/versions/1", {})],
         "api.revert_record": [("POST", f"{rec}/revert", {"json": {"version": 1}, "headers": {"If-Match": "1"}})],
         "api.purge_record": [("DELETE", f"{rec}/purge", {})],
+        "api.bulk_records": [("POST", "/api/v1/forms/customer/records/bulk",
+                              {"json": {"action": "update", "ids": [p2], "data": {"notes": "批量"}}})],
+        "api.import_records": [("POST", "/api/v1/forms/customer/imports",
+                                {"data": "name,status\n导入,lead\n", "headers": {"Content-Type": "text/csv"}})],
+        "api.job_status": [("GET", "/api/v1/jobs/0000", {})],
+        "jobs.start_import": [("GET", "/f/customer/import", {})],
+        "records.bulk_action": [("POST", "/f/customer/bulk", {"data": {"ids": str(p2), "action": "delete"}})],
     }
 
 
@@ -127,7 +134,7 @@ def test_route_walk(app, login_as, anon, user):
     for endpoint, calls in _requests(p1, p2).items():
         for method, url, kw in calls:
             kw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in kw.items()}
-            if method != "GET" and "data" in kw and client.csrf:
+            if method != "GET" and isinstance(kw.get("data"), dict) and client.csrf:
                 kw["data"]["csrf_token"] = client.csrf
             r = getattr(client, method.lower())(url, **kw)
             body = r.get_data(as_text=True)
@@ -173,6 +180,13 @@ def _expectations(user, s, p1, p2):
     if user != "admin":
         assert purge in (403, 404)
     assert s["GET /api/v1/openapi.json"] == 200
+    can_create = user in ("admin", "manager", "sales01", "sales02", "intern")
+    assert s["GET /f/customer/import"] == (200 if can_create else 403), user
+    assert s["POST /api/v1/forms/customer/imports"] == (202 if can_create else 403), user
+    assert s["GET /api/v1/jobs/0000"] == 404
+    bulk = s["POST /api/v1/forms/customer/records/bulk"]
+    assert bulk == {"admin": 200, "manager": 200, "intern": 200}.get(user, bulk) and (bulk == 200) == (
+        user in ("admin", "manager", "intern")), f"{user} bulk -> {bulk}"
     patch = s[f"PATCH /api/v1/forms/customer/records/{p1}"]
     if user in ("finance", "support"):
         assert patch == 403

@@ -23,6 +23,14 @@ REC = {"description": "The record as you may see it", "headers": {"ETag": {"sche
 BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Write"}}}}
 
 
+JOB = {"description": "A background job", "content": {"application/json": {"schema": {
+    "type": "object", "required": ["id", "kind", "status"], "properties": {
+        "id": {"type": "string"}, "kind": {"type": "string"},
+        "status": {"type": "string", "description": "queued, running, done or failed"},
+        "progress": {"type": "integer"}, "total": {"type": "integer"}, "created": {"type": "integer"},
+        "errors": {"type": "array", "items": {"type": "object"}}}}}}}
+
+
 def openapi_document() -> dict:
     return {
         "openapi": "3.1.0",
@@ -78,6 +86,39 @@ def openapi_document() -> dict:
                 "parameters": [FORM, RID],
                 "delete": {"summary": "Delete for good (administrators)",
                            "responses": {"204": {"description": "Purged"}, **ERRORS}},
+            },
+            "/forms/{form}/records/bulk": {
+                "parameters": [FORM],
+                "post": {
+                    "summary": "Change or delete many records at once: all or none, one event per record",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["action", "ids"], "additionalProperties": False,
+                        "properties": {"action": {"enum": ["update", "delete"]},
+                                       "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 500},
+                                       "data": {"type": "object"}, "reason": {"type": "string", "maxLength": 1000}}}}}},
+                    "responses": {"200": {"description": "How many records changed", "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {"action": {"type": "string"},
+                                                                    "count": {"type": "integer"}}}}}}, **ERRORS},
+                },
+            },
+            "/forms/{form}/imports": {
+                "parameters": [FORM],
+                "post": {
+                    "summary": "Import a CSV file (header: field names or labels) in a background job; "
+                               "every row is checked first and nothing is imported when any row has a problem",
+                    "parameters": [{"name": "name", "in": "query", "schema": {"type": "string"},
+                                    "description": "The file's name, for the audit trail"}],
+                    "requestBody": {"required": True, "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "multipart/form-data": {"schema": {"type": "object", "properties": {
+                            "file": {"type": "string", "format": "binary"}}}}}},
+                    "responses": {"202": JOB, **ERRORS},
+                },
+            },
+            "/jobs/{job}": {
+                "parameters": [{"name": "job", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"summary": "A background job you started: status, progress, problems",
+                        "responses": {"200": JOB, **ERRORS}},
             },
         },
         "components": {

@@ -1,7 +1,9 @@
 """JSON API v1: records CRUD, list with filters/sort/paging, recycle bin; session or Bearer token."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+import json
+
+from flask import Blueprint, current_app, jsonify, request
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm
@@ -10,8 +12,9 @@ from formwarden.audit import search as audit_search
 from formwarden.errors import BadRequest, Invalid, PreconditionRequired
 from formwarden.forms import versions
 from formwarden.http.context import actor
-from formwarden.http.guard import public, requires
-from formwarden.records import history, service
+from formwarden.http.guard import accepts_upload, public, requires
+from formwarden.http.jobs import own_run, submit_job
+from formwarden.records import bulk, history, service
 from formwarden.records.query import from_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -19,6 +22,21 @@ BODY_KEYS = {"data", "reason"}
 
 
 def _body() -> tuple[dict, str]:
+    payload = _json_object(BODY_KEYS)
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise Invalid("'data' must be a JSON object of field values", field="data", code="invalid_body")
+    return data, _reason(payload)
+
+
+def _reason(payload: dict) -> str:
+    reason = payload.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 1000 or "\x00" in reason:
+        raise Invalid("'reason' must be a string of at most 1000 characters", field="reason", code="invalid_reason")
+    return reason
+
+
+def _json_object(allowed: set[str]) -> dict:
     if not request.is_json:
         raise BadRequest("send a JSON body with Content-Type: application/json", code="unsupported_media_type")
     payload = request.get_json(silent=True)
@@ -26,16 +44,11 @@ def _body() -> tuple[dict, str]:
         raise BadRequest("the body is not valid JSON", code="malformed_json")
     if not isinstance(payload, dict):
         raise Invalid("the body must be a JSON object", code="invalid_body")
-    extra = sorted(set(payload) - BODY_KEYS)
+    extra = sorted(set(payload) - allowed)
     if extra:
-        raise Invalid(f"unknown key {extra[0]!r} in body (allowed: data, reason)", field=extra[0], code="unknown_key")
-    data = payload.get("data")
-    if not isinstance(data, dict):
-        raise Invalid("'data' must be a JSON object of field values", field="data", code="invalid_body")
-    reason = payload.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 1000 or "\x00" in reason:
-        raise Invalid("'reason' must be a string of at most 1000 characters", field="reason", code="invalid_reason")
-    return data, reason
+        raise Invalid(f"unknown key {extra[0]!r} in body (allowed: {', '.join(sorted(allowed))})", field=extra[0],
+                      code="unknown_key")
+    return payload
 
 
 def _if_match(required: bool) -> int | None:
@@ -153,11 +166,9 @@ def revert_record(form_key, record_id):
     payload = request.get_json(silent=True) if request.is_json else None
     if not isinstance(payload, dict) or set(payload) - {"version", "reason"}:
         raise Invalid("send {\"version\": N, \"reason\": \"…\"}", code="invalid_body")
-    version, reason = payload.get("version"), payload.get("reason", "")
+    version, reason = payload.get("version"), _reason(payload)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise Invalid("'version' must be a version number", field="version", code="invalid_version")
-    if not isinstance(reason, str) or len(reason) > 1000 or "\x00" in reason:
-        raise Invalid("'reason' must be a string of at most 1000 characters", field="reason", code="invalid_reason")
     view = history.revert_record(actor(), form_key, record_id, version, expected_version=_if_match(required=True),
                                  reason=reason)
     return _record_response(view)
@@ -176,3 +187,62 @@ def audit_events():
 def purge_record(form_key, record_id):
     service.purge_record(actor(), form_key, record_id, reason=request.args.get("reason", ""))
     return "", 204
+
+
+@bp.post("/forms/<form_key>/records/bulk")
+@requires(Perm.RECORDS)
+def bulk_records(form_key):
+    """{"action": "update", "ids": [...], "data": {...}} or {"action": "delete", "ids": [...]}; all or none."""
+    payload = _json_object({"action", "ids", "data", "reason"})
+    action, reason = payload.get("action"), _reason(payload)
+    if action == "update":
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise Invalid("'data' must be a JSON object of field values", field="data", code="invalid_body")
+        count = bulk.bulk_update(actor(), form_key, payload.get("ids"), data, reason=reason)
+    elif action == "delete":
+        if "data" in payload:
+            raise Invalid("a bulk delete takes no 'data'", field="data", code="unknown_key")
+        count = bulk.bulk_delete(actor(), form_key, payload.get("ids"), reason=reason)
+    else:
+        raise Invalid("'action' must be \"update\" or \"delete\"", field="action", code="invalid_action")
+    return jsonify({"action": action, "count": count})
+
+
+@bp.post("/forms/<form_key>/imports")
+@requires(Perm.RECORDS)
+@accepts_upload
+def import_records(form_key):
+    """A CSV file as the body (text/csv) or as the multipart field `file`; answers 202 with the job."""
+    upload = request.files.get("file")
+    if upload is not None:
+        name, content = upload.filename or "", upload.read()
+    elif request.mimetype == "text/csv":
+        name, content = request.args.get("name", ""), request.get_data()
+    else:
+        raise BadRequest("send the CSV as text/csv or as multipart field 'file'", code="unsupported_media_type")
+    job_id = bulk.request_import(actor(), form_key, name, content, current_app.config["FORMWARDEN"].imports_dir,
+                                 submit_job)
+    resp = jsonify(_job_body(own_run(job_id)))
+    resp.status_code = 202
+    resp.headers["Location"] = f"/api/v1/jobs/{job_id}"
+    return resp
+
+
+def _job_body(run) -> dict:
+    body = {"id": run.job_id, "kind": run.kind, "status": run.status, "progress": run.progress, "total": run.total}
+    if run.status == "failed":
+        try:
+            errors = json.loads(run.message or "[]")
+        except ValueError:
+            errors = [{"field": "", "code": "failed", "message": run.message}]
+        body["errors"] = errors if isinstance(errors, list) else []
+    elif run.status == "done" and run.kind == "import":
+        body["created"] = int(run.message or 0)
+    return body
+
+
+@bp.get("/jobs/<job_id>")
+@requires(Perm.ACCOUNT)
+def job_status(job_id):
+    return jsonify(_job_body(own_run(job_id)))

@@ -19,7 +19,8 @@ from formwarden.audit.events import record_event
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import Alert, AlertCursor, User, utcnow
 
-ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "export", "audit_export", "reveal")
+ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
+            "export", "audit_export", "reveal")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,11 @@ class FieldError:
     params: dict
 
     def as_dict(self, translate=lambda s: s) -> dict:
-        return {"field": self.field, "code": self.code, "message": render(self.code, self.params, translate)}
+        """With `params`, so a page can render the message again in its reader's language."""
+        out: dict = {"field": self.field, "code": self.code, "message": render(self.code, self.params, translate)}
+        if self.params:
+            out["params"] = self.params
+        return out
 
 
 def _is_filled(value) -> bool:

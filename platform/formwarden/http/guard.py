@@ -28,6 +28,20 @@ def requires(*perms: Perm):
     return mark
 
 
+UPLOAD_BYTES = 8 * 1024 * 1024  # CSV imports: 5,000 rows with long notes fit well within this
+
+
+def accepts_upload(view):
+    """The endpoint takes a file larger than the usual body limit (set before the body is read)."""
+    view._fw_upload = True
+    return view
+
+
+def upload_limit() -> int | None:
+    view = g.get("_view")
+    return UPLOAD_BYTES if view is not None and getattr(view, "_fw_upload", False) else None
+
+
 def access_of(view):
     return getattr(view, "_fw_access", None)
 

@@ -35,8 +35,11 @@ def _reject_nul() -> None:
 
 def _before():
     db.ensure_connection()
-    _reject_nul()
     guard.bind_view(current_app)
+    limit = guard.upload_limit()
+    if limit:
+        request.max_content_length = limit
+    _reject_nul()
     load_actor()
     if request.method in UNSAFE and g.auth_via != "token":
         csrf.protect()
@@ -69,7 +72,8 @@ def _rule_labels() -> dict:
 
 def _action_labels() -> dict:
     return {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "restore": _("Restored"),
-            "revert": _("Reverted"), "purge": _("Purged")}
+            "revert": _("Reverted"), "purge": _("Purged"), "bulk_update": _("Bulk change"),
+            "bulk_delete": _("Bulk delete"), "import": _("Imported")}
 
 
 def init_http(app: Flask) -> None:

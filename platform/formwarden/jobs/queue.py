@@ -10,7 +10,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 log = logging.getLogger(__name__)
-QUEUES = ("default", "exports", "backups")
+QUEUES = ("default", "imports", "exports", "backups")
 _embedded: dict = {}
 
 

@@ -159,6 +159,19 @@ def _owner_name(user_id: int) -> str:
 def create_record(actor: Actor, form_key: str, data: dict, reason: str = "") -> RecordView:
     """Create a record. Raises Forbidden (action or field), Invalid (validation), NotFound (form)."""
     form, formdef = versions.current(form_key)
+    return insert_record(actor, form, formdef, prepare_create(actor, formdef, data), reason=reason)
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A submission checked for creation (rights, owner, validation, references), not yet written."""
+
+    data: dict
+    owner_id: int
+
+
+def prepare_create(actor: Actor, formdef: FormDef, data: dict) -> NewRecord:
+    """Every check a create makes, without writing (imports check all rows before writing any)."""
     data = _clean(data)
     gate.check_write(actor, formdef, list(data), "create")
     owner_id, owner_name = _resolve_owner(formdef, data, actor, None)
@@ -166,6 +179,12 @@ def create_record(actor: Actor, form_key: str, data: dict, reason: str = "") -> 
         data[formdef.owner_field] = owner_name or _owner_name(owner_id)
     validate_data(formdef, data)
     _check_refs(actor, formdef, data, data)
+    return NewRecord(data, owner_id)
+
+
+def insert_record(actor: Actor, form: Form, formdef: FormDef, new: NewRecord, reason: str = "") -> RecordView:
+    """Write a prepared record and its `create` event in one transaction (or the caller's)."""
+    data, owner_id = new.data, new.owner_id
     now = utcnow()
     stamp = db.db_datetime(now)
     stored = seal_data(formdef, data)

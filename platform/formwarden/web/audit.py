@@ -21,7 +21,8 @@ from formwarden.records.export import spreadsheet_safe
 
 bp = Blueprint("audit", __name__)
 EXPORT_LIMIT = 200_000
-ACTIONS = ("create", "update", "delete", "restore", "revert", "purge", "export", "audit_export", "login",
+ACTIONS = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
+           "export", "audit_export", "login",
            "login_failed", "logout", "password_change", "user_create", "token_create", "token_revoke", "form_publish")
 
 

@@ -1,64 +1,95 @@
-"""Background work started from pages: CSV export, its progress page (polled) and download."""
+"""Background work started from pages: CSV export and import, their progress page (polled)
+and the export download."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, request, send_file, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
 
-from formwarden.access.permissions import Perm, has_perm
-from formwarden.errors import NotFound
+from formwarden.access import gate
+from formwarden.access.permissions import Perm
+from formwarden.errors import DomainError, NotFound
+from formwarden.forms import versions
 from formwarden.http.context import actor
-from formwarden.http.guard import requires
+from formwarden.http.errors import translate_details
+from formwarden.http.guard import accepts_upload, requires
+from formwarden.http.i18n import current_locale
+from formwarden.http.jobs import own_run, submit_job
 from formwarden.http.rendering import page_or_block
-from formwarden.jobs import queue as job_queue
-from formwarden.jobs.runs import get_run, submit
+from formwarden.records.bulk import MAX_IMPORT_ROWS, request_import
 from formwarden.records.export import request_export
 from formwarden.records.query import from_args
 
 bp = Blueprint("jobs", __name__)
 
 
-def _connection():
-    conn = current_app.extensions.get("formwarden_redis")
-    if conn is None:
-        conn = current_app.extensions["formwarden_redis"] = job_queue.connection(current_app.config["FORMWARDEN"])
-    return conn
-
-
-def _submit(kind, func, queue, requested_by, params):
-    return submit(_connection(), kind, func, queue=queue, requested_by=requested_by, params=params)
-
-
-def _own_run(job_id: str):
-    run = get_run(job_id)
-    who = actor()
-    if run.requested_by_id != who.user_id and not has_perm(who, Perm.USERS_MANAGE):
-        raise NotFound("no such job", code="unknown_job")
-    return run
-
-
 @bp.route("/f/<form_key>/export", methods=["POST"])
 @requires(Perm.RECORDS)
 def start_export(form_key):
-    job_id = request_export(actor(), form_key, from_args(request.form), _submit)
+    job_id = request_export(actor(), form_key, from_args(request.form), submit_job)
     return redirect(url_for("jobs.show", job_id=job_id))
+
+
+def _import_page(form_key, error=None, status=200):
+    formdef = versions.current(form_key)[1]
+    who = actor()
+    gate.require(who, formdef, "create")
+    columns = [fd for n, fd in formdef.fields.items() if n in gate.writable_fields(who, formdef)]
+    return render_template("jobs/import.html", formdef=formdef, columns=columns, error=error,
+                           max_rows=MAX_IMPORT_ROWS), status
+
+
+@bp.route("/f/<form_key>/import", methods=["GET", "POST"])
+@requires(Perm.RECORDS)
+@accepts_upload
+def start_import(form_key):
+    if request.method == "GET":
+        return _import_page(form_key)
+    upload = request.files.get("file")
+    try:
+        job_id = request_import(actor(), form_key, upload.filename if upload else "",
+                                upload.read() if upload else b"", current_app.config["FORMWARDEN"].imports_dir,
+                                submit_job)
+    except DomainError as exc:
+        if exc.status == 403:
+            raise
+        return _import_page(form_key, error=exc, status=exc.status)
+    return redirect(url_for("jobs.show", job_id=job_id))
+
+
+def run_errors(run) -> list[dict]:
+    """The problems a failed import stored (row, field, message), in the viewer's language."""
+    if run.kind != "import" or run.status != "failed":
+        return []
+    try:
+        details = json.loads(run.message or "[]")
+    except ValueError:
+        return [{"field": "", "message": run.message}]
+    return translate_details(details) if isinstance(details, list) else []
 
 
 @bp.route("/jobs/<job_id>")
 @requires(Perm.ACCOUNT)
 def show(job_id):
-    run = _own_run(job_id)
+    run = own_run(job_id)
     percent = int(100 * run.progress / run.total) if run.total else (100 if run.status == "done" else 0)
-    return page_or_block("jobs/show.html", "progress", run=run, percent=percent)
+    params = json.loads(run.params or "{}")
+    errors = run_errors(run)
+    if errors and params.get("form"):
+        fields = versions.current(params["form"])[1].fields
+        locale = current_locale()
+        errors = [{**e, "field": fields[e["field"]].label(locale) if e.get("field") in fields else e.get("field", "")}
+                  for e in errors]
+    return page_or_block("jobs/show.html", "progress", run=run, percent=percent, errors=errors,
+                         form_key=params.get("form"))
 
 
 @bp.route("/jobs/<job_id>/download")
 @requires(Perm.ACCOUNT)
 def download(job_id):
-    run = _own_run(job_id)
-    if run.status != "done" or not run.result_path or not Path(run.result_path).exists():
+    run = own_run(job_id)
+    if run.kind != "export" or run.status != "done" or not run.result_path or not Path(run.result_path).exists():
         raise NotFound("the file is not ready", code="not_ready")
     return send_file(run.result_path, mimetype="text/csv", as_attachment=True,
                      download_name=f"{run.kind}-{run.created_at:%Y%m%d-%H%M}.csv")
-
-

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
@@ -14,7 +15,7 @@ from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
 from formwarden.models import User
-from formwarden.records import history, service
+from formwarden.records import bulk, history, service
 from formwarden.records.query import from_args
 
 bp = Blueprint("records", __name__)
@@ -81,7 +82,44 @@ def list_records(form_key):
         active=active, sort=request.args.get("sort", "-updated_at"), deleted=deleted,
         can=lambda action: r.can(action), args=request.args, levels={n: r.level(n) for n in formdef.fields},
         searchable=r.at_least(formdef.title_field, "read"),
+        bulk_fields=_bulk_fields(formdef, r),
     )
+
+
+def _bulk_fields(formdef, r) -> list:
+    """Fields a bulk "set to" can change: single-choice fields the user may write."""
+    if not r.can("update"):
+        return []
+    return [fd for n, fd in formdef.fields.items() if fd.options and fd.type != "array" and r.level(n) == "write"]
+
+
+@bp.route("/f/<form_key>/bulk", methods=["POST"])
+@requires(Perm.RECORDS)
+def bulk_action(form_key):
+    """The list's bulk bar: move the ticked records to the recycle bin, or set one field on all."""
+    formdef = _formdef(form_key)
+    ids, reason = request.form.getlist("ids"), request.form.get("reason", "")
+    back = redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
+                    else url_for("records.list_records", form_key=form_key))
+    try:
+        if request.form.get("action") == "delete":
+            n = bulk.bulk_delete(actor(), form_key, ids, reason=reason)
+            flash(ngettext("%(num)s record moved to the recycle bin.", "%(num)s records moved to the recycle bin.", n),
+                  "info")
+            return back
+        name, _sep, raw = (request.form.get("set") or "").partition("=")
+        if name not in formdef.fields:
+            raise Invalid("choose a field and a value", field="set", code="required")
+        values, problems = coerce_form_input(formdef, request.form.__class__([(name, raw)]), [name])
+        if problems:
+            raise Invalid("check the value", field=name, details=[p.as_dict() for p in problems])
+        n = bulk.bulk_update(actor(), form_key, ids, values, reason=reason)
+        flash(ngettext("%(num)s record changed.", "%(num)s records changed.", n), "success")
+    except Invalid as exc:
+        detail = translate_details(exc.details)[0] if exc.details else None
+        record = f" #{detail['record']}" if detail and detail.get("record") else ""
+        flash(_("Nothing was changed.") + record + " " + (detail["message"] if detail else _(exc.message)), "error")
+    return back
 
 
 def _submitted(formdef, writable):

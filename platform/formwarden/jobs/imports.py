@@ -1,0 +1,56 @@
+"""RQ entry point for CSV imports: act as the uploading user, check every row, write all or none.
+
+The uploaded file holds customer data in clear, so it is removed when the job ends, whatever
+the outcome."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from formwarden.auth.users import actor_for
+from formwarden.errors import DomainError
+from formwarden.forms import versions
+from formwarden.jobs.runs import finish, get_run, progress
+from formwarden.models import User
+from formwarden.records.bulk import import_rows, read_csv
+
+log = logging.getLogger(__name__)
+
+
+def run_import(job_id: str) -> int:
+    run = get_run(job_id)
+    params = json.loads(run.params)
+    path = Path(params["path"])
+    try:
+        user = User.get_or_none(User.id == run.requested_by_id)
+        if user is None or not user.is_active:
+            finish(run, status="failed", message="the requesting account is gone or deactivated")
+            return 0
+        actor = actor_for(user, request_id=f"job:{job_id}")
+        _, formdef = versions.current(params["form"])
+        progress(run, 0, 0)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            finish(run, status="failed", message=json.dumps([{"field": "file", "code": "not_utf8",
+                                                              "message": "The file is not UTF-8 text."}]))
+            return 0
+        try:
+            rows = read_csv(formdef, text)
+            count = import_rows(actor, params["form"], rows, source=params.get("name", ""),
+                                on_progress=lambda d, t: progress(run, d, t))
+        except DomainError as exc:
+            details = exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}]
+            finish(run, status="failed", message=json.dumps(details[:12], ensure_ascii=False))
+            log.warning("import %s refused: %s", job_id, exc.code)
+            return 0
+        finish(run, status="done", message=str(count))
+        log.info("import %s created %d records", job_id, count)
+        return count
+    except Exception:
+        finish(run, status="failed", message="the import failed; nothing was written")
+        log.exception("import %s failed", job_id)
+        raise
+    finally:
+        path.unlink(missing_ok=True)

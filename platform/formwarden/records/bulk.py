@@ -1,0 +1,207 @@
+"""Bulk actions and CSV imports: many records in one all-or-nothing transaction.
+
+Each record gets the same audit event a single change writes (through `service`), and the
+batch adds one summary event (`bulk_update`, `bulk_delete`, `import`) that names the records.
+A problem with any record stops the whole batch and names the record (or CSV row) and field.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+from werkzeug.datastructures import MultiDict
+
+from formwarden.access import gate
+from formwarden.access.actor import Actor
+from formwarden.audit import record_event
+from formwarden.db import write_transaction
+from formwarden.errors import DomainError, Invalid
+from formwarden.forms import versions
+from formwarden.forms.definition import FormDef
+from formwarden.forms.validation import coerce_form_input
+from formwarden.records import service
+
+MAX_BULK = 500
+MAX_IMPORT_ROWS = 5000
+MAX_IMPORT_ERRORS = 50
+
+
+def _ids(ids) -> list[int]:
+    if not isinstance(ids, list) or not ids:
+        raise Invalid("choose at least one record", field="ids", code="required")
+    if len(ids) > MAX_BULK:
+        raise Invalid(f"at most {MAX_BULK} records at once", field="ids", code="too_many")
+    out: list[int] = []
+    for value in ids:
+        try:
+            rid = int(value)
+        except (TypeError, ValueError):
+            raise Invalid(f"{value!r} is not a record id", field="ids", code="invalid_id") from None
+        if isinstance(value, bool) or rid < 1:
+            raise Invalid(f"{value!r} is not a record id", field="ids", code="invalid_id")
+        if rid not in out:
+            out.append(rid)
+    return out
+
+
+@contextmanager
+def _about(record_id: int):
+    """Re-raise a record's error with the record named, keeping its status and code."""
+    try:
+        yield
+    except DomainError as exc:
+        exc.message = f"record {record_id}: {exc.message}"
+        exc.details = [{**d, "record": record_id} for d in exc.details] or [
+            {"field": exc.field or "", "code": exc.code, "message": exc.message, "record": record_id}]
+        raise
+
+
+def bulk_update(actor: Actor, form_key: str, ids, changes: dict, *, reason: str = "") -> int:
+    """Apply the same `changes` to every record in `ids`; all or none."""
+    form, formdef = versions.current(form_key)
+    ids = _ids(ids)
+    if not isinstance(changes, dict) or not changes:
+        raise Invalid("choose a field and a value", field="data", code="required")
+    with write_transaction():
+        for rid in ids:
+            with _about(rid):
+                rec = service.load_in_scope(actor, formdef, form, rid, "update")
+                service.apply_changes(actor, form, formdef, rec, changes, expected_version=None, reason=reason,
+                                      action="update")
+        record_event(actor, "bulk_update", form_key=form.key,
+                     diff={"records": [None, ids], "fields": [None, sorted(changes)]}, reason=reason)
+    return len(ids)
+
+
+def bulk_delete(actor: Actor, form_key: str, ids, *, reason: str = "") -> int:
+    """Move every record in `ids` to the recycle bin; all or none."""
+    form, _ = versions.current(form_key)
+    ids = _ids(ids)
+    with write_transaction():
+        for rid in ids:
+            with _about(rid):
+                service.delete_record(actor, form_key, rid, reason=reason)
+        record_event(actor, "bulk_delete", form_key=form.key, diff={"records": [None, ids]}, reason=reason)
+    return len(ids)
+
+
+# --- CSV import ---------------------------------------------------------------------------
+
+def _column_names(formdef: FormDef) -> dict[str, str]:
+    """Header spellings accepted for each field: its name and its labels in every language."""
+    names: dict[str, str] = {}
+    for name, fd in formdef.fields.items():
+        names[name.casefold()] = name
+        for label in fd.schema.get("x-label", {}).values():
+            names[str(label).strip().casefold()] = name
+    return names
+
+
+def _option_value(fd, raw: str) -> str:
+    """An option given by its value or by its label in any language."""
+    for locale in (fd.schema.get("x-enum-labels") or {}):
+        for opt, label in fd.option_labels(locale):
+            if raw == label:
+                return str(opt)
+    return raw
+
+
+def read_csv(formdef: FormDef, text: str) -> list[dict]:
+    """Rows of a CSV file (header: field names or labels) as typed values; Invalid on bad input,
+    with the row number (counting the header as row 1) and the field."""
+    text = text.lstrip("\ufeff")  # Excel writes a byte-order mark
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        raise Invalid("the file is empty or has no header row", field="file", code="empty_file")
+    known = _column_names(formdef)
+    columns: list[str] = []
+    for h in header:
+        name = known.get(h.strip().casefold())
+        if name is None:
+            raise Invalid(f"unknown column {h.strip()!r}", field=h.strip(), code="unknown_field",
+                          details=[{"field": h.strip(), "code": "unknown_field", "message": "Unknown column.", "row": 1}])
+        if name in columns:
+            raise Invalid(f"column {h.strip()!r} appears twice", field=name, code="duplicate_column")
+        columns.append(name)
+    rows: list[dict] = []
+    errors: list[dict] = []
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(rows) >= MAX_IMPORT_ROWS:
+            raise Invalid(f"at most {MAX_IMPORT_ROWS} rows per import", field="file", code="too_many")
+        if len(values) > len(columns):
+            errors.append({"row": number, "field": "", "code": "extra_values", "message": "More values than columns."})
+            continue
+        form = MultiDict()
+        for name, raw in zip(columns, values, strict=False):
+            fd = formdef.fields[name]
+            raw = raw.strip()
+            if fd.type == "array":
+                for part in raw.replace("；", ";").replace("，", ";").replace(",", ";").split(";"):
+                    if part.strip():
+                        form.add(name, _option_value(fd, part.strip()) if fd.options else part.strip())
+            else:
+                form.add(name, _option_value(fd, raw) if fd.options and raw else raw)
+        data, problems = coerce_form_input(formdef, form, columns)
+        for p in problems:
+            errors.append({"row": number, **p.as_dict()})
+        rows.append({k: v for k, v in data.items() if v not in (None, [])})
+    if errors:
+        raise Invalid(f"{len(errors)} problem(s) in the file", field="file", code="import_failed",
+                      details=errors[:MAX_IMPORT_ERRORS])
+    if not rows:
+        raise Invalid("the file has no rows to import", field="file", code="empty_file")
+    return rows
+
+
+def import_rows(actor: Actor, form_key: str, rows: Iterable[dict], *, source: str = "",
+                on_progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+    """Create one record per row: every row is checked first, then all are written in one
+    transaction, or none when any row has a problem (each listed with its row number)."""
+    form, formdef = versions.current(form_key)
+    rows = list(rows)
+    prepared, errors = [], []
+    for number, row in enumerate(rows, start=2):
+        try:
+            prepared.append(service.prepare_create(actor, formdef, row))
+        except Invalid as exc:
+            errors += [{**d, "row": number} for d in exc.details] or [
+                {"row": number, "field": exc.field or "", "code": exc.code, "message": exc.message}]
+        if len(errors) >= MAX_IMPORT_ERRORS:
+            break
+        if number % 100 == 0:
+            on_progress(number - 1, len(rows))
+    if errors:
+        raise Invalid(f"{len(errors)} problem(s) in the file; nothing was imported", field="file",
+                      code="import_failed", details=errors[:MAX_IMPORT_ERRORS])
+    with write_transaction():
+        for new in prepared:
+            service.insert_record(actor, form, formdef, new)
+        record_event(actor, "import", form_key=form.key, diff={"rows": [None, len(prepared)],
+                                                               "file": [None, source[:200]]})
+    on_progress(len(rows), len(rows))
+    return len(prepared)
+
+
+def request_import(actor: Actor, form_key: str, filename: str, content: bytes, directory: Path, submit) -> str:
+    """Check the create right now (the job checks every row again), keep the file privately
+    under `directory` and queue the job; returns its id."""
+    _, formdef = versions.current(form_key)
+    gate.require(actor, formdef, "create")
+    if not content.strip():
+        raise Invalid("choose a CSV file", field="file", code="required")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.csv"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+    run = submit("import", "formwarden.jobs.imports.run_import", "imports", actor.user_id,
+                 {"form": form_key, "path": str(path), "name": (filename or "")[:200]})
+    return run.job_id
