@@ -5,7 +5,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from peewee import fn
 
+from formwarden.access.actor import Actor
 from formwarden.audit.alerts import scan
 from formwarden.jobs.alerts import deliver, run_alert_scan
 from formwarden.models import Alert, AuditEvent, User
@@ -195,3 +197,21 @@ def test_one_scan_chain_per_redis(base_db, quiet):
     run_worker_burst(base_db)
     assert scheduled.get_job_ids() == []
     conn.delete(MARKER)
+
+
+def test_scan_catches_up_in_batches_when_behind(clean_db, monkeypatch):
+    """A busy instance writes more than one batch between scans: the scan keeps going until it
+    reaches the newest event (within its time budget) instead of falling further behind."""
+    from formwarden.audit import alerts as rules
+    from formwarden.models import AlertCursor
+
+    system = Actor.system("tests")
+    for i in range(7):
+        service.create_record(system, "customer", {"name": f"批{i}", "status": "lead", "owner": "sales01"})
+    head = AuditEvent.select(fn.MAX(AuditEvent.seq)).scalar()
+    _, caught_up = rules.scan_pending(limit=3)
+    assert caught_up and AlertCursor.get().last_seq == head
+    for i in range(7):
+        service.create_record(system, "customer", {"name": f"再{i}", "status": "lead", "owner": "sales01"})
+    _, caught_up = rules.scan_pending(budget_seconds=0, limit=3)  # no time: one batch, still behind
+    assert not caught_up and AlertCursor.get().last_seq < AuditEvent.select(fn.MAX(AuditEvent.seq)).scalar()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -131,7 +132,26 @@ _NEW = ("SELECT seq, at, actor_kind, actor_id, actor_name, action, diff, ip FROM
 
 
 def scan(limit: int = 5000) -> list[Alert]:
-    """Evaluate the rules on events after the cursor; returns alerts opened or added to."""
+    """Evaluate the rules on up to `limit` events after the cursor; returns alerts opened or added to."""
+    return _scan_batch(limit)[0]
+
+
+def scan_pending(budget_seconds: float = 10.0, limit: int = 5000) -> tuple[list[Alert], bool]:
+    """Scan batches until the cursor reaches the newest event or the time budget is spent;
+    returns the alerts and whether it caught up (a busy instance writes more than one batch
+    between two scheduled scans, and alerts must not fall further and further behind)."""
+    deadline = time.monotonic() + budget_seconds
+    alerts: dict[int, Alert] = {}
+    while True:
+        found, scanned = _scan_batch(limit)
+        alerts.update((a.id, a) for a in found)
+        if scanned < limit:
+            return list(alerts.values()), True
+        if time.monotonic() >= deadline:
+            return list(alerts.values()), False
+
+
+def _scan_batch(limit: int) -> tuple[list[Alert], int]:
     cursor = AlertCursor.get_or_none() or AlertCursor.create(last_seq=0)
     s = settings()
     rows = db.fetchall(_NEW, (cursor.last_seq, limit))
@@ -144,28 +164,36 @@ def scan(limit: int = 5000) -> list[Alert]:
         found.extend((f, seq) for f in _findings(event, s, seen))
     with db.write_transaction():
         if AlertCursor.get_by_id(cursor.id).last_seq != cursor.last_seq:
-            return []  # another scan got here first
-        for f, seq in found:
-            alert = _open_or_add(f, seq)
+            return [], 0  # another scan got here first
+        groups: dict[tuple[str, str], list[tuple[Finding, int]]] = {}
+        for f, seq in found:  # one read and one write per (rule, subject), not per finding
+            groups.setdefault((f.rule, f.subject), []).append((f, seq))
+        for items in groups.values():
+            alert, opened = _open_or_add(items)
             touched[alert.id] = alert
-        if rows:
-            AlertCursor.update(last_seq=rows[-1][0]).where(AlertCursor.id == cursor.id).execute()
-        for alert in touched.values():
-            if alert.count == 1:
+            if opened:
                 record_event(system, "alert_open", diff={"alert": [None, alert.id], "rule": [None, alert.rule],
                                                          "subject": [None, alert.subject]})
-    return list(touched.values())
+        if rows:
+            AlertCursor.update(last_seq=rows[-1][0]).where(AlertCursor.id == cursor.id).execute()
+    return list(touched.values()), len(rows)
 
 
-def _open_or_add(f: Finding, seq: int) -> Alert:
-    alert = Alert.get_or_none(Alert.rule == f.rule, Alert.subject == f.subject, Alert.status == "open")
+def _open_or_add(items: list[tuple[Finding, int]]) -> tuple[Alert, bool]:
+    """Add a batch's findings for one (rule, subject) to its open alert, or open one; returns
+    the alert and whether it is new."""
+    first, last = items[0], items[-1]
+    alert = Alert.get_or_none(Alert.rule == first[0].rule, Alert.subject == first[0].subject, Alert.status == "open")
     if alert is None:
-        return Alert.create(rule=f.rule, subject=f.subject, severity=f.severity, summary=f.summary,
-                            first_seq=seq, last_seq=seq)
-    if seq > alert.last_seq:
-        Alert.update(count=Alert.count + 1, last_seq=seq, summary=f.summary, updated_at=utcnow()).where(
-            Alert.id == alert.id).execute()
-    return Alert.get_by_id(alert.id)
+        alert = Alert.create(rule=first[0].rule, subject=first[0].subject, severity=last[0].severity,
+                             summary=last[0].summary, first_seq=first[1], last_seq=last[1], count=len(items))
+        return alert, True
+    new = [seq for _, seq in items if seq > alert.last_seq]
+    if new:
+        Alert.update(count=Alert.count + len(new), last_seq=new[-1], summary=last[0].summary,
+                     updated_at=utcnow()).where(Alert.id == alert.id).execute()
+        alert = Alert.get_by_id(alert.id)
+    return alert, False
 
 
 TRANSITIONS = {"acknowledge": ("open", "acknowledged"), "resolve": (("open", "acknowledged"), "resolved")}

@@ -11,7 +11,7 @@ import uuid
 
 from rq import get_current_job
 
-from formwarden.audit.alerts import scan
+from formwarden.audit.alerts import scan_pending
 from formwarden.jobs.queue import get_queue
 from formwarden.plugins.loader import alert_sinks
 
@@ -44,7 +44,7 @@ TTL = int(INTERVAL.total_seconds() * 4)
 
 
 def run_alert_scan(chain: str = "") -> int:
-    alerts = scan()
+    alerts, caught_up = scan_pending()
     deliver(alerts)
     job = get_current_job()
     if job is not None and chain:  # in a worker: keep this chain going unless another one took over
@@ -53,7 +53,11 @@ def run_alert_scan(chain: str = "") -> int:
         holder = conn.get(MARKER)
         if (holder.decode() if isinstance(holder, bytes) else holder) == chain:
             conn.expire(MARKER, TTL)
-            get_queue("default", conn).enqueue_in(INTERVAL, FUNC, chain, job_id=f"alert-scan-{uuid.uuid4().hex}")
+            queue, job_id = get_queue("default", conn), f"alert-scan-{uuid.uuid4().hex}"
+            if caught_up:
+                queue.enqueue_in(INTERVAL, FUNC, chain, job_id=job_id)
+            else:  # still behind: go on at once
+                queue.enqueue(FUNC, chain, job_id=job_id)
     return len(alerts)
 
 
