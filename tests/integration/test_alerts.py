@@ -215,3 +215,22 @@ def test_scan_catches_up_in_batches_when_behind(clean_db, monkeypatch):
         service.create_record(system, "customer", {"name": f"再{i}", "status": "lead", "owner": "sales01"})
     _, caught_up = rules.scan_pending(budget_seconds=0, limit=3)  # no time: one batch, still behind
     assert not caught_up and AlertCursor.get().last_seq < AuditEvent.select(fn.MAX(AuditEvent.seq)).scalar()
+
+
+def test_window_counts_reach_back_across_batches(login_as, quiet):
+    """Events of earlier batches still count in a later batch's window: a bulk change through
+    the bulk API, scanned two events at a time, opens the alert once the fourth update arrives."""
+    from formwarden.audit import alerts as rules_module
+
+    quiet.setenv("FORMWARDEN_ALERT_EDIT_COUNT", "3")
+    ids = _records(4)
+    c = login_as("sales01")
+    rules_module.scan_pending()  # the creates are behind us
+    r = c.post(f"{URL}/bulk", json={"action": "update", "ids": ids[:3], "data": {"status": "contacted"}})
+    assert r.status_code == 200
+    rules_module.scan_pending(limit=2)
+    assert ("bulk_edit", "sales01") not in rules()  # three updates: not more than the limit
+    r = c.post(f"{URL}/bulk", json={"action": "update", "ids": ids[3:], "data": {"status": "contacted"}})
+    rules_module.scan_pending(limit=2)
+    alert = Alert.get(Alert.rule == "bulk_edit")
+    assert alert.subject == "sales01" and alert.count == 1

@@ -114,6 +114,10 @@ def test_import_runs_in_a_worker_and_writes_every_event(login_as, base_db, setti
     job = r.get_json()
     assert job["status"] == "queued" and r.headers["Location"] == f"/api/v1/jobs/{job['id']}"
     assert login_as("sales02").get(f"/api/v1/jobs/{job['id']}").status_code == 404  # not theirs
+    waiting = list((settings.instance / "imports").iterdir())
+    assert len(waiting) == 1 and waiting[0].stat().st_mode & 0o077 == 0
+    raw = waiting[0].read_bytes()
+    assert b"13911112222" not in raw and "导入客户甲".encode() not in raw  # kept encrypted while it waits
     run_worker_burst(base_db)
     status = c.get(f"/api/v1/jobs/{job['id']}").get_json()
     assert status["status"] == "done" and status["created"] == 2, status
@@ -125,7 +129,7 @@ def test_import_runs_in_a_worker_and_writes_every_event(login_as, base_db, setti
     assert creates.count() == 2 and {e.actor_name for e in creates} == {"sales01"}
     assert {e.request_id for e in creates} == {f"job:{job['id']}"}
     assert _events("import") == 1
-    assert not list((settings.instance / "imports").glob("*.csv"))  # the upload is gone
+    assert not list((settings.instance / "imports").iterdir())  # the upload is gone
 
 
 @pytest.mark.worker
@@ -176,3 +180,16 @@ def test_read_csv_reports_problems_by_row():
     assert (2, "contract_amount") in rows and (3, "") in rows
     assert read_csv(formdef, "客户姓名,Contract amount,状态\n甲,\"1,200.5\",已成交\n\n") == [
         {"name": "甲", "contract_amount": 1200.5, "status": "won"}]
+
+
+def test_sealed_upload_detects_tampering_and_renaming(base_db):
+    from formwarden.crypto.fields import open_bytes, seal_bytes
+
+    blob = seal_bytes("name\n甲\n".encode(), "a.csv.enc")
+    assert open_bytes(blob, "a.csv.enc") == "name\n甲\n".encode()
+    with pytest.raises(ValueError):
+        open_bytes(blob, "b.csv.enc")  # bound to its file name
+    with pytest.raises(ValueError):
+        open_bytes(blob[:-1] + bytes([blob[-1] ^ 1]), "a.csv.enc")
+    with pytest.raises(ValueError):
+        open_bytes(b"name\n", "a.csv.enc")

@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from formwarden.config import instance_path
@@ -75,3 +76,31 @@ def unseal(form_key: str, field: str, envelope: dict):
     raw = base64.b64decode(envelope["ct"])
     plain = AESGCM(load_key(f"field-{envelope['kid']}")).decrypt(raw[:NONCE], raw[NONCE:], _aad(form_key, field))
     return json.loads(plain)
+
+
+_FILE_MAGIC = b"FWU1"
+
+
+def seal_bytes(plain: bytes, label: str) -> bytes:
+    """Encrypt a file's content (an uploaded import waiting for its job) under the current field
+    key; `label` (the file's name) is bound as associated data. Layout: magic, key id length,
+    key id, nonce, ciphertext+tag."""
+    kid = current_key_id().encode("ascii")
+    nonce = os.urandom(NONCE)
+    ct = AESGCM(load_key(f"field-{kid.decode()}")).encrypt(nonce, plain, f"formwarden:file:{label}".encode())
+    return _FILE_MAGIC + bytes([len(kid)]) + kid + nonce + ct
+
+
+def open_bytes(blob: bytes, label: str) -> bytes:
+    """The content sealed by `seal_bytes`; raises ValueError when it is not such a file or was altered."""
+    if not blob.startswith(_FILE_MAGIC) or len(blob) < len(_FILE_MAGIC) + 1:
+        raise ValueError("not a sealed file")
+    n = blob[len(_FILE_MAGIC)]
+    start = len(_FILE_MAGIC) + 1
+    kid = blob[start:start + n].decode("ascii")
+    nonce = blob[start + n:start + n + NONCE]
+    try:
+        return AESGCM(load_key(f"field-{kid}")).decrypt(nonce, blob[start + n + NONCE:],
+                                                          f"formwarden:file:{label}".encode())
+    except InvalidTag:
+        raise ValueError("the sealed file was altered") from None

@@ -1,7 +1,7 @@
 """RQ entry point for CSV imports: act as the uploading user, check every row, write all or none.
 
-The uploaded file holds customer data in clear, so it is removed when the job ends, whatever
-the outcome."""
+The upload waits encrypted (it may hold restricted values) and is removed when the job ends,
+whatever the outcome."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from formwarden.errors import DomainError
 from formwarden.forms import versions
 from formwarden.jobs.runs import finish, get_run, progress
 from formwarden.models import User
-from formwarden.records.bulk import import_rows, read_csv
+from formwarden.records.bulk import import_rows, read_csv, read_upload
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,7 @@ def run_import(job_id: str) -> int:
         _, formdef = versions.current(params["form"])
         progress(run, 0, 0)
         try:
-            text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            finish(run, status="failed", message=json.dumps([{"field": "file", "code": "not_utf8",
-                                                              "message": "The file is not UTF-8 text."}]))
-            return 0
-        try:
-            rows = read_csv(formdef, text)
+            rows = read_csv(formdef, read_upload(path))
             count = import_rows(actor, params["form"], rows, source=params.get("name", ""),
                                 on_progress=lambda d, t: progress(run, d, t))
         except DomainError as exc:

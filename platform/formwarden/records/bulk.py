@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
+from formwarden.crypto.fields import open_bytes, seal_bytes
 from formwarden.db import write_transaction
 from formwarden.errors import DomainError, Invalid
 from formwarden.forms import versions
@@ -191,17 +192,30 @@ def import_rows(actor: Actor, form_key: str, rows: Iterable[dict], *, source: st
 
 
 def request_import(actor: Actor, form_key: str, filename: str, content: bytes, directory: Path, submit) -> str:
-    """Check the create right now (the job checks every row again), keep the file privately
-    under `directory` and queue the job; returns its id."""
+    """Check the create right now (the job checks every row again), keep the file encrypted
+    under `directory` (it may hold restricted values) and queue the job; returns its id."""
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "create")
     if not content.strip():
         raise Invalid("choose a CSV file", field="file", code="required")
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{uuid.uuid4().hex}.csv"
+    name = f"{uuid.uuid4().hex}.csv.enc"
+    path = directory / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(content)
-    run = submit("import", "formwarden.jobs.imports.run_import", "imports", actor.user_id,
-                 {"form": form_key, "path": str(path), "name": (filename or "")[:200]})
+        f.write(seal_bytes(content, name))
+    try:
+        run = submit("import", "formwarden.jobs.imports.run_import", "imports", actor.user_id,
+                     {"form": form_key, "path": str(path), "name": (filename or "")[:200]})
+    except Exception:
+        path.unlink(missing_ok=True)  # nothing will ever read it
+        raise
     return run.job_id
+
+
+def read_upload(path: Path) -> str:
+    """The text of an upload kept by `request_import`; Invalid when it is not UTF-8."""
+    try:
+        return open_bytes(path.read_bytes(), path.name).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("the file is not UTF-8 text", field="file", code="not_utf8") from None
