@@ -15,12 +15,20 @@ def test_salesperson_changes_ticked_records_together(page):
     ids = [service.create_record(sales, "customer", {"name": f"批量{i}", "status": "lead"}).id for i in range(3)]
     page.login("sales01")
     page.goto(f"{page.base}/f/customer/")
+    apply = page.get_by_role("button", name="应用")
+    expect(apply).to_be_disabled()  # nothing ticked yet
+    page.get_by_label("全选本页").check()
+    expect(page.locator("#bulk-count")).to_have_text("已勾选 3 条")
+    page.get_by_label("全选本页").uncheck()
+    expect(page.locator("#bulk-count")).to_have_text("已勾选 0 条")
     for rid in ids[:2]:
         page.get_by_label(f"选择记录 {rid}").check()
+    expect(page.locator("#bulk-count")).to_have_text("已勾选 2 条")
+    expect(apply).to_be_enabled()
     page.select_option("#bulk-set", label="状态 → 已联系")
     page.fill("#bulk input[name=reason]", "统一回访")
     page.shot("bulk-bar")
-    page.get_by_role("button", name="应用").click()
+    apply.click()
     expect(page.locator(".flash.success")).to_have_text("2 条记录已修改。")
     assert [Record.get_by_id(i).data["status"] for i in ids] == ["contacted", "contacted", "lead"]
     page.shot("bulk-done")

@@ -94,6 +94,11 @@ def test_bulk_bar_on_the_list_page(login_as):
                                          "action": "set"}, follow_redirects=True)
     assert "未做任何修改" in r.get_data(as_text=True)  # the demo users read Chinese
     assert Record.get_by_id(ids[0]).data["status"] == "contacted"
+    other = _own("sales02", 1)[0]  # not in sales01's scope: refused with a message, nothing deleted
+    r = c.post("/f/customer/bulk", data={"csrf_token": c.csrf, "ids": [str(ids[0]), str(other)], "action": "delete"},
+               follow_redirects=True)
+    assert r.status_code == 200 and "未做任何修改" in r.get_data(as_text=True)
+    assert Record.get_by_id(ids[0]).deleted_at is None and Record.get_by_id(other).deleted_at is None
     r = c.post("/f/customer/bulk", data={"ids": [str(ids[0])], "action": "delete"},
                headers={"X-CSRFToken": ""})
     assert r.status_code == 400  # CSRF is checked
@@ -163,6 +168,16 @@ def test_import_refuses_unknown_columns_and_missing_rights(login_as):
     assert r.status_code in (403, 404)
     page = c.get("/f/customer/import")
     assert page.status_code == 200 and "mobile" in page.get_data(as_text=True)
+    template = c.get("/f/customer/import/template.csv").get_data(as_text=True)
+    header = template.lstrip("\ufeff").splitlines()[0].split(",")
+    assert header[:2] == ["客户姓名", "手机号"] and "合同金额" not in header  # sales may not write the amount
+    from formwarden.forms import versions
+    from formwarden.records.bulk import read_csv
+
+    row = ["" for _ in header]
+    row[header.index("客户姓名")], row[header.index("状态")] = "甲", "线索"
+    assert read_csv(versions.current("customer")[1], template + ",".join(row) + "\n") == [
+        {"name": "甲", "status": "lead"}]  # the template reads back
 
 
 def test_read_csv_reports_problems_by_row():

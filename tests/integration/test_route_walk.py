@@ -99,6 +99,7 @@ def _requests(p1: int, p2: int):
                                 {"data": "name,status\n导入,lead\n", "headers": {"Content-Type": "text/csv"}})],
         "api.job_status": [("GET", "/api/v1/jobs/0000", {})],
         "jobs.start_import": [("GET", "/f/customer/import", {})],
+        "jobs.import_template": [("GET", "/f/customer/import/template.csv", {})],
         "records.bulk_action": [("POST", "/f/customer/bulk", {"data": {"ids": str(p2), "action": "delete"}})],
     }
 
@@ -182,6 +183,7 @@ def _expectations(user, s, p1, p2):
     assert s["GET /api/v1/openapi.json"] == 200
     can_create = user in ("admin", "manager", "sales01", "sales02", "intern")
     assert s["GET /f/customer/import"] == (200 if can_create else 403), user
+    assert s["GET /f/customer/import/template.csv"] == (200 if can_create else 403), user
     assert s["POST /api/v1/forms/customer/imports"] == (202 if can_create else 403), user
     assert s["GET /api/v1/jobs/0000"] == 404
     bulk = s["POST /api/v1/forms/customer/records/bulk"]

@@ -2,10 +2,12 @@
 and the export download."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, send_file, url_for
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm
@@ -31,11 +33,17 @@ def start_export(form_key):
     return redirect(url_for("jobs.show", job_id=job_id))
 
 
-def _import_page(form_key, error=None, status=200):
+def _import_columns(form_key):
+    """The form and the fields the user may fill by import, in the form's layout order."""
     formdef = versions.current(form_key)[1]
     who = actor()
     gate.require(who, formdef, "create")
-    columns = [fd for n, fd in formdef.fields.items() if n in gate.writable_fields(who, formdef)]
+    writable = set(gate.writable_fields(who, formdef))
+    return formdef, [formdef.fields[n] for section in formdef.sections for n in section.fields if n in writable]
+
+
+def _import_page(form_key, error=None, status=200):
+    formdef, columns = _import_columns(form_key)
     return render_template("jobs/import.html", formdef=formdef, columns=columns, error=error,
                            max_rows=MAX_IMPORT_ROWS), status
 
@@ -56,6 +64,17 @@ def start_import(form_key):
             raise
         return _import_page(form_key, error=exc, status=exc.status)
     return redirect(url_for("jobs.show", job_id=job_id))
+
+
+@bp.route("/f/<form_key>/import/template.csv")
+@requires(Perm.RECORDS)
+def import_template(form_key):
+    """An empty CSV with the columns the user may fill, labelled in the page's language."""
+    formdef, columns = _import_columns(form_key)
+    out = io.StringIO()
+    csv.writer(out).writerow([fd.label(current_locale()) for fd in columns])
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={formdef.key}-import.csv"})
 
 
 def run_errors(run) -> list[dict]:

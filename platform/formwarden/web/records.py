@@ -7,7 +7,7 @@ from flask_babel import ngettext
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.errors import Conflict, Invalid
+from formwarden.errors import Conflict, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
 from formwarden.http.context import actor
@@ -115,7 +115,7 @@ def bulk_action(form_key):
             raise Invalid("check the value", field=name, details=[p.as_dict() for p in problems])
         n = bulk.bulk_update(actor(), form_key, ids, values, reason=reason)
         flash(ngettext("%(num)s record changed.", "%(num)s records changed.", n), "success")
-    except Invalid as exc:
+    except (Invalid, NotFound, Conflict) as exc:  # a record changed or vanished meanwhile, or a bad value
         detail = translate_details(exc.details)[0] if exc.details else None
         record = f" #{detail['record']}" if detail and detail.get("record") else ""
         flash(_("Nothing was changed.") + record + " " + (detail["message"] if detail else _(exc.message)), "error")
