@@ -83,3 +83,32 @@ def test_an_interrupted_reseal_resumes_where_it_stopped(rotated, monkeypatch):
     monkeypatch.setattr(key_jobs, "reseal_batch", lambda *a, **kw: real(*a[:5], limit=2))
     assert key_jobs.run_reseal("reseal-test") == 5  # 2 before the stop + the 3 left
     assert set(_kids()) == {"k2"} and get_run("reseal-test").status == "done"
+
+
+def test_reseal_never_overwrites_a_change_made_meanwhile(rotated, monkeypatch):
+    """A record changed between the batch's read and its write keeps the change; the next batch
+    starts before it and re-seals it then."""
+    from formwarden.forms import versions
+    from formwarden.records import reseal
+
+    system = Actor.system("tests")
+    ids = [service.create_record(system, "customer", {"name": f"并发{i}", "status": "lead", "owner": "sales01",
+                                                      "id_number": ID}).id for i in range(3)]
+    fields.rotate_key(rotated.instance)
+    real_fetchall = reseal.db.fetchall
+
+    def read_then_someone_writes(sql, params=()):
+        rows = real_fetchall(sql, params)
+        if sql == reseal._BATCH:  # a user's change lands after the batch was read
+            service.update_record(system, "customer", ids[1], {"status": "contacted"}, expected_version=1)
+        return rows
+
+    monkeypatch.setattr(reseal.db, "fetchall", read_then_someone_writes)
+    form, formdef = versions.current("customer")
+    after, seen, changed = reseal.reseal_batch(system, form, formdef, formdef.restricted_fields, 0)
+    assert (after, seen) == (ids[0], 1) and changed == 2  # ids[1] left for the next batch
+    monkeypatch.setattr(reseal.db, "fetchall", real_fetchall)
+    assert Record.get_by_id(ids[1]).data["status"] == "contacted"  # the user's change stands
+    after, seen, changed = reseal.reseal_batch(system, form, formdef, formdef.restricted_fields, after)
+    assert seen == 2 and changed == 1
+    assert set(_kids()) == {"k2"} and Record.get_by_id(ids[1]).data["status"] == "contacted"

@@ -14,46 +14,50 @@ from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.crypto.fields import current_key_id, is_envelope, seal, unseal
 from formwarden.forms import versions
-from formwarden.records.sealing import restricted
 
-_BATCH = "SELECT id, data FROM record WHERE form_id = ? AND id > ? ORDER BY id LIMIT ?"
-_WRITE = "UPDATE record SET data = json(?) WHERE id = ?"
+_BATCH = "SELECT id, version, data FROM record WHERE form_id = ? AND id > ? ORDER BY id LIMIT ?"
+# Only if the record is still the version that was read: a user's change in between is never overwritten.
+_WRITE = "UPDATE record SET data = json(?) WHERE id = ? AND version = ?"
 
 
 def pending_forms() -> list:
     """(form, formdef, restricted field names) for every form that has restricted fields."""
     out = []
     for form, formdef in versions.all_forms():
-        names = restricted(formdef)
+        names = formdef.restricted_fields
         if names:
             out.append((form, formdef, names))
     return out
 
 
 def reseal_batch(actor: Actor, form, formdef, names, after_id: int, limit: int = 500) -> tuple[int, int, int]:
-    """Re-seal one batch of `form`'s records after `after_id`. Returns (last id, seen, changed)."""
+    """Re-seal one batch of `form`'s records after `after_id`. Returns (last id, seen, changed);
+    a record changed by someone meanwhile is left for the next batch, which starts before it."""
     kid = current_key_id()
-    rows = db.fetchall(_BATCH, (form.id, after_id, limit))
-    if not rows:
-        return after_id, 0, 0
-    changed = []
-    for rid, raw in rows:
-        data = raw if isinstance(raw, dict) else json.loads(raw)
-        dirty = False
-        for name in names:
-            value = data.get(name)
-            if value is None or (is_envelope(value) and value["kid"] == kid):
-                continue
-            clear = unseal(formdef.key, name, value) if is_envelope(value) else value
-            data[name] = seal(formdef.key, name, clear)
-            dirty = True
-        if dirty:
-            changed.append((json.dumps(data, ensure_ascii=False), rid))
     with db.write_transaction():
-        for payload, rid in changed:
-            db.execute(_WRITE, (payload, rid))
+        rows = db.fetchall(_BATCH, (form.id, after_id, limit))
+        if not rows:
+            return after_id, 0, 0
+        changed, skipped = [], []
+        for rid, version, raw in rows:
+            data = raw if isinstance(raw, dict) else json.loads(raw)
+            dirty = False
+            for name in names:
+                value = data.get(name)
+                if value is None or (is_envelope(value) and value["kid"] == kid):
+                    continue
+                clear = unseal(formdef.key, name, value) if is_envelope(value) else value
+                data[name] = seal(formdef.key, name, clear)
+                dirty = True
+            if dirty:
+                if db.execute(_WRITE, (json.dumps(data, ensure_ascii=False), rid, version)).rowcount == 1:
+                    changed.append(rid)
+                else:
+                    skipped.append(rid)
         if changed:
             record_event(actor, "reseal", form_key=formdef.key,
-                         diff={"key_id": [None, kid], "records": [None, [changed[0][1], changed[-1][1]]],
+                         diff={"key_id": [None, kid], "records": [None, [changed[0], changed[-1]]],
                                "count": [None, len(changed)]})
+    if skipped:
+        return skipped[0] - 1, len([r for r in rows if r[0] < skipped[0]]), len(changed)
     return rows[-1][0], len(rows), len(changed)
