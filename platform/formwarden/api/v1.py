@@ -14,6 +14,7 @@ from formwarden.forms import versions
 from formwarden.http.context import actor
 from formwarden.http.guard import accepts_upload, public, requires
 from formwarden.http.jobs import own_run, submit_job
+from formwarden.jobs.runs import get_run
 from formwarden.records import bulk, history, service
 from formwarden.records.query import from_args
 
@@ -223,7 +224,7 @@ def import_records(form_key):
         raise BadRequest("send the CSV as text/csv or as multipart field 'file'", code="unsupported_media_type")
     job_id = bulk.request_import(actor(), form_key, name, content, current_app.config["FORMWARDEN"].imports_dir,
                                  submit_job)
-    resp = jsonify(_job_body(own_run(job_id)))
+    resp = jsonify(_job_body(get_run(job_id)))  # just started by this user
     resp.status_code = 202
     resp.headers["Location"] = f"/api/v1/jobs/{job_id}"
     return resp

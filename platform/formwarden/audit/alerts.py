@@ -54,6 +54,9 @@ def settings() -> AlertSettings:
     return AlertSettings(**values)
 
 
+IP_RULES = frozenset({"failed_logins_ip"})  # rules whose subject is an IP address, not an account
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str

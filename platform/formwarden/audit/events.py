@@ -1,6 +1,7 @@
 """Audit events: appended in the caller's transaction, never from signals or the queue."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -14,15 +15,15 @@ from formwarden.models import AuditEvent, utcnow
 
 log = logging.getLogger(__name__)
 _PG_LOCK_KEY = 0x46570001  # advisory lock serialising appends on PostgreSQL
-# Only the benchmark sets FORMWARDEN_BENCH_UNCHAINED=1, to measure what chaining costs;
-# events written that way fail `audit verify`.
-_chaining: list[bool] = []
 
 
+@functools.cache
 def chaining() -> bool:
-    if not _chaining:
-        _chaining.append(os.environ.get("FORMWARDEN_BENCH_UNCHAINED") != "1")
-    return _chaining[0]
+    """Only the benchmark sets FORMWARDEN_BENCH_UNCHAINED=1, to measure what chaining costs;
+    events written that way fail `audit verify`."""
+    return os.environ.get("FORMWARDEN_BENCH_UNCHAINED") != "1"
+
+
 _HEAD = "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
 _INSERT = (
     "INSERT INTO audit_event (seq, at, actor_kind, actor_id, actor_name, action, form_key, record_id, diff,"
@@ -62,8 +63,10 @@ def record_event(
         "ip": actor.ip[:64],
         "user_agent": actor.user_agent[:255],
     }
-    digest = chain.event_hash(prev, fields) if chaining() else ""
-    mac = chain.event_mac(load_key("audit"), digest) if chaining() else ""
+    digest = mac = ""
+    if chaining():
+        digest = chain.event_hash(prev, fields)
+        mac = chain.event_mac(load_key("audit"), digest)
     values = [fields[name] for name in chain.FIELDS]
     values[1] = db.db_datetime(fields["at"])
     row = db.fetchone(_INSERT, (*values, prev, digest, mac))

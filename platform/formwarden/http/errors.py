@@ -35,6 +35,7 @@ CODE_MESSAGES = {
     "too_large": N_("The request is too large."),
     "validation_failed": N_("Please correct the marked fields."),
     "reason_required": N_("This change needs a reason: say why in the reason box."),
+    "no_file": N_("Choose a CSV file to import."),
 }
 
 

@@ -33,7 +33,8 @@ def run_reseal(job_id: str) -> int:
                 done += seen
                 changed_total += changed
                 position.setdefault("after", {})[form.key] = after
-                position.setdefault("seen", {})[form.key] = position.get("seen", {}).get(form.key, 0) + seen
+                seen_by_form = position.setdefault("seen", {})
+                seen_by_form[form.key] = seen_by_form.get(form.key, 0) + seen
                 params.update(position=position, changed=changed_total)
                 JobRun.update(params=json.dumps(params)).where(JobRun.id == run.id).execute()
                 progress(run, done, total)

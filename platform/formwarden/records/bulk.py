@@ -197,7 +197,7 @@ def request_import(actor: Actor, form_key: str, filename: str, content: bytes, d
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "create")
     if not content.strip():
-        raise Invalid("choose a CSV file", field="file", code="required")
+        raise Invalid("choose a CSV file", field="file", code="no_file")
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{uuid.uuid4().hex}.csv.enc"
     path = directory / name

@@ -6,12 +6,8 @@ from formwarden.crypto.fields import is_envelope, seal, unseal
 from formwarden.forms.definition import FormDef
 
 
-def restricted(formdef: FormDef) -> frozenset[str]:
-    return formdef.restricted_fields
-
-
 def seal_data(formdef: FormDef, data: dict) -> dict:
-    names = restricted(formdef)
+    names = formdef.restricted_fields
     if not names.intersection(data):
         return data
     return {k: (seal(formdef.key, k, v) if k in names and v is not None and not is_envelope(v) else v)
@@ -27,7 +23,7 @@ def unseal_data(formdef: FormDef, data: dict, only=None) -> dict:
 
 
 def seal_diff(formdef: FormDef, diff: dict) -> dict:
-    names = restricted(formdef)
+    names = formdef.restricted_fields
     if not names.intersection(diff):
         return diff
     return {k: ([None if v is None else seal(formdef.key, k, v) for v in pair] if k in names else pair)

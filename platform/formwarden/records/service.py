@@ -78,11 +78,11 @@ def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | No
         raise Invalid("the owner must be a username", field=name, code="type",
                       details=[{"field": name, "code": "type", "message": "Expected a value of type string."}])
     if name and data.get(name):
-        user = User.get_or_none(User.username == data[name])
-        if user is None or not user.is_active:
+        row = db.fetchone(_ACTIVE_USER, (data[name],))  # imports ask once per row: no query building
+        if row is None or not row[1]:
             raise Invalid(f"no active user {data[name]!r}", field=name, code="unknown_user",
                           details=[{"field": name, "code": "unknown_user", "message": "No such active user."}])
-        return user.id, user.username
+        return row[0], data[name]
     if default is not None:
         return default, None
     if actor.user_id is None:
@@ -90,6 +90,7 @@ def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | No
     return actor.user_id, actor.username or None
 
 
+_ACTIVE_USER = 'SELECT id, is_active FROM "user" WHERE username = ?'
 _SELECT = (
     "SELECT id, form_version, version, owner_id, data, created_at, updated_at, deleted_at, deleted_by_id"
     " FROM record WHERE id = ? AND form_id = ?"

@@ -14,7 +14,7 @@ from formwarden.access.permissions import Perm
 from formwarden.errors import DomainError, NotFound
 from formwarden.forms import versions
 from formwarden.http.context import actor
-from formwarden.http.errors import translate_details
+from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import accepts_upload, requires
 from formwarden.http.i18n import current_locale
 from formwarden.http.jobs import own_run, submit_job
@@ -62,7 +62,7 @@ def start_import(form_key):
     except DomainError as exc:
         if exc.status == 403:
             raise
-        return _import_page(form_key, error=exc, status=exc.status)
+        return _import_page(form_key, error=page_message(exc), status=exc.status)
     return redirect(url_for("jobs.show", job_id=job_id))
 
 

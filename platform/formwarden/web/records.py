@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from werkzeug.datastructures import MultiDict
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
@@ -36,7 +37,7 @@ def _form_context(formdef, values, errors, mode, record=None):
         levels={n: r.level(n) for n in formdef.fields},
         visible_names=[n for n in formdef.fields if r.level(n) != "hidden"],
         reason_fields=[n for n, fd in formdef.fields.items() if fd.reason_required and r.level(n) == "write"],
-        restricted_names=[n for n, fd in formdef.fields.items() if fd.sensitivity == "restricted"],
+        restricted_names=formdef.restricted_fields,
         shown=visible_fields(formdef, values), required=required_fields(formdef, values),
         rule_triggers={rule["when"]["field"] for rule in formdef.rules},
         members=[u.username for u in User.select(User.username).where(User.is_active).order_by(User.username)],
@@ -82,7 +83,7 @@ def list_records(form_key):
         active=active, sort=request.args.get("sort", "-updated_at"), deleted=deleted,
         can=lambda action: r.can(action), args=request.args, levels={n: r.level(n) for n in formdef.fields},
         searchable=r.at_least(formdef.title_field, "read"),
-        bulk_fields=_bulk_fields(formdef, r),
+        bulk_fields=_bulk_fields(formdef, r), can_purge=has_perm(who, Perm.RECORDS_PURGE),
     )
 
 
@@ -110,7 +111,7 @@ def bulk_action(form_key):
         name, _sep, raw = (request.form.get("set") or "").partition("=")
         if name not in formdef.fields:
             raise Invalid("choose a field and a value", field="set", code="required")
-        values, problems = coerce_form_input(formdef, request.form.__class__([(name, raw)]), [name])
+        values, problems = coerce_form_input(formdef, MultiDict([(name, raw)]), [name])
         if problems:
             raise Invalid("check the value", field=name, details=[p.as_dict() for p in problems])
         n = bulk.bulk_update(actor(), form_key, ids, values, reason=reason)
@@ -118,7 +119,7 @@ def bulk_action(form_key):
     except (Invalid, NotFound, Conflict) as exc:  # a record changed or vanished meanwhile, or a bad value
         detail = translate_details(exc.details)[0] if exc.details else None
         record = f" #{detail['record']}" if detail and detail.get("record") else ""
-        flash(_("Nothing was changed.") + record + " " + (detail["message"] if detail else _(exc.message)), "error")
+        flash(_("Nothing was changed.") + record + " " + (detail["message"] if detail else page_message(exc)), "error")
     return back
 
 
@@ -204,7 +205,7 @@ def edit(form_key, record_id):
     who = actor()
     current = service.get_record(who, form_key, record_id)
     gate.require(who, formdef, "update")
-    sealed = {n for n, fd in formdef.fields.items() if fd.sensitivity == "restricted"}
+    sealed = formdef.restricted_fields
     # Restricted values are never put into the form; an empty input keeps the stored value.
     values, errors, status = {k: v for k, v in current.data.items() if k not in sealed}, {}, 200
     if request.method == "POST":
@@ -222,9 +223,9 @@ def edit(form_key, record_id):
                                   reason=request.form.get("reason", ""))
         except Invalid as exc:
             errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
+            status = 422
         except Conflict as exc:
-            errors = {"": page_message(exc)}
-            status = 409
+            errors, status = {"": page_message(exc)}, 409
         except ValueError:
             abort(400)
         else:
@@ -234,7 +235,6 @@ def edit(form_key, record_id):
                 return "", 204, {"HX-Redirect": target}
             return redirect(target)
     ctx = _form_context(formdef, values, errors, "edit", record=current)
-    status = status if errors.get("") and status == 409 else (422 if errors else 200)
     if is_htmx() and request.method == "POST":
         return render_block("records/form.html", "form_body", **ctx), status, {"Vary": "HX-Request"}
     return render_template("records/form.html", **ctx), status
