@@ -105,7 +105,19 @@ class FormVersion(BaseModel):
         indexes = ((("form", "version"), True),)
 
 
+class NeverReusedIdField(pw.AutoField):
+    """An id handed out once only: SQLite needs AUTOINCREMENT for that (without it the highest id
+    comes back after a purge); PostgreSQL sequences never go back."""
+
+    def ddl(self, ctx):
+        node = super().ddl(ctx)
+        if isinstance(database.obj, pw.SqliteDatabase):
+            return pw.NodeList((node, pw.SQL("AUTOINCREMENT")))
+        return node
+
+
 class Record(BaseModel):
+    id = NeverReusedIdField()
     # Only the composite indexes below are kept: every index costs time on each write.
     form = pw.ForeignKeyField(Form, backref="records", on_delete="CASCADE", index=False)
     form_version = pw.IntegerField()

@@ -22,9 +22,12 @@ from formwarden.records import service
 from formwarden.records.sealing import unseal_diff
 
 CHANGING = ("create", "update", "revert")  # actions that make a new version
+# From the record's own creation on: events an id carried before (a database from before ids
+# were never reused) can never belong to the record that holds the id now.
 _EVENTS = (
     "SELECT seq, at, actor_kind, actor_name, action, diff, reason FROM audit_event"
-    " WHERE form_key = ? AND record_id = ? ORDER BY seq"
+    " WHERE form_key = ? AND record_id = ? AND seq >= COALESCE((SELECT MAX(seq) FROM audit_event"
+    " WHERE form_key = ? AND record_id = ? AND action = 'create'), 0) ORDER BY seq"
 )
 
 
@@ -44,7 +47,7 @@ class Entry:
 
 
 def _events(form_key: str, record_id: int):
-    for seq, at, _kind, actor, action, diff, reason in db.fetchall(_EVENTS, (form_key, record_id)):
+    for seq, at, _kind, actor, action, diff, reason in db.fetchall(_EVENTS, (form_key, record_id, form_key, record_id)):
         yield seq, db.py_datetime(at), actor, action, json.loads(diff or "{}"), reason
 
 
