@@ -15,6 +15,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from formwarden.errors import Invalid
+from formwarden.forms.patterns import (
+    MAX_DEPTH,
+    pattern_problem,
+    ref_problem,
+    safe_validator,
+    schema_patterns,
+    subschemas,
+)
 from formwarden.forms.registry import field_types
 
 LOCALES = ("zh-CN", "en")
@@ -48,10 +56,13 @@ def check_definition(doc: object) -> list[Problem]:
     if not isinstance(doc, dict):
         return [Problem("", "a form definition must be a JSON object")]
     problems = [Problem(_pointer(e.absolute_path), e.message) for e in _META_VALIDATOR.iter_errors(doc)]
-    try:
-        Draft202012Validator.check_schema(doc)
-    except SchemaError as exc:
-        problems.append(Problem(_pointer(exc.absolute_path), f"not a valid JSON Schema: {exc.message}"))
+    unsafe = _unsafe_parts(doc)
+    if not unsafe:  # Python would compile the refused patterns here
+        try:
+            Draft202012Validator.check_schema(doc)
+        except SchemaError as exc:
+            problems.append(Problem(_pointer(exc.absolute_path), f"not a valid JSON Schema: {exc.message}"))
+    problems += unsafe
     if problems:
         return _dedupe(problems)
     props = doc["properties"]
@@ -103,6 +114,32 @@ def check_definition(doc: object) -> list[Problem]:
         for name in block["fields"]:
             if name != "*" and name not in names:
                 problems.append(Problem(f"/x-access/{role}/fields/{name}", f"names unknown field {name!r}"))
+    return problems
+
+
+def _unsafe_parts(doc: dict) -> list[Problem]:
+    """Patterns that RE2 cannot run or that nest repetition, references that point outside the
+    definition, and anything else that would let validation hang or reach out."""
+    problems = []
+    pattern_keyed = False
+    for path, sub in subschemas(doc):
+        if len(path) > MAX_DEPTH * 2:  # each level is a keyword and a name or index
+            problems.append(Problem(_pointer(path), f"schema objects are nested more than {MAX_DEPTH} deep"))
+            break
+        for key in ("$ref", "$dynamicRef"):
+            if key in sub and (reason := ref_problem(sub[key])):
+                problems.append(Problem(_pointer((*path, key)), reason))
+        if path and "$schema" in sub:
+            problems.append(Problem(_pointer((*path, "$schema")), "only the definition itself names its $schema"))
+        pattern_keyed = pattern_keyed or "patternProperties" in sub
+    for path, pattern in schema_patterns(doc):
+        if reason := pattern_problem(pattern):
+            problems.append(Problem(_pointer(path), reason))
+    if pattern_keyed:
+        for path, sub in subschemas(doc):
+            if "unevaluatedProperties" in sub:
+                problems.append(Problem(_pointer((*path, "unevaluatedProperties")),
+                                        "unevaluatedProperties cannot be combined with patternProperties"))
     return problems
 
 
@@ -274,4 +311,5 @@ class FormDef:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
-        return Draft202012Validator(self.doc, format_checker=field_types.format_checker())
+        """Patterns run on RE2 and `$ref` never fetches anything (see forms/patterns.py)."""
+        return safe_validator(self.doc, format_checker=field_types.format_checker())
