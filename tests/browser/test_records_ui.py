@@ -59,7 +59,7 @@ def test_rules_show_the_amount_only_while_negotiating(page):
     expect(page.locator("#in-contract_amount")).to_be_visible()
     page.shot("amount-shown")
     page.select_option("#in-status", "won")
-    expect(page.locator("#f-contract_amount .req")).to_be_visible()
+    expect(page.locator("#f-company .req")).to_be_visible()
     page.select_option("#in-status", "lead")
     expect(page.locator("#f-contract_amount")).to_be_hidden()
 

@@ -1,5 +1,6 @@
 from werkzeug.datastructures import MultiDict
 
+from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import coerce_form_input, required_fields, validate, visible_fields
 
 
@@ -36,9 +37,17 @@ def test_wrong_types(customer):
 def test_rules_show_and_require(customer):
     assert "contract_amount" not in visible_fields(customer, {"status": "lead"})
     assert "contract_amount" in visible_fields(customer, {"status": "negotiating"})
-    assert {"contract_amount", "company"} <= required_fields(customer, {"status": "won"})
+    assert "company" in required_fields(customer, {"status": "won"})
     errs = codes(validate(customer, {"name": "王伟", "status": "won"}))
-    assert errs == {"company": "required", "contract_amount": "required"}
+    assert errs == {"company": "required"}
+
+
+def test_a_rule_never_requires_what_the_user_cannot_write(customer):
+    """Only users who may write a field are held to a rule requiring it."""
+    doc = {**customer.doc, "x-rules": [{"when": {"field": "status", "in": ["won"]}, "require": ["region"]}]}
+    formdef = FormDef(doc)
+    assert codes(validate(formdef, {"name": "王伟", "status": "won"})) == {"region": "required"}
+    assert codes(validate(formdef, {"name": "王伟", "status": "won"}, writable={"name", "status"})) == {}
 
 
 def test_coerce_form_input(customer):

@@ -1,12 +1,18 @@
 """The access gate: the only code that decides who may see or change which record and field.
 
-Services call it; views never filter by owner or drop fields themselves.
-- `rights(actor, formdef)`: effective rights (union over roles, narrowed by token scopes)
+Services call it; views never filter by owner or drop fields themselves. Every decision about
+one record uses the grants whose scope covers that record (see `access.policy`):
+- `rights(actor, formdef)`: the most any record can give (the actor's own records); use it to
+  decide what to offer, never what to show of a given record
+- `record_rights(actor, formdef, owner_id)`: the rights on one record, by its owner
 - `require(actor, formdef, action)`: Forbidden unless the action is granted at all
-- `scoped(query, actor, formdef, action)`: restricts a Record query to the actor's scope
+- `scoped(query, actor, formdef, action, fields)`: restricts a Record query to the records the
+  actor may `action` and on which every field in `fields` can be read
 - `in_scope(actor, formdef, record, action)`: the same test for one loaded record
-- `project(actor, formdef, data)`: what the actor may see of a record (hidden dropped, masked masked)
-- `check_write(actor, formdef, fields, action)`: Forbidden naming the first field not writable
+- `project(actor, formdef, data, owner_id)`: what the actor may see of a record
+- `project_diff(...)`: the same for a change (history, audit search)
+- `check_write(actor, formdef, fields, action, owner_id)`: Forbidden naming the first field
+  not writable on that record; `check_owner` keeps records inside the writer's scope
 - `check_query_fields(actor, formdef, fields)`: filtering/sorting needs at least read
 """
 from __future__ import annotations
@@ -25,6 +31,32 @@ def rights(actor: Actor, formdef: FormDef) -> Rights:
     if not actor.roles:
         return NO_RIGHTS
     return rights_for(formdef, actor.roles, actor.token_scopes)
+
+
+def teammates(actor: Actor) -> frozenset[int]:
+    """Ids of the users who share a team with `actor` (themselves included), once per actor."""
+    mates = actor.extra.get("mates")
+    if mates is None:
+        mates = frozenset()
+        if actor.team_ids:
+            q = UserTeam.select(UserTeam.user).where(UserTeam.team.in_(sorted(actor.team_ids)))
+            mates = frozenset(row.user_id for row in q)  # type: ignore[attr-defined]
+        actor.extra["mates"] = mates
+    return mates
+
+
+def relation(actor: Actor, owner_id: int | None) -> str:
+    """How a record owned by `owner_id` relates to `actor`: "own", "team" or "all" (anyone's)."""
+    if actor.is_system or (owner_id is not None and owner_id == actor.user_id):
+        return "own"
+    if owner_id is not None and owner_id in teammates(actor):
+        return "team"
+    return "all"
+
+
+def record_rights(actor: Actor, formdef: FormDef, owner_id: int | None) -> Rights:
+    """The rights on one record: only the grants whose scope covers it."""
+    return rights(actor, formdef).at(relation(actor, owner_id))
 
 
 def can(actor: Actor, formdef: FormDef, action: str) -> bool:
@@ -48,45 +80,41 @@ def _scope_condition(actor: Actor, scope: str):
     return own
 
 
-def scoped(query, actor: Actor, formdef: FormDef, action: str = "read"):
-    """Restrict a Record query to what `actor` may `action`; raises Forbidden without the action."""
+def scoped(query, actor: Actor, formdef: FormDef, action: str = "read", fields=()):
+    """Restrict a Record query to what `actor` may `action` and, for every name in `fields`
+    (filtered, sorted or searched on), to records whose grants let the actor read that field.
+    Raises Forbidden without the action, or when no record would let all `fields` be read."""
     r = require(actor, formdef, action)
     if actor.is_system:
         return query
-    cond = _scope_condition(actor, r.scope(action) or "own")  # require() guarantees a scope
+    widest = r.widest(action, fields)
+    if widest is None:
+        name = next(iter(fields), "")
+        raise Forbidden(f"you may not filter or sort by {name!r}", field=name, code="field_not_readable")
+    cond = _scope_condition(actor, widest)
     return query if cond is None else query.where(cond)
 
 
 def in_scope(actor: Actor, formdef: FormDef, record: Record, action: str) -> bool:
-    r = rights(actor, formdef)
-    scope = r.scope(action)
-    if scope is None:
-        return False
     owner_id = record.owner_id  # type: ignore[attr-defined]  # peewee's FK id accessor
-    if actor.is_system or scope == "all" or owner_id == actor.user_id:
-        return True
-    if scope == "team" and actor.team_ids:
-        return (
-            UserTeam.select()
-            .where(UserTeam.user == owner_id, UserTeam.team.in_(sorted(actor.team_ids)))
-            .exists()
-        )
-    return False
+    return record_rights(actor, formdef, owner_id).can(action)
 
 
-def project(actor: Actor, formdef: FormDef, data: dict, reveal=frozenset()) -> dict:
+def project(actor: Actor, formdef: FormDef, data: dict, owner_id: int | None, reveal=frozenset(),
+            action: str = "read") -> dict:
     """The record as `actor` may see it: unreadable fields dropped, masked ones masked here.
 
     `restricted` fields stay masked even for readers unless named in `reveal` (the caller
-    records a reveal event for those; see `check_reveal`).
+    records a reveal event for those; see `check_reveal`). For `action="export"` only grants
+    with the export action count.
     """
-    r = rights(actor, formdef)
+    levels = record_rights(actor, formdef, owner_id).levels_for(action)
     out = {}
     for name, value in data.items():
-        level = r.level(name)
         fd = formdef.fields.get(name)
         if fd is None:
             continue
+        level = levels.get(name, "hidden")
         if level in ("read", "write") and (fd.sensitivity != "restricted" or name in reveal):
             out[name] = value
         elif level != "hidden":
@@ -94,9 +122,43 @@ def project(actor: Actor, formdef: FormDef, data: dict, reveal=frozenset()) -> d
     return out
 
 
-def check_reveal(actor: Actor, formdef: FormDef, fields) -> frozenset[str]:
-    """The restricted fields `actor` asks to see in clear; Forbidden (naming it) for any other."""
-    r = rights(actor, formdef)
+def project_diff(actor: Actor, formdef: FormDef | None, diff: dict, owner_id: int | None,
+                 revealed: set | None = None) -> tuple[dict, list[str]]:
+    """A change (field -> [old, new], restricted values already unsealed by the caller) as
+    `actor` may see it, in form order, and the names of the changed fields it may not see.
+
+    Authorised readers see restricted values in clear only when `revealed` is a set (the names
+    are collected there, for the caller's reveal event); otherwise masked. Fields no longer in
+    the form count as not visible."""
+    if formdef is None:
+        return {}, sorted(diff)
+    r = record_rights(actor, formdef, owner_id)
+    out, hidden = {}, [n for n in diff if n not in formdef.fields]
+    for name, fd in formdef.fields.items():
+        if name not in diff:
+            continue
+        pair, level = diff[name], r.level(name)
+        restricted = fd.sensitivity == "restricted"
+        if level in ("read", "write") and (not restricted or revealed is not None):
+            out[name] = pair
+            if restricted and revealed is not None:
+                revealed.add(name)
+        elif level != "hidden":
+            out[name] = [mask_value(v, fd.mask) for v in pair]
+        else:
+            hidden.append(name)
+    return out, hidden
+
+
+def readable_fields(actor: Actor, formdef: FormDef, owner_id: int | None) -> frozenset[str]:
+    """Fields of one record the actor may see at all (masked included)."""
+    r = record_rights(actor, formdef, owner_id)
+    return frozenset(n for n in formdef.fields if r.level(n) != "hidden")
+
+
+def check_reveal(actor: Actor, formdef: FormDef, fields, owner_id: int | None) -> frozenset[str]:
+    """The restricted fields `actor` asks to see in clear on one record; Forbidden for any other."""
+    r = record_rights(actor, formdef, owner_id)
     for name in fields:
         fd = formdef.fields.get(name)
         if fd is None or fd.sensitivity != "restricted":
@@ -106,18 +168,22 @@ def check_reveal(actor: Actor, formdef: FormDef, fields) -> frozenset[str]:
     return frozenset(fields)
 
 
-def visible_fields(actor: Actor, formdef: FormDef) -> list[str]:
-    r = rights(actor, formdef)
-    return [n for n in formdef.fields if r.level(n) != "hidden"]
+def visible_fields(actor: Actor, formdef: FormDef, owner_id: int | None = None, action: str = "read") -> list[str]:
+    """Fields shown on some record (owner_id None) or on a record of `owner_id`."""
+    r = rights(actor, formdef) if owner_id is None else record_rights(actor, formdef, owner_id)
+    levels = r.levels_for(action)
+    return [n for n in formdef.fields if levels.get(n, "hidden") != "hidden"]
 
 
-def writable_fields(actor: Actor, formdef: FormDef) -> list[str]:
-    r = rights(actor, formdef)
-    return [n for n in formdef.fields if r.level(n) == "write"]
+def writable_fields(actor: Actor, formdef: FormDef, action: str = "update", owner_id: int | None = None) -> list[str]:
+    """Fields `action` may write on a record of `owner_id` (None: the actor's own, the most)."""
+    r = rights(actor, formdef) if owner_id is None else record_rights(actor, formdef, owner_id)
+    return [n for n in formdef.fields if r.may_write(n, action)]
 
 
-def check_write(actor: Actor, formdef: FormDef, fields, action: str) -> None:
-    """Refuse the whole write if any field is unknown (422) or not writable (403)."""
+def check_write(actor: Actor, formdef: FormDef, fields, action: str, owner_id: int | None = None) -> None:
+    """Refuse the whole write if any field is unknown (422) or not writable by `action` on a
+    record of `owner_id` (403 naming the field; None: checks the actor's own records)."""
     require(actor, formdef, action)
     unknown = [f for f in fields if f not in formdef.fields]
     if unknown:
@@ -125,17 +191,30 @@ def check_write(actor: Actor, formdef: FormDef, fields, action: str) -> None:
             f"unknown field {unknown[0]!r}", field=unknown[0], code="unknown_field",
             details=[{"field": f, "code": "unknown_field", "message": "Unknown field."} for f in unknown],
         )
-    r = rights(actor, formdef)
+    r = rights(actor, formdef) if owner_id is None else record_rights(actor, formdef, owner_id)
+    if not r.can(action):
+        raise Forbidden(f"you may not {action} this record", code=f"no_{action}")
     for name in fields:
-        if r.level(name) != "write":
+        if not r.may_write(name, action):
             raise Forbidden(f"you may not write field {name!r}", field=name, code="field_not_writable")
 
 
+def check_owner(actor: Actor, formdef: FormDef, owner_id: int, action: str) -> None:
+    """A writer may give a record only to an owner inside its own `action` scope (a team
+    manager cannot plant records in another team, nor hide one by giving it away)."""
+    if not record_rights(actor, formdef, owner_id).can(action):
+        name = formdef.owner_field or "owner"
+        raise Forbidden("you may not give a record to someone outside your scope", field=name,
+                        code="owner_out_of_scope")
+
+
 def check_query_fields(actor: Actor, formdef: FormDef, fields) -> None:
-    """Filtering or sorting on a field needs clear read access, or values could be inferred."""
+    """Filtering or sorting on a field needs clear read access on some record, or values could
+    be inferred; `scoped(..., fields=...)` then keeps to the records where it is readable."""
     r = rights(actor, formdef)
     for name in fields:
         if name not in formdef.fields:
             raise Invalid(f"unknown field {name!r}", field=name, code="unknown_field")
         if not r.at_least(name, "read"):
             raise Forbidden(f"you may not filter or sort by {name!r}", field=name, code="field_not_readable")
+

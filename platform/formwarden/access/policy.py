@@ -1,13 +1,23 @@
-"""Effective rights of a set of roles on one form: the union over the roles' x-access blocks."""
+"""Effective rights of a set of roles on one form, grant by grant.
+
+Each role's `x-access` block is a *grant*: a record scope, the actions, and a level per field.
+A grant applies only to the records its scope covers, so rights are worked out per record
+*relation* — the viewer's own record, a teammate's, or anyone else's — from exactly the grants
+covering that relation (never one role's scope with another role's fields). Scopes nest
+(own ⊂ team ⊂ all), so a user's own records are covered by every grant, a teammate's by the
+team and all grants, anyone else's by the all grants only.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from formwarden.forms.definition import FormDef
 
 LEVEL_RANK = {"hidden": 0, "masked": 1, "read": 2, "write": 3}
 SCOPE_RANK = {"own": 1, "team": 2, "all": 3}
+RELATIONS = ("own", "team", "all")  # narrowest first: every grant covers "own"
+WRITE_ACTIONS = ("create", "update")
 TOKEN_SCOPE_ACTIONS = {
     "read": {"read"},
     "write": {"create", "update"},
@@ -17,9 +27,31 @@ TOKEN_SCOPE_ACTIONS = {
 
 
 @dataclass(frozen=True)
+class Grant:
+    """One role's block, already narrowed by a token's scopes."""
+
+    role: str
+    scope: str
+    actions: frozenset[str]
+    levels: tuple[tuple[str, str], ...]  # (field, level) for every field not hidden
+
+    def covers(self, relation: str) -> bool:
+        return SCOPE_RANK[self.scope] >= SCOPE_RANK[relation]
+
+
+@dataclass(frozen=True)
 class Rights:
-    scopes: dict  # action -> widest scope granting it
-    levels: dict  # field -> level
+    """What the grants covering one record relation allow.
+
+    `levels` decide what is shown (grants with the read action); `writable[action]` what may
+    be written by that action (fields at `write` in a grant that has the action).
+    """
+
+    scopes: dict  # action -> widest scope among the grants giving it
+    levels: dict  # field -> highest level shown
+    writable: dict = field(default_factory=dict)  # action -> frozenset of fields
+    exported: dict = field(default_factory=dict)  # field -> highest level a grant with export gives
+    relations: dict = field(default_factory=dict, compare=False, repr=False)  # relation -> Rights
 
     def can(self, action: str) -> bool:
         return action in self.scopes
@@ -27,46 +59,107 @@ class Rights:
     def scope(self, action: str) -> str | None:
         return self.scopes.get(action)
 
-    def level(self, field: str) -> str:
-        return self.levels.get(field, "hidden")
+    def level(self, name: str) -> str:
+        return self.levels.get(name, "hidden")
 
-    def at_least(self, field: str, level: str) -> bool:
-        return LEVEL_RANK[self.level(field)] >= LEVEL_RANK[level]
+    def at_least(self, name: str, level: str) -> bool:
+        return LEVEL_RANK[self.level(name)] >= LEVEL_RANK[level]
+
+    def may_write(self, name: str, action: str) -> bool:
+        return name in self.writable.get(action, ())
+
+    def levels_for(self, action: str) -> dict:
+        """The levels shown when reading for `action`: an export carries only what a grant
+        with the export action shows."""
+        return self.exported if action == "export" else self.levels
+
+    def at(self, relation: str) -> Rights:
+        """The rights on a record of `relation` ("own", "team" or "all" for anyone's)."""
+        return self.relations.get(relation, NO_RIGHTS)
+
+    def widest(self, action: str, fields=()) -> str | None:
+        """The widest relation at which `action` is granted and every field in `fields` can
+        be read; None when there is none. Filters and sorts use it so a query never tests a
+        field on a record whose grants do not show that field."""
+        for relation in reversed(RELATIONS):
+            r = self.at(relation)
+            levels = r.levels_for(action)
+            if r.can(action) and all(LEVEL_RANK[levels.get(f, "hidden")] >= LEVEL_RANK["read"] for f in fields):
+                return relation
+        return None
 
 
-NO_RIGHTS = Rights({}, {})
+NO_RIGHTS = Rights({}, {}, {}, {}, {})
 
 
 def rights_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None = None) -> Rights:
+    """The rights of `roles` (narrowed by `token_scopes` when not None) on `formdef`.
+
+    The returned object describes a record of the user's own (covered by every grant), which
+    is also the most any record can give; `.at(relation)` gives the others."""
     return _rights(formdef, roles, token_scopes)
 
 
-@lru_cache(maxsize=4096)
-def _rights(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None) -> Rights:
-    scopes: dict[str, str] = {}
-    levels: dict[str, str] = {}
+def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None) -> list[Grant]:
+    allowed = _token_actions(formdef, token_scopes)
+    out = []
     for role in sorted(roles):
         block = formdef.access.get(role)
         if not block:
             continue
-        for action in block["actions"]:
-            if SCOPE_RANK[block["scope"]] > SCOPE_RANK.get(scopes.get(action, ""), 0):
-                scopes[action] = block["scope"]
+        actions = frozenset(block["actions"]) & allowed if allowed is not None else frozenset(block["actions"])
+        if not actions:
+            continue
         default = block["fields"].get("*", "hidden")
+        levels = []
         for name in formdef.fields:
             level = block["fields"].get(name, default)
-            if LEVEL_RANK[level] > LEVEL_RANK.get(levels.get(name, "hidden"), 0):
+            if level == "write" and not actions & set(WRITE_ACTIONS):
+                level = "read"  # a grant that cannot write shows its writable fields read-only
+            if level != "hidden":
+                levels.append((name, level))
+        out.append(Grant(role, block["scope"], actions, tuple(levels)))
+    return out
+
+
+def _token_actions(formdef: FormDef, token_scopes: frozenset[str] | None) -> set[str] | None:
+    if token_scopes is None:
+        return None
+    allowed: set[str] = set()
+    for s in token_scopes:
+        form, _, what = s.rpartition(":")
+        if form in ("", formdef.key):
+            allowed |= TOKEN_SCOPE_ACTIONS.get(what, set())
+    return allowed
+
+
+def _merge(grants: list[Grant]) -> Rights:
+    scopes: dict[str, str] = {}
+    levels: dict[str, str] = {}
+    exported: dict[str, str] = {}
+    writable: dict[str, set[str]] = {}
+    for g in grants:
+        for action in g.actions:
+            if SCOPE_RANK[g.scope] > SCOPE_RANK.get(scopes.get(action, ""), 0):
+                scopes[action] = g.scope
+        shows = "read" in g.actions
+        for name, level in g.levels:
+            if level == "write":
+                for action in g.actions & set(WRITE_ACTIONS):
+                    writable.setdefault(action, set()).add(name)
+            if not shows and level != "write":
+                continue  # without read a grant shows only what it lets the user write
+            if LEVEL_RANK[level] > LEVEL_RANK[levels.get(name, "hidden")]:
                 levels[name] = level
-    if token_scopes is not None:
-        allowed = set()
-        for s in token_scopes:
-            form, _, what = s.rpartition(":")
-            if form in ("", formdef.key):
-                allowed |= TOKEN_SCOPE_ACTIONS.get(what, set())
-        scopes = {a: s for a, s in scopes.items() if a in allowed}
-        if not {"create", "update"} & allowed:
-            levels = {f: ("read" if lv == "write" else lv) for f, lv in levels.items()}
-    if "read" not in scopes:
-        # Without read there is nothing to see; other actions keep their own scopes.
-        levels = {f: lv for f, lv in levels.items() if lv == "write"} if scopes else {}
-    return Rights(scopes, levels)
+            if shows and "export" in g.actions and LEVEL_RANK[level] > LEVEL_RANK[exported.get(name, "hidden")]:
+                exported[name] = level
+    return Rights(scopes, levels, {a: frozenset(f) for a, f in writable.items()}, exported)
+
+
+@lru_cache(maxsize=4096)
+def _rights(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None) -> Rights:
+    grants = grants_for(formdef, roles, token_scopes)
+    relations = {rel: _merge([g for g in grants if g.covers(rel)]) for rel in RELATIONS}
+    for r in relations.values():
+        r.relations.update(relations)
+    return relations["own"]

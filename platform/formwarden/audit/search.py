@@ -11,12 +11,11 @@ import peewee as pw
 from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
-from formwarden.access.masking import mask_value
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.crypto.fields import is_envelope, unseal
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
-from formwarden.models import AuditEvent, User
+from formwarden.models import AuditEvent, Record, User
 from formwarden.records.indexes import NAME
 from formwarden.records.query import int_arg
 
@@ -52,12 +51,14 @@ class EventView:
     request_id: str = ""
     ip: str = ""
     user_agent: str = ""
+    revealed: list = field(default_factory=list)  # for a reveal: which restricted fields were shown
 
     def as_api(self) -> dict:
         return {"seq": self.seq, "at": self.at.isoformat() + "Z", "actor_kind": self.actor_kind, "actor": self.actor,
                 "action": self.action, "form": self.form, "record": self.record, "changes": self.changes,
                 "changed_without_access": self.hidden_changes, "reason": self.reason,
-                "request_id": self.request_id, "ip": self.ip, "user_agent": self.user_agent}
+                "request_id": self.request_id, "ip": self.ip, "user_agent": self.user_agent,
+                "revealed": self.revealed}
 
 
 def _when(raw: str, name: str, end: bool) -> dt.datetime | None:
@@ -112,33 +113,46 @@ def _filtered(q: EventQuery):
     return query
 
 
-def _project(viewer: Actor, event: AuditEvent, defs: dict) -> EventView:
+def _formdef(key: str, defs: dict):
+    if key not in defs:
+        try:
+            defs[key] = versions.current(key)[1]
+        except NotFound:
+            defs[key] = None
+    return defs[key]
+
+
+def _owners(events) -> dict[int, int]:
+    """Current owner of each record the events name (purged records have none: anyone's)."""
+    ids = sorted({e.record_id for e in events if e.record_id is not None})
+    out: dict[int, int] = {}
+    for i in range(0, len(ids), 500):
+        out.update(Record.select(Record.id, Record.owner).where(Record.id.in_(ids[i:i + 500])).tuples())
+    return out
+
+
+def _project(viewer: Actor, event: AuditEvent, defs: dict, owners: dict) -> EventView:
+    """The event as `viewer` may see it: field values through `gate.project_diff` on the record
+    (restricted values stay masked here; the record's history reveals them), the reason only
+    when the viewer may see at least one field the change touched."""
     diff = json.loads(event.diff or "{}")
-    changes, hidden = diff, []
-    if event.form_key and event.record_id is not None:
-        formdef = defs.get(event.form_key)
-        if formdef is None:
-            try:
-                formdef = defs[event.form_key] = versions.current(event.form_key)[1]
-            except NotFound:
-                formdef = defs[event.form_key] = None
-        rights = gate.rights(viewer, formdef) if formdef else None
-        changes = {}
-        for name, pair in diff.items():
-            level = rights.level(name) if rights and formdef and name in formdef.fields else "hidden"
-            if level == "hidden":
-                hidden.append(name)
-                continue
-            fd = formdef.fields[name]
-            if fd.sensitivity == "restricted":
-                # In search results restricted values stay masked; the record's history reveals them.
-                pair = [mask_value(unseal(formdef.key, name, v) if is_envelope(v) else v, fd.mask) for v in pair]
-            elif level == "masked":
-                pair = [mask_value(v, fd.mask) for v in pair]
-            changes[name] = pair
+    changes, hidden, reason, revealed = diff, [], event.reason, []
+    if event.action == "reveal":
+        revealed = list((diff.get("fields") or [None, []])[1] or [])
+        changes = {k: v for k, v in diff.items() if k != "fields"}
+    elif event.form_key and event.record_id is not None:
+        formdef = _formdef(event.form_key, defs)
+        owner = owners.get(event.record_id)
+        if formdef is not None:
+            readable = gate.readable_fields(viewer, formdef, owner)
+            diff = {n: [unseal(formdef.key, n, v) if is_envelope(v) and n in readable else v for v in pair]
+                    for n, pair in diff.items()}
+        changes, hidden = gate.project_diff(viewer, formdef, diff, owner)
+        if diff and not changes:
+            reason = ""
     return EventView(event.seq, db.py_datetime(event.at), event.actor_kind, event.actor_name, event.action,
-                     event.form_key, event.record_id, changes, hidden, event.reason, event.request_id,
-                     event.ip, event.user_agent)
+                     event.form_key, event.record_id, changes, hidden, reason, event.request_id,
+                     event.ip, event.user_agent, revealed)
 
 
 def search_events(viewer: Actor, q: EventQuery) -> tuple[list[EventView], int]:
@@ -150,9 +164,10 @@ def search_events(viewer: Actor, q: EventQuery) -> tuple[list[EventView], int]:
                       code="out_of_range")
     base = _filtered(q)
     total = base.count()
-    rows = base.order_by(AuditEvent.seq.desc()).paginate(q.page, q.per_page)
+    rows = list(base.order_by(AuditEvent.seq.desc()).paginate(q.page, q.per_page))
     defs: dict = {}
-    return [_project(viewer, e, defs) for e in rows], total
+    owners = _owners(rows)
+    return [_project(viewer, e, defs, owners) for e in rows], total
 
 
 def iter_events(viewer: Actor, q: EventQuery, batch: int = 500):
@@ -165,6 +180,7 @@ def iter_events(viewer: Actor, q: EventQuery, batch: int = 500):
         rows = list(_filtered(q).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch))
         if not rows:
             return
+        owners = _owners(rows)
         for e in rows:
-            yield _project(viewer, e, defs)
+            yield _project(viewer, e, defs, owners)
         last = rows[-1].seq

@@ -46,9 +46,13 @@ def visible_fields(formdef: FormDef, data: dict) -> set[str]:
     return {f for f in formdef.fields if f not in gated or f in shown}
 
 
-def required_fields(formdef: FormDef, data: dict) -> set[str]:
+def required_fields(formdef: FormDef, data: dict, writable=None) -> set[str]:
+    """Fields that must be filled. A rule's requirement binds only a user who may write the
+    field (`writable`; None = everyone), so no one is asked for what they cannot give."""
     base = {f.name for f in formdef.fields.values() if f.required}
     extra = {f for rule in formdef.rules if _matches(rule["when"], data) for f in rule.get("require", [])}
+    if writable is not None:
+        extra &= set(writable)
     return base | (extra & visible_fields(formdef, data))
 
 
@@ -62,14 +66,14 @@ def _has_nul(value) -> bool:
     return False
 
 
-def validate(formdef: FormDef, data: dict) -> list[FieldError]:
+def validate(formdef: FormDef, data: dict, writable=None) -> list[FieldError]:
     """All problems with `data` as a complete record, at most one per field, in form order."""
     errors: dict[str, FieldError] = {
         name: FieldError(name, "invalid_character", {}) for name, value in data.items() if _has_nul(value)}
     for err in formdef.validator.iter_errors(data):
         for fe in _convert(formdef, err, data):
             errors.setdefault(fe.field, fe)
-    for name in required_fields(formdef, data):
+    for name in required_fields(formdef, data, writable):
         if not _is_filled(data.get(name)):
             errors.setdefault(name, FieldError(name, "required", {}))
     order = {name: i for i, name in enumerate(formdef.fields)}
@@ -99,9 +103,15 @@ _KNOWN = {
 }
 
 
-def check(formdef: FormDef, data: dict) -> None:
-    """Raises Invalid whose details list {field, code, message} for each problem."""
-    errors = validate(formdef, data)
+def check(formdef: FormDef, data: dict, *, writable=None, visible=None) -> None:
+    """Raises Invalid whose details list {field, code, message} for each problem.
+
+    With `visible`, problems in fields the caller cannot see are left out: an answer never
+    names such a field nor tells whether it is filled (the caller could not change it anyway;
+    only `writable` fields, a subset of the visible ones, can be written)."""
+    errors = validate(formdef, data, writable)
+    if visible is not None:
+        errors = [e for e in errors if not e.field or e.field in visible]
     if errors:
         first = errors[0]
         raise Invalid(

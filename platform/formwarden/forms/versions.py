@@ -12,6 +12,7 @@ from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid, NotFound
+from formwarden.forms.access_checks import access_problems
 from formwarden.forms.definition import FormDef, parse_definition
 from formwarden.models import Form, FormVersion
 from formwarden.records.indexes import ensure_field_indexes
@@ -25,12 +26,23 @@ def canonical(doc: dict) -> str:
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def checked_definition(doc: object) -> FormDef:
+    """A definition checked in itself and for access blocks that would leave a role unable to
+    save; raises Invalid listing every problem."""
+    formdef = parse_definition(doc)
+    problems = access_problems(formdef)
+    if problems:
+        raise Invalid(f"form definition has {len(problems)} problem(s)", code="invalid_definition",
+                      details=[p.as_dict() for p in problems])
+    return formdef
+
+
 def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
     """Publish `doc` as the next version of its form unless identical to the current one.
 
     Returns (form, version, changed). Raises Invalid listing every problem.
     """
-    formdef = parse_definition(doc)
+    formdef = checked_definition(doc)
     text = canonical(doc)
     checksum = hashlib.sha256(text.encode()).hexdigest()
     with write_transaction():
@@ -90,7 +102,7 @@ def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
             problems.append({"file": f.name, "pointer": "", "reason": f"not readable JSON: {exc}"})
             continue
         try:
-            parse_definition(doc)
+            checked_definition(doc)
         except Invalid as exc:
             problems.extend({"file": f.name, **d} for d in exc.details)
             continue

@@ -34,7 +34,7 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     """
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "export")
-    columns = gate.visible_fields(actor, formdef)
+    columns = gate.visible_fields(actor, formdef, action="export")
     tmp = path.with_suffix(".part")
     written = 0
     page_no = 1
@@ -44,7 +44,7 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
         while True:
             q = ListQuery(filters=query.filters, sort_field=None, sort_column="id", descending=False,
                           page=page_no, per_page=MAX_PER_PAGE)
-            page = list_records(actor, form_key, q)
+            page = list_records(actor, form_key, q, action="export")
             for item in page.items:
                 out.writerow([item.id, item.version] + [_cell(item.data.get(c)) for c in columns])
             written += len(page.items)

@@ -12,14 +12,13 @@ from datetime import datetime
 from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
-from formwarden.access.masking import mask_value
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
-from formwarden.errors import NotFound
+from formwarden.errors import Forbidden, NotFound
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.records import service
-from formwarden.records.sealing import unseal_diff
+from formwarden.records.sealing import unseal_data, unseal_diff
 
 CHANGING = ("create", "update", "revert")  # actions that make a new version
 # From the record's own creation on: events an id carried before (a database from before ids
@@ -51,26 +50,10 @@ def _events(form_key: str, record_id: int):
         yield seq, db.py_datetime(at), actor, action, json.loads(diff or "{}"), reason
 
 
-def _visible_changes(actor: Actor, formdef: FormDef, diff: dict, revealed: set | None) -> dict:
-    """The diff as `actor` may see it. Authorised readers see restricted values in clear when
-    `revealed` is a set (the names are collected there, for the reveal event), else masked."""
-    rights = gate.rights(actor, formdef)
-    diff = unseal_diff(formdef, diff, only={n for n in diff if rights.level(n) != "hidden"})
-    out = {}
-    for name in formdef.fields:  # in form order; fields no longer in the form stay hidden
-        if name not in diff:
-            continue
-        pair = diff[name]
-        level = rights.level(name)
-        restricted = formdef.fields[name].sensitivity == "restricted"
-        if level in ("read", "write") and (not restricted or revealed is not None):
-            out[name] = pair
-            if restricted and revealed is not None:
-                revealed.add(name)
-        elif level in ("read", "write", "masked"):
-            spec = formdef.fields[name].mask
-            out[name] = [mask_value(v, spec) for v in pair]
-    return out
+def _visible_changes(actor: Actor, formdef: FormDef, diff: dict, owner_id: int, revealed: set | None) -> dict:
+    """The diff as `actor` may see it on this record (see `gate.project_diff`)."""
+    diff = unseal_diff(formdef, diff, only=gate.readable_fields(actor, formdef, owner_id))
+    return gate.project_diff(actor, formdef, diff, owner_id, revealed)[0]
 
 
 def _record_for(actor: Actor, form_key: str, record_id, deleted: bool):
@@ -89,10 +72,13 @@ def history(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
     revealed: set | None = set() if reveal_restricted else None
     for seq, at, who, action, diff, reason in _events(form.key, rec.id):
         produced = None
+        changes: dict = {}
         if action in CHANGING:
             version += 1
             produced = version
-        changes = _visible_changes(actor, formdef, diff, revealed) if action in CHANGING else {}
+            changes = _visible_changes(actor, formdef, diff, rec.owner_id, revealed)
+            if diff and not changes:
+                continue  # a change of fields the viewer cannot see leaves no entry, nor its reason
         out.append(Entry(seq, at, who, action, produced, reason, changes))
     if revealed:
         with write_transaction():
@@ -122,19 +108,25 @@ def _state_at(formdef: FormDef, record_id: int, target: int) -> dict:
 def record_at(actor: Actor, form_key: str, record_id, version: int) -> dict:
     """The record's data as it was at `version`, projected for `actor` like any read."""
     form, formdef, rec = _record_for(actor, form_key, record_id, False)
-    return gate.project(actor, formdef, _state_at(formdef, rec.id, int(version)))
+    return gate.project(actor, formdef, _state_at(formdef, rec.id, int(version)), rec.owner_id)
 
 
 def revert_record(actor: Actor, form_key: str, record_id, version: int, *, expected_version: int | None,
                   reason: str = "") -> service.RecordView:
     """Make the record look as it did at `version` again, as a new audited change ("revert").
 
-    Refused (403 naming the field) when any field that would change is not writable by `actor`.
+    Refused when any field that would change is not writable by `actor`: a 403 naming the
+    field when the actor can see it, without a name when it cannot.
     """
     form, formdef, rec = _record_for(actor, form_key, record_id, False)
     gate.require(actor, formdef, "update")
     target = _state_at(formdef, rec.id, int(version))
-    changes = {name: target.get(name) for name in set(rec.data) | set(target)
-               if name in formdef.fields and rec.data.get(name) != target.get(name)}
+    current = unseal_data(formdef, rec.data)  # clear against clear: sealed values differ every time
+    changes = {name: target.get(name) for name in sorted(set(current) | set(target))
+               if name in formdef.fields and current.get(name) != target.get(name)}
+    writable = set(gate.writable_fields(actor, formdef, "update", rec.owner_id))
+    readable = gate.readable_fields(actor, formdef, rec.owner_id)
+    if any(n not in writable and n not in readable for n in changes):
+        raise Forbidden("that version differs in fields you may not change", code="field_not_writable")
     return service.apply_changes(actor, form, formdef, rec, changes, expected_version=expected_version,
                                  reason=reason, action="revert")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.access.policy import NO_RIGHTS, Rights
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
 from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
@@ -42,6 +43,7 @@ class RecordView:
     updated_at: datetime
     deleted_at: datetime | None = None
     deleted_by: str = ""
+    rights: Rights = field(default=NO_RIGHTS, compare=False, repr=False)  # on this record, for pages
 
     def as_api(self) -> dict:
         body = {"id": self.id, "version": self.version, "form_version": self.form_version, "data": self.data}
@@ -52,13 +54,15 @@ class RecordView:
 
 
 def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: str | None = None,
-          reveal=frozenset(), deleted_by: str = "") -> RecordView:
-    visible = gate.visible_fields(actor, formdef)
+          reveal=frozenset(), deleted_by: str = "", action: str = "read") -> RecordView:
+    owner_id = rec.owner_id  # type: ignore[attr-defined]
+    visible = gate.visible_fields(actor, formdef, owner_id, action)
     return RecordView(
         id=rec.id, form=form.key, version=rec.version, form_version=rec.form_version,
-        data=gate.project(actor, formdef, unseal_data(formdef, rec.data, only=visible), reveal),
+        data=gate.project(actor, formdef, unseal_data(formdef, rec.data, only=visible), owner_id, reveal, action),
         owner=owner_name or "",
         created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at, deleted_by=deleted_by,
+        rights=gate.record_rights(actor, formdef, owner_id),
     )
 
 
@@ -176,9 +180,12 @@ def prepare_create(actor: Actor, formdef: FormDef, data: dict) -> NewRecord:
     data = _clean(data)
     gate.check_write(actor, formdef, list(data), "create")
     owner_id, owner_name = _resolve_owner(formdef, data, actor, None)
+    gate.check_owner(actor, formdef, owner_id, "create")
+    gate.check_write(actor, formdef, list(data), "create", owner_id)
     if formdef.owner_field:
         data[formdef.owner_field] = owner_name or _owner_name(owner_id)
-    validate_data(formdef, data)
+    validate_data(formdef, data, writable=gate.writable_fields(actor, formdef, "create", owner_id),
+                  visible=gate.readable_fields(actor, formdef, owner_id))
     _check_refs(actor, formdef, data, data)
     return NewRecord(data, owner_id)
 
@@ -213,7 +220,7 @@ def update_record(
 def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, changes: dict, *,
                   expected_version: int | None, reason: str, action: str) -> RecordView:
     """Write `changes` to a loaded, in-scope record as one audited change (update or revert)."""
-    gate.check_write(actor, formdef, list(changes), "update")
+    gate.check_write(actor, formdef, list(changes), "update", rec.owner_id)
     if expected_version is not None and rec.version != expected_version:
         raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
     old = unseal_data(formdef, rec.data)
@@ -221,7 +228,11 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     owner_id = rec.owner_id
     if formdef.owner_field and formdef.owner_field in changes:
         owner_id, _ = _resolve_owner(formdef, new, actor, rec.owner_id)
-    validate_data(formdef, new)
+        if owner_id != rec.owner_id:
+            gate.check_owner(actor, formdef, owner_id, "update")
+            gate.check_write(actor, formdef, list(changes), "update", owner_id)
+    validate_data(formdef, new, writable=gate.writable_fields(actor, formdef, "update", rec.owner_id),
+                  visible=gate.readable_fields(actor, formdef, rec.owner_id))
     _check_refs(actor, formdef, new, changes)
     diff = _diff(old, new)
     if not diff:
@@ -294,7 +305,7 @@ def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
     read access to them and is recorded as a `reveal` event."""
     form, formdef = versions.current(form_key)
     rec = load_in_scope(actor, formdef, form, record_id, "delete" if deleted else "read", deleted=deleted)
-    shown = gate.check_reveal(actor, formdef, reveal) if reveal else frozenset()
+    shown = gate.check_reveal(actor, formdef, reveal, rec.owner_id) if reveal else frozenset()
     if shown:
         with write_transaction():
             record_event(actor, "reveal", form_key=form.key, record_id=rec.id, diff={"fields": [None, sorted(shown)]})
@@ -313,18 +324,20 @@ class Page:
         return max(1, math.ceil(self.total / self.per_page))
 
 
-def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = False) -> Page:
-    """One page of records the actor may read, filtered and sorted only on readable fields."""
+def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = False, action: str = "read") -> Page:
+    """One page of records the actor may read (or `action`, e.g. export), filtered and sorted only
+    on fields readable on each listed record."""
     form, formdef = versions.current(form_key)
     if q.per_page < 1 or q.per_page > MAX_PER_PAGE:
         raise Invalid(f"per_page must be between 1 and {MAX_PER_PAGE}", field="per_page", code="out_of_range")
     if q.page < 1:
         raise Invalid("page must be 1 or more", field="page", code="out_of_range")
-    gate.check_query_fields(actor, formdef, [f for f, _ in q.filters] + ([q.sort_field] if q.sort_field else [])
-                            + ([formdef.title_field] if q.search else []))
+    queried = sorted({f for f, _ in q.filters} | ({q.sort_field} if q.sort_field else set())
+                     | ({formdef.title_field} if q.search else set()))
+    gate.check_query_fields(actor, formdef, queried)
     base = Record.select().where(form_is(form.id))
     base = base.where(Record.deleted_at.is_null(False) if deleted else Record.deleted_at.is_null())
-    base = gate.scoped(base, actor, formdef, "delete" if deleted else "read")
+    base = gate.scoped(base, actor, formdef, "delete" if deleted else action, queried)
     base = apply_search(apply_filters(base, formdef, q.filters), formdef, q.search)
     total = base.count()
     rows = apply_sort(base, formdef, q.sort_field, q.descending, q.sort_column).paginate(q.page, q.per_page)
@@ -333,6 +346,6 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
     if rows:
         ids = {r.owner_id for r in rows} | {r.deleted_by_id for r in rows if r.deleted_by_id}
         owners = {u.id: u.username for u in User.select(User.id, User.username).where(User.id.in_(list(ids)))}
-    items = [_view(actor, formdef, form, r, owners.get(r.owner_id), deleted_by=owners.get(r.deleted_by_id, ""))
-             for r in rows]
+    items = [_view(actor, formdef, form, r, owners.get(r.owner_id), deleted_by=owners.get(r.deleted_by_id, ""),
+                   action=action) for r in rows]
     return Page(items, total, q.page, q.per_page)

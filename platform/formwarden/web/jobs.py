@@ -38,7 +38,7 @@ def _import_columns(form_key):
     formdef = versions.current(form_key)[1]
     who = actor()
     gate.require(who, formdef, "create")
-    writable = set(gate.writable_fields(who, formdef))
+    writable = set(gate.writable_fields(who, formdef, "create"))
     return formdef, [formdef.fields[n] for section in formdef.sections for n in section.fields if n in writable]
 
 

@@ -27,16 +27,20 @@ def _formdef(form_key: str):
 
 
 def _form_context(formdef, values, errors, mode, record=None):
+    """What a form page shows: on an existing record, the rights of the grants covering it."""
     who = actor()
-    r = gate.rights(who, formdef)
+    r = record.rights if record is not None else gate.rights(who, formdef)
+    action = "create" if mode == "create" else "update"
     owner = formdef.owner_field
-    if mode == "create" and owner and r.level(owner) != "write" and not values.get(owner):
+    if mode == "create" and owner and not r.may_write(owner, action) and not values.get(owner):
         values = {**values, owner: who.name}  # shown as who will own the record
+    levels = {n: ("write" if r.may_write(n, action) else "read" if r.level(n) == "write" else r.level(n))
+              for n in formdef.fields}
     return dict(
         formdef=formdef, values=values, errors=errors, mode=mode, record=record,
-        levels={n: r.level(n) for n in formdef.fields},
-        visible_names=[n for n in formdef.fields if r.level(n) != "hidden"],
-        reason_fields=[n for n, fd in formdef.fields.items() if fd.reason_required and r.level(n) == "write"],
+        levels=levels,
+        visible_names=[n for n in formdef.fields if levels[n] != "hidden"],
+        reason_fields=[n for n, fd in formdef.fields.items() if fd.reason_required and levels[n] == "write"],
         restricted_names=formdef.restricted_fields,
         shown=visible_fields(formdef, values), required=required_fields(formdef, values),
         rule_triggers={rule["when"]["field"] for rule in formdef.rules},
@@ -72,7 +76,7 @@ def list_records(form_key):
     q = from_args(request.args, default_per_page=25)
     deleted = request.args.get("bin") == "1"
     page = service.list_records(who, form_key, q, deleted=deleted)
-    r = gate.rights(who, formdef)
+    r = gate.rights(who, formdef)  # what some record may show; each row is projected on its own
     columns = [n for n in formdef.list_fields if r.level(n) != "hidden"]
     filterable = [fd for fd in formdef.fields.values() if fd.options and r.at_least(fd.name, "read")]
     sortable = [n for n in formdef.fields if r.at_least(n, "read")]
@@ -91,7 +95,7 @@ def _bulk_fields(formdef, r) -> list:
     """Fields a bulk "set to" can change: single-choice fields the user may write."""
     if not r.can("update"):
         return []
-    return [fd for n, fd in formdef.fields.items() if fd.options and fd.type != "array" and r.level(n) == "write"]
+    return [fd for n, fd in formdef.fields.items() if fd.options and fd.type != "array" and r.may_write(n, "update")]
 
 
 @bp.route("/f/<form_key>/bulk", methods=["POST"])
@@ -135,7 +139,7 @@ def create(form_key):
     formdef = _formdef(form_key)
     who = actor()
     gate.require(who, formdef, "create")
-    writable = gate.writable_fields(who, formdef)
+    writable = gate.writable_fields(who, formdef, "create")
     values, errors = {}, {}
     if request.method == "POST":
         values, coerce_errors = _submitted(formdef, writable)
@@ -209,7 +213,7 @@ def edit(form_key, record_id):
     # Restricted values are never put into the form; an empty input keeps the stored value.
     values, errors, status = {k: v for k, v in current.data.items() if k not in sealed}, {}, 200
     if request.method == "POST":
-        writable = gate.writable_fields(who, formdef)
+        writable = [n for n in formdef.fields if current.rights.may_write(n, "update")]
         submitted, coerce_errors = _submitted(formdef, writable)
         submitted = {k: v for k, v in submitted.items() if not (k in sealed and v is None)}
         changes = {k: (None if v in (None, []) else v) for k, v in submitted.items()
@@ -249,16 +253,20 @@ def check_field(form_key):
     name = request.form.get("_field", "")
     if name not in formdef.fields:
         raise Invalid("unknown field", field="_field", code="unknown_field")
-    readable = [n for n in formdef.fields if gate.rights(who, formdef).level(n) != "hidden"]
-    values, coerce_errors = _submitted(formdef, gate.writable_fields(who, formdef))
-    values = {k: v for k, v in values.items() if v not in (None, [])}
     record_id = request.form.get("_record")
-    if record_id:
-        base = service.get_record(who, form_key, record_id).data
-        values = {**{k: v for k, v in base.items() if k not in gate.writable_fields(who, formdef)}, **values}
-    all_errors: list[FieldError] = coerce_errors + [e for e in validate(formdef, values) if e.field in readable]
+    current = service.get_record(who, form_key, record_id) if record_id else None
+    r = current.rights if current is not None else gate.rights(who, formdef)
+    action = "update" if current is not None else "create"
+    readable = [n for n in formdef.fields if r.level(n) != "hidden"]
+    writable = [n for n in formdef.fields if r.may_write(n, action)]
+    values, coerce_errors = _submitted(formdef, writable)
+    values = {k: v for k, v in values.items() if v not in (None, [])}
+    if current is not None:
+        values = {**{k: v for k, v in current.data.items() if k not in writable}, **values}
+    all_errors: list[FieldError] = coerce_errors + [e for e in validate(formdef, values, writable)
+                                                    if e.field in readable]
     own = next((e for e in all_errors if e.field == name), None)
-    ctx = _form_context(formdef, values, {}, "edit" if record_id else "create")
+    ctx = _form_context(formdef, values, {}, "edit" if current is not None else "create", record=current)
     affected = {f for rule in formdef.rules if rule["when"]["field"] == name
                 for f in rule.get("show", []) + rule.get("require", [])}
     ctx.update(check_field=name, field_error=own.as_dict(_)["message"] if own else "",

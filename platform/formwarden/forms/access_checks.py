@@ -1,0 +1,38 @@
+"""Publish-time checks of a definition's access blocks against its rules: no role may be left
+unable to save (a rule or the schema requiring a field the role cannot write)."""
+from __future__ import annotations
+
+from formwarden.forms.definition import FormDef, Problem
+
+WRITE_ACTIONS = {"create", "update"}
+
+
+def _level(block: dict, name: str) -> str:
+    return block["fields"].get(name, block["fields"].get("*", "hidden"))
+
+
+def access_problems(formdef: FormDef) -> list[Problem]:
+    """Every role × rule (and role × required field) combination that would leave a user of the
+    role unable to save, each with the JSON pointer of the role's field level and the reason."""
+    problems = []
+    for role, block in formdef.access.items():
+        actions = set(block["actions"])
+        if not actions & WRITE_ACTIONS:
+            continue
+        if "create" in actions:
+            for name, fd in formdef.fields.items():
+                if fd.required and _level(block, name) != "write":
+                    problems.append(Problem(
+                        f"/x-access/{role}/fields/{name}",
+                        f"role {role!r} may create records but cannot write the required field {name!r}"))
+        for r, rule in enumerate(formdef.rules):
+            trigger = rule["when"]["field"]
+            if _level(block, trigger) != "write":
+                continue
+            for name in rule.get("require", []):
+                if _level(block, name) != "write":
+                    problems.append(Problem(
+                        f"/x-access/{role}/fields/{name}",
+                        f"role {role!r} may set {trigger!r} so that rule /x-rules/{r} requires {name!r},"
+                        f" which the role cannot write"))
+    return problems
