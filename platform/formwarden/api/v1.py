@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -13,6 +15,7 @@ from formwarden.errors import BadRequest, Invalid, PreconditionRequired
 from formwarden.forms import versions
 from formwarden.http.context import actor
 from formwarden.http.guard import accepts_upload, public, requires
+from formwarden.http.hooks import INT64_MAX
 from formwarden.http.jobs import own_run, submit_job
 from formwarden.jobs.runs import get_run
 from formwarden.records import bulk, history, service
@@ -37,12 +40,115 @@ def _reason(payload: dict) -> str:
     return reason
 
 
-def _json_object(allowed: set[str]) -> dict:
+MAX_DEPTH = 64  # arrays and objects nested in a body
+_BRACKET_OR_QUOTE = re.compile(r'["\[\]{}]')
+_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _too_deep(text: str) -> bool:
+    """Does the JSON text nest arrays/objects more than MAX_DEPTH deep? One linear pass over the
+    brackets outside strings, so a body of thousands of `[` neither recurses nor stalls."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth, i = 0, 0
+    while (m := _BRACKET_OR_QUOTE.search(text, i)) is not None:
+        ch, i = m.group(), m.end()
+        if ch == '"':
+            rest = _STRING_REST.match(text, i)
+            if rest is None:
+                return False  # an unterminated string: the parser refuses it
+            i = rest.end()
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+class _Duplicated(dict):
+    """A JSON object that named a key twice; reported with its place after parsing."""
+
+    duplicate = ""
+
+
+def _object(pairs: list) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set = set()
+    for key, _ in pairs:
+        if key in seen:
+            break
+        seen.add(key)
+    twice = _Duplicated(obj)
+    twice.duplicate = key
+    return twice
+
+
+def _bad_json(path: tuple, reason: str, code: str) -> BadRequest:
+    """Name the form field (inside `data`) or the body key, and give the JSON pointer."""
+    if not path:
+        return BadRequest(reason, code=code)
+    pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    name = path[1] if path[0] == "data" and len(path) > 1 else path[0]
+    return BadRequest(f"{reason} at {pointer}", field=str(name), code=code)
+
+
+def _check_values(value, path: tuple = ()) -> None:
+    """Refuse what JSON or the database cannot hold: duplicate keys, NaN/Infinity and numbers
+    beyond them, integers outside 64 bits, lone surrogates."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise _bad_json(path, "a lone surrogate is not text", "invalid_character")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _bad_json(path, "numbers must be finite (NaN, Infinity and values beyond 1e308 are not JSON)",
+                            "invalid_number")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise _bad_json(path, f"whole numbers must lie between {-INT64_MAX - 1} and {INT64_MAX}", "invalid_number")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_values(item, (*path, i))
+    elif isinstance(value, dict):
+        for key in value:
+            if _SURROGATE.search(key):
+                raise _bad_json(path, "a key holds a lone surrogate, which is not text", "invalid_character")
+        if isinstance(value, _Duplicated):
+            raise _bad_json((*path, value.duplicate), f"the key {value.duplicate!r} appears twice", "duplicate_key")
+        for key, item in value.items():
+            _check_values(item, (*path, key))
+
+
+def _json_body():
+    """The request's JSON body, parsed strictly; BadRequest naming the place and the reason."""
     if not request.is_json:
         raise BadRequest("send a JSON body with Content-Type: application/json", code="unsupported_media_type")
-    payload = request.get_json(silent=True)
-    if payload is None:
-        raise BadRequest("the body is not valid JSON", code="malformed_json")
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadRequest("the body is empty: send a JSON object", code="empty_body")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8 (byte {exc.start})", code="malformed_json") from None
+    if _too_deep(text):
+        raise BadRequest(f"the body nests arrays and objects more than {MAX_DEPTH} deep", code="too_deep")
+    try:
+        payload = json.loads(text, object_pairs_hook=_object)
+    except RecursionError:
+        raise BadRequest(f"the body nests arrays and objects more than {MAX_DEPTH} deep", code="too_deep") from None
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise BadRequest(f"the body is not valid JSON{where}", code="malformed_json") from None
+    _check_values(payload)
+    return payload
+
+
+def _json_object(allowed: set[str]) -> dict:
+    payload = _json_body()
     if not isinstance(payload, dict):
         raise Invalid("the body must be a JSON object", code="invalid_body")
     extra = sorted(set(payload) - allowed)
@@ -50,6 +156,23 @@ def _json_object(allowed: set[str]) -> dict:
         raise Invalid(f"unknown key {extra[0]!r} in body (allowed: {', '.join(sorted(allowed))})", field=extra[0],
                       code="unknown_key")
     return payload
+
+
+def _whole_number(value, *, field: str, label: str, code: str) -> int:
+    """A JSON integer from 1 to the largest id: not 1.5, 1e3, true or "1"."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT64_MAX:
+        shown = json.dumps(value, ensure_ascii=False)[:40]
+        raise Invalid(f"{label} must be a whole number from 1 to {INT64_MAX}, not {shown}", field=field, code=code)
+    return value
+
+
+def _record_ids(payload: dict):
+    """The bulk `ids`, each a record id; a missing or empty list is left to the service to explain."""
+    ids = payload.get("ids")
+    if isinstance(ids, list):
+        for i, value in enumerate(ids):
+            _whole_number(value, field="ids", label=f"ids[{i}] (a record id)", code="invalid_id")
+    return ids
 
 
 def _if_match(required: bool) -> int | None:
@@ -61,11 +184,11 @@ def _if_match(required: bool) -> int | None:
     raw = raw.strip()
     if raw.startswith("W/"):
         raw = raw[2:]
-    try:
-        return int(raw.strip('"'))
-    except ValueError:
-        raise BadRequest("If-Match must hold the record version, e.g. \"3\"", field="If-Match",
-                         code="invalid_if_match") from None
+    raw = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= INT64_MAX):
+        raise BadRequest(f"If-Match must hold the record version, a whole number up to {INT64_MAX}, e.g. \"3\"",
+                         field="If-Match", code="invalid_if_match")
+    return int(raw)
 
 
 def _record_response(view, status=200):
@@ -164,12 +287,9 @@ def record_version(form_key, record_id, version):
 @bp.post("/forms/<form_key>/records/<record_id>/revert")
 @requires(Perm.RECORDS)
 def revert_record(form_key, record_id):
-    payload = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(payload, dict) or set(payload) - {"version", "reason"}:
-        raise Invalid("send {\"version\": N, \"reason\": \"…\"}", code="invalid_body")
-    version, reason = payload.get("version"), _reason(payload)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise Invalid("'version' must be a version number", field="version", code="invalid_version")
+    payload = _json_object({"version", "reason"})
+    version = _whole_number(payload.get("version"), field="version", label="'version'", code="invalid_version")
+    reason = _reason(payload)
     view = history.revert_record(actor(), form_key, record_id, version, expected_version=_if_match(required=True),
                                  reason=reason)
     return _record_response(view)
@@ -200,11 +320,11 @@ def bulk_records(form_key):
         data = payload.get("data")
         if not isinstance(data, dict):
             raise Invalid("'data' must be a JSON object of field values", field="data", code="invalid_body")
-        count = bulk.bulk_update(actor(), form_key, payload.get("ids"), data, reason=reason)
+        count = bulk.bulk_update(actor(), form_key, _record_ids(payload), data, reason=reason)
     elif action == "delete":
         if "data" in payload:
             raise Invalid("a bulk delete takes no 'data'", field="data", code="unknown_key")
-        count = bulk.bulk_delete(actor(), form_key, payload.get("ids"), reason=reason)
+        count = bulk.bulk_delete(actor(), form_key, _record_ids(payload), reason=reason)
     else:
         raise Invalid("'action' must be \"update\" or \"delete\"", field="action", code="invalid_action")
     return jsonify({"action": action, "count": count})

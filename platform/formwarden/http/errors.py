@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from formwarden.errors import DomainError, Unauthorized
+from formwarden.errors import BadRequest, DomainError, Unauthorized
 from formwarden.forms.messages import N_
 from formwarden.forms.messages import render as render_message
 
@@ -36,6 +36,9 @@ CODE_MESSAGES = {
     "validation_failed": N_("Please correct the marked fields."),
     "reason_required": N_("This change needs a reason: say why in the reason box."),
     "no_file": N_("Choose a CSV file to import."),
+    "invalid_character": N_("The request holds a character that is not allowed (NUL, a lone surrogate or bytes that are not UTF-8)."),
+    "invalid_id": N_("%(field)s must be a whole number."),
+    "number_out_of_range": N_("A number in the request is too large."),
 }
 
 
@@ -92,6 +95,26 @@ def _csrf(exc: CSRFError):
     return respond(err)
 
 
+def _oversized_arg() -> str | None:
+    """The query argument that most likely overflowed: the first whole number beyond 64 bits
+    (a `filter[FIELD]` names its FIELD, as the list query's own errors do)."""
+    for key, value in request.args.items(multi=True):
+        digits = value.strip().lstrip("+-").lstrip("0")
+        if digits.isascii() and digits.isdigit() and (len(digits) > 19 or int(digits) >= 2**63):
+            return key[7:-1] if key.startswith("filter[") and key.endswith("]") else key
+    return None
+
+
+def _bad_value(exc: Exception):
+    """A number too large for the database or text it cannot encode got past the parsers: still the
+    request's fault, so a 400, never a 500; logged, since a parser should have caught it."""
+    log.warning("%s on %s %s", type(exc).__name__, request.method, request.path, exc_info=True)
+    if isinstance(exc, OverflowError):
+        return respond(BadRequest("a number in the request is too large for a 64-bit whole number",
+                                  field=_oversized_arg(), code="number_out_of_range"))
+    return respond(BadRequest("the request holds text that is not valid Unicode", code="invalid_character"))
+
+
 def _unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     err = DomainError(_("Something went wrong on our side. Nothing was saved."), code="internal_error")
@@ -103,4 +126,6 @@ def init_errors(app: Flask) -> None:
     app.register_error_handler(DomainError, respond)
     app.register_error_handler(CSRFError, _csrf)
     app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(OverflowError, _bad_value)
+    app.register_error_handler(UnicodeError, _bad_value)
     app.register_error_handler(Exception, _unexpected)

@@ -1,7 +1,7 @@
 """Request hooks shared by pages and API: connection, acting user, CSRF, guard, security headers."""
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import unquote_to_bytes, urlencode
 
 from flask import Flask, current_app, g, request
 from flask_babel import gettext as _
@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from formwarden import db
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.errors import BadRequest
+from formwarden.errors import BadRequest, NotFound
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.errors import init_errors
@@ -22,9 +22,41 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
-def _reject_nul() -> None:
-    """NUL cannot be stored (PostgreSQL refuses it) and is never meaningful in a form value."""
+INT64_MAX = 2**63 - 1  # the database's largest integer
+PATH_IDS = ("record_id", "version")  # path arguments that name a row by number
+
+
+def _undecodable(raw: bytes) -> str | None:
+    """The name of the first `name=value` pair of a query string or urlencoded body that is not
+    UTF-8 (an encoded lone surrogate, a stray byte), or None. Werkzeug would quietly turn those
+    bytes into U+FFFD; we refuse them instead."""
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+        return None  # the usual case: one pass over the whole string
+    except UnicodeDecodeError:
+        pass
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        for part in (name, value):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+    return None
+
+
+def _reject_bad_text() -> None:
+    """NUL cannot be stored (PostgreSQL refuses it) and is never meaningful in a form value; text
+    that is not UTF-8, a lone surrogate among it, cannot be stored either."""
     has_form = request.method in UNSAFE and request.mimetype in FORM_TYPES
+    raws = [request.query_string]
+    if has_form and request.mimetype == "application/x-www-form-urlencoded":
+        raws.append(request.get_data(cache=True))
+    for raw in raws:
+        name = _undecodable(raw) if raw else None
+        if name is not None:
+            raise BadRequest("the value is not valid UTF-8 text (a lone surrogate or a stray byte)",
+                             field=name.replace("\x00", ""), code="invalid_character")
     sources = (request.args, request.form) if has_form else (request.args,)
     for source in sources:
         for key, values in source.lists():
@@ -33,13 +65,26 @@ def _reject_nul() -> None:
                                  code="invalid_character")
 
 
+def _check_path_ids() -> None:
+    """A record id or version in the path is a whole number the database can hold; any other
+    path names nothing, so 404, with the reason."""
+    for name in PATH_IDS:
+        value = (request.view_args or {}).get(name)
+        if value is None:
+            continue
+        text = str(value)
+        if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= INT64_MAX):
+            raise NotFound(f"{name} must be a whole number from 0 to {INT64_MAX}", field=name, code="invalid_id")
+
+
 def _before():
     db.ensure_connection()
     guard.bind_view(current_app)
     limit = guard.upload_limit()
     if limit:
         request.max_content_length = limit
-    _reject_nul()
+    _reject_bad_text()
+    _check_path_ids()
     load_actor()
     if request.method in UNSAFE and g.auth_via != "token":
         csrf.protect()

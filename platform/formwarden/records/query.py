@@ -102,14 +102,18 @@ def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool
 
 
 def int_arg(args, name: str, default: int | None) -> int | None:
-    """A whole-number request argument, or `default` when absent; Invalid naming it otherwise."""
+    """A whole-number request argument (ASCII digits, optional "-", 64-bit), or `default` when
+    absent; Invalid naming it and the reason otherwise."""
     raw = args.get(name)
     if raw in (None, ""):
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be a whole number", field=name, code="invalid_number") from None
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit()):
+        raise Invalid(f"{name} must be a whole number", field=name, code="invalid_number")
+    low, high = -(2**63), 2**63 - 1  # what the database can compare with
+    if len(digits) > 19 or not low <= int(raw) <= high:
+        raise Invalid(f"{name} must lie between {low} and {high}", field=name, code="out_of_range")
+    return int(raw)
 
 
 def from_args(args, default_per_page: int = 50) -> ListQuery:
