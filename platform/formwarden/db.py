@@ -33,13 +33,34 @@ SQLITE_PRAGMAS = {
 def open_database(url: str) -> peewee.Database:
     """Create (not connect) the database for `url` and bind the proxy to it."""
     if url.startswith("sqlite:///"):
-        db = peewee.SqliteDatabase(url[len("sqlite:///"):], pragmas=SQLITE_PRAGMAS, timeout=10)
+        path = url[len("sqlite:///"):]
+        _owner_only(path)
+        db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
     elif url.startswith(("postgresql://", "postgres://")):
         db = connect_url(url)
     else:
         raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
     database.initialize(db)
     return db
+
+
+def _owner_only(path: str) -> None:
+    """The database file (and SQLite's WAL and shared-memory files, which take its mode) is
+    readable by the owner only: it holds customer data."""
+    if path == ":memory:" or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return
+    if not os.path.exists(path):
+        # Never open and close an existing database file here: closing any descriptor of it
+        # drops every POSIX lock this process holds on it, SQLite's included.
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process made it meanwhile
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(path + suffix, 0o600)
+        except FileNotFoundError:
+            pass
 
 
 def is_postgres() -> bool:

@@ -145,3 +145,98 @@ def test_export_scope_not_read_scope_decides(make_user, tmp_path):
     _customer("sales15")
     path = tmp_path / "out.csv"
     assert export_csv(who, "customer", ListQuery(), path) == 1
+
+
+# --- tokens and jobs narrow everything ------------------------------------------------------
+
+def _token(username: str, scopes: str) -> str:
+    from formwarden.auth.tokens import create_token
+    from formwarden.models import User
+
+    return create_token(actor_of("admin"), User.get(User.username == username), scopes=scopes.split(","))[1]
+
+
+def test_a_token_narrows_platform_permissions(app, clean_db):
+    c = app.test_client()
+    read_only = {"Authorization": f"Bearer {_token('admin', 'read')}"}
+    assert c.get("/api/v1/audit/events", headers=read_only).status_code == 403
+    rec = _customer("sales01")
+    service.delete_record(actor_of("admin"), "customer", rec.id)
+    assert c.delete(f"/api/v1/forms/customer/records/{rec.id}/purge", headers=read_only).status_code == 403
+    audit = {"Authorization": f"Bearer {_token('admin', 'audit')}"}
+    assert c.get("/api/v1/audit/events", headers=audit).status_code == 200
+    assert c.get("/api/v1/forms/customer/records", headers=audit).status_code == 403  # no record scope
+    purge = {"Authorization": f"Bearer {_token('admin', 'purge')}"}
+    assert c.delete(f"/api/v1/forms/customer/records/{rec.id}/purge", headers=purge).status_code in (200, 204)
+
+
+def test_tokens_are_accepted_on_the_api_only(app, clean_db):
+    c = app.test_client()
+    headers = {"Authorization": f"Bearer {_token('admin', 'read,audit')}"}
+    for path in ("/", "/f/customer/", "/audit", "/alerts"):
+        r = c.get(path, headers=headers)
+        assert r.status_code == 401, path
+        assert b"token" in r.data
+
+
+def test_the_server_chooses_the_request_id(app, clean_db):
+    c = app.test_client()
+    headers = {"Authorization": f"Bearer {_token('sales01', 'read,write')}", "X-Request-Id": "job:forged"}
+    r = c.post("/api/v1/forms/customer/records", json={"data": dict(VALID_CUSTOMER)}, headers=headers)
+    assert r.status_code == 201, r.json
+    assert r.headers["X-Request-Id"] != "job:forged"
+    last = AuditEvent.select().order_by(AuditEvent.seq.desc()).first()
+    assert last.request_id == r.headers["X-Request-Id"] and not last.request_id.startswith("job:")
+
+
+def test_a_job_keeps_the_tokens_scopes_and_identity(clean_db, tmp_path):
+    """An export started with a token acts as that token (name, IP, agent), and a revoked token
+    stops its job."""
+    from formwarden.auth.tokens import authenticate_token, revoke_token
+    from formwarden.auth.users import actor_for_job
+
+    raw = _token("manager", "read,export")
+    user, token = authenticate_token(raw)
+    origin = actor_for(user, token=token, ip="203.0.113.9", user_agent="partner-sync/1.0").origin()
+    job_actor = actor_for_job(user.id, origin, "j1")
+    assert job_actor.token_scopes == frozenset({"read", "export"}) and job_actor.ip == "203.0.113.9"
+    assert "token" in job_actor.name and job_actor.user_agent == "partner-sync/1.0"
+    revoke_token(actor_of("admin"), token)
+    with pytest.raises(Forbidden):
+        actor_for_job(user.id, origin, "j2")
+
+
+def test_export_file_is_private_and_each_download_is_audited(login_as, clean_db):
+    import os
+    import stat
+
+    from formwarden.models import JobRun
+    from formwarden.records.export import export_csv
+
+    _customer("sales01")
+    c = login_as("manager")
+    path = clean_db.instance / "exports" / "t.csv"
+    path.parent.mkdir(exist_ok=True)
+    export_csv(actor_of("manager"), "customer", ListQuery(), path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    run = JobRun.create(job_id="dl1", kind="export", requested_by=actor_of("manager").user_id,
+                        params='{"form": "customer"}', status="done", result_path=str(path))
+    assert c.get("/jobs/dl1/download").status_code == 200
+    assert AuditEvent.select().where(AuditEvent.action == "export_download").count() == 1
+    from formwarden.auth.users import change_role  # the right goes: the file goes with it
+    change_role(actor_of("admin"), "manager", "manager", grant=False)
+    try:
+        assert c.get("/jobs/dl1/download").status_code in (403, 404)
+    finally:
+        change_role(actor_of("admin"), "manager", "manager", grant=True)
+    JobRun.update(created_at=run.created_at.replace(year=2020)).where(JobRun.id == run.id).execute()
+    assert c.get("/jobs/dl1/download").status_code == 404 and not path.exists()
+
+
+def test_database_file_is_private(clean_db):
+    import os
+    import stat
+
+    if db.is_postgres():
+        pytest.skip("SQLite only")
+    assert stat.S_IMODE(os.stat(db.database.obj.database).st_mode) == 0o600

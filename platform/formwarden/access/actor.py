@@ -27,3 +27,8 @@ class Actor:
     @property
     def is_system(self) -> bool:
         return self.kind == "system"
+
+    def origin(self) -> dict:
+        """What a job needs to act exactly as the request that started it: the token (its
+        scopes narrow the job too), the IP and the user agent. Ids and request metadata only."""
+        return {"token": self.token_id, "ip": self.ip, "user_agent": self.user_agent}

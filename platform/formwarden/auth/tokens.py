@@ -13,7 +13,7 @@ from formwarden.db import write_transaction
 from formwarden.errors import Invalid
 from formwarden.models import ApiToken, User, utcnow
 
-SCOPE_RE = re.compile(r"^(?:[a-z][a-z0-9_]*:)?(read|write|delete|export)$")
+SCOPE_RE = re.compile(r"^(?:(?:[a-z][a-z0-9_]*:)?(?:read|write|delete|export)|purge|audit|alerts|users|forms|tokens)$")
 DEFAULT_SCOPES = ("read",)
 
 
@@ -22,7 +22,8 @@ def parse_scopes(scopes) -> list[str]:
     for s in scopes:
         for part in str(s).replace(",", " ").split():
             if not SCOPE_RE.match(part):
-                raise Invalid(f"unknown scope {part!r} (use read, write, delete, export, optionally form:scope)",
+                raise Invalid(f"unknown scope {part!r} (use read, write, delete, export, optionally form:scope;"
+                              " purge, audit, alerts, users, forms, tokens for platform functions)",
                               field="scopes", code="invalid_scope")
             out.append(part)
     return sorted(set(out)) or list(DEFAULT_SCOPES)

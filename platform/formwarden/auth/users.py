@@ -5,7 +5,7 @@ from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password, password_problem, verify_password
-from formwarden.auth.sessions import revoke_all_sessions
+from formwarden.auth.sessions import account_usable, revoke_all_sessions
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import ApiToken, Role, Team, User, UserRole, UserTeam, utcnow
@@ -132,3 +132,21 @@ def change_role(actor: Actor, username: str, role: str, grant: bool) -> None:
                 raise Invalid(f"{username} does not have role {role!r}", field="role", code="no_such_role")
         record_event(actor, "role_grant" if grant else "role_revoke",
                      diff={"user": [username, username], "role": [None, role] if grant else [role, None]})
+
+
+def actor_for_job(user_id: int | None, origin: dict, job_id: str) -> Actor:
+    """The acting identity of a job started by `user_id` through `origin` (see `Actor.origin`).
+
+    Raises Forbidden when the account, or the token the job was started with, is no longer
+    usable: a job never outlives the rights of whoever started it."""
+    user = User.get_or_none(User.id == user_id) if user_id is not None else None
+    if user is None or not account_usable(user, utcnow()):
+        raise Forbidden("the requesting account is gone or deactivated", code="account_unusable")
+    token = None
+    if origin.get("token") is not None:
+        token = ApiToken.get_or_none(ApiToken.id == origin["token"], ApiToken.user == user.id)
+        if token is None or token.revoked_at is not None or (
+                token.expires_at is not None and token.expires_at <= utcnow()):
+            raise Forbidden("the API token that started this job is revoked or expired", code="token_unusable")
+    return actor_for(user, token=token, ip=str(origin.get("ip") or ""), user_agent=str(origin.get("user_agent") or ""),
+                     request_id=f"job:{job_id}")

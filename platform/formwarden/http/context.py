@@ -12,6 +12,7 @@ from formwarden.auth.tokens import authenticate_token
 from formwarden.auth.users import actor_for
 from formwarden.errors import Unauthorized
 
+API_PREFIX = "/api/"
 login_manager = LoginManager()
 login_manager.session_protection = "basic"
 
@@ -38,12 +39,17 @@ def client_ip() -> str:
 
 
 def load_actor() -> None:
-    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    # Always the server's own id: a client-chosen one could pose as another request or a job's.
+    g.request_id = uuid.uuid4().hex
     g.actor = None
     g.auth_via = None
     info = dict(ip=client_ip(), user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
     header = request.headers.get("Authorization", "")
     if header:
+        if not request.path.startswith(API_PREFIX):
+            # Pages act on a person's session only: a token (say, a partner's) never drives them.
+            raise Unauthorized("API tokens are accepted on /api/ only; sign in to use the pages",
+                               code="token_not_accepted")
         scheme, _, raw = header.partition(" ")
         found = authenticate_token(raw.strip()) if scheme.lower() == "bearer" else None
         if found is None:

@@ -50,7 +50,8 @@ def page_message(err: DomainError) -> str:
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    """API paths, and any request carrying credentials for the API (a program, not a browser)."""
+    return request.path.startswith("/api/") or "Authorization" in request.headers
 
 
 def translate_details(details):

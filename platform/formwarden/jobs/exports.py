@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 import logging
 
-from formwarden.auth.users import actor_for
+from formwarden.auth.users import actor_for_job
 from formwarden.config import load_settings
 from formwarden.errors import DomainError
 from formwarden.jobs.runs import finish, get_run, progress
-from formwarden.models import User
-from formwarden.records.export import export_csv
+from formwarden.records.export import export_csv, remove_expired
 from formwarden.records.query import ListQuery
 
 log = logging.getLogger(__name__)
@@ -19,13 +18,14 @@ def run_export(job_id: str) -> int:
     run = get_run(job_id)
     params = json.loads(run.params)
     log.info("export %s started", job_id)
-    user = User.get_or_none(User.id == run.requested_by_id)
-    if user is None or not user.is_active:
-        finish(run, status="failed", message="the requesting account is gone or deactivated")
+    try:
+        actor = actor_for_job(run.requested_by_id, params.get("origin") or {}, job_id)
+    except DomainError as exc:
+        finish(run, status="failed", message=exc.message)
         return 0
-    actor = actor_for(user, request_id=f"job:{job_id}")
     out_dir = load_settings().exports_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    remove_expired(out_dir)
     path = out_dir / f"{job_id}.csv"
     q = ListQuery(filters=[(k, v) for k, v in params.get("filters", [])])
     progress(run, 0, 0)

@@ -8,11 +8,10 @@ import json
 import logging
 from pathlib import Path
 
-from formwarden.auth.users import actor_for
+from formwarden.auth.users import actor_for_job
 from formwarden.errors import DomainError
 from formwarden.forms import versions
 from formwarden.jobs.runs import finish, get_run, progress
-from formwarden.models import User
 from formwarden.records.bulk import import_rows, read_csv, read_upload
 
 log = logging.getLogger(__name__)
@@ -23,11 +22,12 @@ def run_import(job_id: str) -> int:
     params = json.loads(run.params)
     path = Path(params["path"])
     try:
-        user = User.get_or_none(User.id == run.requested_by_id)
-        if user is None or not user.is_active:
-            finish(run, status="failed", message="the requesting account is gone or deactivated")
+        try:
+            actor = actor_for_job(run.requested_by_id, params.get("origin") or {}, job_id)
+        except DomainError as exc:
+            finish(run, status="failed", message=json.dumps([{"field": "", "code": exc.code,
+                                                              "message": exc.message}]))
             return 0
-        actor = actor_for(user, request_id=f"job:{job_id}")
         _, formdef = versions.current(params["form"])
         progress(run, 0, 0)
         try:

@@ -206,7 +206,8 @@ def request_import(actor: Actor, form_key: str, filename: str, content: bytes, d
         f.write(seal_bytes(content, name))
     try:
         run = submit("import", "formwarden.jobs.imports.run_import", "imports", actor.user_id,
-                     {"form": form_key, "path": str(path), "name": (filename or "")[:200]})
+                     {"form": form_key, "path": str(path), "name": (filename or "")[:200],
+                      "origin": actor.origin()})
     except Exception:
         path.unlink(missing_ok=True)  # nothing will ever read it
         raise

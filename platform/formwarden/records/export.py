@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
+import time
 from pathlib import Path
 
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
+from formwarden.errors import NotFound
 from formwarden.forms import versions
+from formwarden.models import utcnow
 from formwarden.records.query import ListQuery
 from formwarden.records.service import MAX_PER_PAGE, list_records
 
@@ -38,7 +42,8 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     tmp = path.with_suffix(".part")
     written = 0
     page_no = 1
-    with open(tmp, "w", newline="", encoding="utf-8-sig") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customer data: owner only
+    with open(fd, "w", newline="", encoding="utf-8-sig") as fh:
         out = csv.writer(fh)
         out.writerow(["id", "version"] + [formdef.fields[c].label(actor.locale) for c in columns])
         while True:
@@ -59,6 +64,40 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     return written
 
 
+RETENTION = dt.timedelta(hours=24)
+
+
+def remove_expired(directory: Path, retention: dt.timedelta = RETENTION) -> int:
+    """Delete export files older than `retention`; returns how many went."""
+    if not directory.is_dir():
+        return 0
+    cutoff = time.time() - retention.total_seconds()
+    gone = 0
+    for path in directory.glob("*.csv*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                gone += 1
+        except FileNotFoundError:
+            pass
+    return gone
+
+
+def open_export(actor: Actor, form_key: str, path: str, created_at: dt.datetime, job_id: str) -> Path:
+    """The file of a finished export for `actor`, who must still have the export right on the
+    form; every download is an audited event. NotFound once the file is past its retention."""
+    _, formdef = versions.current(form_key)
+    gate.require(actor, formdef, "export")
+    file = Path(path) if path else None
+    if file is None or not file.exists() or utcnow() - created_at > RETENTION:
+        if file is not None:
+            file.unlink(missing_ok=True)
+        raise NotFound("the file is no longer available; export again", code="export_expired")
+    with write_transaction():
+        record_event(actor, "export_download", form_key=form_key, diff={"job": [None, job_id]})
+    return file
+
+
 def request_export(actor: Actor, form_key: str, query: ListQuery, submit) -> str:
     """Check the export right now (and again when the job runs), then queue the job; returns its id.
 
@@ -68,5 +107,5 @@ def request_export(actor: Actor, form_key: str, query: ListQuery, submit) -> str
     gate.require(actor, formdef, "export")
     gate.check_query_fields(actor, formdef, [f for f, _ in query.filters])
     run = submit("export", "formwarden.jobs.exports.run_export", "exports", actor.user_id,
-                 {"form": form_key, "filters": [[f, v] for f, v in query.filters]})
+                 {"form": form_key, "filters": [[f, v] for f, v in query.filters], "origin": actor.origin()})
     return run.job_id

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, send_file, url_for
 
@@ -20,7 +19,7 @@ from formwarden.http.i18n import current_locale
 from formwarden.http.jobs import own_run, submit_job
 from formwarden.http.rendering import page_or_block
 from formwarden.records.bulk import MAX_IMPORT_ROWS, request_import
-from formwarden.records.export import request_export
+from formwarden.records.export import open_export, request_export
 from formwarden.records.query import from_args
 
 bp = Blueprint("jobs", __name__)
@@ -108,7 +107,9 @@ def show(job_id):
 @requires(Perm.ACCOUNT)
 def download(job_id):
     run = own_run(job_id)
-    if run.kind != "export" or run.status != "done" or not run.result_path or not Path(run.result_path).exists():
+    if run.kind != "export" or run.status != "done":
         raise NotFound("the file is not ready", code="not_ready")
-    return send_file(run.result_path, mimetype="text/csv", as_attachment=True,
+    params = json.loads(run.params or "{}")
+    path = open_export(actor(), params.get("form", ""), run.result_path, run.created_at, run.job_id)
+    return send_file(path, mimetype="text/csv", as_attachment=True,
                      download_name=f"{run.kind}-{run.created_at:%Y%m%d-%H%M}.csv")

@@ -162,13 +162,14 @@ def create(form_key):
     return render_template("records/form.html", **ctx), (422 if errors else 200)
 
 
-@bp.route("/f/<form_key>/<int:record_id>")
+@bp.route("/f/<form_key>/<int:record_id>", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
 def show(form_key, record_id):
+    """The record and its history; past restricted values only on a POST (it records a reveal)."""
     formdef = _formdef(form_key)
     view = service.get_record(actor(), form_key, record_id)
     ctx = _form_context(formdef, view.data, {}, "show", record=view)
-    reveal_history = request.args.get("reveal") == "history"
+    reveal_history = request.method == "POST" and request.form.get("reveal") == "history"
     timeline = history.history(actor(), form_key, record_id, reveal_restricted=reveal_history)[::-1]
     return render_template("records/show.html", timeline=timeline, reveal_history=reveal_history, **ctx)
 
