@@ -94,7 +94,7 @@ def test_reveal_burst(login_as, quiet):
                                                                 "id_number": "11010519491231002X"}).id
     c = login_as("admin")
     for _ in range(3):
-        assert c.get(f"{URL}/{rid}?reveal=id_number").status_code == 200
+        assert c.post(f"{URL}/{rid}/reveal", json={"fields": ["id_number"]}).status_code == 200
     scan()
     assert ("reveal_burst", "admin") in rules()
 

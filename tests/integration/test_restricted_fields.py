@@ -44,13 +44,15 @@ def test_reveal_is_explicit_and_audited(login_as, clean_db):
     c = login_as("admin")
     rid = c.post(URL, json={"data": {"name": "揭示", "status": "lead", "owner": "sales01", "id_number": ID1}}).json["id"]
     assert c.get(f"{URL}/{rid}").json["data"]["id_number"] == "110105********002X"
-    assert c.get(f"{URL}/{rid}?reveal=id_number").json["data"]["id_number"] == ID1
+    assert c.get(f"{URL}/{rid}?reveal=id_number").status_code == 400  # never by a GET
+    assert AuditEvent.select().where(AuditEvent.action == "reveal").count() == 0
+    assert c.post(f"{URL}/{rid}/reveal", json={"fields": ["id_number"]}).json["data"]["id_number"] == ID1
     event = AuditEvent.select().order_by(AuditEvent.seq.desc()).first()
     assert (event.action, event.actor_name, event.record_id) == ("reveal", "admin", rid)
     m = login_as("manager")
-    r = m.get(f"{URL}/{rid}?reveal=id_number")
+    r = m.post(f"{URL}/{rid}/reveal", json={"fields": ["id_number"]})
     assert r.status_code == 403 and r.json["error"]["field"] == "id_number"
-    assert m.get(f"{URL}/{rid}?reveal=name").status_code == 422
+    assert m.post(f"{URL}/{rid}/reveal", json={"fields": ["name"]}).status_code == 422
     page = c.post(f"/f/customer/{rid}/reveal/id_number", data={"csrf_token": c.csrf}, headers={"HX-Request": "true"})
     assert page.status_code == 200 and ID1 in page.get_data(as_text=True)
     assert ID1 not in c.get(f"/f/customer/{rid}").get_data(as_text=True)
@@ -61,6 +63,9 @@ def test_history_shows_authorised_readers_old_values_and_records_it(login_as, cl
     rid = c.post(URL, json={"data": {"name": "旧值", "status": "lead", "owner": "sales01", "id_number": ID1}}).json["id"]
     c.patch(f"{URL}/{rid}", json={"data": {"id_number": ID2}}, headers={"If-Match": '"1"'})
     items = c.get(f"{URL}/{rid}/history").json["items"]
+    assert items[1]["changes"]["id_number"] == ["110105********002X", "110101********4477"]  # GET: masked
+    assert AuditEvent.select().where(AuditEvent.action == "reveal").count() == 0
+    items = c.post(f"{URL}/{rid}/history/reveal").json["items"]
     assert items[1]["changes"]["id_number"] == [ID1, ID2]
     assert AuditEvent.select().where(AuditEvent.action == "reveal").count() == 1
     support = login_as("support").get(f"{URL}/{rid}/history").json["items"]
@@ -74,5 +79,5 @@ def test_edit_page_keeps_a_restricted_value_left_empty(login_as, clean_db):
     assert ID1 not in page and "110105********002X" not in page
     form = {"_present": ["name", "id_number"], "name": "编辑后", "id_number": "", "version": "1", "csrf_token": c.csrf}
     assert c.post(f"/f/customer/{rid}/edit", data=form).status_code == 302
-    assert c.get(f"{URL}/{rid}?reveal=id_number").json["data"] == {
+    assert c.post(f"{URL}/{rid}/reveal", json={"fields": ["id_number"]}).json["data"] == {
         "name": "编辑后", "status": "lead", "owner": "sales01", "id_number": ID1}

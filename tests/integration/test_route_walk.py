@@ -12,6 +12,9 @@ from formwarden.access.actor import Actor
 from formwarden.records import service
 
 USERS = ["anonymous", "admin", "manager", "sales01", "sales02", "finance", "support", "intern", "auditor"]
+MULTI_ROLE = {"support+sales": ("support", "sales"), "finance+intern": ("finance", "intern")}
+TOKENS = {"token:admin:read": ("admin", "read"), "token:sales01:read,write": ("sales01", "read,write"),
+          "token:manager:customer:read": ("manager", "customer:read")}
 
 P1 = {"name": "探针甲", "mobile": "13911112222", "id_number": "11010519491231002X", "company": "探针公司",
       "status": "won", "contract_amount": 7654321.09, "owner": "sales01", "notes": "NOTE-SECRET-P1"}
@@ -37,6 +40,12 @@ SEES = {
     "intern":  {"P1": dict(id_number="none", mobile="none", contract_amount="none", notes="none"),
                 "P2": dict(id_number="none", mobile="masked", contract_amount="none", notes="clear")},
 }
+# Two roles: each record is seen through the grants whose scope covers it. Neither probe is
+# theirs, so support's and finance's all-records grants decide, never sales' or intern's fields.
+SEES["support+sales"] = SEES["support"]
+SEES["finance+intern"] = SEES["finance"]
+# A token sees at most what its user sees (its scopes only narrow).
+SEES.update({name: SEES[user] for name, (user, _scopes) in TOKENS.items()})
 
 
 def _clear_forms(probe: dict, field: str) -> list[str]:
@@ -90,6 +99,10 @@ def _requests(p1: int, p2: int):
         "api.delete_record": [("DELETE", rec, {})],
         "api.restore_record": [("POST", f"{rec}/restore", {})],
         "api.record_history": [("GET", f"{rec}/history", {}), ("GET", f"/api/v1/forms/customer/records/{p2}/history", {})],
+        "api.reveal_history": [("POST", f"{rec}/history/reveal", {}),
+                               ("POST", f"/api/v1/forms/customer/records/{p2}/history/reveal", {})],
+        "api.reveal_record": [("POST", f"{rec}/reveal", {"json": {"fields": ["id_number"]}}),
+                              ("POST", f"/api/v1/forms/customer/records/{p2}/reveal", {"json": {"fields": ["id_number"]}})],
         "api.record_version": [("GET", f"{rec}/versions/1", {})],
         "api.revert_record": [("POST", f"{rec}/revert", {"json": {"version": 1}, "headers": {"If-Match": "1"}})],
         "api.purge_record": [("DELETE", f"{rec}/purge", {})],
@@ -127,10 +140,40 @@ def test_every_endpoint_is_walked(app, clean_db):
     assert set(app.view_functions) == listed, "add new endpoints to the route walk"
 
 
-@pytest.mark.parametrize("user", USERS)
-def test_route_walk(app, login_as, anon, user):
+class TokenClient:
+    """A partner system: an API token on every request, no session, no CSRF token."""
+
+    csrf = None
+
+    def __init__(self, flask_client, raw: str):
+        self.c, self.auth = flask_client, {"Authorization": f"Bearer {raw}"}
+
+    def __getattr__(self, method):
+        def call(*a, **kw):
+            kw["headers"] = {**(kw.get("headers") or {}), **self.auth}
+            return getattr(self.c, method)(*a, **kw)
+        return call
+
+
+def _client(app, login_as, anon, make_user, user):
+    if user == "anonymous":
+        return anon
+    if user in MULTI_ROLE:
+        return login_as(make_user(roles=MULTI_ROLE[user]).username)
+    if user in TOKENS:
+        from formwarden.auth.tokens import create_token
+        from formwarden.models import User
+
+        name, scopes = TOKENS[user]
+        raw = create_token(Actor.system("tests"), User.get(User.username == name), scopes=scopes.split(","))[1]
+        return TokenClient(app.test_client(), raw)
+    return login_as(user)
+
+
+@pytest.mark.parametrize("user", USERS + list(MULTI_ROLE) + list(TOKENS))
+def test_route_walk(app, login_as, anon, make_user, user):
     p1, p2 = _probes()
-    client = anon if user == "anonymous" else login_as(user)
+    client = _client(app, login_as, anon, make_user, user)
     statuses = {}
     for endpoint, calls in _requests(p1, p2).items():
         for method, url, kw in calls:
@@ -149,12 +192,40 @@ def test_route_walk(app, login_as, anon, user):
                         assert "/login" in r.headers["Location"]
                 continue
             _assert_no_leak(user, body, where)
+            if user in TOKENS and not url.startswith("/api/"):
+                assert r.status_code == 401, f"{user} drove a page: {where} -> {r.status_code}"
     if user == "anonymous":
+        return
+    if user in TOKENS:
+        _token_expectations(user, statuses, p1, p2)
+        return
+    if user in MULTI_ROLE:
+        _multi_role_expectations(user, statuses, p1, p2)
         return
     r = client.post("/logout", data={"csrf_token": client.csrf})
     assert r.status_code == 302
     assert client.get("/api/v1/forms").status_code == 401
     _expectations(user, statuses, p1, p2)
+
+
+def _token_expectations(user, s, p1, p2):
+    rec = f"/api/v1/forms/customer/records/{p1}"
+    assert s["GET /api/v1/audit/events?per_page=200"] == 403  # no audit scope, even for the admin's token
+    assert s[f"DELETE {rec}/purge"] in (403, 404)  # no purge scope
+    writes = (s["POST /api/v1/forms/customer/records"], s[f"PATCH {rec}"], s[f"DELETE {rec}"])
+    if "write" not in user:
+        assert all(code in (403, 404) for code in writes), f"{user} wrote: {writes}"
+    assert s["POST /api/v1/forms/customer/imports"] in ((202,) if "write" in user else (403,))
+    if user.startswith("token:sales01"):
+        assert s[f"GET {rec}"] == 200 and s[f"GET /api/v1/forms/customer/records/{p2}"] == 404
+
+
+def _multi_role_expectations(user, s, p1, p2):
+    rec = f"/api/v1/forms/customer/records/{p1}"
+    assert s[f"GET /f/customer/{p1}"] == 200 and s[f"GET /f/customer/{p2}"] == 200  # support/finance: all
+    # neither probe is theirs: the own-scope role's update and delete rights do not reach it
+    assert s[f"PATCH {rec}"] in (403, 404) and s[f"DELETE {rec}"] in (403, 404)
+    assert s["POST /f/customer/export"] == (302 if user == "finance+intern" else 403)
 
 
 def _expectations(user, s, p1, p2):

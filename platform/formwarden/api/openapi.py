@@ -82,6 +82,25 @@ def openapi_document() -> dict:
                 "parameters": [FORM, RID],
                 "post": {"summary": "Restore from the recycle bin", "responses": {"200": REC, **ERRORS}},
             },
+            "/forms/{form}/records/{id}/reveal": {
+                "parameters": [FORM, RID],
+                "post": {"summary": "Read a record with some restricted fields in clear (recorded as a reveal)",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["fields"], "additionalProperties": False,
+                             "properties": {"fields": {"type": "array", "minItems": 1,
+                                                       "items": {"type": "string"}}}}}}},
+                         "responses": {"200": REC, **ERRORS}},
+            },
+            "/forms/{form}/records/{id}/history": {
+                "parameters": [FORM, RID],
+                "get": {"summary": "The record's changes as you may see them (restricted values masked)",
+                        "responses": {"200": {"description": "Entries"}, **ERRORS}},
+            },
+            "/forms/{form}/records/{id}/history/reveal": {
+                "parameters": [FORM, RID],
+                "post": {"summary": "The history with restricted values in clear (recorded as a reveal)",
+                         "responses": {"200": {"description": "Entries"}, **ERRORS}},
+            },
             "/forms/{form}/records/{id}/purge": {
                 "parameters": [FORM, RID],
                 "delete": {"summary": "Delete for good (administrators)",

@@ -242,8 +242,21 @@ def create_record(form_key):
 @bp.get("/forms/<form_key>/records/<record_id>")
 @requires(Perm.RECORDS)
 def get_record(form_key, record_id):
-    reveal = [f for f in request.args.get("reveal", "").split(",") if f]
-    return _record_response(service.get_record(actor(), form_key, record_id, reveal=reveal))
+    if "reveal" in request.args:
+        raise BadRequest("revealing a value is recorded: use POST …/reveal with {\"fields\": [...]}",
+                         field="reveal", code="use_post")
+    return _record_response(service.get_record(actor(), form_key, record_id))
+
+
+@bp.post("/forms/<form_key>/records/<record_id>/reveal")
+@requires(Perm.RECORDS)
+def reveal_record(form_key, record_id):
+    """The record with the named restricted fields in clear; each reveal is an audited event."""
+    payload = _json_object({"fields"})
+    fields = payload.get("fields")
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
+        raise Invalid("fields must be a non-empty list of field names", field="fields", code="invalid_fields")
+    return _record_response(service.get_record(actor(), form_key, record_id, reveal=fields))
 
 
 @bp.patch("/forms/<form_key>/records/<record_id>")
@@ -272,8 +285,17 @@ def restore_record(form_key, record_id):
 @bp.get("/forms/<form_key>/records/<record_id>/history")
 @requires(Perm.RECORDS)
 def record_history(form_key, record_id):
+    """Restricted values come masked; POST …/history/reveal shows them (an audited reveal)."""
     deleted = request.args.get("deleted") in ("1", "true")
-    items = [e.as_api() for e in history.history(actor(), form_key, record_id, deleted=deleted)]
+    items = [e.as_api() for e in history.history(actor(), form_key, record_id, deleted=deleted,
+                                                 reveal_restricted=False)]
+    return jsonify({"items": items, "total": len(items)})
+
+
+@bp.post("/forms/<form_key>/records/<record_id>/history/reveal")
+@requires(Perm.RECORDS)
+def reveal_history(form_key, record_id):
+    items = [e.as_api() for e in history.history(actor(), form_key, record_id, reveal_restricted=True)]
     return jsonify({"items": items, "total": len(items)})
 
 
