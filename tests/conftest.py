@@ -59,12 +59,21 @@ def base_db(settings):
     return settings
 
 
+@pytest.fixture(scope="session")
+def redis_conn(base_db):
+    from formwarden.jobs.queue import connection
+
+    return connection(base_db)
+
+
 @pytest.fixture()
-def clean_db(base_db):
+def clean_db(base_db, redis_conn):
     from formwarden.audit.verify import CHECKPOINT_FILE
+    from formwarden.auth.throttle import forget_all
     from formwarden.models import ApiToken, AuditCheckpoint, AuditEvent, JobRun, Record, User, UserSession
 
     db.ensure_connection()
+    forget_all(redis_conn)  # sign-in counts of earlier tests: every test client is 127.0.0.1
     for model in (Record, AuditEvent, AuditCheckpoint, JobRun, UserSession, ApiToken):
         model.delete().execute()
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)

@@ -44,6 +44,36 @@ class ConfigError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class LoginLimits:
+    """Sign-in throttling (auth/throttle.py); FORMWARDEN_LOGIN_<NAME> overrides each."""
+
+    account_free: int = 5  # failures per account and window before attempts must wait
+    account_lock: int = 10  # failures per account and window that lock it
+    ip_free: int = 20  # the same per client IP (an office shares one address) …
+    ip_lock: int = 100  # … 0 turns the per-IP limit off (behind a proxy that hides client IPs)
+    delay_seconds: int = 1  # the first wait; it doubles with each further failure …
+    delay_max_seconds: int = 60  # … up to this
+    lock_minutes: int = 15
+    window_minutes: int = 15  # failures are counted in a window that starts with the first one
+
+
+def login_limits(env=None) -> LoginLimits:
+    """LoginLimits with FORMWARDEN_LOGIN_<NAME> overrides, read when called (each sign-in)."""
+    env = os.environ if env is None else env
+    values = {}
+    for name in LoginLimits.__dataclass_fields__:
+        raw = env.get(f"FORMWARDEN_LOGIN_{name.upper()}")
+        if raw is not None:
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"FORMWARDEN_LOGIN_{name.upper()} must be a whole number, not {raw!r}") from None
+            if values[name] < 0:
+                raise ConfigError(f"FORMWARDEN_LOGIN_{name.upper()} must not be negative")
+    return LoginLimits(**values)
+
+
 def instance_path(env=None) -> Path:
     env = os.environ if env is None else env
     raw = env.get("FORMWARDEN_INSTANCE", "instance")

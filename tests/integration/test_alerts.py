@@ -27,6 +27,8 @@ def quiet(clean_db, monkeypatch):
     AlertCursor.delete().execute()
     monkeypatch.setenv("FORMWARDEN_ALERT_WORK_START", "0")
     monkeypatch.setenv("FORMWARDEN_ALERT_WORK_END", "24")
+    monkeypatch.setenv("FORMWARDEN_LOGIN_ACCOUNT_FREE", "50")  # rapid failures here must all be checked
+    monkeypatch.setenv("FORMWARDEN_LOGIN_ACCOUNT_LOCK", "100")
     return monkeypatch
 
 

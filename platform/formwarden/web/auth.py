@@ -1,24 +1,31 @@
 """Sign in and out, change password, choose language."""
 from __future__ import annotations
 
+import logging
+import math
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm
 from formwarden.audit import record_event
+from formwarden.auth import throttle
 from formwarden.auth.sessions import account_usable, revoke_session, start_session
 from formwarden.auth.users import authenticate, change_password, set_locale
+from formwarden.config import login_limits
 from formwarden.db import write_transaction
 from formwarden.errors import DomainError
 from formwarden.http.context import LoginUser, actor, client_ip
 from formwarden.http.guard import public, requires
 from formwarden.http.i18n import COOKIE, LOCALES
+from formwarden.jobs.queue import redis_url_for
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 
 def safe_next(target: str | None) -> str:
@@ -36,28 +43,82 @@ def _anon(username: str) -> Actor:
                  user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
 
 
+def _limiter():
+    """The Redis client that counts sign-in attempts, shared by every process (embedded or REDIS_URL)."""
+    conn = current_app.extensions.get("formwarden_login_redis")
+    if conn is None:
+        try:
+            url = redis_url_for(current_app.config["FORMWARDEN"])
+        except Exception as exc:  # the embedded server would not start
+            raise throttle.Unavailable(str(exc)) from exc
+        conn = current_app.extensions["formwarden_login_redis"] = throttle.connect(url)
+    return conn
+
+
+def _login_page(username: str, error: str | None = None, status: int = 200, headers=None):
+    return (render_template("auth/login.html", error=error, username=username, next=request.args.get("next", "")),
+            status, headers or {})
+
+
+def _refused(username: str, refusal: throttle.Refusal):
+    """The same words whether or not the account exists: the count is keyed by what was typed."""
+    if refusal.locked:
+        minutes = math.ceil(refusal.retry_after / 60)
+        message = ngettext("Too many failed sign-ins. Signing in is paused for %(num)d minute.",
+                           "Too many failed sign-ins. Signing in is paused for %(num)d minutes.", minutes)
+    else:
+        message = ngettext("Too many failed sign-ins. Wait %(num)d second, then try again.",
+                           "Too many failed sign-ins. Wait %(num)d seconds, then try again.", refusal.retry_after)
+    return _login_page(username, message, 429, {"Retry-After": str(refusal.retry_after)})
+
+
+def _limiter_down(username: str, exc: Exception):
+    log.error("sign-in refused: the attempt limiter cannot reach Redis (%s)", type(exc).__name__)
+    return _login_page(username, _("Signing in is unavailable for a moment because failed attempts cannot be "
+                                   "counted. Please try again in a minute."), 503, {"Retry-After": "60"})
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
-    error = None
-    username = ""
-    if request.method == "POST":
-        username = (request.form.get("username") or "").strip()
-        password = request.form.get("password") or ""
-        user = authenticate(username, password) if username and password else None
-        if user is not None and account_usable(user):
-            raw = start_session(user, client_ip(), request.headers.get("User-Agent", ""))
-            login_user(LoginUser(user, raw))
-            who = Actor(kind="user", user_id=user.id, name=user.username, ip=client_ip(),
-                        user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
-            with write_transaction():
-                record_event(who, "login")
-            return redirect(safe_next(request.args.get("next")))
+    if request.method != "POST":
+        return _login_page("")
+    username = (request.form.get("username") or "").strip()
+    password = request.form.get("password") or ""
+    limits, ip = login_limits(), client_ip()
+    try:
+        limiter = _limiter()
+        refusal = throttle.check(limiter, limits, username, ip)
+    except throttle.Unavailable as exc:
+        return _limiter_down(username, exc)  # fail closed: no uncounted attempts
+    if refusal is not None:
+        return _refused(username, refusal)
+    user = authenticate(username, password) if username and password else None
+    if user is not None and account_usable(user):
+        try:
+            throttle.clear_account(limiter, username)
+        except throttle.Unavailable:
+            log.warning("could not clear the failed sign-ins of an account after it signed in")
+        raw = start_session(user, ip, request.headers.get("User-Agent", ""))
+        login_user(LoginUser(user, raw))
+        who = Actor(kind="user", user_id=user.id, name=user.username, ip=ip,
+                    user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
         with write_transaction():
-            record_event(_anon(username), "login_failed", diff={"username": [None, username[:64]]})
-        error = _("Wrong username or password, or the account is not active.")
-    return render_template("auth/login.html", error=error, username=username,
-                           next=request.args.get("next", "")), (401 if error else 200)
+            record_event(who, "login")
+        return redirect(safe_next(request.args.get("next")))
+    down = None
+    try:
+        locked = throttle.record_failure(limiter, limits, username, ip)
+    except throttle.Unavailable as exc:
+        locked, down = [], exc
+    with write_transaction():
+        record_event(_anon(username), "login_failed", diff={"username": [None, username[:64]]})
+        for scope in locked:  # once per lock; the password is never part of an event
+            record_event(_anon(username), "login_locked", diff={
+                "username": [None, username[:64]], "scope": [None, scope], "minutes": [None, limits.lock_minutes]})
+    if down is not None:
+        return _limiter_down(username, down)
+    return _login_page(username, _("Wrong username or password, or the account is not active."), 401)
 
 
 @bp.route("/logout", methods=["POST"])
