@@ -149,3 +149,44 @@ def test_concurrent_appends_make_one_chain(clean_db, writers):
     report = verify_chain(write_checkpoint=False)
     assert report.ok, report.finding
     assert report.checked == writers * 15 == AuditEvent.select().count()
+
+
+def test_an_event_moved_in_time_by_respelling_its_time_is_refused(clean_db):
+    """The same instant spelled "…T…" hashes the same but sorts after every "… …" time in text
+    comparisons, so a search or alert window would miss it: verify refuses any other spelling."""
+    if db.is_postgres():
+        pytest.skip("PostgreSQL stores a timestamp, not text")
+    _events(3)
+    _sql("UPDATE audit_event SET at = replace(at, ' ', 'T') WHERE seq = 2")
+    f = finding()
+    assert f.seq == 2 and "canonical" in f.problem
+
+
+def test_a_cut_off_tail_is_found_by_the_automatic_checkpoint(clean_db):
+    from formwarden.jobs.alerts import checkpoint_if_due
+    from formwarden.models import Alert
+
+    _events(4)
+    assert checkpoint_if_due(None) == []  # signs the head (event 4)
+    assert AuditCheckpoint.select().order_by(AuditCheckpoint.seq.desc()).first().seq == 4
+    _events(2)
+    assert checkpoint_if_due(None) == [] and AuditCheckpoint.select().count() == 2
+    _sql("DELETE FROM audit_event WHERE seq > 4")  # cut the newest events off
+    alerts = checkpoint_if_due(None)
+    assert [a.rule for a in alerts] == ["audit_chain"] and alerts[0].severity == "critical"
+    assert "cut off" in alerts[0].summary
+    assert Alert.select().where(Alert.rule == "audit_chain").count() == 1
+
+
+def test_a_rewritten_event_after_the_checkpoint_is_found(clean_db):
+    from formwarden.audit.verify import extend_checkpoint
+
+    _events(3)
+    assert extend_checkpoint().ok
+    _events(2)
+    _sql("UPDATE audit_event SET reason = 'edited' WHERE seq = 5")
+    report = extend_checkpoint()
+    assert not report.ok and report.finding.seq == 5
+    AuditEvent.delete().where(AuditEvent.seq == 3).execute()
+    report = extend_checkpoint()
+    assert not report.ok and report.finding.seq == 3

@@ -254,3 +254,14 @@ def change_status(actor: Actor, alert_id: int, action: str, note: str = "") -> A
         record_event(actor, f"alert_{action}", diff={"alert": [None, alert.id], "status": [alert.status, target]},
                      reason=note)
     return Alert.get_by_id(alert.id)
+
+
+def chain_broken(problem: str, seq: int | None) -> Alert:
+    """Open (or add to) the critical alert that the audit chain no longer verifies."""
+    finding = Finding("audit_chain", "audit trail", f"audit chain broken at event {seq}: {problem}", "critical")
+    with db.write_transaction():
+        alert, opened = _open_or_add([(finding, seq or 0)])
+        if opened:
+            record_event(Actor.system("checkpoint"), "alert_open",
+                         diff={"alert": [None, alert.id], "rule": [None, alert.rule], "subject": [None, alert.subject]})
+    return alert

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 
 FORMAT = "fw-chain-1"
@@ -29,6 +30,19 @@ def canonical_time(value) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value.isoformat(timespec="microseconds") + "Z"
+
+
+_STORED_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+
+
+def stored_time_ok(value) -> bool:
+    """Whether an event time is stored in the one form the writer uses: SQLite text
+    `2026-11-30 04:50:00.123456` (UTC), or a naive UTC timestamp on PostgreSQL. Another spelling
+    of the same instant would hash the same yet sort elsewhere in text comparisons (searches,
+    alert windows), so verify refuses it."""
+    if isinstance(value, str):
+        return _STORED_TIME.fullmatch(value) is not None
+    return isinstance(value, dt.datetime) and value.tzinfo is None
 
 
 _SORTED = tuple(sorted(FIELDS + ("format",)))
@@ -84,12 +98,13 @@ class Report:
         return self.finding is None
 
 
-def verify_rows(rows, key: bytes | None, checkpoints=()) -> Report:
+def verify_rows(rows, key: bytes | None, checkpoints=(), start: tuple[int, str] = (0, GENESIS)) -> Report:
     """Walk events in seq order (dict rows with FIELDS, prev_hash, hash, mac) and stop at the
-    first problem. `checkpoints` are (seq, hash, mac) heads signed earlier."""
+    first problem. `checkpoints` are (seq, hash, mac) heads signed earlier. `start` is the
+    (seq, hash) the rows follow: a verified head, when only the newer events are walked."""
     report = Report()
-    expected = 1
-    prev = GENESIS
+    expected = start[0] + 1
+    prev = start[1]
     wanted = {}
     for seq, head, mac in checkpoints:
         if key is not None and not hmac.compare_digest(mac, checkpoint_mac(key, seq, head)):
@@ -115,6 +130,10 @@ def verify_rows(rows, key: bytes | None, checkpoints=()) -> Report:
             report.finding = Finding(seq, "signature does not match (the event was forged or re-chained without "
                                           "the audit key)")
             return report
+        if not stored_time_ok(row["at"]):
+            report.finding = Finding(seq, "its time is not stored in the canonical form (the event was moved in "
+                                          "time for searches and alert windows)")
+            return report
         if seq in wanted and wanted.pop(seq) != computed:
             report.finding = Finding(seq, "differs from the signed checkpoint (history was rewritten)")
             return report
@@ -122,6 +141,7 @@ def verify_rows(rows, key: bytes | None, checkpoints=()) -> Report:
         expected += 1
         report.checked += 1
     report.head_seq, report.head_hash = expected - 1, prev
+    wanted = {s: h for s, h in wanted.items() if s > start[0]}
     if wanted:
         last = max(wanted)
         report.finding = Finding(report.head_seq + 1, f"the chain ends at {report.head_seq} but a signed checkpoint "

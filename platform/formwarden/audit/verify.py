@@ -2,6 +2,7 @@
 checkpoints, and on success sign the new head as the next checkpoint."""
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from pathlib import Path
@@ -17,8 +18,8 @@ _PAGE = f"SELECT {', '.join(_COLUMNS)} FROM audit_event WHERE seq > ? ORDER BY s
 CHECKPOINT_FILE = "audit_checkpoint.json"
 
 
-def _rows(batch: int):
-    last = 0
+def _rows(batch: int, after: int = 0):
+    last = after
     while True:
         page = db.fetchall(_PAGE, (last, batch))
         if not page:
@@ -51,6 +52,44 @@ def save_checkpoint(instance: Path, seq: int, head: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"format": chain.FORMAT, "seq": seq, "hash": head, "mac": mac}))
     os.replace(tmp, path)
+
+
+def _signed_heads(instance: Path, key: bytes) -> list[tuple[int, str]] | chain.Finding:
+    out = []
+    for seq, head, mac in checkpoints(instance):
+        if not hmac.compare_digest(mac, chain.checkpoint_mac(key, seq, head)):
+            return chain.Finding(seq, "a checkpoint's signature is wrong (checkpoint forged or altered)")
+        out.append((seq, head))
+    return out
+
+
+_AT = "SELECT hash FROM audit_event WHERE seq = ?"
+
+
+def extend_checkpoint(*, batch: int = 10000) -> chain.Report:
+    """Verify the events written since the newest signed checkpoint and sign the new head.
+
+    Cheap enough to run every few minutes and at shutdown, so cutting the newest events off
+    (or rewriting them) is found without anyone running `audit verify`: the chain must still
+    hold the checkpointed event unchanged and link every newer event to it."""
+    db.ensure_connection()
+    instance = instance_path()
+    key = load_key("audit")
+    heads = _signed_heads(instance, key)
+    if isinstance(heads, chain.Finding):
+        return chain.Report(finding=heads)
+    start = max(heads) if heads else (0, chain.GENESIS)
+    if start[0]:
+        row = db.fetchone(_AT, (start[0],))
+        if row is None or row[0] != start[1]:
+            newest = db.fetchone("SELECT MAX(seq) FROM audit_event")[0] or 0
+            what = (f"the chain ends at {newest} but a signed checkpoint records event {start[0]} (the tail was cut off)"
+                    if newest < start[0] else "differs from the signed checkpoint (history was rewritten)")
+            return chain.Report(head_seq=newest, finding=chain.Finding(start[0], what))
+    report = chain.verify_rows(_rows(batch, after=start[0]), key, start=start)
+    if report.ok and report.head_seq > start[0]:
+        save_checkpoint(instance, report.head_seq, report.head_hash)
+    return report
 
 
 def verify_chain(*, batch: int = 10000, write_checkpoint: bool = True) -> chain.Report:

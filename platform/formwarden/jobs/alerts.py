@@ -11,7 +11,8 @@ import uuid
 
 from rq import get_current_job
 
-from formwarden.audit.alerts import scan_pending
+from formwarden.audit.alerts import chain_broken, scan_pending
+from formwarden.audit.verify import extend_checkpoint
 from formwarden.jobs.queue import get_queue
 from formwarden.plugins.loader import alert_sinks
 
@@ -43,10 +44,27 @@ def deliver(alerts) -> int:
 TTL = int(INTERVAL.total_seconds() * 4)
 
 
+CHECKPOINT_EVERY = dt.timedelta(minutes=5)
+CHECKPOINT_DUE = "formwarden:checkpoint-due"
+
+
+def checkpoint_if_due(conn) -> list:
+    """Every CHECKPOINT_EVERY (once per Redis, whichever worker gets there): verify the events
+    since the newest signed checkpoint and sign the new head; a broken chain raises an alert."""
+    if conn is not None and not conn.set(CHECKPOINT_DUE, "1", nx=True, ex=int(CHECKPOINT_EVERY.total_seconds())):
+        return []
+    report = extend_checkpoint()
+    if report.ok:
+        return []
+    log.error("audit chain check failed: %s", report.finding)
+    return [chain_broken(report.finding.problem, report.finding.seq)]
+
+
 def run_alert_scan(chain: str = "") -> int:
     alerts, caught_up = scan_pending()
-    deliver(alerts)
     job = get_current_job()
+    alerts += checkpoint_if_due(job.connection if job is not None else None)
+    deliver(alerts)
     if job is not None and chain:  # in a worker: keep this chain going unless another one took over
         conn = job.connection
         conn.set(MARKER, chain, nx=True, ex=TTL)
