@@ -240,3 +240,46 @@ def test_database_file_is_private(clean_db):
     if db.is_postgres():
         pytest.skip("SQLite only")
     assert stat.S_IMODE(os.stat(db.database.obj.database).st_mode) == 0o600
+
+
+# --- delete, restore and purge decide inside their transaction --------------------------------
+
+def test_purge_never_removes_a_record_restored_meanwhile(clean_db, monkeypatch):
+    from formwarden.errors import Conflict
+
+    admin = actor_of("admin")
+    rec = _customer("sales01")
+    service.delete_record(admin, "customer", rec.id)
+    real_load = service._load
+
+    def load_then_restore(form, record_id, *, deleted=False):
+        loaded = real_load(form, record_id, deleted=deleted)
+        monkeypatch.setattr(service, "_load", real_load)
+        service.restore_record(admin, "customer", record_id)  # wins the race
+        return loaded
+
+    monkeypatch.setattr(service, "_load", load_then_restore)
+    with pytest.raises(Conflict):
+        service.purge_record(admin, "customer", rec.id)
+    assert service.get_record(admin, "customer", rec.id).id == rec.id
+    assert AuditEvent.select().where(AuditEvent.action == "purge").count() == 0
+
+
+def test_restore_after_purge_leaves_no_event(clean_db, monkeypatch):
+    from formwarden.errors import Conflict
+
+    admin = actor_of("admin")
+    rec = _customer("sales01")
+    service.delete_record(admin, "customer", rec.id)
+    real = service.load_in_scope
+
+    def load_then_purge(*a, **kw):
+        loaded = real(*a, **kw)
+        monkeypatch.setattr(service, "load_in_scope", real)
+        service.purge_record(admin, "customer", rec.id)
+        return loaded
+
+    monkeypatch.setattr(service, "load_in_scope", load_then_purge)
+    with pytest.raises(Conflict):
+        service.restore_record(admin, "customer", rec.id)
+    assert AuditEvent.select().where(AuditEvent.action == "restore").count() == 0

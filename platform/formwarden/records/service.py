@@ -270,7 +270,7 @@ def delete_record(actor: Actor, form_key: str, record_id, *, expected_version: i
     with write_transaction():
         n = (
             Record.update(deleted_at=utcnow(), deleted_by=actor.user_id)
-            .where(Record.id == rec.id, Record.deleted_at.is_null())
+            .where(Record.id == rec.id, Record.version == rec.version, Record.deleted_at.is_null())
             .execute()
         )
         if n != 1:
@@ -283,7 +283,10 @@ def restore_record(actor: Actor, form_key: str, record_id, reason: str = "") -> 
     form, formdef = versions.current(form_key)
     rec = load_in_scope(actor, formdef, form, record_id, "delete", deleted=True)
     with write_transaction():
-        Record.update(deleted_at=None, deleted_by=None).where(Record.id == rec.id).execute()
+        n = (Record.update(deleted_at=None, deleted_by=None)
+             .where(Record.id == rec.id, Record.version == rec.version, Record.deleted_at.is_null(False)).execute())
+        if n != 1:  # restored, purged or changed meanwhile
+            raise Conflict("the record is no longer in the recycle bin as you saw it", code="stale_version")
         record_event(actor, "restore", form_key=form.key, record_id=rec.id, reason=reason)
     rec = Record.get_by_id(rec.id)
     return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
@@ -296,7 +299,11 @@ def purge_record(actor: Actor, form_key: str, record_id, reason: str = "") -> No
         raise Forbidden("only administrators may purge records", code="no_purge")
     rec = _load(form, record_id, deleted=True)
     with write_transaction():
-        Record.delete().where(Record.id == rec.id).execute()
+        # Only the deleted record as read: a restore that won the race leaves it alone.
+        n = (Record.delete()
+             .where(Record.id == rec.id, Record.version == rec.version, Record.deleted_at.is_null(False)).execute())
+        if n != 1:
+            raise Conflict("the record is no longer in the recycle bin as you saw it", code="stale_version")
         record_event(actor, "purge", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)  # still sealed
 
 
