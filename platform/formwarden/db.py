@@ -9,6 +9,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,8 +68,31 @@ def is_postgres() -> bool:
     return isinstance(database.obj, peewee.PostgresqlDatabase)
 
 
+PG_CHAIN_LOCK = 0x46570001  # advisory lock serialising audited writes (and chain appends) on PostgreSQL
+_IDLE_CHECK = 5.0  # seconds a PostgreSQL connection may sit idle before it is checked again
+
+
 def ensure_connection() -> None:
+    """Open this thread's connection; on PostgreSQL replace one the server has dropped (a
+    restart, a failover) instead of failing every request on a dead socket."""
+    if is_postgres() and not database.is_closed():
+        now = time.monotonic()
+        if now - getattr(_local, "used", now) > _IDLE_CHECK:
+            try:
+                database.execute_sql("SELECT 1")
+            except (peewee.OperationalError, peewee.InterfaceError):
+                drop_connection()
+        _local.used = now
     database.connect(reuse_if_open=True)
+
+
+def drop_connection() -> None:
+    """Forget this thread's connection (broken or not) so the next use opens a new one."""
+    try:
+        database.close()
+    except Exception:  # noqa: BLE001 - the connection is being thrown away either way
+        log.info("closing a broken database connection failed", exc_info=True)
+        database.obj._state.reset()
 
 
 def upgrade() -> list[str]:
@@ -144,7 +168,17 @@ def write_transaction():
             yield
     else:
         with db.atomic():
-            yield
+            if isinstance(db, peewee.PostgresqlDatabase) and not getattr(_local, "pg_locked", False):
+                # The chain lock first, before any row lock: a bulk change and a single update then
+                # queue on one lock instead of each holding a row the other waits for (deadlock).
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_CHAIN_LOCK,))
+                _local.pg_locked = True
+                try:
+                    yield
+                finally:
+                    _local.pg_locked = False
+            else:
+                yield
 
 
 # --- hand-written statements for the hot path -------------------------------------------

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit import actions
 from formwarden.audit.events import record_event
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import Alert, AlertCursor, User, utcnow
 
-ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
-            "export", "audit_export", "reveal")
+ACTIVITY = actions.ACTIVITY
 
 
 @dataclass(frozen=True)

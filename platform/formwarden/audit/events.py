@@ -8,13 +8,12 @@ import os
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.audit import chain
+from formwarden.audit import actions, chain
 from formwarden.crypto.keys import load_key
 from formwarden.db import database, is_postgres
 from formwarden.models import AuditEvent, utcnow
 
 log = logging.getLogger(__name__)
-_PG_LOCK_KEY = 0x46570001  # advisory lock serialising appends on PostgreSQL
 
 
 @functools.cache
@@ -44,8 +43,9 @@ def record_event(
     """Append one event. Call inside the transaction that makes the change it describes."""
     if not database.in_transaction():
         raise RuntimeError("audit events must be written inside the change's transaction")
-    if is_postgres():
-        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+    actions.check(action)
+    if is_postgres():  # already held when the transaction came from write_transaction(); re-entrant
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (db.PG_CHAIN_LOCK,))
     head = db.fetchone(_HEAD)
     last_seq, prev = (head[0], head[1]) if head else (0, chain.GENESIS)
     fields = {

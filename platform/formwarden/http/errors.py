@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import peewee
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from formwarden import db
 from formwarden.errors import BadRequest, DomainError, Unauthorized
 from formwarden.forms.messages import N_
 from formwarden.forms.messages import render as render_message
@@ -116,6 +118,17 @@ def _bad_value(exc: Exception):
     return respond(BadRequest("the request holds text that is not valid Unicode", code="invalid_character"))
 
 
+def _database_down(exc: Exception):
+    """The database dropped the connection (restart, failover): forget it so the next request
+    reconnects, and say so instead of a bare 500. Nothing of this request was saved."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    db.drop_connection()
+    err = DomainError(_("The database is not reachable right now. Nothing was saved; try again in a moment."),
+                      code="database_unavailable")
+    err.status = 503
+    return respond(err)
+
+
 def _unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     err = DomainError(_("Something went wrong on our side. Nothing was saved."), code="internal_error")
@@ -129,4 +142,6 @@ def init_errors(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http)
     app.register_error_handler(OverflowError, _bad_value)
     app.register_error_handler(UnicodeError, _bad_value)
+    app.register_error_handler(peewee.OperationalError, _database_down)
+    app.register_error_handler(peewee.InterfaceError, _database_down)
     app.register_error_handler(Exception, _unexpected)

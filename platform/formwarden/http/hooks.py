@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from formwarden import db
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit import actions
 from formwarden.errors import BadRequest, NotFound
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
@@ -112,13 +113,11 @@ def _rule_labels() -> dict:
     return {"mass_export": _("Mass export"), "mass_delete": _("Mass delete"), "bulk_edit": _("Bulk edits"),
             "off_hours": _("Off-hours activity"), "failed_logins": _("Repeated failed sign-ins"),
             "failed_logins_ip": _("Failed sign-ins from one IP"), "reveal_burst": _("Burst of reveals"),
-            "dormant_account": _("Dormant account active")}
+            "dormant_account": _("Dormant account active"), "audit_chain": _("Audit chain broken")}
 
 
 def _action_labels() -> dict:
-    return {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "restore": _("Restored"),
-            "revert": _("Reverted"), "purge": _("Purged"), "bulk_update": _("Bulk change"),
-            "bulk_delete": _("Bulk delete"), "import": _("Imported")}
+    return {name: _(label) for name, label in actions.LABELS.items()}
 
 
 def init_http(app: Flask) -> None:

@@ -13,6 +13,7 @@ from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
+from formwarden.audit.actions import CHANGING
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, NotFound
 from formwarden.forms import versions
@@ -20,7 +21,6 @@ from formwarden.forms.definition import FormDef
 from formwarden.records import service
 from formwarden.records.sealing import unseal_data, unseal_diff
 
-CHANGING = ("create", "update", "revert")  # actions that make a new version
 # From the record's own creation on: events an id carried before (a database from before ids
 # were never reused) can never belong to the record that holds the id now.
 _EVENTS = (

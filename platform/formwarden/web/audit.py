@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from flask_babel import gettext as _
 
 from formwarden.access.permissions import Perm
-from formwarden.audit import record_event
+from formwarden.audit import actions, record_event
 from formwarden.audit import search as audit_search
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid
@@ -21,9 +21,7 @@ from formwarden.records.export import spreadsheet_safe
 
 bp = Blueprint("audit", __name__)
 EXPORT_LIMIT = 200_000
-ACTIONS = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
-           "export", "audit_export", "login",
-           "login_failed", "logout", "password_change", "user_create", "token_create", "token_revoke", "form_publish")
+
 
 
 @bp.route("/audit")
@@ -34,7 +32,7 @@ def search():
     forms = {form.key: formdef for form, formdef in versions.all_forms()}
     pages = max(1, -(-total // q.per_page))
     return page_or_block("audit/search.html", "results", items=items, total=total, q=q, pages=pages,
-                         forms=forms, actions=ACTIONS, args=request.args)
+                         forms=forms, actions=actions.ACTIONS, args=request.args)
 
 
 @bp.route("/audit/export.csv")

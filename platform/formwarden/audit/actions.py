@@ -1,0 +1,37 @@
+"""The one vocabulary of audit actions: the writer refuses any other name, and search, alerts
+and pages take their lists and labels (zh-CN / en through gettext) from here."""
+from __future__ import annotations
+
+from formwarden.forms.messages import N_
+
+LABELS: dict[str, str] = {
+    # record changes
+    "create": N_("Created"), "update": N_("Changed"), "revert": N_("Reverted"), "delete": N_("Deleted"),
+    "restore": N_("Restored"), "purge": N_("Purged"), "bulk_update": N_("Bulk change"),
+    "bulk_delete": N_("Bulk delete"), "import": N_("Imported"), "reseal": N_("Re-encrypted"),
+    # reading out
+    "reveal": N_("Revealed a restricted value"), "export": N_("Exported"),
+    "export_download": N_("Downloaded an export"), "audit_export": N_("Exported the audit trail"),
+    # accounts and access
+    "login": N_("Signed in"), "login_failed": N_("Failed sign-in"), "login_locked": N_("Sign-in locked"),
+    "logout": N_("Signed out"), "password_change": N_("Changed password"), "user_create": N_("Created an account"),
+    "user_activate": N_("Reactivated an account"), "user_deactivate": N_("Deactivated an account"),
+    "role_grant": N_("Granted a role"), "role_revoke": N_("Revoked a role"),
+    "token_create": N_("Created an API token"), "token_revoke": N_("Revoked an API token"),
+    "form_publish": N_("Published a form version"),
+    # alerts
+    "alert_open": N_("Alert raised"), "alert_acknowledge": N_("Alert acknowledged"),
+    "alert_resolve": N_("Alert resolved"),
+}
+ACTIONS = tuple(LABELS)
+CHANGING = ("create", "update", "revert")  # actions that make a new record version
+# What a person does with customer data (alert rules on activity: off-hours, dormant accounts).
+ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
+            "export", "export_download", "audit_export", "reveal")
+
+
+def check(action: str) -> str:
+    """`action` if it belongs to the vocabulary; ValueError otherwise (a programming error)."""
+    if action not in LABELS:
+        raise ValueError(f"unknown audit action {action!r}: add it to audit/actions.py")
+    return action
