@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class Settings:
     max_body_bytes: int
     plugin_dirs: tuple[Path, ...]
     plugins_allowed: tuple[str, ...] | None
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
 
     @property
     def templates(self) -> Path:
@@ -97,6 +99,12 @@ def load_settings(env=None, *, require_instance: bool = True) -> Settings:
     secret = env.get("SECRET_KEY") or (key_file.read_text().strip() if key_file.exists() else "")
     if require_instance and not secret:
         raise ConfigError(f"no SECRET_KEY and no {key_file}: run `formwarden init` first")
+    proxies = tuple(p.strip() for p in env.get("FORMWARDEN_TRUSTED_PROXIES", "").split(",") if p.strip())
+    for p in proxies:
+        try:
+            ipaddress.ip_network(p, strict=False)
+        except ValueError:
+            raise ConfigError(f"FORMWARDEN_TRUSTED_PROXIES: {p!r} is not an IP address or network") from None
     allowed = env.get("FORMWARDEN_PLUGINS")
     return Settings(
         instance=instance,
@@ -107,6 +115,7 @@ def load_settings(env=None, *, require_instance: bool = True) -> Settings:
         max_body_bytes=int(env.get("FORMWARDEN_MAX_BODY", str(256 * 1024))),
         plugin_dirs=(REPO_ROOT / "plugins",),
         plugins_allowed=tuple(p.strip() for p in allowed.split(",") if p.strip()) if allowed else None,
+        trusted_proxies=proxies,
     )
 
 

@@ -365,3 +365,46 @@ def test_bulk_and_single_updates_never_deadlock(clean_db):
     for t in threads:
         t.join(120)
     assert errors == []
+
+
+def test_forwarded_ip_is_believed_only_from_a_trusted_proxy(app, clean_db, monkeypatch):
+    import dataclasses
+
+    c = app.test_client()
+    headers = {"Authorization": f"Bearer {_token('sales01', 'read,write')}",
+               "X-Forwarded-For": "198.51.100.7, 203.0.113.5"}
+
+    def create_and_ip():
+        r = c.post("/api/v1/forms/customer/records", json={"data": dict(VALID_CUSTOMER)}, headers=headers)
+        assert r.status_code == 201
+        return AuditEvent.select().order_by(AuditEvent.seq.desc()).first().ip
+
+    assert create_and_ip() == "127.0.0.1"  # no proxy configured: the header is the client's word
+    settings = app.config["FORMWARDEN"]
+    monkeypatch.setitem(app.config, "FORMWARDEN", dataclasses.replace(settings, trusted_proxies=("127.0.0.0/8",)))
+    assert create_and_ip() == "203.0.113.5"  # the nearest hop the trusted proxy saw
+    monkeypatch.setitem(app.config, "FORMWARDEN",
+                        dataclasses.replace(settings, trusted_proxies=("127.0.0.1", "203.0.113.0/24")))
+    assert create_and_ip() == "198.51.100.7"  # a chain of trusted proxies
+
+
+def test_trusted_proxies_setting_is_checked():
+    from formwarden.config import ConfigError, load_settings
+
+    env = {"FORMWARDEN_INSTANCE": "/tmp/x", "SECRET_KEY": "k", "FORMWARDEN_TRUSTED_PROXIES": "10.0.0.0/8, nonsense"}
+    with pytest.raises(ConfigError):
+        load_settings(env)
+    env["FORMWARDEN_TRUSTED_PROXIES"] = "10.0.0.0/8, ::1"
+    assert load_settings(env).trusted_proxies == ("10.0.0.0/8", "::1")
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-9223372036854775809", "1e400", "nan", "inf", "٣"])
+def test_filter_values_out_of_range_are_422_naming_the_field(login_as, value):
+    c = login_as("admin")
+    for name in ("customer_id", "contract_amount"):
+        form = "followup" if name == "customer_id" else "customer"
+        r = c.get(f"/api/v1/forms/{form}/records", query_string={f"filter[{name}]": value})
+        if name == "contract_amount" and value == "٣":
+            continue  # float() reads Arabic-Indic digits; harmless
+        assert r.status_code == 422, (name, value, r.status_code)
+        assert r.json["error"]["field"] == name

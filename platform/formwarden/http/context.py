@@ -1,9 +1,11 @@
 """Who is asking: a session user or an API token, turned into an `Actor` once per request."""
 from __future__ import annotations
 
+import functools
+import ipaddress
 import uuid
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_login import LoginManager, UserMixin, current_user
 
 from formwarden.access.actor import Actor
@@ -34,8 +36,36 @@ def _load_user(session_token: str):
     return LoginUser(user, session_token) if user else None
 
 
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
 def client_ip() -> str:
-    return request.remote_addr or ""
+    """The peer's address; behind a proxy listed in FORMWARDEN_TRUSTED_PROXIES, the nearest
+    address in X-Forwarded-For that is not one of those proxies. From anyone else the header
+    is ignored: a client cannot choose the IP the audit trail and sign-in limits see."""
+    peer = request.remote_addr or ""
+    settings = current_app.config.get("FORMWARDEN")
+    networks = _networks(settings.trusted_proxies) if settings is not None else ()
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("X-Forwarded-For")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a malformed hop: keep the proxy's own address
+    return peer
 
 
 def load_actor() -> None:

@@ -1,6 +1,7 @@
 """List queries over record data: typed filter values and JSON-path expressions per database."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from formwarden import db
@@ -40,14 +41,22 @@ def _typed(formdef: FormDef, name: str, raw: str):
     kind = fd.schema.get("items", {}).get("type", "string") if fd.type == "array" else fd.type
     try:
         if kind == "integer":
-            return int(raw)
+            if not raw.strip().lstrip("+-").isascii():
+                raise ValueError  # int() would read other scripts' digits
+            value = int(raw)
+            if not -(2**63) <= value < 2**63:
+                raise ValueError
+            return value
         if kind == "number":
             num = float(raw)
+            if not math.isfinite(num) or abs(num) >= 2**63:
+                raise ValueError
             return int(num) if num.is_integer() else num
         if kind == "boolean":
             return raw.lower() in ("1", "true", "yes")
     except ValueError:
-        raise Invalid(f"filter value for {name!r} must be a {kind}", field=name, code="invalid_filter") from None
+        raise Invalid(f"filter value for {name!r} must be a {kind} within 64 bits", field=name,
+                      code="invalid_filter") from None
     return raw
 
 
