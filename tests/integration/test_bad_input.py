@@ -101,7 +101,7 @@ def test_bad_list_arguments_name_the_argument(admin, query, status, code, field)
 
 
 def test_integer_filter_beyond_64_bits(admin):
-    _refused(admin.get(f"/api/v1/forms/contract/records?filter[customer_id]={BIG}"), 400, "number_out_of_range",
+    _refused(admin.get(f"/api/v1/forms/contract/records?filter[customer_id]={BIG}"), 422, "invalid_filter",
              "customer_id")
 
 

@@ -55,7 +55,7 @@ def _typed(formdef: FormDef, name: str, raw: str):
         if kind == "boolean":
             return raw.lower() in ("1", "true", "yes")
     except ValueError:
-        raise Invalid(f"filter value for {name!r} must be a {kind} within 64 bits", field=name,
+        raise Invalid(f"filter value for {name!r} must be {'an' if kind == 'integer' else 'a'} {kind} within 64 bits", field=name,
                       code="invalid_filter") from None
     return raw
 
