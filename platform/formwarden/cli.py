@@ -98,16 +98,41 @@ def db_upgrade():
     click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
 
 
+RESEAL_JOB = "formwarden.jobs.keys.run_reseal"
+
+
 @command(main, "load-forms")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def load_forms(path):
     """Check and publish every form definition in PATH (default: form_defs/); all or nothing."""
-    from formwarden.forms.versions import load_directory
+    from formwarden.forms.versions import all_forms, load_directory
 
-    _open()
+    settings = _open()
     path = path or REPO_ROOT / "form_defs"
+    before = {f.key: d.restricted_fields for f, d in all_forms()}
     for key, version, changed in load_directory(Actor.system("cli:load-forms"), path):
         click.echo(f"{key}: version {version} ({'published' if changed else 'unchanged'})")
+    after = {f.key: d.restricted_fields for f, d in all_forms()}
+    if any(before.get(k, frozenset()) != v for k, v in after.items() if k in before):
+        _queue_reseal(settings, "restricted fields changed")
+
+
+def _queue_reseal(settings, why: str) -> str | None:
+    """Queue the re-sealing job (stored values follow the fields' restricted status and the
+    current key); without a reachable Redis, say how to start it later."""
+    import redis
+
+    from formwarden.jobs.queue import connection
+    from formwarden.jobs.runs import submit
+
+    try:
+        run = submit(connection(settings), "reseal", RESEAL_JOB, queue="default", requested_by=None,
+                     params={"why": why})
+    except redis.RedisError:
+        click.echo(f"{why}: run `formwarden keys reseal` once a worker is up to seal or open stored values")
+        return None
+    click.echo(f"{why}: re-sealing stored values queued as job {run.job_id}")
+    return run.job_id
 
 
 @command(main, "demo")
@@ -206,9 +231,6 @@ def keys_group():
     """Field encryption keys."""
 
 
-RESEAL_JOB = "formwarden.jobs.keys.run_reseal"
-
-
 def _wait_for(run_id: str) -> None:
     from formwarden.jobs.runs import get_run
 
@@ -237,6 +259,18 @@ def keys_rotate(wait):
     click.echo(f"field key {kid} is current; re-sealing queued as job {run.job_id}")
     if wait:
         _wait_for(run.job_id)
+
+
+@command(keys_group, "reseal")
+@click.option("--wait", is_flag=True, help="wait for the job and show its progress")
+def keys_reseal(wait):
+    """Queue the re-sealing job without a new key: seal values of fields that became restricted,
+    open those of fields no longer restricted (load-forms queues it when that changes)."""
+    job_id = _queue_reseal(_open(), "re-sealing requested")
+    if job_id is None:
+        raise RuntimeError("Redis is not reachable: start it (or `formwarden serve`) first")
+    if wait:
+        _wait_for(job_id)
 
 
 @command(keys_group, "resume")

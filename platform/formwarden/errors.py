@@ -59,3 +59,9 @@ class Invalid(DomainError):
 class BadRequest(DomainError):
     status = 400
     code = "bad_request"
+
+
+class Unavailable(DomainError):
+    """Something the request needs is missing on the server side (a plugin, a service)."""
+
+    status = 503

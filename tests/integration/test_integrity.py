@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from formwarden import db
+from formwarden.access.actor import Actor
 from formwarden.auth.users import actor_for
 from formwarden.errors import Forbidden, NotFound
 from formwarden.models import AuditEvent
@@ -408,3 +409,48 @@ def test_filter_values_out_of_range_are_422_naming_the_field(login_as, value):
             continue  # float() reads Arabic-Indic digits; harmless
         assert r.status_code == 422, (name, value, r.status_code)
         assert r.json["error"]["field"] == name
+
+
+def test_a_form_whose_field_type_did_not_load_takes_no_writes(login_as, monkeypatch):
+    from formwarden.forms.registry import field_types
+
+    rec = _customer("sales01")
+    mobile_type = next(fd.format for fd in service.versions.current("customer")[1].fields.values()
+                       if fd.name == "mobile")
+    monkeypatch.delitem(field_types._types, mobile_type)
+    c = login_as("admin")
+    r = c.post("/api/v1/forms/customer/records", json={"data": {**VALID_CUSTOMER, "mobile": "not a phone"}})
+    assert r.status_code == 503 and r.json["error"]["code"] == "field_type_unavailable"
+    assert r.json["error"]["field"] == "mobile"
+    r = c.patch(f"/api/v1/forms/customer/records/{rec.id}", json={"data": {"name": "改"}}, headers={"If-Match": '"1"'})
+    assert r.status_code == 503
+    assert c.get(f"/api/v1/forms/customer/records/{rec.id}").status_code == 200  # reads go on
+
+
+def test_a_field_no_longer_restricted_never_shows_ciphertext_and_is_opened(clean_db):
+    import copy
+    import json as _json
+
+    from formwarden.config import REPO_ROOT
+    from formwarden.forms import versions
+    from formwarden.models import Record
+    from formwarden.records.reseal import pending_forms, reseal_batch
+
+    admin = actor_of("admin")
+    rec = _customer("sales01", id_number="11010519491231002X")
+    assert "$enc" in _json.dumps(Record.get_by_id(rec.id).data)
+    original = _json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
+    relaxed = copy.deepcopy(original)
+    relaxed["properties"]["id_number"]["x-sensitivity"] = "confidential"
+    try:
+        versions.publish(admin, relaxed)
+        view = service.get_record(admin, "customer", rec.id)
+        assert view.data["id_number"] == "11010519491231002X"  # opened for the reader, not an envelope
+        form, formdef, names = next(p for p in pending_forms() if p[0].key == "customer")
+        reseal_batch(Actor.system("tests"), form, formdef, names, 0)
+        assert Record.get_by_id(rec.id).data["id_number"] == "11010519491231002X"
+    finally:
+        versions.publish(admin, original)
+    form, formdef, names = next(p for p in pending_forms() if p[0].key == "customer")
+    reseal_batch(Actor.system("tests"), form, formdef, names, 0)
+    assert "$enc" in _json.dumps(Record.get_by_id(rec.id).data)  # restricted again: sealed again

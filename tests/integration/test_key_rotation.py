@@ -70,7 +70,7 @@ def test_an_interrupted_reseal_resumes_where_it_stopped(rotated, monkeypatch):
     calls = {"n": 0}
 
     def flaky(actor, form, formdef, names, after_id, limit=500):
-        calls["n"] += 1
+        calls["n"] += form.key == "customer"  # every form is walked; the customers hold the values
         if calls["n"] == 2:
             raise RuntimeError("worker killed")
         return real(actor, form, formdef, names, after_id, limit=2)

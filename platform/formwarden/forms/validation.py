@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from formwarden.errors import Invalid
+from formwarden.errors import Invalid, Unavailable
 from formwarden.forms.definition import FormDef
 from formwarden.forms.messages import render
+from formwarden.forms.registry import field_types
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,24 @@ _KNOWN = {
 }
 
 
+def require_field_types(formdef: FormDef) -> None:
+    """Fail closed: a form whose field type is not registered (its plugin failed to load) takes
+    no writes, since its values could not be checked."""
+    for name, fd in formdef.fields.items():
+        fmt = fd.format or (fd.schema.get("items") or {}).get("format")
+        if fmt and field_types.get(fmt) is None:
+            raise Unavailable(f"the field type {fmt!r} of {name!r} is not available (its plugin did not load);"
+                              f" changes to {formdef.key} records are refused until it is", field=name,
+                              code="field_type_unavailable")
+
+
 def check(formdef: FormDef, data: dict, *, writable=None, visible=None) -> None:
     """Raises Invalid whose details list {field, code, message} for each problem.
 
     With `visible`, problems in fields the caller cannot see are left out: an answer never
     names such a field nor tells whether it is filled (the caller could not change it anyway;
     only `writable` fields, a subset of the visible ones, can be written)."""
+    require_field_types(formdef)
     errors = validate(formdef, data, writable)
     if visible is not None:
         errors = [e for e in errors if not e.field or e.field in visible]

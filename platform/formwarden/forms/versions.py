@@ -17,7 +17,7 @@ from formwarden.forms.definition import FormDef, parse_definition
 from formwarden.models import Form, FormVersion
 from formwarden.records.indexes import ensure_field_indexes
 
-_cache: dict[tuple[int, int], FormDef] = {}
+_cache: dict[tuple[int, int, int], FormDef] = {}
 
 
 def canonical(doc: dict) -> str:
@@ -139,7 +139,7 @@ def get_form(key: str) -> Form:
 def definition(form: Form, version: int | None = None) -> FormDef:
     """The checked definition of `form` at `version` (default: current), cached per process."""
     version = version or form.current_version
-    key = (form.id, version)
+    key = (id(db.database.obj), form.id, version)  # a process may open a second database (restore checks)
     cached = _cache.get(key)
     if cached is None:
         row = FormVersion.get_or_none(FormVersion.form == form, FormVersion.version == version)

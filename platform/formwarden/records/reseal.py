@@ -1,5 +1,6 @@
-"""Re-seal restricted values under the current field key (after a key rotation), in small
-batches that each commit on their own, so an interrupted run resumes where it stopped.
+"""Re-seal restricted values under the current field key (after a key rotation, or when a
+field became restricted) and open the values of fields no longer restricted, in small batches
+that each commit on their own, so an interrupted run resumes where it stopped.
 
 Values keep their meaning, so record versions do not change; each batch is one audit event.
 Audit diffs are not re-sealed: they are part of the hash chain, and old keys stay available
@@ -21,13 +22,9 @@ _WRITE = "UPDATE record SET data = json(?) WHERE id = ? AND version = ?"
 
 
 def pending_forms() -> list:
-    """(form, formdef, restricted field names) for every form that has restricted fields."""
-    out = []
-    for form, formdef in versions.all_forms():
-        names = formdef.restricted_fields
-        if names:
-            out.append((form, formdef, names))
-    return out
+    """(form, formdef, restricted field names) for every form: one with no restricted field now
+    may still hold values sealed while a field was restricted, which are opened."""
+    return [(form, formdef, formdef.restricted_fields) for form, formdef in versions.all_forms()]
 
 
 def reseal_batch(actor: Actor, form, formdef, names, after_id: int, limit: int = 500) -> tuple[int, int, int]:
@@ -42,13 +39,16 @@ def reseal_batch(actor: Actor, form, formdef, names, after_id: int, limit: int =
         for rid, version, raw in rows:
             data = raw if isinstance(raw, dict) else json.loads(raw)
             dirty = False
-            for name in names:
-                value = data.get(name)
-                if value is None or (is_envelope(value) and value["kid"] == kid):
+            for name, value in list(data.items()):
+                if value is None or (name in names and is_envelope(value) and value["kid"] == kid):
                     continue
-                clear = unseal(formdef.key, name, value) if is_envelope(value) else value
-                data[name] = seal(formdef.key, name, clear)
-                dirty = True
+                if name in names:  # restricted: sealed under the current key
+                    clear = unseal(formdef.key, name, value) if is_envelope(value) else value
+                    data[name] = seal(formdef.key, name, clear)
+                    dirty = True
+                elif is_envelope(value):  # no longer restricted: stored in clear again
+                    data[name] = unseal(formdef.key, name, value)
+                    dirty = True
             if dirty:
                 if db.execute(_WRITE, (json.dumps(data, ensure_ascii=False), rid, version)).rowcount == 1:
                     changed.append(rid)

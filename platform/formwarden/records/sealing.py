@@ -15,8 +15,12 @@ def seal_data(formdef: FormDef, data: dict) -> dict:
 
 
 def unseal_data(formdef: FormDef, data: dict, only=None) -> dict:
-    """Open sealed values (of the fields in `only`, when given); other values pass through."""
-    if not formdef.restricted_fields.intersection(data):
+    """Open sealed values (of the fields in `only`, when given); other values pass through.
+
+    Any sealed value is opened, not only those of fields restricted now: a field that stopped
+    being restricted keeps sealed values until the re-sealing job opens them, and a reader
+    must never be shown ciphertext meanwhile."""
+    if not any(type(v) is dict for v in data.values()):  # no envelope at all: the common case
         return data
     return {k: (unseal(formdef.key, k, v) if is_envelope(v) and (only is None or k in only) else v)
             for k, v in data.items()}
