@@ -16,7 +16,7 @@ _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 def is_cn_mobile(value: str) -> bool:
-    return bool(_MOBILE.match(value))
+    return bool(_MOBILE.fullmatch(value))
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -24,7 +24,7 @@ def resident_id_check_char(first17: str) -> str:
 
 
 def is_resident_id(value: str) -> bool:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         return False
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

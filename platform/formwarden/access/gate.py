@@ -17,6 +17,9 @@ one record uses the grants whose scope covers that record (see `access.policy`):
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
 from formwarden.access.actor import Actor
 from formwarden.access.masking import mask_value
 from formwarden.access.policy import NO_RIGHTS, Rights, rights_for
@@ -204,8 +207,18 @@ def check_owner(actor: Actor, formdef: FormDef, owner_id: int, action: str) -> N
     manager cannot plant records in another team, nor hide one by giving it away)."""
     if not record_rights(actor, formdef, owner_id).can(action):
         name = formdef.owner_field or "owner"
-        raise Forbidden("you may not give a record to someone outside your scope", field=name,
-                        code="owner_out_of_scope")
+        # The same answer as for a name that does not exist: no probing for usernames.
+        raise Invalid("no active user you may give records to by that name", field=name, code="unknown_user",
+                      details=[{"field": name, "code": "unknown_user", "message": "No such active user."}])
+
+
+def access_fingerprint(actor: Actor, formdef: FormDef) -> str:
+    """A digest of everything the actor's rights on `formdef` come from (their roles and teams,
+    the form's access blocks for those roles): anything kept for later under these rights, such
+    as an export file, is handed out only while the digest is still the same."""
+    blocks = {role: formdef.access.get(role) for role in sorted(actor.roles)}
+    material = json.dumps([formdef.key, sorted(actor.team_ids), blocks], sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def check_query_fields(actor: Actor, formdef: FormDef, fields) -> None:

@@ -70,7 +70,10 @@ def _when(raw: str, name: str, end: bool) -> dt.datetime | None:
         raise Invalid(f"{name}: use a date like 2026-11-30 or 2026-11-30T14:00", field=name,
                       code="invalid_date") from None
     if end and len(raw) == 10:
-        value += dt.timedelta(days=1)  # a whole day: until the end of it
+        try:
+            value += dt.timedelta(days=1)  # a whole day: until the end of it
+        except OverflowError:
+            raise Invalid(f"{name}: the date is out of range", field=name, code="invalid_date") from None
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
@@ -140,6 +143,13 @@ def _project(viewer: Actor, event: AuditEvent, defs: dict, owners: dict) -> Even
     if event.action == "reveal":
         revealed = list((diff.get("fields") or [None, []])[1] or [])
         changes = {k: v for k, v in diff.items() if k != "fields"}
+    elif event.form_key and event.record_id is None and event.reason:
+        formdef = _formdef(event.form_key, defs)
+        touched = (diff.get("fields") or [None, None])[1]
+        rights = gate.rights(viewer, formdef) if formdef is not None else None
+        if rights is None or not (any(rights.level(f) != "hidden" for f in touched) if isinstance(touched, list)
+                                  else rights.can("read")):
+            reason = ""
     elif event.form_key and event.record_id is not None:
         formdef = _formdef(event.form_key, defs)
         owner = owners.get(event.record_id)

@@ -39,7 +39,7 @@ def _is_date(value: str) -> bool:
 
 BUILTIN = (
     FieldType("date", _is_date, widget="date"),
-    FieldType("email", lambda v: bool(_EMAIL.match(v)) and len(v) <= 254, widget="email"),
+    FieldType("email", lambda v: bool(_EMAIL.fullmatch(v)) and len(v) <= 254, widget="email"),
 )
 
 

@@ -5,6 +5,8 @@ a second rule engine.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 from formwarden.errors import Invalid, Unavailable
@@ -25,6 +27,10 @@ class FieldError:
         if self.params:
             out["params"] = self.params
         return out
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _is_filled(value) -> bool:
@@ -71,6 +77,9 @@ def validate(formdef: FormDef, data: dict, writable=None) -> list[FieldError]:
     """All problems with `data` as a complete record, at most one per field, in form order."""
     errors: dict[str, FieldError] = {
         name: FieldError(name, "invalid_character", {}) for name, value in data.items() if _has_nul(value)}
+    for name, value in data.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.setdefault(name, FieldError(name, "type", {"expected": "number"}))
     for err in formdef.validator.iter_errors(data):
         for fe in _convert(formdef, err, data):
             errors.setdefault(fe.field, fe)
@@ -158,9 +167,16 @@ def coerce_form_input(formdef: FormDef, form, names) -> tuple[dict, list[FieldEr
             continue
         try:
             if fd.type == "integer":
+                if not _INTEGER.fullmatch(raw):
+                    raise ValueError(raw)  # int() also reads "1_000" and other scripts' digits
                 out[name] = int(raw)
             elif fd.type == "number":
-                num = float(raw.replace(",", ""))
+                plain = raw.replace(",", "")
+                if not _NUMBER.fullmatch(plain):
+                    raise ValueError(raw)  # float() also reads "NaN", "inf", "1_0" and full-width digits
+                num = float(plain)
+                if not math.isfinite(num):
+                    raise ValueError(raw)
                 out[name] = int(num) if num.is_integer() and "." not in raw else num
             elif fd.type == "boolean":
                 out[name] = raw.lower() in ("1", "true", "on", "yes")

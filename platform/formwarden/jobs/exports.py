@@ -4,10 +4,13 @@ from __future__ import annotations
 import json
 import logging
 
+from formwarden.access.gate import access_fingerprint
 from formwarden.auth.users import actor_for_job
 from formwarden.config import load_settings
 from formwarden.errors import DomainError
+from formwarden.forms import versions
 from formwarden.jobs.runs import finish, get_run, progress
+from formwarden.models import JobRun
 from formwarden.records.export import export_csv, remove_expired
 from formwarden.records.query import ListQuery
 
@@ -39,6 +42,8 @@ def run_export(job_id: str) -> int:
         finish(run, status="failed", message="the export failed; nothing was written")
         log.exception("export %s failed", job_id)
         raise
+    params["made_under"] = access_fingerprint(actor, versions.current(params["form"])[1])
+    JobRun.update(params=json.dumps(params)).where(JobRun.id == run.id).execute()
     finish(run, status="done", result_path=str(path), message=f"{count}")
     log.info("export %s wrote %d records", job_id, count)
     return count

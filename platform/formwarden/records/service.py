@@ -84,7 +84,7 @@ def _resolve_owner(formdef: FormDef, data: dict, actor: Actor, default: int | No
     if name and data.get(name):
         row = db.fetchone(_ACTIVE_USER, (data[name],))  # imports ask once per row: no query building
         if row is None or not row[1]:
-            raise Invalid(f"no active user {data[name]!r}", field=name, code="unknown_user",
+            raise Invalid("no active user you may give records to by that name", field=name, code="unknown_user",
                           details=[{"field": name, "code": "unknown_user", "message": "No such active user."}])
         return row[0], data[name]
     if default is not None:
@@ -154,6 +154,22 @@ def _check_refs(actor: Actor, formdef: FormDef, data: dict, names) -> None:
             raise Invalid(f"no {fd.ref} record {data[name]!r} that you may see", field=name, code="unknown_reference",
                           details=[{"field": name, "code": "unknown_reference",
                                     "message": "No such record, or you may not see it."}]) from None
+
+
+def assignable_owners(actor: Actor, formdef: FormDef, action: str, rights: Rights | None = None) -> list[str]:
+    """Usernames `actor` may give a record to by `action` (create or update): active users inside
+    the action's scope, none when the owner field is not theirs to write. Pages offer only these,
+    so the list never shows accounts outside the writer's reach."""
+    r = rights or gate.rights(actor, formdef)
+    scope = r.scope(action)
+    if not formdef.owner_field or scope is None or not r.may_write(formdef.owner_field, action):
+        return []
+    q = User.select(User.username).where(User.is_active)
+    if scope == "team":
+        q = q.where(User.id.in_(sorted(gate.teammates(actor) | {actor.user_id})))
+    elif scope == "own":
+        q = q.where(User.id == actor.user_id)
+    return [u.username for u in q.order_by(User.username)]
 
 
 def _owner_name(user_id: int) -> str:
@@ -227,6 +243,9 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     new = _clean({**old, **changes})
     owner_id = rec.owner_id
     if formdef.owner_field and formdef.owner_field in changes:
+        if changes[formdef.owner_field] in (None, ""):
+            raise Invalid("a record always has an owner", field=formdef.owner_field, code="required",
+                          details=[{"field": formdef.owner_field, "code": "required", "message": "Required."}])
         owner_id, _ = _resolve_owner(formdef, new, actor, rec.owner_id)
         if owner_id != rec.owner_id:
             gate.check_owner(actor, formdef, owner_id, "update")
@@ -297,7 +316,7 @@ def purge_record(actor: Actor, form_key: str, record_id, reason: str = "") -> No
     form, formdef = versions.current(form_key)
     if not has_perm(actor, Perm.RECORDS_PURGE):
         raise Forbidden("only administrators may purge records", code="no_purge")
-    rec = _load(form, record_id, deleted=True)
+    rec = load_in_scope(actor, formdef, form, record_id, "delete", deleted=True)  # and a token's form scopes
     with write_transaction():
         # Only the deleted record as read: a restore that won the race leaves it alone.
         n = (Record.delete()
@@ -317,6 +336,19 @@ def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
         with write_transaction():
             record_event(actor, "reveal", form_key=form.key, record_id=rec.id, diff={"fields": [None, sorted(shown)]})
     return _view(actor, formdef, form, rec, _owner_name(rec.owner_id), shown)
+
+
+def _audit_restricted_search(actor: Actor, formdef: FormDef, q: ListQuery) -> None:
+    """An exact-match search on a restricted field tells whether a value exists, so it counts as
+    a reveal: one candidate per search (no list of guesses), and an audited `reveal` event that
+    the reveal-burst alert counts like any other."""
+    names = sorted({name for name, _ in q.filters if name in formdef.restricted_fields})
+    for name, values in q.filters:
+        if name in formdef.restricted_fields and len(values) > 1:
+            raise Invalid(f"search {name!r} for one value at a time", field=name, code="one_value_only")
+    if names:
+        with write_transaction():
+            record_event(actor, "reveal", form_key=formdef.key, diff={"fields": [None, names], "via": [None, "search"]})
 
 
 @dataclass(frozen=True)
@@ -342,6 +374,7 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
     queried = sorted({f for f, _ in q.filters} | ({q.sort_field} if q.sort_field else set())
                      | ({formdef.title_field} if q.search else set()))
     gate.check_query_fields(actor, formdef, queried)
+    _audit_restricted_search(actor, formdef, q)
     base = Record.select().where(form_is(form.id))
     base = base.where(Record.deleted_at.is_null(False) if deleted else Record.deleted_at.is_null())
     base = gate.scoped(base, actor, formdef, "delete" if deleted else action, queried)

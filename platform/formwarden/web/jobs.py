@@ -110,6 +110,7 @@ def download(job_id):
     if run.kind != "export" or run.status != "done":
         raise NotFound("the file is not ready", code="not_ready")
     params = json.loads(run.params or "{}")
-    path = open_export(actor(), params.get("form", ""), run.result_path, run.created_at, run.job_id)
+    path = open_export(actor(), params.get("form", ""), run.result_path, run.created_at, run.job_id,
+                       params.get("made_under", ""))
     return send_file(path, mimetype="text/csv", as_attachment=True,
                      download_name=f"{run.kind}-{run.created_at:%Y%m%d-%H%M}.csv")

@@ -15,7 +15,6 @@ from formwarden.http.context import actor
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
-from formwarden.models import User
 from formwarden.records import bulk, history, service
 from formwarden.records.query import from_args
 
@@ -44,7 +43,7 @@ def _form_context(formdef, values, errors, mode, record=None):
         restricted_names=formdef.restricted_fields,
         shown=visible_fields(formdef, values), required=required_fields(formdef, values),
         rule_triggers={rule["when"]["field"] for rule in formdef.rules},
-        members=[u.username for u in User.select(User.username).where(User.is_active).order_by(User.username)],
+        members=service.assignable_owners(who, formdef, action, record.rights if record is not None else None),
         can=lambda action: r.can(action),
     )
 
