@@ -75,7 +75,8 @@ def main() -> int:
             "action": "update", "form_key": "customer", "record_id": rng.randrange(1, 100_000),
             "diff": json.dumps({f: [f"old{seq}", f"new{seq}"] for f in changed}, ensure_ascii=False,
                                sort_keys=True),
-            "reason": "", "request_id": f"{seq:016x}", "ip": "127.0.0.1", "user_agent": "bench",
+            "reason": "", "request_id": f"{seq:016x}", "ip": f"10.{who}.{seq % 7}.{seq % 251}",
+            "user_agent": "bench",
         }
         digest = chain.event_hash(prev, event)
         batch.append(tuple(event[c] for c in chain.FIELDS) + (prev, digest, chain.event_mac(key, digest)))
@@ -91,7 +92,7 @@ def main() -> int:
     from formwarden.access.actor import Actor
     from formwarden.auth.tokens import create_token
 
-    _, token = create_token(Actor.system("bench"), User.get(User.username == "admin"), scopes=["read"])
+    _, token = create_token(Actor.system("bench"), User.get(User.username == "admin"), scopes=["read", "audit"])
     db.database.close()
     w4 = run_w4(env, token, start, a.events, rng)
 
@@ -180,6 +181,22 @@ def run_w4(env, token, start, events, rng, n=100):
             return f"/api/v1/audit/events?form=customer&field=contract_amount&since={since}&until={until}"
 
         timed("W4c one field, one week", by_field)
+        # The audit search by one dimension alone, over the whole year (the page and its total).
+        timed("search: actor", lambda: f"/api/v1/audit/events?actor=sales{rng.randrange(1, 21):02d}")
+        timed("search: action", lambda: "/api/v1/audit/events?action=update")
+        timed("search: rare action", lambda: "/api/v1/audit/events?action=purge")
+        timed("search: form", lambda: "/api/v1/audit/events?form=customer")
+        timed("search: record", lambda: f"/api/v1/audit/events?record={rng.randrange(1, 100_000)}")
+        timed("search: field", lambda: "/api/v1/audit/events?field=" + rng.choice(["notes", "status", "region"]))
+        timed("search: rare field", lambda: "/api/v1/audit/events?field=id_number")
+        timed("search: IP", lambda: f"/api/v1/audit/events?ip=10.{rng.randrange(1, 21)}.{rng.randrange(7)}."
+                                    f"{rng.randrange(251)}")
+
+        def time_range():
+            since, until = day(rng.randrange(0, max(1, days - 30)), 30)
+            return f"/api/v1/audit/events?since={since}&until={until}"
+
+        timed("search: time range (30 days)", time_range)
     finally:
         stop(server)
     return out
