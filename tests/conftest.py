@@ -47,8 +47,8 @@ def settings(instance) -> Settings:
 @pytest.fixture(scope="session")
 def base_db(settings):
     """Schema, plugins, demo forms and demo people: built once per session."""
+    from formwarden.catalog.publishing import load_directory
     from formwarden.demo import ensure_people
-    from formwarden.forms.versions import load_directory
 
     os.environ["FORMWARDEN_INSTANCE"] = str(settings.instance)
     os.environ["SECRET_KEY"] = settings.secret_key
@@ -70,11 +70,20 @@ def redis_conn(base_db):
 def clean_db(base_db, redis_conn):
     from formwarden.audit.verify import CHECKPOINT_FILE
     from formwarden.auth.throttle import forget_all
-    from formwarden.models import ApiToken, AuditCheckpoint, AuditEvent, JobRun, Record, User, UserSession
+    from formwarden.models import (
+        ApiToken,
+        AuditCheckpoint,
+        AuditEvent,
+        AuditEventField,
+        JobRun,
+        Record,
+        User,
+        UserSession,
+    )
 
     db.ensure_connection()
     forget_all(redis_conn)  # sign-in counts of earlier tests: every test client is 127.0.0.1
-    for model in (Record, AuditEvent, AuditCheckpoint, JobRun, UserSession, ApiToken):
+    for model in (Record, AuditEvent, AuditEventField, AuditCheckpoint, JobRun, UserSession, ApiToken):
         model.delete().execute()
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
     User.update(locale="zh-CN").execute()  # a test may have switched someone's language

@@ -68,3 +68,25 @@ def test_undeclared_endpoint_stops_startup(base_db):
     app.add_url_rule("/open", "open", lambda: "x")
     with pytest.raises(RuntimeError, match="open"):
         guard.check_declared(app)
+
+
+def test_import_layers_hold():
+    """The import-linter contracts in pyproject.toml: layers without upward imports (so without
+    package cycles), no Flask below the web layer, no queries or transactions in views."""
+    import subprocess
+    import sys
+
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run([str(lint)], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_forms_stay_pure():
+    """forms/ checks and reads definitions; writing versions, events and indexes is a service's."""
+    offenders = [
+        str(path.relative_to(PKG)) for top, path in _modules()
+        if top == "forms" and any(m.startswith(("formwarden.audit", "formwarden.records", "formwarden.catalog"))
+                                  for m in _imports(path))
+    ]
+    assert offenders == []
+

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         FORMWARDEN=settings,
     )
     app.config.update(overrides)
-    app.json.sort_keys = False  # keep form field order; sorting costs time on every answer
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep form field order; sorting costs time on every answer
     db.open_database(settings.database_url)
     app.extensions["formwarden_plugins"] = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
 

@@ -109,7 +109,8 @@ RESEAL_JOB = "formwarden.jobs.keys.run_reseal"
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def load_forms(path):
     """Check and publish every form definition in PATH (default: form_defs/); all or nothing."""
-    from formwarden.forms.versions import all_forms, load_directory
+    from formwarden.catalog.publishing import load_directory
+    from formwarden.forms.versions import all_forms
 
     settings = _open()
     path = path or REPO_ROOT / "form_defs"

@@ -206,6 +206,11 @@ def execute(sql: str, params=()):
     return database.execute_sql(_dialect(sql), params)
 
 
+def executemany(sql: str, rows) -> None:
+    """Run a constant statement once per row of bound parameters."""
+    database.cursor().executemany(_dialect(sql), rows)
+
+
 def fetchone(sql: str, params=()):
     return execute(sql, params).fetchone()
 

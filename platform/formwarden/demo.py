@@ -42,7 +42,7 @@ def resident_id(rng: random.Random) -> str:
 
 def customer_data(rng: random.Random, owner: str) -> dict:
     status = rng.choice(STATUSES)
-    data = {
+    data: dict = {
         "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
         "mobile": f"1{rng.choice('3456789')}{rng.randrange(0, 10**9):09d}",
         "id_number": resident_id(rng),
@@ -56,7 +56,7 @@ def customer_data(rng: random.Random, owner: str) -> dict:
         "next_followup": (dt.date(2026, 12, 1) + dt.timedelta(days=rng.randrange(0, 60))).isoformat(),
     }
     if status in ("negotiating", "won"):
-        data["contract_amount"] = round(rng.uniform(5000, 900000), 2)
+        data["contract_amount"] = round(float(rng.uniform(5000, 900000)), 2)
     return data
 
 

@@ -16,7 +16,7 @@ class DomainError(Exception):
         self.details = details or []
 
     def as_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
+        body: dict = {"code": self.code, "message": self.message}
         if self.field:
             body["field"] = self.field
         if self.details:

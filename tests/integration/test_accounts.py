@@ -5,8 +5,8 @@ import json
 from formwarden.access.actor import Actor
 from formwarden.auth.tokens import create_token
 from formwarden.auth.users import change_role, set_active
+from formwarden.catalog import publishing
 from formwarden.config import REPO_ROOT
-from formwarden.forms import versions
 from formwarden.models import AuditEvent
 from tests.conftest import Client
 
@@ -42,8 +42,8 @@ def test_access_changes_are_recorded_in_the_publish_event(clean_db):
     doc = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
     doc["x-access"]["intern"]["fields"]["mobile"] = "read"
     try:
-        versions.publish(Actor.system("t"), doc)
+        publishing.publish(Actor.system("t"), doc)
         diff = json.loads(_last("form_publish").diff)
         assert diff["x-access.intern.fields.mobile"] == ["masked", "read"]
     finally:
-        versions.publish(Actor.system("t"), json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8")))
+        publishing.publish(Actor.system("t"), json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8")))

@@ -73,3 +73,22 @@ def test_audit_page_renders_and_pages(login_as):
     assert "审计" in page and "manager" in page
     frag = c.get("/audit?form=customer&per_page=1&page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert frag.lstrip().startswith('<div id="results">') and "第 2 /" in frag
+
+
+def test_the_field_index_is_rebuilt_from_existing_events_by_its_migration(clean_db):
+    import importlib
+
+    from formwarden import db
+    from formwarden.models import AuditEventField
+    from formwarden.records import service
+    from tests.conftest import VALID_CUSTOMER, actor_of
+
+    rec = service.create_record(actor_of("admin"), "customer", dict(VALID_CUSTOMER))
+    service.update_record(actor_of("admin"), "customer", rec.id, {"notes": "x"}, expected_version=1)
+    written = sorted(AuditEventField.select(AuditEventField.field, AuditEventField.seq).tuples())
+    assert ("notes", 2) in written and ("name", 1) in written
+    AuditEventField.delete().execute()
+    migration = importlib.import_module("formwarden.migrations.0008_audit_search_every_dimension")
+    with db.database.atomic():
+        migration.up(None, db.database.obj)
+    assert sorted(AuditEventField.select(AuditEventField.field, AuditEventField.seq).tuples()) == written

@@ -6,6 +6,7 @@ import pytest
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.auth.users import actor_for
+from formwarden.catalog import publishing
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import AuditEvent
 from formwarden.records import history, service
@@ -445,7 +446,6 @@ def test_a_field_no_longer_restricted_never_shows_ciphertext_and_is_opened(clean
     import json as _json
 
     from formwarden.config import REPO_ROOT
-    from formwarden.forms import versions
     from formwarden.models import Record
     from formwarden.records.reseal import pending_forms, reseal_batch
 
@@ -456,14 +456,14 @@ def test_a_field_no_longer_restricted_never_shows_ciphertext_and_is_opened(clean
     relaxed = copy.deepcopy(original)
     relaxed["properties"]["id_number"]["x-sensitivity"] = "confidential"
     try:
-        versions.publish(admin, relaxed)
+        publishing.publish(admin, relaxed)
         view = service.get_record(admin, "customer", rec.id)
         assert view.data["id_number"] == "11010519491231002X"  # opened for the reader, not an envelope
         form, formdef, names = next(p for p in pending_forms() if p[0].key == "customer")
         reseal_batch(Actor.system("tests"), form, formdef, names, 0)
         assert Record.get_by_id(rec.id).data["id_number"] == "11010519491231002X"
     finally:
-        versions.publish(admin, original)
+        publishing.publish(admin, original)
     form, formdef, names = next(p for p in pending_forms() if p[0].key == "customer")
     reseal_batch(Actor.system("tests"), form, formdef, names, 0)
     assert "$enc" in _json.dumps(Record.get_by_id(rec.id).data)  # restricted again: sealed again

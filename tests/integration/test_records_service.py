@@ -4,6 +4,7 @@ import pytest
 
 from formwarden import db
 from formwarden.audit import events as audit_events
+from formwarden.catalog import publishing
 from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.models import AuditEvent, Record
 from formwarden.records import service
@@ -137,13 +138,12 @@ def test_filters_and_sorts(clean_db):
 def test_records_keep_their_form_version(clean_db):
     from formwarden.access.actor import Actor
     from formwarden.config import REPO_ROOT
-    from formwarden.forms import versions
 
     view = service.create_record(actor_of("sales01"), "customer", dict(VALID_CUSTOMER))
     doc = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
     doc["properties"]["website"] = {"type": "string", "x-label": {"zh-CN": "网站", "en": "Website"}}
     doc["x-access"]["sales"]["fields"]["website"] = "write"
-    form, version, changed = versions.publish(Actor.system("tests"), doc)
+    form, version, changed = publishing.publish(Actor.system("tests"), doc)
     try:
         assert changed and version == view.form_version + 1
         again = service.get_record(actor_of("sales01"), "customer", view.id)
@@ -153,7 +153,7 @@ def test_records_keep_their_form_version(clean_db):
         assert updated.form_version == version
     finally:
         original = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
-        versions.publish(Actor.system("tests"), original)
+        publishing.publish(Actor.system("tests"), original)
 
 
 def test_field_indexes_follow_the_definition(clean_db):
@@ -169,10 +169,10 @@ def test_field_indexes_follow_the_definition(clean_db):
     doc["properties"]["status"].pop("x-index")
     doc["properties"]["region"]["x-index"] = True
     try:
-        versions.publish(Actor.system("tests"), doc)
+        publishing.publish(Actor.system("tests"), doc)
         assert names() == [f"record_f{form.id}_region_byowner", f"record_f{form.id}_region_byupd"]
     finally:
-        versions.publish(Actor.system("tests"), json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8")))
+        publishing.publish(Actor.system("tests"), json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8")))
     assert names() == [f"record_f{form.id}_status_byowner", f"record_f{form.id}_status_byupd"]
 
 

@@ -117,12 +117,19 @@ def project(actor: Actor, formdef: FormDef, data: dict, owner_id: int | None, re
         fd = formdef.fields.get(name)
         if fd is None:
             continue
-        level = levels.get(name, "hidden")
-        if level in ("read", "write") and (fd.sensitivity != "restricted" or name in reveal):
-            out[name] = value
-        elif level != "hidden":
-            out[name] = mask_value(value, fd.mask)
+        shown = _shown(fd, levels.get(name, "hidden"), name in reveal)
+        if shown is not None:
+            out[name] = value if shown else mask_value(value, fd.mask)
     return out
+
+
+def _shown(fd, level: str, clear_ok: bool) -> bool | None:
+    """The one rule for a field's value, in a record, a history entry or an audit event: None
+    (hidden: not shown at all), False (masked) or True (in clear). Restricted values are in clear
+    only for readers and only when `clear_ok` (an explicit, audited reveal)."""
+    if level == "hidden":
+        return None
+    return level in ("read", "write") and (fd.sensitivity != "restricted" or clear_ok)
 
 
 def project_diff(actor: Actor, formdef: FormDef | None, diff: dict, owner_id: int | None,
@@ -140,16 +147,15 @@ def project_diff(actor: Actor, formdef: FormDef | None, diff: dict, owner_id: in
     for name, fd in formdef.fields.items():
         if name not in diff:
             continue
-        pair, level = diff[name], r.level(name)
-        restricted = fd.sensitivity == "restricted"
-        if level in ("read", "write") and (not restricted or revealed is not None):
-            out[name] = pair
-            if restricted and revealed is not None:
-                revealed.add(name)
-        elif level != "hidden":
-            out[name] = [mask_value(v, fd.mask) for v in pair]
-        else:
+        shown = _shown(fd, r.level(name), revealed is not None)
+        if shown is None:
             hidden.append(name)
+        elif shown:
+            out[name] = diff[name]
+            if fd.sensitivity == "restricted" and revealed is not None:
+                revealed.add(name)
+        else:
+            out[name] = [mask_value(v, fd.mask) for v in diff[name]]
     return out, hidden
 
 

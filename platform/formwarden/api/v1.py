@@ -322,7 +322,9 @@ def revert_record(form_key, record_id):
 def audit_events():
     q = audit_search.query_from_args(request.args)
     items, total = audit_search.search_events(actor(), q)
-    return jsonify({"items": [e.as_api() for e in items], "total": total, "page": q.page, "per_page": q.per_page})
+    more = total > audit_search.COUNT_CAP
+    return jsonify({"items": [e.as_api() for e in items], "total": min(total, audit_search.COUNT_CAP),
+                    "total_is_lower_bound": more, "page": q.page, "per_page": q.per_page})
 
 
 @bp.delete("/forms/<form_key>/records/<record_id>/purge")

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import peewee as pw
+
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
@@ -46,7 +48,7 @@ class AlertSettings:
 
 def settings() -> AlertSettings:
     """AlertSettings with FORMWARDEN_ALERT_<NAME> environment overrides."""
-    values = {}
+    values: dict = {}
     for name, default in AlertSettings.__dataclass_fields__.items():
         raw = os.environ.get(f"FORMWARDEN_ALERT_{name.upper()}")
         if raw is not None:
@@ -193,7 +195,8 @@ def _scan_batch(limit: int) -> tuple[list[Alert], int]:
     rows = db.fetchall(_NEW, (cursor.last_seq, limit))
     touched: dict[int, Alert] = {}
     system = Actor.system("alerts")
-    found, seen = [], {}
+    found: list[tuple[Finding, int]] = []
+    seen: dict = {}
     events = [dict(seq=seq, at=db.py_datetime(at), actor_kind=kind, actor_id=actor_id, actor_name=actor_name,
                    action=action, diff=diff, ip=ip)
               for seq, at, kind, actor_id, actor_name, action, diff, ip in rows]
@@ -265,3 +268,17 @@ def chain_broken(problem: str, seq: int | None) -> Alert:
             record_event(Actor.system("checkpoint"), "alert_open",
                          diff={"alert": [None, alert.id], "rule": [None, alert.rule], "subject": [None, alert.subject]})
     return alert
+
+
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+def list_alerts(viewer: Actor, status: str, limit: int = 200) -> tuple[list[Alert], dict[str, int]]:
+    """The newest alerts in `status` and the number in each status. Needs Perm.ALERTS_VIEW."""
+    if not has_perm(viewer, Perm.ALERTS_VIEW):
+        raise Forbidden("only administrators and auditors may see alerts", code="missing_permission")
+    alerts = list(Alert.select().where(Alert.status == status).order_by(Alert.updated_at.desc()).limit(limit))
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update(Alert.select(Alert.status, pw.fn.COUNT(Alert.id)).group_by(Alert.status).tuples())  # type: ignore[arg-type]
+    return alerts, counts
+

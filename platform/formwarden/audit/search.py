@@ -2,22 +2,22 @@
 only as far as the viewer's own field rights on that form allow."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from dataclasses import dataclass, field
-
-import peewee as pw
 
 from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.arguments import FIELD_NAME, int_arg, spreadsheet_safe
+from formwarden.audit.events import record_event
 from formwarden.crypto.fields import is_envelope, unseal
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
-from formwarden.models import AuditEvent, Record, User
-from formwarden.records.indexes import NAME
-from formwarden.records.query import int_arg
+from formwarden.models import AuditEvent, AuditEventField, Record, User
 
 MAX_PER_PAGE = 200
 
@@ -79,7 +79,7 @@ def _when(raw: str, name: str, end: bool) -> dt.datetime | None:
 
 def query_from_args(args) -> EventQuery:
     fld = (args.get("field") or "").strip()
-    if fld and not NAME.match(fld):
+    if fld and not FIELD_NAME.match(fld):
         raise Invalid("not a field name", field="field", code="unknown_field")
     return EventQuery(
         actor=(args.get("actor") or "").strip()[:120], action=(args.get("action") or "").strip()[:40],
@@ -89,6 +89,15 @@ def query_from_args(args) -> EventQuery:
         ip=(args.get("ip") or "").strip()[:64], page=int_arg(args, "page", 1) or 1,
         per_page=int_arg(args, "per_page", 50) or 50,
     )
+
+
+COUNT_CAP = 1000  # totals are exact up to here; beyond, "more than": counting a million rows is not free
+
+
+def _newest_first(query, q: EventQuery):
+    at = AuditEventField.at if q.field else AuditEvent.at
+    seq = AuditEventField.seq if q.field else AuditEvent.seq
+    return query.order_by(at.desc(), seq.desc())
 
 
 def _filtered(q: EventQuery):
@@ -102,15 +111,15 @@ def _filtered(q: EventQuery):
         query = query.where(AuditEvent.form_key == q.form)
     if q.record is not None:
         query = query.where(AuditEvent.record_id == q.record)
-    if q.field:
-        if db.is_postgres():
-            query = query.where(pw.fn.jsonb_exists(pw.Cast(AuditEvent.diff, "jsonb"), q.field))
-        else:
-            query = query.where(pw.fn.json_type(AuditEvent.diff, f'$."{q.field}"').is_null(False))
+    at = AuditEvent.at
+    if q.field:  # from the per-field index, in its own time order
+        query = query.join(AuditEventField, on=(AuditEventField.seq == AuditEvent.seq)).where(
+            AuditEventField.field == q.field)
+        at = AuditEventField.at
     if q.since:
-        query = query.where(AuditEvent.at >= q.since)
+        query = query.where(at >= q.since)
     if q.until:
-        query = query.where(AuditEvent.at < q.until)
+        query = query.where(at < q.until)
     if q.ip:
         query = query.where(AuditEvent.ip == q.ip)
     return query
@@ -130,7 +139,7 @@ def _owners(events) -> dict[int, int]:
     ids = sorted({e.record_id for e in events if e.record_id is not None})
     out: dict[int, int] = {}
     for i in range(0, len(ids), 500):
-        out.update(Record.select(Record.id, Record.owner).where(Record.id.in_(ids[i:i + 500])).tuples())
+        out.update(Record.select(Record.id, Record.owner).where(Record.id.in_(ids[i:i + 500])).tuples())  # type: ignore[arg-type]
     return out
 
 
@@ -139,7 +148,9 @@ def _project(viewer: Actor, event: AuditEvent, defs: dict, owners: dict) -> Even
     (restricted values stay masked here; the record's history reveals them), the reason only
     when the viewer may see at least one field the change touched."""
     diff = json.loads(event.diff or "{}")
-    changes, hidden, reason, revealed = diff, [], event.reason, []
+    hidden: list[str] = []
+    revealed: list[str] = []
+    changes, reason = diff, event.reason
     if event.action == "reveal":
         revealed = list((diff.get("fields") or [None, []])[1] or [])
         changes = {k: v for k, v in diff.items() if k != "fields"}
@@ -166,15 +177,16 @@ def _project(viewer: Actor, event: AuditEvent, defs: dict, owners: dict) -> Even
 
 
 def search_events(viewer: Actor, q: EventQuery) -> tuple[list[EventView], int]:
-    """Events matching `q`, newest first, and their total. Needs Perm.AUDIT_READ."""
+    """Events matching `q`, newest first, and their total, exact up to COUNT_CAP (a total above
+    it means "more than COUNT_CAP"). Needs Perm.AUDIT_READ."""
     if not has_perm(viewer, Perm.AUDIT_READ):
         raise Forbidden("only administrators and auditors may read the audit trail", code="missing_permission")
     if not 1 <= q.per_page <= MAX_PER_PAGE or q.page < 1:
         raise Invalid(f"per_page must be 1..{MAX_PER_PAGE} and page 1 or more", field="per_page",
                       code="out_of_range")
     base = _filtered(q)
-    total = base.count()
-    rows = list(base.order_by(AuditEvent.seq.desc()).paginate(q.page, q.per_page))
+    total = base.select(AuditEvent.seq).limit(COUNT_CAP + 1).count()
+    rows = list(_newest_first(base, q).paginate(q.page, q.per_page))
     defs: dict = {}
     owners = _owners(rows)
     return [_project(viewer, e, defs, owners) for e in rows], total
@@ -194,3 +206,38 @@ def iter_events(viewer: Actor, q: EventQuery, batch: int = 500):
         for e in rows:
             yield _project(viewer, e, defs, owners)
         last = rows[-1].seq
+
+
+EXPORT_LIMIT = 200_000
+
+
+class TooMany(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit} events match")
+        self.limit = limit
+
+
+def export_csv(viewer: Actor, q: EventQuery, filters: dict) -> str:
+    """The events matching `q` as CSV text (UTF-8 with BOM), projected like the search; the
+    export is itself an audited event. Raises TooMany past EXPORT_LIMIT events."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["seq", "at_utc", "actor", "action", "form", "record", "changes", "changed_without_access",
+                     "reason", "ip", "user_agent", "request_id"])
+    count = 0
+    for e in iter_events(viewer, q):
+        count += 1
+        if count > EXPORT_LIMIT:
+            raise TooMany(EXPORT_LIMIT)
+        # Every text cell is defused: an actor name can be whatever someone typed at the sign-in form.
+        writer.writerow([e.seq, e.at.isoformat(), _cell(e.actor), e.action, _cell(e.form or ""), e.record or "",
+                         _cell(e.changes), _cell(" ".join(e.hidden_changes)), _cell(e.reason), _cell(e.ip),
+                         _cell(e.user_agent), _cell(e.request_id)])
+    with db.write_transaction():
+        record_event(viewer, "audit_export", diff={"count": [None, count], "filters": [None, filters]})
+    return out.getvalue()
+
+
+def _cell(value) -> str:
+    return spreadsheet_safe(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))

@@ -2,20 +2,14 @@
 once published; a changed definition becomes version N+1 and old records keep theirs."""
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from pathlib import Path
 
 from formwarden import db
-from formwarden.access.actor import Actor
-from formwarden.audit import record_event
-from formwarden.db import write_transaction
 from formwarden.errors import Invalid, NotFound
 from formwarden.forms.access_checks import access_problems
 from formwarden.forms.definition import FormDef, parse_definition
 from formwarden.models import Form, FormVersion
-from formwarden.records.indexes import ensure_field_indexes
 
 _cache: dict[tuple[int, int, int], FormDef] = {}
 
@@ -35,86 +29,6 @@ def checked_definition(doc: object) -> FormDef:
         raise Invalid(f"form definition has {len(problems)} problem(s)", code="invalid_definition",
                       details=[p.as_dict() for p in problems])
     return formdef
-
-
-def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
-    """Publish `doc` as the next version of its form unless identical to the current one.
-
-    Returns (form, version, changed). Raises Invalid listing every problem.
-    """
-    formdef = checked_definition(doc)
-    text = canonical(doc)
-    checksum = hashlib.sha256(text.encode()).hexdigest()
-    with write_transaction():
-        form, _ = Form.get_or_create(key=formdef.key)
-        current = (
-            FormVersion.get_or_none(FormVersion.form == form, FormVersion.version == form.current_version)
-            if form.current_version else None
-        )
-        if current is not None and current.checksum == checksum:
-            ensure_field_indexes(form.id, formdef)  # idempotent; repairs a missing index
-            return form, form.current_version, False
-        version = form.current_version + 1
-        stored = json.loads(text)
-        stored["x-form"]["version"] = version
-        stored["$id"] = f"urn:formwarden:form:{formdef.key}:v{version}"
-        FormVersion.create(
-            form=form, version=version, checksum=checksum,
-            definition=json.dumps(stored, ensure_ascii=False, sort_keys=True),
-            published_by=actor.user_id,
-        )
-        previous = json.loads(current.definition)["x-access"] if current is not None else {}
-        form.current_version = version
-        form.save()
-        _forms.clear()
-        ensure_field_indexes(form.id, formdef)
-        record_event(actor, "form_publish", form_key=formdef.key,
-                     diff={"version": [version - 1 or None, version], **access_changes(previous, doc["x-access"])})
-    return form, version, True
-
-
-def _flatten(access: dict) -> dict:
-    out = {}
-    for role, block in access.items():
-        out[f"x-access.{role}.scope"] = block["scope"]
-        out[f"x-access.{role}.actions"] = sorted(block["actions"])
-        for name, level in block["fields"].items():
-            out[f"x-access.{role}.fields.{name}"] = level
-    return out
-
-
-def access_changes(old: dict, new: dict) -> dict:
-    """Permission changes between two access blocks, as `path: [old, new]` (for the audit trail)."""
-    a, b = _flatten(old), _flatten(new)
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-
-def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
-    """Check every *.json in `path` first; publish only when all are sound (nothing half-loaded)."""
-    files = sorted(Path(path).glob("*.json"))
-    if not files:
-        raise Invalid(f"no form definitions (*.json) in {path}", code="no_definitions")
-    docs, problems = [], []
-    for f in files:
-        try:
-            doc = json.loads(f.read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            problems.append({"file": f.name, "pointer": "", "reason": f"not readable JSON: {exc}"})
-            continue
-        try:
-            checked_definition(doc)
-        except Invalid as exc:
-            problems.extend({"file": f.name, **d} for d in exc.details)
-            continue
-        docs.append(doc)
-    if problems:
-        raise Invalid(f"{len(problems)} problem(s) in form definitions", code="invalid_definition", details=problems)
-    out = []
-    with write_transaction():
-        for doc in docs:
-            form, version, changed = publish(actor, doc)
-            out.append((form.key, version, changed))
-    return out
 
 
 _FORM_BY_KEY = "SELECT id, current_version FROM form WHERE key = ?"
@@ -160,4 +74,10 @@ def all_forms() -> list[tuple[Form, FormDef]]:
 
 def clear_cache() -> None:
     _cache.clear()
+    _forms.clear()
+
+
+def forget_forms() -> None:
+    """Drop the cached form rows (after a publish in this process; other processes follow
+    within _FORM_TTL)."""
     _forms.clear()

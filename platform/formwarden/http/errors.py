@@ -76,17 +76,17 @@ def respond(err: DomainError):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     details = translate_details(err.details)
     template = "errors/fragment.html" if request.headers.get("HX-Request") else "errors/page.html"
-    resp = render_template(template, error=err, message=page_message(err), details=details)
+    page = render_template(template, error=err, message=page_message(err), details=details)
     headers = {"Vary": "HX-Request"}
     if isinstance(err, Unauthorized):
         headers["HX-Redirect"] = url_for("auth.login")
-    return resp, err.status, headers
+    return page, err.status, headers
 
 
 def _http(exc: HTTPException):
     codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
              415: "unsupported_media_type", 429: "too_many_requests"}
-    err = DomainError(exc.description or exc.name, code=codes.get(exc.code, "http_error"))
+    err = DomainError(exc.description or exc.name, code=codes.get(exc.code or 500, "http_error"))
     err.status = exc.code or 500
     return respond(err)
 

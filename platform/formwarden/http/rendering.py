@@ -9,7 +9,7 @@ def is_htmx() -> bool:
 
 
 def render_block(template_name: str, block: str, **context) -> str:
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     template = app.jinja_env.get_or_select_template(template_name)
     app.update_template_context(context)
     ctx = template.new_context(context)

@@ -54,7 +54,7 @@ def checkpoint_if_due(conn) -> list:
     if conn is not None and not conn.set(CHECKPOINT_DUE, "1", nx=True, ex=int(CHECKPOINT_EVERY.total_seconds())):
         return []
     report = extend_checkpoint()
-    if report.ok:
+    if report.finding is None:
         return []
     log.error("audit chain check failed: %s", report.finding)
     return [chain_broken(report.finding.problem, report.finding.seq)]

@@ -118,6 +118,9 @@ class NeverReusedIdField(pw.AutoField):
 
 class Record(BaseModel):
     id = NeverReusedIdField()
+    owner_id: int  # peewee's accessors of the foreign keys' ids, declared for type checkers
+    form_id: int
+    deleted_by_id: int | None
     # Only the composite indexes below are kept: every index costs time on each write.
     form = pw.ForeignKeyField(Form, backref="records", on_delete="CASCADE", index=False)
     form_version = pw.IntegerField()
@@ -163,11 +166,28 @@ class AuditEvent(BaseModel):
 
     class Meta:
         indexes = (
-            (("form_key", "record_id", "seq"), False),  # a record's history
+            (("record_id", "form_key", "seq"), False),  # a record's history; search by record
             (("actor_id", "at"), False),  # what one person did in a time window
-            (("form_key", "at"), False),  # changes to a form (and its fields) in a time window
+            (("form_key", "at"), False),  # changes to a form in a time window
+            (("action", "at"), False),  # one kind of event, newest first
+            (("ip", "at"), False),  # everything from one address
             (("at",), False),  # everything in a time window
         )
+
+
+class AuditEventField(pw.Model):
+    """Which fields each record event changed, newest first per field: the audit search by field
+    reads this instead of every event's diff. Derived from the chained events (written with them,
+    rebuilt by migration 0008), not part of the chain."""
+
+    field = pw.CharField(max_length=64)
+    at = pw.DateTimeField()
+    seq = pw.BigIntegerField()
+
+    class Meta:
+        database = database
+        table_name = "audit_event_field"
+        primary_key = pw.CompositeKey("field", "at", "seq")
 
 
 class AuditCheckpoint(BaseModel):
@@ -208,6 +228,8 @@ class AlertCursor(BaseModel):
 class JobRun(BaseModel):
     """One row per background job run, polled by the UI for progress."""
 
+    requested_by_id: int | None  # peewee's accessor of the foreign key's id
+
     job_id = pw.CharField(max_length=64, unique=True)
     kind = pw.CharField(max_length=40)
     requested_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
@@ -223,5 +245,5 @@ class JobRun(BaseModel):
 
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
-    Form, FormVersion, Record, AuditEvent, AuditCheckpoint, Alert, AlertCursor, JobRun,
+    Form, FormVersion, Record, AuditEvent, AuditEventField, AuditCheckpoint, Alert, AlertCursor, JobRun,
 ]

@@ -32,6 +32,8 @@ alert_sinks: list = []  # filled by load_plugins; called by the alert job
 
 def _import_file(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(f"formwarden_plugin_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

@@ -140,7 +140,7 @@ def read_csv(formdef: FormDef, text: str) -> list[dict]:
         if len(values) > len(columns):
             errors.append({"row": number, "field": "", "code": "extra_values", "message": "More values than columns."})
             continue
-        form = MultiDict()
+        form: MultiDict = MultiDict()
         for name, raw in zip(columns, values, strict=False):
             fd = formdef.fields[name]
             raw = raw.strip()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from formwarden.access import gate
 from formwarden.access.actor import Actor
+from formwarden.arguments import spreadsheet_safe
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, NotFound
@@ -16,11 +17,6 @@ from formwarden.forms import versions
 from formwarden.models import utcnow
 from formwarden.records.query import ListQuery
 from formwarden.records.service import MAX_PER_PAGE, list_records
-
-
-def spreadsheet_safe(text: str) -> str:
-    """Defuse spreadsheet formula injection: a leading = + - @ would be executed by Excel/WPS."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _cell(value) -> str:

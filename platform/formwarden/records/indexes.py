@@ -11,10 +11,11 @@ import re
 import peewee as pw
 
 from formwarden import db
+from formwarden.arguments import FIELD_NAME
 from formwarden.forms.definition import FormDef
 from formwarden.models import Record
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+NAME = FIELD_NAME  # only these names are ever put into index names and SQL paths
 
 
 def _checked(name: str) -> str:

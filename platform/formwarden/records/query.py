@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field
 
 from formwarden import db
+from formwarden.arguments import int_arg
 from formwarden.crypto.fields import blind_index
 from formwarden.errors import Invalid
 from formwarden.forms.definition import FormDef
@@ -110,21 +111,6 @@ def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool
 
 
 
-def int_arg(args, name: str, default: int | None) -> int | None:
-    """A whole-number request argument (ASCII digits, optional "-", 64-bit), or `default` when
-    absent; Invalid naming it and the reason otherwise."""
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    digits = raw[1:] if raw.startswith("-") else raw
-    if not (digits.isascii() and digits.isdigit()):
-        raise Invalid(f"{name} must be a whole number", field=name, code="invalid_number")
-    low, high = -(2**63), 2**63 - 1  # what the database can compare with
-    if len(digits) > 19 or not low <= int(raw) <= high:
-        raise Invalid(f"{name} must lie between {low} and {high}", field=name, code="out_of_range")
-    return int(raw)
-
-
 def from_args(args, default_per_page: int = 50) -> ListQuery:
     """Build a ListQuery from `filter[FIELD]=V` (repeatable), `sort`, `page`, `per_page` arguments."""
     filters: dict[str, list[str]] = {}
@@ -136,6 +122,6 @@ def from_args(args, default_per_page: int = 50) -> ListQuery:
     sort_field, column, desc = parse_sort(args.get("sort"))
     return ListQuery(
         filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
-        page=int_arg(args, "page", 1), per_page=int_arg(args, "per_page", default_per_page),
+        page=int_arg(args, "page", 1) or 1, per_page=int_arg(args, "per_page", default_per_page) or default_per_page,
         search=(args.get("q") or "").strip()[:100],
     )

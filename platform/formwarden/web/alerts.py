@@ -3,27 +3,20 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from peewee import fn
 
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.audit.alerts import IP_RULES, change_status
+from formwarden.audit.alerts import IP_RULES, STATUSES, change_status, list_alerts
 from formwarden.http.context import actor
 from formwarden.http.guard import requires
-from formwarden.models import Alert
 
 bp = Blueprint("alerts", __name__)
-STATUSES = ("open", "acknowledged", "resolved")
-
-
 @bp.route("/alerts")
 @requires(Perm.ALERTS_VIEW)
 def dashboard():
     status = request.args.get("status", "open")
     if status not in STATUSES:
         status = "open"
-    alerts = list(Alert.select().where(Alert.status == status).order_by(Alert.updated_at.desc()).limit(200))
-    counts = dict.fromkeys(STATUSES, 0)
-    counts.update(Alert.select(Alert.status, fn.COUNT(Alert.id)).group_by(Alert.status).tuples())
+    alerts, counts = list_alerts(actor(), status)
     return render_template("alerts/dashboard.html", alerts=alerts, status=status, counts=counts,
                            statuses=STATUSES, can_manage=has_perm(actor(), Perm.ALERTS_MANAGE), ip_rules=IP_RULES)
 

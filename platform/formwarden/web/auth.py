@@ -12,12 +12,10 @@ from flask_login import current_user, login_user, logout_user
 
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm
-from formwarden.audit import record_event
-from formwarden.auth import throttle
+from formwarden.auth import signin, throttle
 from formwarden.auth.sessions import account_usable, revoke_session, start_session
 from formwarden.auth.users import authenticate, change_password, set_locale
 from formwarden.config import login_limits
-from formwarden.db import write_transaction
 from formwarden.errors import DomainError
 from formwarden.http.context import LoginUser, actor, client_ip
 from formwarden.http.guard import public, requires
@@ -103,19 +101,14 @@ def login():
         login_user(LoginUser(user, raw))
         who = Actor(kind="user", user_id=user.id, name=user.username, ip=ip,
                     user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
-        with write_transaction():
-            record_event(who, "login")
+        signin.signed_in(who)
         return redirect(safe_next(request.args.get("next")))
     down = None
     try:
         locked = throttle.record_failure(limiter, limits, username, ip)
     except throttle.Unavailable as exc:
         locked, down = [], exc
-    with write_transaction():
-        record_event(_anon(username), "login_failed", diff={"username": [None, username[:64]]})
-        for scope in locked:  # once per lock; the password is never part of an event
-            record_event(_anon(username), "login_locked", diff={
-                "username": [None, username[:64]], "scope": [None, scope], "minutes": [None, limits.lock_minutes]})
+    signin.sign_in_failed(_anon(username), username, locked, limits.lock_minutes)
     if down is not None:
         return _limiter_down(username, down)
     return _login_page(username, _("Wrong username or password, or the account is not active."), 401)
@@ -128,8 +121,7 @@ def logout():
     if current_user.is_authenticated:
         revoke_session(current_user.session_token)
     logout_user()
-    with write_transaction():
-        record_event(who, "logout")
+    signin.signed_out(who)
     flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 

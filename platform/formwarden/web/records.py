@@ -49,7 +49,7 @@ def _form_context(formdef, values, errors, mode, record=None):
 
 
 def _errors_by_field(details) -> dict:
-    out = {}
+    out: dict[str, str] = {}
     for d in translate_details(details):
         out.setdefault(d.get("field") or "", d["message"])
     return out

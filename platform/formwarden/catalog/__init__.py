@@ -1,0 +1,1 @@
+"""Services over form definitions: publishing versions (and, next, the builder's drafts)."""
