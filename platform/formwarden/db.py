@@ -19,7 +19,23 @@ from playhouse.migrations import Runner
 
 log = logging.getLogger(__name__)
 
-database = peewee.DatabaseProxy()
+class _DatabaseProxy(peewee.DatabaseProxy):
+    """The process-wide database handle; one thread may point it at a second database for a
+    while (`using`), e.g. to restore an archive into a staging database and verify it, without
+    touching what every other thread uses."""
+
+    _override = threading.local()
+
+    @property
+    def obj(self):
+        return getattr(self._override, "db", None) or self.__dict__.get("_default")
+
+    @obj.setter
+    def obj(self, value):
+        self.__dict__["_default"] = value
+
+
+database = _DatabaseProxy()
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 SQLITE_PRAGMAS = {
@@ -31,18 +47,38 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str) -> peewee.Database:
-    """Create (not connect) the database for `url` and bind the proxy to it."""
+def make_database(url: str) -> peewee.Database:
+    """Create (not connect) the database for `url`, without binding anything to it."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         _owner_only(path)
-        db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
-    elif url.startswith(("postgresql://", "postgres://")):
-        db = connect_url(url)
-    else:
-        raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+    if url.startswith(("postgresql://", "postgres://")):
+        return connect_url(url)
+    raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
+
+
+def open_database(url: str) -> peewee.Database:
+    """Create (not connect) the database for `url` and bind the proxy to it."""
+    db = make_database(url)
     database.initialize(db)
     return db
+
+
+@contextmanager
+def using(url: str):
+    """Point this thread's handle at a second database for the block (models, hand-written
+    statements, transactions and per-database caches follow); other threads keep theirs."""
+    other = make_database(url)
+    previous = getattr(_DatabaseProxy._override, "db", None)
+    _DatabaseProxy._override.db = other
+    try:
+        other.connect(reuse_if_open=True)
+        yield other
+    finally:
+        _DatabaseProxy._override.db = previous
+        if not other.is_closed():
+            other.close()
 
 
 def _owner_only(path: str) -> None:

@@ -543,3 +543,32 @@ def test_forms_offer_only_owners_inside_the_writers_scope(login_as, make_user):
     east = make_user(roles=("manager",), teams=("East sales",))
     page = login_as(east.username).get("/f/customer/new").get_data(as_text=True)
     assert ">sales01<" in page and ">sales11<" not in page and ">auditor<" not in page
+
+
+def test_one_thread_can_work_on_a_second_database(clean_db, tmp_path):
+    """A restore check needs a staging database beside the live one in the same process: models,
+    hand-written statements, transactions and the per-database caches all follow the switch."""
+    import threading
+
+    from formwarden.config import REPO_ROOT
+    from formwarden.forms import versions
+    from formwarden.models import Record
+
+    live = _customer("sales01")
+    seen_elsewhere = []
+    with db.using(f"sqlite:///{tmp_path / 'staging.db'}"):
+        db.upgrade()
+        publishing.load_directory(Actor.system("tests"), REPO_ROOT / "form_defs")
+        from formwarden.demo import ensure_people
+
+        ensure_people("staging-pass-1")
+        staged = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "name": "暂存"})
+        assert [r.id for r in Record.select()] == [staged.id]
+        assert versions.current("customer")[0].current_version == 1
+        thread = threading.Thread(target=lambda: (db.ensure_connection(), seen_elsewhere.append(
+            sorted(r.id for r in Record.select())), db.database.close()))
+        thread.start()
+        thread.join()
+    assert seen_elsewhere == [[live.id]]  # other threads kept the live database
+    assert [r.id for r in Record.select()] == [live.id]
+    assert service.get_record(actor_of("admin"), "customer", live.id).data["name"] == VALID_CUSTOMER["name"]
