@@ -28,6 +28,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--database-url", default="")
+    ap.add_argument("--queries", type=int, default=100, help="queries per W4 and search measurement")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fw-w7-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
@@ -94,7 +95,7 @@ def main() -> int:
 
     _, token = create_token(Actor.system("bench"), User.get(User.username == "admin"), scopes=["read", "audit"])
     db.database.close()
-    w4 = run_w4(env, token, start, a.events, rng)
+    w4 = run_w4(env, token, start, a.events, rng, n=a.queries)
 
     t0 = time.perf_counter()
     done = subprocess.run([str(BIN / "formwarden"), "audit", "verify"], env=env, capture_output=True, text=True)

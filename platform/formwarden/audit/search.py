@@ -95,6 +95,10 @@ COUNT_CAP = 1000  # totals are exact up to here; beyond, "more than": counting a
 
 
 def _newest_first(query, q: EventQuery):
+    """Newest first, in the order of the index that narrows most: a record's own events by
+    sequence (its history index), a field's from the field index, anything else by time."""
+    if q.record is not None and not q.field:
+        return query.order_by(AuditEvent.seq.desc())
     at = AuditEventField.at if q.field else AuditEvent.at
     seq = AuditEventField.seq if q.field else AuditEvent.seq
     return query.order_by(at.desc(), seq.desc())
