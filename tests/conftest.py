@@ -75,6 +75,7 @@ def clean_db(base_db, redis_conn):
         AuditCheckpoint,
         AuditEvent,
         AuditEventField,
+        AuditFieldCursor,
         JobRun,
         Record,
         User,
@@ -83,7 +84,7 @@ def clean_db(base_db, redis_conn):
 
     db.ensure_connection()
     forget_all(redis_conn)  # sign-in counts of earlier tests: every test client is 127.0.0.1
-    for model in (Record, AuditEvent, AuditEventField, AuditCheckpoint, JobRun, UserSession, ApiToken):
+    for model in (Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken):
         model.delete().execute()
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
     User.update(locale="zh-CN").execute()  # a test may have switched someone's language

@@ -25,10 +25,15 @@ class _DatabaseProxy(peewee.DatabaseProxy):
     touching what every other thread uses."""
 
     _override = threading.local()
+    _overrides = 0  # threads pointed elsewhere right now: 0 on the hot path, one attribute read
 
     @property
     def obj(self):
-        return getattr(self._override, "db", None) or self.__dict__.get("_default")
+        if _DatabaseProxy._overrides:
+            other = getattr(self._override, "db", None)
+            if other is not None:
+                return other
+        return self.__dict__.get("_default")
 
     @obj.setter
     def obj(self, value):
@@ -36,6 +41,7 @@ class _DatabaseProxy(peewee.DatabaseProxy):
 
 
 database = _DatabaseProxy()
+_thread_lock_counts = threading.Lock()
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 SQLITE_PRAGMAS = {
@@ -72,11 +78,15 @@ def using(url: str):
     other = make_database(url)
     previous = getattr(_DatabaseProxy._override, "db", None)
     _DatabaseProxy._override.db = other
+    with _thread_lock_counts:
+        _DatabaseProxy._overrides += 1
     try:
         other.connect(reuse_if_open=True)
         yield other
     finally:
         _DatabaseProxy._override.db = previous
+        with _thread_lock_counts:
+            _DatabaseProxy._overrides -= 1
         if not other.is_closed():
             other.close()
 

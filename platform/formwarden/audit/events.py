@@ -31,9 +31,6 @@ _INSERT = (
 )
 
 
-_FIELD = "INSERT INTO audit_event_field (field, at, seq) VALUES (?, ?, ?)"
-
-
 def record_event(
     actor: Actor,
     action: str,
@@ -73,6 +70,4 @@ def record_event(
     values = [fields[name] for name in chain.FIELDS]
     values[1] = db.db_datetime(fields["at"])
     row = db.fetchone(_INSERT, (*values, prev, digest, mac))
-    if record_id is not None and action != "reveal" and diff:
-        db.executemany(_FIELD, [(name, values[1], fields["seq"]) for name in diff])
     return AuditEvent(id=row[0], prev_hash=prev, hash=digest, mac=mac, **fields)

@@ -8,11 +8,14 @@ import io
 import json
 from dataclasses import dataclass, field
 
+import peewee as pw
+
 from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.arguments import FIELD_NAME, int_arg, spreadsheet_safe
+from formwarden.audit import field_index
 from formwarden.audit.events import record_event
 from formwarden.crypto.fields import is_envelope, unseal
 from formwarden.errors import Forbidden, Invalid, NotFound
@@ -94,17 +97,26 @@ def query_from_args(args) -> EventQuery:
 COUNT_CAP = 1000  # totals are exact up to here; beyond, "more than": counting a million rows is not free
 
 
-def _newest_first(query, q: EventQuery):
+def _newest_first(query, q: EventQuery, indexed_field: bool = False):
     """Newest first, in the order of the index that narrows most: a record's own events by
     sequence (its history index), a field's from the field index, anything else by time."""
-    if q.record is not None and not q.field:
+    if q.record is not None and not indexed_field:
         return query.order_by(AuditEvent.seq.desc())
-    at = AuditEventField.at if q.field else AuditEvent.at
-    seq = AuditEventField.seq if q.field else AuditEvent.seq
+    at = AuditEventField.at if indexed_field else AuditEvent.at
+    seq = AuditEventField.seq if indexed_field else AuditEvent.seq
     return query.order_by(at.desc(), seq.desc())
 
 
-def _filtered(q: EventQuery):
+def _json_has_field(query, name: str):
+    if db.is_postgres():
+        return query.where(pw.fn.jsonb_exists(pw.Cast(AuditEvent.diff, "jsonb"), name))
+    return query.where(pw.fn.json_type(AuditEvent.diff, f'$."{name}"').is_null(False))
+
+
+def _filtered(q: EventQuery, part: str = "all", upto: int = 0):
+    """The events matching `q`. A field is found in each event's diff (`part` "all", as the CSV
+    export reads, oldest first), or only among the events the field index covers ("indexed":
+    seq up to `upto`) or only among the newer ones, checked in their diffs ("tail")."""
     query = AuditEvent.select()
     if q.actor:
         user = User.get_or_none(User.username == q.actor)
@@ -116,10 +128,14 @@ def _filtered(q: EventQuery):
     if q.record is not None:
         query = query.where(AuditEvent.record_id == q.record)
     at = AuditEvent.at
-    if q.field:  # from the per-field index, in its own time order
+    if q.field and part == "indexed":
         query = query.join(AuditEventField, on=(AuditEventField.seq == AuditEvent.seq)).where(
-            AuditEventField.field == q.field)
+            AuditEventField.field == q.field, AuditEventField.seq <= upto)
         at = AuditEventField.at
+    elif q.field:
+        query = _json_has_field(query, q.field)
+        if part == "tail":
+            query = query.where(AuditEvent.seq > upto)
     if q.since:
         query = query.where(at >= q.since)
     if q.until:
@@ -188,12 +204,33 @@ def search_events(viewer: Actor, q: EventQuery) -> tuple[list[EventView], int]:
     if not 1 <= q.per_page <= MAX_PER_PAGE or q.page < 1:
         raise Invalid(f"per_page must be 1..{MAX_PER_PAGE} and page 1 or more", field="per_page",
                       code="out_of_range")
-    base = _filtered(q)
-    total = base.select(AuditEvent.seq).limit(COUNT_CAP + 1).count()
-    rows = list(_newest_first(base, q).paginate(q.page, q.per_page))
+    if q.field:
+        rows, total = _by_field(q)
+    else:
+        base = _filtered(q)
+        total = base.select(AuditEvent.seq).limit(COUNT_CAP + 1).count()
+        rows = list(_newest_first(base, q).paginate(q.page, q.per_page))
     defs: dict = {}
     owners = _owners(rows)
     return [_project(viewer, e, defs, owners) for e in rows], total
+
+
+def _by_field(q: EventQuery) -> tuple[list, int]:
+    """A field search: the newest events, written since the field index last caught up, are
+    checked in their diffs (few: the worker indexes every few seconds); all older ones come from
+    the index. Together exact, newest first."""
+    upto = field_index.indexed_upto()
+    tail = _filtered(q, "tail", upto)
+    indexed = _filtered(q, "indexed", upto)
+    n_tail = tail.select(AuditEvent.seq).limit(COUNT_CAP + 1).count()
+    total = n_tail + (indexed.select(AuditEvent.seq).limit(COUNT_CAP + 1 - n_tail).count()
+                      if n_tail <= COUNT_CAP else 0)
+    offset = (q.page - 1) * q.per_page
+    rows = list(tail.order_by(AuditEvent.seq.desc()).offset(offset).limit(q.per_page)) if offset < n_tail else []
+    if len(rows) < q.per_page:
+        rows += list(_newest_first(indexed, q, indexed_field=True)
+                     .offset(max(0, offset - n_tail)).limit(q.per_page - len(rows)))
+    return rows, total
 
 
 def iter_events(viewer: Actor, q: EventQuery, batch: int = 500):

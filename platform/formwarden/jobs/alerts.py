@@ -12,6 +12,7 @@ import uuid
 from rq import get_current_job
 
 from formwarden.audit.alerts import chain_broken, scan_pending
+from formwarden.audit.field_index import index_pending
 from formwarden.audit.verify import extend_checkpoint
 from formwarden.jobs.queue import get_queue
 from formwarden.plugins.loader import alert_sinks
@@ -62,6 +63,7 @@ def checkpoint_if_due(conn) -> list:
 
 def run_alert_scan(chain: str = "") -> int:
     alerts, caught_up = scan_pending()
+    index_pending()  # the audit search's field index follows the same events
     job = get_current_job()
     alerts += checkpoint_if_due(job.connection if job is not None else None)
     deliver(alerts)

@@ -1,6 +1,7 @@
 """The audit search answers each single dimension from an index: by record alone (the history
 index now leads with record_id), by action, by IP, and by field through `audit_event_field`
-(which fields each record event changed), filled here from the existing events."""
+(which fields each record event changed; the worker keeps it up to date, see
+audit/field_index.py), filled here from the existing events."""
 
 OLD = ("auditevent_form_key_record_id_seq",)
 NEW = {"auditevent_record_id_form_key_seq": "(record_id, form_key, seq)", "auditevent_action_at": "(action, at)",
@@ -19,6 +20,10 @@ def up(migrator, db):
         "CREATE TABLE IF NOT EXISTS audit_event_field (field VARCHAR(64) NOT NULL, at "
         + ("TIMESTAMP" if pg else "DATETIME") + " NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (field, at, seq))"
         + ("" if pg else " WITHOUT ROWID"))
+    db.execute_sql("CREATE TABLE IF NOT EXISTS audit_field_cursor (id "
+                   + ("SERIAL" if pg else "INTEGER") + " NOT NULL PRIMARY KEY, last_seq BIGINT NOT NULL)")
+    db.execute_sql("DELETE FROM audit_field_cursor")
+    db.execute_sql("INSERT INTO audit_field_cursor (last_seq) SELECT COALESCE(MAX(seq), 0) FROM audit_event")
     if pg:
         db.execute_sql("INSERT INTO audit_event_field (field, at, seq) SELECT DISTINCT k, e.at, e.seq"
                        " FROM audit_event e, jsonb_object_keys(CAST(e.diff AS jsonb)) AS k"
@@ -32,6 +37,7 @@ def up(migrator, db):
 
 def down(migrator, db):
     db.execute_sql("DROP TABLE IF EXISTS audit_event_field")
+    db.execute_sql("DROP TABLE IF EXISTS audit_field_cursor")
     for name in NEW:
         db.execute_sql(f"DROP INDEX IF EXISTS {name}")
     db.execute_sql("CREATE INDEX IF NOT EXISTS auditevent_form_key_record_id_seq ON audit_event (form_key, record_id, seq)")

@@ -177,8 +177,8 @@ class AuditEvent(BaseModel):
 
 class AuditEventField(pw.Model):
     """Which fields each record event changed, newest first per field: the audit search by field
-    reads this instead of every event's diff. Derived from the chained events (written with them,
-    rebuilt by migration 0008), not part of the chain."""
+    reads this instead of every event's diff. Derived from the chained events (built by the worker,
+    see audit/field_index.py; migration 0008 builds it for existing events), not part of the chain."""
 
     field = pw.CharField(max_length=64)
     at = pw.DateTimeField()
@@ -219,6 +219,12 @@ class Alert(BaseModel):
         indexes = ((("rule", "subject", "status"), False),)
 
 
+class AuditFieldCursor(BaseModel):
+    """How far the field index (audit_event_field) has read the audit trail (a single row)."""
+
+    last_seq = pw.BigIntegerField(default=0)
+
+
 class AlertCursor(BaseModel):
     """How far the anomaly scan has read the audit trail (a single row)."""
 
@@ -245,5 +251,5 @@ class JobRun(BaseModel):
 
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
-    Form, FormVersion, Record, AuditEvent, AuditEventField, AuditCheckpoint, Alert, AlertCursor, JobRun,
+    Form, FormVersion, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, Alert, AlertCursor, JobRun,
 ]

@@ -1,0 +1,49 @@
+"""Which fields each record event changed, kept in `audit_event_field` for the audit search by
+field. Built by the worker in batches after the events are written (each event would otherwise
+dirty one index page per field it touches, on the write path of every change); the search checks
+the few newer events in their diffs, so its answer is exact at any moment. A derived index, not
+part of the chain: rebuilt from the events at any time."""
+from __future__ import annotations
+
+import json
+
+from formwarden import db
+from formwarden.models import AuditFieldCursor
+
+_NEW = ("SELECT seq, at, record_id, action, diff FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?")
+_ROW = "INSERT INTO audit_event_field (field, at, seq) VALUES (?, ?, ?)"
+
+
+def indexed_upto() -> int:
+    """The newest event the field index covers (0: none)."""
+    row = db.fetchone("SELECT last_seq FROM audit_field_cursor ORDER BY id LIMIT 1")
+    return row[0] if row else 0
+
+
+def index_batch(limit: int = 5000) -> int:
+    """Index the next `limit` events after the cursor in one transaction; returns how many."""
+    with db.write_transaction():
+        cursor = AuditFieldCursor.select().order_by(AuditFieldCursor.id).first() or AuditFieldCursor.create(last_seq=0)
+        rows = db.fetchall(_NEW, (cursor.last_seq, limit))
+        if not rows:
+            return 0
+        entries: list[tuple] = []
+        for seq, at, record_id, action, diff in rows:
+            if record_id is None or action == "reveal" or not diff or not diff.startswith("{"):
+                continue
+            entries.extend((name, at, seq) for name in json.loads(diff))
+        if entries:
+            db.executemany(_ROW, entries)
+        AuditFieldCursor.update(last_seq=rows[-1][0]).where(AuditFieldCursor.id == cursor.id).execute()
+    return len(rows)
+
+
+def index_pending(limit: int = 5000, max_batches: int = 20) -> int:
+    """Catch up batch by batch (the worker calls this with every anomaly scan)."""
+    done = 0
+    for _ in range(max_batches):
+        n = index_batch(limit)
+        done += n
+        if n < limit:
+            break
+    return done
