@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from flask_babel import gettext as _
 
+from formwarden.access import gate
 from formwarden.access.permissions import Perm
 from formwarden.audit import actions
 from formwarden.audit import search as audit_search
@@ -23,9 +24,10 @@ def search():
     q = audit_search.query_from_args(request.args)
     items, total = audit_search.search_events(actor(), q)
     forms = {form.key: formdef for form, formdef in versions.all_forms()}
+    readable = {key for key, formdef in forms.items() if gate.can(actor(), formdef, "read")}
     pages = max(1, -(-total // q.per_page))
     return page_or_block("audit/search.html", "results", items=items, total=total, q=q, pages=pages,
-                         count_cap=audit_search.COUNT_CAP,
+                         count_cap=audit_search.COUNT_CAP, readable_forms=readable,
                          forms=forms, actions=actions.ACTIONS, args=request.args)
 
 
