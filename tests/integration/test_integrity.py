@@ -572,3 +572,11 @@ def test_one_thread_can_work_on_a_second_database(clean_db, tmp_path):
     assert seen_elsewhere == [[live.id]]  # other threads kept the live database
     assert [r.id for r in Record.select()] == [live.id]
     assert service.get_record(actor_of("admin"), "customer", live.id).data["name"] == VALID_CUSTOMER["name"]
+
+
+def test_history_lists_changes_in_the_order_people_see_the_fields(clean_db):
+    formdef = service.versions.current("customer")[1]
+    rec = _customer("sales01")
+    changes = history.history(actor_of("admin"), "customer", rec.id)[0].changes
+    assert list(changes) == [f for f in formdef.layout_order if f in changes]
+    assert list(changes)[0] == "name" and list(changes) != sorted(changes)

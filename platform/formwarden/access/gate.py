@@ -144,9 +144,10 @@ def project_diff(actor: Actor, formdef: FormDef | None, diff: dict, owner_id: in
         return {}, sorted(diff)
     r = record_rights(actor, formdef, owner_id)
     out, hidden = {}, [n for n in diff if n not in formdef.fields]
-    for name, fd in formdef.fields.items():
+    for name in formdef.layout_order:
         if name not in diff:
             continue
+        fd = formdef.fields[name]
         shown = _shown(fd, r.level(name), revealed is not None)
         if shown is None:
             hidden.append(name)

@@ -297,6 +297,12 @@ class FormDef:
             out.append(Section("other", {"zh-CN": "其他", "en": "Other"}, rest))
         return tuple(out)
 
+    @cached_property
+    def layout_order(self) -> tuple[str, ...]:
+        """Every field in the order a person sees them: section by section (stored definitions
+        keep their properties sorted by name)."""
+        return tuple(f for s in self.sections for f in s.fields if f in self.fields)
+
     @property
     def rules(self) -> list[dict]:
         return self.doc.get("x-rules", [])

@@ -86,7 +86,7 @@ def validate(formdef: FormDef, data: dict, writable=None) -> list[FieldError]:
     for name in required_fields(formdef, data, writable):
         if not _is_filled(data.get(name)):
             errors.setdefault(name, FieldError(name, "required", {}))
-    order = {name: i for i, name in enumerate(formdef.fields)}
+    order = {name: i for i, name in enumerate(formdef.layout_order)}
     return sorted(errors.values(), key=lambda e: order.get(e.field, len(order)))
 
 
