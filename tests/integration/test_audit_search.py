@@ -121,3 +121,26 @@ def test_a_field_search_is_exact_before_and_after_the_index_catches_up(login_as,
     assert seqs() == before and seqs(per_page=2) == ([6, 5], 3) and seqs(per_page=2, page=2) == ([4], 3)
     index_pending()
     assert seqs() == before and seqs(per_page=2, page=2) == ([4], 3)
+
+
+def test_audit_page_takes_field_labels_and_explains_bad_filters_inside_the_results(login_as, clean_db):
+    from formwarden.records import service
+    from tests.conftest import VALID_CUSTOMER, actor_of
+
+    rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "status": "negotiating",
+                                                                "contract_amount": 5})
+    service.update_record(actor_of("admin"), "customer", rec.id, {"contract_amount": 7}, expected_version=1,
+                          reason="price list")
+    c = login_as("auditor")
+    by_label = c.get("/audit", query_string={"field": "合同金额"}, headers={"HX-Request": "true"})
+    by_key = c.get("/audit", query_string={"field": "contract_amount"}, headers={"HX-Request": "true"})
+    assert by_label.status_code == 200 and "2 条事件" in by_label.get_data(as_text=True)
+    assert by_key.get_data(as_text=True).count("<tr>") == by_label.get_data(as_text=True).count("<tr>")
+    bad = c.get("/audit", query_string={"record": "abc"}, headers={"HX-Request": "true"})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 200 and 'id="results"' in body and 'class="alert error"' in body
+
+
+def test_sorting_offers_no_encrypted_field(login_as):
+    page = login_as("admin").get("/f/customer/").get_data(as_text=True)
+    assert 'value="id_number"' not in page and 'value="-id_number"' not in page

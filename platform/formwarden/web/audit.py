@@ -11,6 +11,7 @@ from formwarden.audit import search as audit_search
 from formwarden.errors import Invalid
 from formwarden.forms import versions
 from formwarden.http.context import actor
+from formwarden.http.errors import page_message
 from formwarden.http.guard import requires
 from formwarden.http.rendering import page_or_block
 
@@ -21,13 +22,23 @@ bp = Blueprint("audit", __name__)
 @bp.route("/audit")
 @requires(Perm.AUDIT_READ)
 def search():
-    q = audit_search.query_from_args(request.args)
-    items, total = audit_search.search_events(actor(), q)
+    """The audit search; a bad filter is explained inside the results, so the form stays usable."""
     forms = {form.key: formdef for form, formdef in versions.all_forms()}
+    args = request.args.copy()
+    name = (args.get("field") or "").strip()
+    if name:  # a field may be given by its label in either language, as people see it
+        args["field"] = next((fd.name for formdef in forms.values() for fd in formdef.fields.values()
+                              if name in (fd.name, *fd.schema.get("x-label", {}).values())), name)
+    error = None
+    try:
+        q = audit_search.query_from_args(args)
+        items, total = audit_search.search_events(actor(), q)
+    except Invalid as exc:
+        q, items, total, error = audit_search.EventQuery(), [], 0, page_message(exc)
     readable = {key for key, formdef in forms.items() if gate.can(actor(), formdef, "read")}
     pages = max(1, -(-total // q.per_page))
     return page_or_block("audit/search.html", "results", items=items, total=total, q=q, pages=pages,
-                         count_cap=audit_search.COUNT_CAP, readable_forms=readable,
+                         count_cap=audit_search.COUNT_CAP, readable_forms=readable, error=error,
                          forms=forms, actions=actions.ACTIONS, args=request.args)
 
 

@@ -78,7 +78,7 @@ def list_records(form_key):
     r = gate.rights(who, formdef)  # what some record may show; each row is projected on its own
     columns = [n for n in formdef.list_fields if r.level(n) != "hidden"]
     filterable = [fd for fd in formdef.fields.values() if fd.options and r.at_least(fd.name, "read")]
-    sortable = [n for n in formdef.fields if r.at_least(n, "read")]
+    sortable = [n for n in formdef.layout_order if r.at_least(n, "read") and n not in formdef.restricted_fields]
     active = {name: values for name, values in q.filters}
     return page_or_block(
         "records/list.html", "results",
