@@ -119,9 +119,9 @@ _IDLE_CHECK = 5.0  # seconds a PostgreSQL connection may sit idle before it is c
 
 
 def ensure_connection() -> None:
-    """Open this thread's connection; on PostgreSQL replace one the server has dropped (a
-    restart, a failover) instead of failing every request on a dead socket."""
-    if is_postgres() and not database.is_closed():
+    """Open this thread's connection, replacing one that has died while idle (PostgreSQL after a
+    restart or failover, SQLite on a failed disk) instead of failing every request on it."""
+    if not database.is_closed():
         now = time.monotonic()
         if now - getattr(_local, "used", now) > _IDLE_CHECK:
             try:

@@ -154,12 +154,23 @@ def test_concurrent_appends_make_one_chain(clean_db, writers):
 def test_an_event_moved_in_time_by_respelling_its_time_is_refused(clean_db):
     """The same instant spelled "…T…" hashes the same but sorts after every "… …" time in text
     comparisons, so a search or alert window would miss it: verify refuses any other spelling."""
-    if db.is_postgres():
-        pytest.skip("PostgreSQL stores a timestamp, not text")
+    from formwarden.audit.verify import _rows
+    from formwarden.crypto.keys import load_key
+
     _events(3)
-    _sql("UPDATE audit_event SET at = replace(at, ' ', 'T') WHERE seq = 2")
-    f = finding()
-    assert f.seq == 2 and "canonical" in f.problem
+    rows = list(_rows(100))
+    stored = rows[1]["at"]
+    # the text spelling with "T" (SQLite stores text), or a time with a zone (what a PostgreSQL
+    # timestamptz or a driver would hand back): the same instant, another spelling
+    respelled = (stored.replace(" ", "T") if isinstance(stored, str)
+                 else stored.replace(tzinfo=__import__("datetime").UTC))
+    rows[1] = {**rows[1], "at": respelled}
+    report = chain.verify_rows(iter(rows), load_key("audit"))
+    assert not report.ok and report.finding.seq == 2 and "canonical" in report.finding.problem
+    if not db.is_postgres():  # and in the table itself, through the real command path
+        _sql("UPDATE audit_event SET at = replace(at, ' ', 'T') WHERE seq = 2")
+        f = finding()
+        assert f.seq == 2 and "canonical" in f.problem
 
 
 def test_a_cut_off_tail_is_found_by_the_automatic_checkpoint(clean_db):

@@ -1,6 +1,8 @@
 """Regression tests for the integrity and access defects found by outside testing."""
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from formwarden import db
@@ -248,13 +250,21 @@ def test_export_file_is_private_and_each_download_is_audited(login_as, clean_db)
     assert c.get("/jobs/dl1/download").status_code == 404 and not path.exists()
 
 
-def test_database_file_is_private(clean_db):
+def test_database_file_is_private(clean_db, tmp_path):
+    """Opening a SQLite database (the embedded default, whatever this run's database is) makes
+    its file, and the WAL files SQLite gives the same mode, the owner's only."""
     import os
     import stat
 
-    if db.is_postgres():
-        pytest.skip("SQLite only")
-    assert stat.S_IMODE(os.stat(db.database.obj.database).st_mode) == 0o600
+    path = tmp_path / "private.db"
+    other = db.make_database(f"sqlite:///{path}")
+    other.connect()
+    other.execute_sql("CREATE TABLE t (x)")
+    assert {stat.S_IMODE(os.stat(f).st_mode) for f in tmp_path.iterdir()} == {0o600}
+    other.close()
+    path.chmod(0o644)  # an existing file from before is made private when opened
+    db.make_database(f"sqlite:///{path}")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 # --- delete, restore and purge decide inside their transaction --------------------------------
@@ -302,35 +312,43 @@ def test_restore_after_purge_leaves_no_event(clean_db, monkeypatch):
 
 # --- survive the database ---------------------------------------------------------------------
 
-def test_a_dropped_postgres_connection_is_replaced(login_as, monkeypatch):
-    """The server ends our session (as a restart or failover does): the next request still works."""
-    if not db.is_postgres():
-        pytest.skip("PostgreSQL only")
-    import psycopg2
+class _DeadConnection:
+    """What a SQLite connection on a failed disk answers: an operational error for everything."""
 
+    def __getattr__(self, name):
+        def fail(*a, **kw):
+            raise sqlite3.OperationalError("disk I/O error")
+        return fail
+
+
+def _break_connection():
+    """This thread's connection dies under us: PostgreSQL ends the session (a restart or a
+    failover does that), a SQLite connection starts failing every statement."""
+    if db.is_postgres():
+        import psycopg2
+
+        pid = db.database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+        other = psycopg2.connect(dbname=db.database.obj.database, **db.database.obj.connect_params)
+        other.autocommit = True
+        other.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
+        other.close()
+    else:
+        db.database.obj._state.conn = _DeadConnection()
+
+
+def test_a_dropped_connection_is_replaced(login_as, monkeypatch):
+    """The next request after the connection died still works: it is checked after being idle."""
     c = login_as("sales01")
     assert c.get("/api/v1/forms/customer/records").status_code == 200
-    pid = db.database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
-    other = psycopg2.connect(dbname=db.database.obj.database, **db.database.obj.connect_params)
-    other.autocommit = True
-    other.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
-    other.close()
+    _break_connection()
     monkeypatch.setattr(db, "_IDLE_CHECK", 0.0)
     assert c.get("/api/v1/forms/customer/records").status_code == 200
 
 
 def test_a_lost_connection_mid_request_is_a_503_then_recovers(login_as, monkeypatch):
-    if not db.is_postgres():
-        pytest.skip("PostgreSQL only")
-    import psycopg2
-
     c = login_as("sales01")
-    monkeypatch.setattr(db, "_IDLE_CHECK", 3600.0)  # no check: the request meets the dead socket
-    pid = db.database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
-    other = psycopg2.connect(dbname=db.database.obj.database, **db.database.obj.connect_params)
-    other.autocommit = True
-    other.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
-    other.close()
+    monkeypatch.setattr(db, "_IDLE_CHECK", 3600.0)  # no check: the request meets the dead connection
+    _break_connection()
     r = c.get("/api/v1/forms/customer/records")
     assert r.status_code == 503 and r.json["error"]["code"] == "database_unavailable"
     assert c.get("/api/v1/forms/customer/records").status_code == 200
