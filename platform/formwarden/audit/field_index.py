@@ -10,7 +10,7 @@ import json
 from formwarden import db
 from formwarden.models import AuditFieldCursor
 
-_NEW = ("SELECT seq, at, record_id, action, diff FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?")
+_NEW = "SELECT seq, at, record_id, action, diff FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?"
 _ROW = "INSERT INTO audit_event_field (field, at, seq) VALUES (?, ?, ?)"
 
 

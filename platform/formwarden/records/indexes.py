@@ -15,11 +15,9 @@ from formwarden.arguments import FIELD_NAME
 from formwarden.forms.definition import FormDef
 from formwarden.models import Record
 
-NAME = FIELD_NAME  # only these names are ever put into index names and SQL paths
-
 
 def _checked(name: str) -> str:
-    if not NAME.match(name):
+    if not FIELD_NAME.match(name):  # only these names are ever put into index names and SQL paths
         raise ValueError(f"not a field name: {name!r}")
     return name
 
