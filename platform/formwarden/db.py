@@ -156,6 +156,11 @@ def pending_migrations() -> list[str]:
     return [m.name for m in runner.status() if not m.applied]
 
 
+def applied_migrations() -> list[str]:
+    runner = Runner(database.obj, directory=str(MIGRATIONS_DIR))
+    return [m.name for m in runner.status() if m.applied]
+
+
 _local = threading.local()
 _thread_lock = threading.Lock()
 

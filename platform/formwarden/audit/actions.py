@@ -19,6 +19,11 @@ LABELS: dict[str, str] = {
     "role_grant": N_("Granted a role"), "role_revoke": N_("Revoked a role"),
     "token_create": N_("Created an API token"), "token_revoke": N_("Revoked an API token"),
     "form_publish": N_("Published a form version"),
+    # backups and keys
+    "backup_create": N_("Made a backup"), "backup_restore": N_("Restored a backup"),
+    "backup_restore_record": N_("Restored a record from a backup"), "backup_policy": N_("Changed the backup policy"),
+    "backup_key_rotate": N_("Rotated the backup key"), "keys_export": N_("Exported a recovery kit"),
+    "keys_import": N_("Imported a recovery kit"),
     # alerts
     "alert_open": N_("Alert raised"), "alert_acknowledge": N_("Alert acknowledged"),
     "alert_resolve": N_("Alert resolved"),

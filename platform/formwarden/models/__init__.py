@@ -249,7 +249,63 @@ class JobRun(BaseModel):
     finished_at = pw.DateTimeField(null=True)
 
 
+class Setting(BaseModel):
+    """Instance settings as JSON by key (the backup policy is `backup.policy`)."""
+
+    key = pw.CharField(max_length=80, unique=True)
+    value = pw.TextField(default="{}")
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class BackupRun(BaseModel):
+    """One backup, restore drill or restore: who or what started it, live progress, the result.
+    Kept out of archives and across restores: it is the backup log."""
+
+    job_id = pw.CharField(max_length=64, unique=True)
+    kind = pw.CharField(max_length=16, index=True)  # backup | drill | restore | restore_record
+    trigger = pw.CharField(max_length=16)  # ui | cli | schedule | api
+    started_by = pw.CharField(max_length=120, default="")
+    requested_by_id = pw.IntegerField(null=True)
+    status = pw.CharField(max_length=16, default="queued", index=True)  # queued running done degraded failed
+    phase = pw.CharField(max_length=40, default="")
+    done = pw.BigIntegerField(default=0)
+    total = pw.BigIntegerField(default=0)
+    bytes_written = pw.BigIntegerField(default=0)
+    archive_id = pw.CharField(max_length=32, default="", index=True)
+    archive_name = pw.CharField(max_length=120, default="")
+    size = pw.BigIntegerField(default=0)
+    sha256 = pw.CharField(max_length=64, default="")
+    summary = pw.TextField(default="{}")
+    targets = pw.TextField(default="{}")
+    message = pw.TextField(default="")
+    seconds = pw.FloatField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
+class BackupCopy(BaseModel):
+    """One archive's verified copy on one target (size and SHA-256 read back after upload)."""
+
+    archive_id = pw.CharField(max_length=32)
+    archive_name = pw.CharField(max_length=120)
+    target = pw.CharField(max_length=40)
+    size = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64)
+    created_at = pw.DateTimeField(default=utcnow)
+    verified_at = pw.DateTimeField(null=True)
+    status = pw.CharField(max_length=16, default="verified", index=True)  # verified | pruned | missing
+    drill_status = pw.CharField(max_length=16, default="")
+    drill_seconds = pw.FloatField(null=True)
+    drilled_at = pw.DateTimeField(null=True)
+    pruned_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("target", "archive_id"), True),)
+
+
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
     Form, FormVersion, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, Alert, AlertCursor, JobRun,
+    Setting, BackupRun, BackupCopy,
 ]

@@ -1,0 +1,1 @@
+"""Backups: the archive format and its keys, dumping and restoring, targets, retention, drills."""

@@ -1,0 +1,315 @@
+"""Read an archive back: preview it, check it completely in a scratch database, and swap it in.
+
+Nothing live is touched until the whole archive has decrypted, every part matches its SHA-256
+and count, and the audit chain in the scratch copy verifies up to the head the manifest names.
+The swap is one write transaction on the live database: every process sees the old data or
+the restored data, never a mix. Sessions end; the restore itself is the first new audit event."""
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.audit import chain
+from formwarden.audit.events import record_event
+from formwarden.audit.field_index import index_pending
+from formwarden.audit.verify import save_checkpoint
+from formwarden.backup import keys as master_keys
+from formwarden.backup.archive import ArchiveError, ArchiveReader, read_header
+from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, insert_sql, kinds_for, stored, table
+from formwarden.config import instance_path, load_settings
+from formwarden.crypto.keys import MissingKey, load_key
+from formwarden.forms import versions
+from formwarden.models import AuditCheckpoint, Record
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # phase, rows done, rows total
+_EXTRA = ("audit_event_field", "audit_field_cursor")  # derived: rebuilt in the scratch copy, then swapped in
+
+
+@dataclass
+class Opened:
+    path: Path
+    header: object
+    reader: ArchiveReader
+    manifest: dict = field(default_factory=dict)
+
+
+@contextmanager
+def open_archive(path: Path) -> Iterator[Opened]:
+    """Open `path`, unwrap its data key and read its manifest; ArchiveError says what failed."""
+    if not path.is_file():
+        raise ArchiveError(f"no archive at {path}", "missing")
+    with open(path, "rb") as fh:
+        header = read_header(fh)
+        reader = ArchiveReader(fh, master_keys.unwrap(header), header)
+        opened = Opened(path, header, reader)
+        opened.manifest = reader.manifest()
+        if opened.manifest.get("archive_id") != header.archive_id:
+            raise ArchiveError("the manifest belongs to another archive", "manifest_mismatch")
+        yield opened
+
+
+def missing_keys(manifest: dict) -> list[str]:
+    out = []
+    for name in manifest.get("keys_needed", []):
+        try:
+            load_key(name)
+        except MissingKey:
+            out.append(name)
+    return out
+
+
+def preview(path: Path) -> dict:
+    """What the archive holds, from its manifest (decrypts only the last chunks)."""
+    with open_archive(path) as opened:
+        manifest = opened.manifest
+    manifest["missing_keys"] = missing_keys(manifest)
+    manifest["size"] = path.stat().st_size
+    return manifest
+
+
+def _check_compatible(manifest: dict) -> None:
+    known = set(db.pending_migrations()) | set(db.applied_migrations())
+    unknown = [m for m in manifest.get("migrations", []) if m not in known]
+    if unknown:
+        raise ArchiveError(f"the archive comes from a newer version (schema {unknown[-1]}); upgrade Formwarden first",
+                           "unsupported_schema")
+    missing = missing_keys(manifest)
+    if missing:
+        raise ArchiveError("keys this archive needs are missing: " + ", ".join(missing)
+                           + " (import the recovery kit with `formwarden keys import`)", "keys_missing")
+
+
+# --- the scratch database -------------------------------------------------------------------
+
+@contextmanager
+def scratch_database(kind: str = "") -> Iterator[str]:
+    """A new, empty, migrated database for checking an archive; removed afterwards. `kind`:
+    "sqlite" (a temporary file), or "" for the live backend (a schema of the live PostgreSQL
+    database, so the swap is one INSERT … SELECT per table)."""
+    if kind == "sqlite" or not db.is_postgres():
+        folder = instance_path() / "restore"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="scratch-", dir=folder))
+        url = f"sqlite:///{tmp / 'scratch.db'}"
+        try:
+            with db.using(url):
+                db.upgrade()
+            yield url
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    schema = f"fw_scratch_{secrets.token_hex(6)}"
+    db.execute(f'CREATE SCHEMA "{schema}"')
+    live_url = load_settings().database_url
+    sep = "&" if "?" in live_url else "?"
+    url = f"{live_url}{sep}options={quote(f'-c search_path={schema}')}"
+    try:
+        with db.using(url):
+            db.upgrade()
+        yield url
+    finally:
+        db.ensure_connection()
+        db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def load(opened: Opened, on_progress: Progress | None = None, batch: int = 2000) -> dict:
+    """Insert every part of the archive into this thread's (scratch) database; returns the
+    manifest once the whole archive has authenticated and matched it."""
+    progress = on_progress or (lambda *a: None)
+    total = sum(opened.manifest.get("counts", {}).values())
+    by_name = {table(m): m for m in PARTS}
+    done = 0
+    model = None
+    sql = ""
+    kinds: list[str] = []
+    manifest = None
+    with db.database.atomic():
+        for event, value in opened.reader.read():
+            if event == "part":
+                meta = value  # type: ignore[assignment]
+                model = by_name.get(meta["name"])  # type: ignore[index]
+                if model is None:
+                    raise ArchiveError(f"unknown part {meta['name']!r}", "unsupported_schema")  # type: ignore[index]
+                cols = meta["columns"]  # type: ignore[index]
+                known = {f.column_name for f in model._meta.sorted_fields}
+                if set(cols) - known:
+                    raise ArchiveError(f"part {meta['name']} has columns this version does not know", "unsupported_schema")  # type: ignore[index]
+                sql, kinds = insert_sql(model, cols), kinds_for(model, cols)
+                progress(f"table:{meta['name']}", done, total)  # type: ignore[index]
+            elif event == "rows":
+                rows = value  # type: ignore[assignment]
+                for start in range(0, len(rows), batch):  # type: ignore[arg-type]
+                    chunk = rows[start:start + batch]  # type: ignore[index]
+                    db.executemany(sql, [[stored(v, k) for v, k in zip(r, kinds)] for r in chunk])
+                done += len(rows)  # type: ignore[arg-type]
+                progress(f"table:{model and table(model)}", done, total)
+            elif event == "manifest":
+                manifest = value
+    assert isinstance(manifest, dict)
+    return manifest
+
+
+def verify_loaded(manifest: dict, on_progress: Progress | None = None) -> chain.Report:
+    """Counts per table and the audit chain (hashes, signatures, checkpoints) in this thread's
+    database must match the manifest; ArchiveError otherwise."""
+    for model in PARTS:
+        want = manifest["counts"].get(table(model), 0)
+        got = model.select().count()
+        if got != want:
+            raise ArchiveError(f"table {table(model)} holds {got} rows, the manifest says {want}", "count_mismatch")
+    if on_progress:
+        on_progress("audit_chain", 0, manifest["audit"]["head_seq"])
+    checkpoints = [(c.seq, c.head_hash, c.mac) for c in AuditCheckpoint.select().order_by(AuditCheckpoint.seq)]
+    report = chain.verify_rows(_event_rows(), load_key("audit"), checkpoints)
+    if not report.ok:
+        raise ArchiveError(f"the audit chain in the archive does not verify: {report.finding}", "chain_broken")
+    audit = manifest["audit"]
+    if (report.head_seq, report.head_hash if report.head_seq else "") != (audit["head_seq"], audit["head_hash"]):
+        raise ArchiveError("the audit chain head differs from the manifest's", "chain_broken")
+    return report
+
+
+_COLUMNS = chain.FIELDS + ("prev_hash", "hash", "mac")
+_PAGE = f"SELECT {', '.join(_COLUMNS)} FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 - constant column names
+
+
+def _event_rows(batch: int = 10000):
+    last = 0
+    while True:
+        page = db.fetchall(_PAGE, (last, batch))
+        if not page:
+            return
+        for values in page:
+            yield dict(zip(_COLUMNS, values))
+        last = page[-1][0]
+
+
+def check_in_scratch(opened: Opened, url: str, on_progress: Progress | None = None) -> dict:
+    """Load and verify the archive in the scratch database at `url`; returns a summary with the
+    measured time. The field index is rebuilt there too, so the swap copies a finished index."""
+    started = time.monotonic()
+    with db.using(url):
+        manifest = load(opened, on_progress)
+        report = verify_loaded(manifest, on_progress)
+        if on_progress:
+            on_progress("field_index", 0, 0)
+        while index_pending(limit=20000, max_batches=50):
+            pass
+    return {"archive_id": manifest["archive_id"], "rows": sum(manifest["counts"].values()),
+            "events_verified": report.checked, "head_seq": report.head_seq, "seconds": time.monotonic() - started}
+
+
+def verify_archive(path: Path, on_progress: Progress | None = None) -> dict:
+    """Check an archive completely (decrypt, hashes, counts, audit chain) in a throw-away SQLite
+    database; the live database is never touched. Raises ArchiveError on any problem."""
+    with open_archive(path) as opened:
+        _check_compatible(opened.manifest)
+        with scratch_database("sqlite") as url:
+            return check_in_scratch(opened, url, on_progress)
+
+
+# --- the swap -------------------------------------------------------------------------------
+
+def restore(path: Path, actor: Actor, *, on_progress: Progress | None = None, reason: str = "") -> dict:
+    """Restore the whole archive at `path` over the live data, after checking all of it."""
+    with open_archive(path) as opened:
+        _check_compatible(opened.manifest)
+        with scratch_database() as url:
+            summary = check_in_scratch(opened, url, on_progress)
+            if on_progress:
+                on_progress("swap", 0, 0)
+            swap(url, opened.manifest, actor, path.name, reason)
+    return summary
+
+
+def _quoted_cols(model) -> str:
+    return ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields)
+
+
+def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> None:
+    """Replace every archived table with the scratch copy in one live write transaction."""
+    db.ensure_connection()
+    pg = db.is_postgres()
+    if pg:
+        schema = url.rsplit("search_path%3D", 1)[1]
+        source = f'"{schema}".'
+        target = f'"{db.fetchone("SELECT current_schema()")[0]}".'
+    else:
+        db.execute("ATTACH DATABASE ? AS scratch", (url[len("sqlite:///"):],))
+        source, target = "scratch.", "main."
+    try:
+        with db.write_transaction():
+            before = db.fetchone("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")
+            high_water = _id_high_water(pg)
+            db.execute("DELETE FROM user_session")  # everyone signs in again, into the restored data
+            for extra in _EXTRA:
+                db.execute(f"DELETE FROM {target}{extra}")  # noqa: S608 - names from the models
+            local = (LOCAL_SETTINGS + "%",)
+            for model in reversed(PARTS):
+                if table(model) == "setting":
+                    db.execute(f'DELETE FROM {target}"setting" WHERE key NOT LIKE ?', local)  # noqa: S608 - names from the models
+                else:
+                    db.execute(f'DELETE FROM {target}"{table(model)}"')  # noqa: S608 - names from the models
+            for model in PARTS:
+                cols = _quoted_cols(model)
+                copy = f'INSERT INTO {target}"{table(model)}" ({cols}) SELECT {cols} FROM {source}"{table(model)}"'  # noqa: S608 - names from the models
+                if table(model) == "setting":
+                    db.execute(copy + " WHERE key NOT LIKE ?", local)
+                else:
+                    db.execute(copy)
+            db.execute(f"INSERT INTO {target}audit_event_field (field, at, seq) SELECT field, at, seq"  # noqa: S608 - names from the models
+                       f" FROM {source}audit_event_field")
+            db.execute(f"INSERT INTO {target}audit_field_cursor (last_seq) SELECT last_seq FROM {source}audit_field_cursor")  # noqa: S608 - names from the models
+            _restore_high_water(pg, high_water)
+            event = record_event(actor, "backup_restore", diff={
+                "archive": name, "archive_id": manifest["archive_id"], "created_at": manifest["created_at"],
+                "restored_head": [manifest["audit"]["head_seq"], manifest["audit"]["head_hash"]],
+                "abandoned_head": list(before) if before else [0, ""],
+            }, reason=reason)
+    finally:
+        if not pg:
+            db.execute("DETACH DATABASE scratch")
+    # The restored chain is now the chain: its head (the restore event) is the new checkpoint.
+    save_checkpoint(instance_path(), event.seq, event.hash)
+    versions.clear_cache()
+    log.info("restored archive %s (head %s)", manifest["archive_id"], manifest["audit"]["head_seq"])
+
+
+def _id_high_water(pg: bool) -> dict:
+    """The highest id each table has handed out: ids stay unique across a restore (a record id
+    seen by a partner system before the restore never names another record afterwards)."""
+    out = {}
+    for model in PARTS:
+        if pg:
+            seq = db.fetchone(f"SELECT pg_get_serial_sequence('\"{table(model)}\"', 'id')")[0]
+            out[table(model)] = db.fetchone(f"SELECT last_value FROM {seq}")[0] if seq else 0  # noqa: S608 - names from the models
+        elif model is Record:
+            row = db.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'record'")
+            out["record"] = row[0] if row else 0
+    return out
+
+
+def _restore_high_water(pg: bool, before: dict) -> None:
+    for model in PARTS:
+        name = table(model)
+        if pg:
+            seq = db.fetchone(f"SELECT pg_get_serial_sequence('\"{name}\"', 'id')")[0]
+            if seq:
+                db.execute(f'SELECT setval(\'{seq}\', GREATEST((SELECT COALESCE(MAX(id), 0) FROM "{name}"), ?, 1))',  # noqa: S608 - names from the models
+                           (before.get(name, 0),))
+        elif model is Record:
+            top = max(before.get("record", 0), db.fetchone("SELECT COALESCE(MAX(id), 0) FROM record")[0])
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'record'")
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('record', ?)", (top,))
+

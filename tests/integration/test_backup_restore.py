@@ -1,0 +1,165 @@
+"""Backups end to end on the test database (SQLite, or PostgreSQL in CI): an archive restores
+everything it holds exactly, checks every part first, and leaves live data alone on any fault."""
+import json
+import os
+import shutil
+
+import pytest
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.audit.verify import verify_chain
+from formwarden.backup import keys as master_keys
+from formwarden.backup.archive import ArchiveError, read_header, rewrite_header
+from formwarden.backup.dump import write_archive
+from formwarden.backup.restore import preview, restore, verify_archive
+from formwarden.backup.tables import snapshot
+from formwarden.models import AuditEvent, Record
+from formwarden.records import service
+from tests.conftest import VALID_CUSTOMER
+
+ID = "11010519491231002X"
+SYSTEM = Actor.system("tests")
+
+
+@pytest.fixture()
+def data(clean_db):
+    ids = []
+    for i in range(25):
+        rec = service.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, name=f"客户{i}", owner="sales01",
+                                                             id_number=ID))
+        ids.append(rec.id)
+    service.update_record(SYSTEM, "customer", ids[0], {"company": "新公司"}, expected_version=1)
+    service.delete_record(SYSTEM, "customer", ids[1])
+    return ids
+
+
+@pytest.fixture()
+def archive(data, tmp_path):
+    path = tmp_path / "a.fwb"
+    write_archive(path)
+    return path
+
+
+def _without_restore_event(snap):
+    """The restore adds one event and signs it as the new checkpoint; the rest must be as it was."""
+    snap = dict(snap)
+    restored = {e[1] for e in snap["audit_event"] if e[6] == "backup_restore"}
+    snap["audit_event"] = [e for e in snap["audit_event"] if e[1] not in restored]
+    snap["audit_checkpoint"] = [c for c in snap["audit_checkpoint"] if c[1] not in restored]
+    return snap
+
+
+def test_round_trip_restores_everything_exactly(archive, data):
+    before = snapshot()
+    service.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    service.delete_record(SYSTEM, "customer", data[2])
+    Record.delete().where(Record.id == data[3]).execute()  # even damage outside the service is undone
+    summary = restore(archive, SYSTEM, reason="test")
+    assert summary["rows"] == sum(len(v) for v in before.values())
+    after = snapshot()
+    restore_events = [e for e in after["audit_event"] if e[6] == "backup_restore"]
+    assert len(restore_events) == 1
+    assert _without_restore_event(after) == before
+    report = verify_chain(write_checkpoint=False)
+    assert report.ok, report.finding
+    # restricted values open with the field key after the restore
+    rec = service.get_record(SYSTEM, "customer", data[0], reveal=["id_number"])
+    assert rec.data["id_number"] == ID and rec.data["company"] == "新公司"
+
+
+def test_record_ids_are_never_reused_after_a_restore(archive):
+    newest = service.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01")).id
+    restore(archive, SYSTEM)
+    again = service.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01")).id
+    assert again > newest
+
+
+def test_preview_reads_the_manifest(archive, data):
+    info = preview(archive)
+    assert info["forms"]["customer"] == {"records": 24, "deleted": 1}
+    assert info["counts"]["record"] == 25
+    assert info["audit"]["head_seq"] == AuditEvent.select().count()
+    assert info["keys_needed"] == ["audit", "blind", "field-k1"] and info["missing_keys"] == []
+    assert info["migrations"][-1].startswith("0009")
+
+
+def test_verify_checks_without_touching_live_data(archive):
+    before = snapshot()
+    result = verify_archive(archive)
+    assert result["rows"] > 25 and result["events_verified"] == len(before["audit_event"])
+    assert snapshot() == before
+
+
+def _flip(path, at):
+    raw = bytearray(path.read_bytes())
+    raw[at] ^= 0x04
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "append", "wrong_key", "missing"])
+def test_a_damaged_archive_leaves_live_data_intact(archive, damage, tmp_path):
+    before = snapshot()
+    if damage == "flip":
+        _flip(archive, archive.stat().st_size // 2)
+    elif damage == "truncate":
+        archive.write_bytes(archive.read_bytes()[:-100])
+    elif damage == "append":
+        archive.write_bytes(archive.read_bytes() + b"\0" * 64)
+    elif damage == "wrong_key":
+        with open(archive, "rb") as fh:
+            header = read_header(fh)
+        header.wrapped["ct"] = os.urandom(48).hex()
+        rewrite_header(archive, header)
+    else:
+        archive.unlink()
+    with pytest.raises(ArchiveError):
+        restore(archive, SYSTEM)
+    assert snapshot() == before
+
+
+def test_a_missing_field_key_is_named_before_anything_happens(archive, clean_db):
+    key = clean_db.instance / "keys" / "field-k1.key"
+    hidden = key.with_suffix(".away")
+    shutil.move(key, hidden)
+    from formwarden.crypto import keys
+    keys._cache.clear()
+    try:
+        with pytest.raises(ArchiveError) as err:
+            restore(archive, SYSTEM)
+        assert "field-k1" in err.value.problem and err.value.code == "keys_missing"
+    finally:
+        shutil.move(hidden, key)
+        keys._cache.clear()
+
+
+def test_a_tampered_audit_trail_inside_a_valid_archive_is_refused(data, tmp_path):
+    """Someone rewrote an event in the database before the backup: the archive is authentic,
+    its chain is not, and the restore says so."""
+    db.execute("UPDATE audit_event SET reason = 'rewritten' WHERE seq = 3")
+    path = tmp_path / "t.fwb"
+    write_archive(path)
+    before = snapshot()
+    with pytest.raises(ArchiveError) as err:
+        restore(path, SYSTEM)
+    assert err.value.code == "chain_broken"
+    assert snapshot() == before
+
+
+def test_rotating_the_master_key_rewraps_without_reencrypting(archive, clean_db):
+    body = archive.read_bytes()[4096:]
+    keys_dir = clean_db.instance / "keys"
+    try:
+        kid = master_keys.rotate(clean_db.instance)
+        with open(archive, "rb") as fh:
+            header = read_header(fh)
+        rewrite_header(archive, master_keys.rewrap(header, kid))
+        assert archive.read_bytes()[4096:] == body
+        assert preview(archive)["archive_id"] == header.archive_id
+        with open(archive, "rb") as fh:
+            assert read_header(fh).key_id == kid
+    finally:
+        (keys_dir / "backup.current").unlink(missing_ok=True)
+        for p in keys_dir.glob("backup-b[2-9]*.key"):
+            p.unlink()
+    json.dumps(header.wrapped)
