@@ -76,16 +76,22 @@ def clean_db(base_db, redis_conn):
         AuditEvent,
         AuditEventField,
         AuditFieldCursor,
+        BackupCopy,
+        BackupRun,
         JobRun,
         Record,
+        Setting,
         User,
         UserSession,
     )
 
     db.ensure_connection()
     forget_all(redis_conn)  # sign-in counts of earlier tests: every test client is 127.0.0.1
-    for model in (Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken):
+    for model in (Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken,
+                  BackupRun, BackupCopy, Setting):
         model.delete().execute()
+    from formwarden.jobs.queue import get_queue
+    get_queue("backups", redis_conn).empty()  # runs a page test queued must not reach a later worker
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
     User.update(locale="zh-CN").execute()  # a test may have switched someone's language
     return base_db

@@ -13,6 +13,7 @@ from formwarden.plugins import load_plugins
 from formwarden.web.alerts import bp as alert_pages
 from formwarden.web.audit import bp as audit_pages
 from formwarden.web.auth import bp as auth_pages
+from formwarden.web.backups import bp as backup_pages
 from formwarden.web.jobs import bp as job_pages
 from formwarden.web.records import bp as record_pages
 
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["formwarden_plugins"] = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
 
     init_http(app)
-    for blueprint in (auth_pages, record_pages, job_pages, audit_pages, alert_pages, api_v1):
+    for blueprint in (auth_pages, record_pages, job_pages, audit_pages, alert_pages, backup_pages, api_v1):
         app.register_blueprint(blueprint)
     guard.wrap_static(app)
     guard.check_declared(app)

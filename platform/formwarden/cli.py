@@ -5,58 +5,20 @@ import datetime as dt
 import os
 import sys
 import time
-from functools import wraps
 from pathlib import Path
 
 import click
-import peewee
 import redis
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.config import REPO_ROOT, ConfigError, init_instance, instance_path, load_settings
-from formwarden.errors import DomainError
+from formwarden.cli_backup import backup_group, register_key_commands
+from formwarden.cli_support import command
+from formwarden.cli_support import fail as _fail
+from formwarden.cli_support import open_instance as _open
+from formwarden.config import REPO_ROOT, init_instance, instance_path, load_settings
 
 DEMO_PASSWORD_FILE = "demo_password"
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def command(group, *args, **kwargs):
-    """A click command whose expected failures become one line on stderr and exit status 1."""
-    def wrap(fn):
-        @wraps(fn)
-        def run(*a, **kw):
-            try:
-                return fn(*a, **kw)
-            except DomainError as exc:
-                detail = "; ".join(
-                    f"{d.get('file', '')}{d.get('pointer', d.get('field', ''))}: {d.get('reason', d.get('message', ''))}"
-                    for d in exc.details[:20])
-                _fail(f"{exc.message}{': ' + detail if detail else ''}")
-            except (ConfigError, OSError, RuntimeError, ValueError) as exc:
-                _fail(str(exc))
-            except (peewee.DatabaseError, redis.RedisError) as exc:
-                _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}")
-        return group.command(*args, **kwargs)(run)
-    return wrap
-
-
-def _open(require_instance: bool = True):
-    settings = load_settings(require_instance=require_instance)
-    db.open_database(settings.database_url)
-    from formwarden.plugins import load_plugins
-
-    report = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
-    for name, why in report.broken.items():
-        click.echo(f"warning: plugin {name} not loaded: {why}", err=True)
-    pending = db.pending_migrations()
-    if pending:
-        raise ConfigError(f"database schema is behind ({len(pending)} pending migration(s)): run `formwarden db upgrade`")
-    return settings
 
 
 @click.group()
@@ -125,7 +87,6 @@ def load_forms(path):
 def _queue_reseal(settings, why: str) -> str | None:
     """Queue the re-sealing job (stored values follow the fields' restricted status and the
     current key); without a reachable Redis, say how to start it later."""
-    import redis
 
     from formwarden.jobs.queue import connection
     from formwarden.jobs.runs import submit
@@ -196,6 +157,20 @@ def worker(burst, queues):
     run_worker(settings, queues or QUEUES, burst=burst)
 
 
+@command(main, "cron")
+def cron():
+    """Run the scheduler of all periodic work (alert scan, audit checkpoints, backups, drills).
+    Run one or more anywhere; only one enqueues at a time."""
+    import logging
+
+    from formwarden.jobs.cron import run_cron
+    from formwarden.jobs.queue import connection
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _open()
+    run_cron(connection(settings))
+
+
 @main.group("audit")
 def audit_group():
     """The audit trail."""
@@ -233,7 +208,7 @@ def audit_checkpoint():
 
 @main.group("keys")
 def keys_group():
-    """Field encryption keys."""
+    """Instance keys: field encryption, the recovery kit."""
 
 
 def _wait_for(run_id: str) -> None:
@@ -408,6 +383,9 @@ def token_revoke(prefix):
     revoke_token(Actor.system("cli:token"), token)
     click.echo(f"token {prefix} revoked")
 
+
+main.add_command(backup_group)
+register_key_commands(keys_group)
 
 if __name__ == "__main__":
     main()

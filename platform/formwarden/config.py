@@ -119,14 +119,14 @@ def load_settings(env=None, *, require_instance: bool = True) -> Settings:
     )
 
 
-INSTANCE_KEYS = ("audit", "field-k1", "blind")  # read by formwarden.crypto.keys
+INSTANCE_KEYS = ("audit", "field-k1", "blind", "backup-b1")  # read by formwarden.crypto.keys
 
 
 def init_instance(instance: Path) -> bool:
     """Create the instance folder and its secrets (missing ones only); returns False if it existed."""
     created = not (instance / "secret_key").exists()
     instance.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for sub in ("keys", "exports", "imports"):  # customer data and secrets: the owner only
+    for sub in ("keys", "exports", "imports", "backups", "spool"):  # customer data and secrets: the owner only
         (instance / sub).mkdir(mode=0o700, exist_ok=True)
         (instance / sub).chmod(0o700)
     if created:

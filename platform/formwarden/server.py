@@ -1,5 +1,5 @@
 """`formwarden serve`: gunicorn (several processes) plus, when REDIS_URL is unset, the embedded
-Redis and an RQ worker beside it. Supervises the children and stops them together."""
+Redis, an RQ worker and the cron scheduler beside it. Supervises the children and stops them together."""
 from __future__ import annotations
 
 import os
@@ -51,6 +51,9 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int, 
     children: list[subprocess.Popen] = []
     if with_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "formwarden.cli", "worker"], env=env))
+        # Periodic work (alert scan, checkpoints, scheduled backups and drills); a second
+        # scheduler elsewhere only stands by.
+        children.append(subprocess.Popen([sys.executable, "-m", "formwarden.cli", "cron"], env=env))
     web = subprocess.Popen(gunicorn_command(host, port, workers, threads, access_log), env=env)
     children.append(web)
 

@@ -174,31 +174,33 @@ def test_dashboard_transitions_are_audited(login_as, anon, quiet):
     assert "sales06" in admin.get("/alerts?status=resolved").get_data(as_text=True)
 
 
-def test_one_scan_chain_per_redis(base_db, quiet):
-    """A worker starts a chain only when none runs; a stale chain's scan stops re-scheduling."""
-    from rq.registry import ScheduledJobRegistry
+def test_periodic_work_is_enqueued_once_by_the_cron_leader(base_db, quiet):
+    """Two cron schedulers (say, on two hosts): only the lock holder enqueues, with the JSON
+    serializer; a worker runs what it enqueued; when the leader stops, the other takes over."""
+    from rq.serializers import JSONSerializer
 
-    from formwarden.jobs.alerts import MARKER, start_chain
+    from formwarden.jobs.cron import LEADER, Scheduler
     from formwarden.jobs.queue import connection, get_queue
     from tests.integration.test_jobs import run_worker_burst
 
     conn = connection(base_db)
-    conn.delete(MARKER)
+    conn.delete(LEADER)
     queue = get_queue("default", conn)
-    scheduled = ScheduledJobRegistry(queue=queue)
-    for job_id in scheduled.get_job_ids():
-        scheduled.remove(job_id)
-    assert start_chain(conn) is True
-    assert start_chain(conn) is False  # a second worker does not start another chain
-    run_worker_burst(base_db)  # runs the first scan, which schedules the next one
-    assert len(scheduled.get_job_ids()) == 1
-    conn.set(MARKER, "another-chain")
-    job = queue.fetch_job(scheduled.get_job_ids()[0])
-    queue.enqueue_job(job)  # run the scheduled scan now: it belongs to a stale chain
-    scheduled.remove(job.id)
+    queue.empty()
+    first, second = Scheduler(conn), Scheduler(conn)
+    names = {j.name for j in first.get_jobs()}
+    assert {"alert-scan", "audit-checkpoint", "backup-health", "backup", "restore-drill"} <= names
+    enqueued = first.enqueue_jobs()
+    assert {j.name for j in enqueued} == {"alert-scan", "audit-checkpoint", "backup-health"}  # interval jobs run at once
+    assert second.enqueue_jobs() == []  # stands by
+    jobs = queue.get_jobs()
+    assert len(jobs) == 3 and all(j.serializer is JSONSerializer or j.serializer == JSONSerializer for j in jobs)
+    assert first.enqueue_jobs() == []  # not due again yet
     run_worker_burst(base_db)
-    assert scheduled.get_job_ids() == []
-    conn.delete(MARKER)
+    assert queue.count == 0
+    first.step_down()  # as when it stops
+    assert second.is_leader()
+    conn.delete(LEADER)
 
 
 def test_scan_catches_up_in_batches_when_behind(clean_db, monkeypatch):

@@ -174,16 +174,16 @@ def test_an_event_moved_in_time_by_respelling_its_time_is_refused(clean_db):
 
 
 def test_a_cut_off_tail_is_found_by_the_automatic_checkpoint(clean_db):
-    from formwarden.jobs.alerts import checkpoint_if_due
+    from formwarden.jobs.alerts import checkpoint_now
     from formwarden.models import Alert
 
     _events(4)
-    assert checkpoint_if_due(None) == []  # signs the head (event 4)
+    assert checkpoint_now() == []  # signs the head (event 4)
     assert AuditCheckpoint.select().order_by(AuditCheckpoint.seq.desc()).first().seq == 4
     _events(2)
-    assert checkpoint_if_due(None) == [] and AuditCheckpoint.select().count() == 2
+    assert checkpoint_now() == [] and AuditCheckpoint.select().count() == 2
     _sql("DELETE FROM audit_event WHERE seq > 4")  # cut the newest events off
-    alerts = checkpoint_if_due(None)
+    alerts = checkpoint_now()
     assert [a.rule for a in alerts] == ["audit_chain"] and alerts[0].severity == "critical"
     assert "cut off" in alerts[0].summary
     assert Alert.select().where(Alert.rule == "audit_chain").count() == 1

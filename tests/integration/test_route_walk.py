@@ -114,7 +114,20 @@ def _requests(p1: int, p2: int):
         "jobs.start_import": [("GET", "/f/customer/import", {})],
         "jobs.import_template": [("GET", "/f/customer/import/template.csv", {})],
         "records.bulk_action": [("POST", "/f/customer/bulk", {"data": {"ids": str(p2), "action": "delete"}})],
+        "backups.index": [("GET", "/backups", {})],
+        "backups.back_up_now": [("POST", "/backups/run", {"data": {}})],
+        "backups.drill_now": [("POST", "/backups/drill", {"data": {}})],
+        "backups.run": [("GET", "/backups/runs/0000", {})],
+        "backups.policy": [("POST", "/backups/policy", {"data": {"keep_daily": "0", "schedule": "x"}})],
+        "backups.log": [("GET", "/backups/log.csv", {})],
+        "backups.archive": [("GET", f"{ARCHIVE}", {})],
+        "backups.restore": [("POST", f"{ARCHIVE}/restore", {"data": {"confirm": "00000000", "reason": "x"}})],
+        "backups.restore_record": [("POST", f"{ARCHIVE}/restore-record",
+                                    {"data": {"form": "customer", "record_id": str(p1), "reason": "x"}})],
     }
+
+
+ARCHIVE = "/backups/archives/local/formwarden-20260101T000000Z-00000000.fwb"
 
 
 PUBLIC = {"auth.login", "auth.switch_locale", "api.openapi", "static"}
@@ -238,6 +251,13 @@ def _expectations(user, s, p1, p2):
     purge = s[f"DELETE /api/v1/forms/customer/records/{p1}/purge"]
     audit = {s[k] for k in s if k.startswith(("GET /audit", "GET /api/v1/audit"))}
     assert audit == ({200} if user in ("admin", "auditor") else {403}), f"{user} audit -> {audit}"
+    backups = {k: s[k] for k in s if " /backups" in k}
+    if user == "admin":
+        assert backups[f"GET {ARCHIVE}"] == 404 and backups["GET /backups/runs/0000"] == 404
+        assert backups["GET /backups"] == 200 and backups["POST /backups/policy"] == 422
+        assert backups["POST /backups/run"] == 302 and backups["GET /backups/log.csv"] == 200
+    else:
+        assert set(backups.values()) == {403}, f"{user} backups -> {backups}"
     expected = {
         "auditor": dict(show1=403, show2=403, create_page=403, api_create=403),
         "admin":   dict(show1=200, show2=200, create_page=200, api_create=422),

@@ -17,6 +17,7 @@ class Perm(StrEnum):
     TOKENS_OWN = "tokens.own"
     ALERTS_MANAGE = "alerts.manage"
     ALERTS_VIEW = "alerts.view"
+    BACKUPS = "backups"  # run, restore and configure backups
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
@@ -36,6 +37,7 @@ TOKEN_SCOPE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "users": frozenset({Perm.USERS_MANAGE}),
     "forms": frozenset({Perm.FORMS_MANAGE}),
     "tokens": frozenset({Perm.TOKENS_OWN}),
+    "backups": frozenset({Perm.BACKUPS}),
 }
 
 

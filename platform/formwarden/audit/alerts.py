@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from formwarden.audit import actions
 from formwarden.audit.events import record_event
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import Alert, AlertCursor, User, utcnow
+from formwarden.plugins.loader import alert_sinks
+
+log = logging.getLogger(__name__)
 
 ACTIVITY = actions.ACTIVITY
 
@@ -259,15 +263,44 @@ def change_status(actor: Actor, alert_id: int, action: str, note: str = "") -> A
     return Alert.get_by_id(alert.id)
 
 
+def as_dict(alert) -> dict:
+    return {"id": alert.id, "rule": alert.rule, "subject": alert.subject, "severity": alert.severity,
+            "summary": alert.summary, "status": alert.status, "count": alert.count,
+            "first_seq": alert.first_seq, "last_seq": alert.last_seq, "details": json.loads(alert.details)}
+
+
+def deliver(alerts) -> int:
+    """Hand each alert to every sink plugin; a failing sink is logged and does not stop the others."""
+    delivered = 0
+    for alert in alerts:
+        for sink in alert_sinks():
+            try:
+                sink(as_dict(alert))
+                delivered += 1
+            except Exception:
+                log.exception("alert sink %s failed for alert %s", getattr(sink, "__name__", sink), alert.id)
+    return delivered
+
+
+def raise_alert(rule: str, subject: str, summary: str, *, severity: str = "warning", seq: int | None = None,
+                origin: str = "checkpoint") -> Alert:
+    """Open (or add to) the alert for (rule, subject) outside the event scan: the audit chain,
+    backups and drills report their own problems through the same alerts and sinks."""
+    with db.write_transaction():
+        if seq is None:
+            seq = (db.fetchone("SELECT MAX(seq) FROM audit_event")[0] or 0) + 1
+        alert, opened = _open_or_add([(Finding(rule, subject, summary, severity), seq)])
+        if opened:
+            record_event(Actor.system(origin), "alert_open",
+                         diff={"alert": [None, alert.id], "rule": [None, alert.rule], "subject": [None, alert.subject]})
+    deliver([alert])
+    return alert
+
+
 def chain_broken(problem: str, seq: int | None) -> Alert:
     """Open (or add to) the critical alert that the audit chain no longer verifies."""
-    finding = Finding("audit_chain", "audit trail", f"audit chain broken at event {seq}: {problem}", "critical")
-    with db.write_transaction():
-        alert, opened = _open_or_add([(finding, seq or 0)])
-        if opened:
-            record_event(Actor.system("checkpoint"), "alert_open",
-                         diff={"alert": [None, alert.id], "rule": [None, alert.rule], "subject": [None, alert.subject]})
-    return alert
+    return raise_alert("audit_chain", "audit trail", f"audit chain broken at event {seq}: {problem}",
+                       severity="critical", seq=seq or 0)
 
 
 STATUSES = ("open", "acknowledged", "resolved")

@@ -38,7 +38,7 @@ _FRAME = struct.Struct(">cI")
 _AAD = b"formwarden-backup-chunk-v1"
 
 
-class ArchiveError(Exception):
+class ArchiveError(RuntimeError):
     """The archive cannot be trusted or read; `problem` says what failed, for people."""
 
     def __init__(self, problem: str, code: str = "archive_invalid"):

@@ -78,7 +78,7 @@ def preview(path: Path) -> dict:
     return manifest
 
 
-def _check_compatible(manifest: dict) -> None:
+def check_compatible(manifest: dict) -> None:
     known = set(db.pending_migrations()) | set(db.applied_migrations())
     unknown = [m for m in manifest.get("migrations", []) if m not in known]
     if unknown:
@@ -214,7 +214,7 @@ def verify_archive(path: Path, on_progress: Progress | None = None) -> dict:
     """Check an archive completely (decrypt, hashes, counts, audit chain) in a throw-away SQLite
     database; the live database is never touched. Raises ArchiveError on any problem."""
     with open_archive(path) as opened:
-        _check_compatible(opened.manifest)
+        check_compatible(opened.manifest)
         with scratch_database("sqlite") as url:
             return check_in_scratch(opened, url, on_progress)
 
@@ -224,7 +224,7 @@ def verify_archive(path: Path, on_progress: Progress | None = None) -> dict:
 def restore(path: Path, actor: Actor, *, on_progress: Progress | None = None, reason: str = "") -> dict:
     """Restore the whole archive at `path` over the live data, after checking all of it."""
     with open_archive(path) as opened:
-        _check_compatible(opened.manifest)
+        check_compatible(opened.manifest)
         with scratch_database() as url:
             summary = check_in_scratch(opened, url, on_progress)
             if on_progress:

@@ -113,7 +113,9 @@ def _rule_labels() -> dict:
     return {"mass_export": _("Mass export"), "mass_delete": _("Mass delete"), "bulk_edit": _("Bulk edits"),
             "off_hours": _("Off-hours activity"), "failed_logins": _("Repeated failed sign-ins"),
             "failed_logins_ip": _("Failed sign-ins from one IP"), "reveal_burst": _("Burst of reveals"),
-            "dormant_account": _("Dormant account active"), "audit_chain": _("Audit chain broken")}
+            "dormant_account": _("Dormant account active"), "audit_chain": _("Audit chain broken"),
+            "backup_failed": _("Backup failed"), "backup_degraded": _("Backup missing on a target"),
+            "backup_stale": _("No recent backup"), "drill_failed": _("Restore drill failed")}
 
 
 def _action_labels() -> dict:
@@ -144,4 +146,5 @@ def init_http(app: Flask) -> None:
         return {"actor": who, "locale": current_locale(), "csrf_token": generate_csrf,
                 "action_labels": _action_labels(), "status_labels": _status_labels(), "rule_labels": _rule_labels(),
                 "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ)),
-                "can_alerts": bool(who and has_perm(who, Perm.ALERTS_VIEW))}
+                "can_alerts": bool(who and has_perm(who, Perm.ALERTS_VIEW)),
+                "can_backups": bool(who and has_perm(who, Perm.BACKUPS))}

@@ -7,6 +7,7 @@ from formwarden.access.permissions import Perm, has_perm
 from formwarden.errors import NotFound
 from formwarden.http.context import actor
 from formwarden.jobs import queue as job_queue
+from formwarden.jobs.backups import submit as submit_backup
 from formwarden.jobs.runs import get_run, submit
 
 
@@ -28,3 +29,8 @@ def own_run(job_id: str):
     if run.requested_by_id != who.user_id and not has_perm(who, Perm.USERS_MANAGE):
         raise NotFound("no such job", code="unknown_job")
     return run
+
+
+def submit_backup_job(kind: str, params: dict | None = None):
+    """Queue a backup, drill or restore as the current user (who needs the backups permission)."""
+    return submit_backup(_connection(), kind, "ui", actor(), params)

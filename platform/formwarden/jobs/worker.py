@@ -8,7 +8,6 @@ from rq.serializers import JSONSerializer
 
 from formwarden import db
 from formwarden.config import Settings
-from formwarden.jobs.alerts import start_chain
 from formwarden.jobs.queue import QUEUES, connection
 from formwarden.plugins import load_plugins
 
@@ -18,7 +17,5 @@ def run_worker(settings: Settings, queues=QUEUES, burst: bool = False, name: str
     db.open_database(settings.database_url)
     load_plugins(settings.plugin_dirs, settings.plugins_allowed)
     conn = connection(settings)
-    if "default" in queues and not burst:
-        start_chain(conn)  # the anomaly scan re-schedules itself from here on
     worker = Worker(list(queues), connection=conn, serializer=JSONSerializer, name=name)
     return worker.work(burst=burst, with_scheduler=not burst)

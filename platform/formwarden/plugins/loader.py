@@ -27,7 +27,25 @@ class PluginReport:
 
 
 _state: dict = {}
-alert_sinks: list = []  # filled by load_plugins; called by the alert job
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager (an empty one until load_plugins has run)."""
+    if "manager" not in _state:
+        pm = pluggy.PluginManager(PROJECT)
+        pm.add_hookspecs(FormwardenSpec)
+        _state["manager"] = pm
+    return _state["manager"]
+
+
+def alert_sinks() -> list:
+    """Every sink the plugins provide, through the hook relay."""
+    return [sink for sinks in plugin_manager().hook.formwarden_alert_sinks() for sink in sinks or []]
+
+
+def _only(pm: pluggy.PluginManager, module, hook: str):
+    """A hook caller that reaches `module` alone: a plugin's bad result is its own failure."""
+    return pm.subset_hook_caller(hook, remove_plugins=[p for p in pm.get_plugins() if p is not module])
 
 
 def _import_file(name: str, path: Path):
@@ -55,8 +73,7 @@ def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) 
     """Load plugins once per process; later calls return the first report."""
     if "report" in _state:
         return _state["report"]
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(FormwardenSpec)
+    pm = plugin_manager()
     report = PluginReport()
     modules = []
     for name, path in _candidates(dirs):
@@ -76,10 +93,15 @@ def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) 
     for name, module in modules:
         try:
             pm.register(module, name=name)
-            for ft in module.formwarden_field_types() if hasattr(module, "formwarden_field_types") else []:
-                registry.register(ft)
-            if hasattr(module, "formwarden_alert_sinks"):
-                alert_sinks.extend(module.formwarden_alert_sinks())
+            for types in _only(pm, module, "formwarden_field_types")():
+                for ft in types or []:
+                    registry.register(ft)
+            for sinks in _only(pm, module, "formwarden_alert_sinks")():
+                if not all(callable(sink) for sink in sinks or []):
+                    raise TypeError("formwarden_alert_sinks must return callables")
+            for types in _only(pm, module, "formwarden_backup_target_types")():
+                if not isinstance(types, dict) or not all(callable(f) for f in types.values()):
+                    raise TypeError("formwarden_backup_target_types must return {scheme: factory}")
             report.loaded.append(name)
         except (DuplicateFieldType, Exception) as exc:
             report.broken[name] = f"registration failed: {exc}"
@@ -88,5 +110,4 @@ def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) 
     for name, why in report.broken.items():
         log.error("plugin %s is broken and was not loaded: %s", name, why)
     _state["report"] = report
-    _state["manager"] = pm
     return report

@@ -16,3 +16,7 @@ class FormwardenSpec:
     @hookspec
     def formwarden_alert_sinks(self):
         """Return a list of callables taking one alert (a dict); they deliver it somewhere."""
+
+    @hookspec
+    def formwarden_backup_target_types(self):
+        """Return {scheme: factory(name, url)} for backup targets (see formwarden.backup.targets)."""

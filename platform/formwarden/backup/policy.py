@@ -1,0 +1,95 @@
+"""The backup policy: when backups and drills run, how many archives each target keeps, who is
+responsible, and how old the newest backup may get (RPO). Stored as the `backup.policy`
+setting; every change is an audit event with old → new."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from croniter import croniter
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit import record_event
+from formwarden.errors import Forbidden, Invalid
+from formwarden.models import Setting, User, utcnow
+
+KEY = "backup.policy"
+
+
+@dataclass(frozen=True)
+class Policy:
+    schedule: str = "0 2 * * *"  # cron, server local time: daily at 02:00
+    drill_schedule: str = "30 4 * * *"  # a restore drill of each target's newest archive
+    keep_last: int = 3  # the newest archives, whatever their day
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_monthly: int = 6
+    rpo_hours: int = 24
+    responsible: str = ""  # username told about failures, stale backups and failed drills
+    enabled: bool = True
+
+
+_LIMITS = {"keep_last": (1, 100), "keep_daily": (1, 366), "keep_weekly": (0, 520), "keep_monthly": (0, 240), "rpo_hours": (1, 24 * 90)}
+
+
+def load_policy() -> Policy:
+    row = Setting.get_or_none(Setting.key == KEY)
+    if row is None:
+        return Policy()
+    stored = json.loads(row.value)
+    return Policy(**{f.name: stored[f.name] for f in fields(Policy) if f.name in stored})
+
+
+def _checked(values: dict) -> Policy:
+    problems = []
+    out = asdict(Policy())
+    for f in fields(Policy):
+        if f.name not in values:
+            continue
+        raw = values[f.name]
+        if f.name in ("schedule", "drill_schedule"):
+            text = str(raw).strip()
+            if not croniter.is_valid(text) or len(text.split()) != 5:
+                problems.append({"field": f.name, "code": "invalid_schedule",
+                                 "message": "Use five cron fields, e.g. 0 2 * * * for 02:00 every day."})
+            out[f.name] = text
+        elif f.name in _LIMITS:
+            low, high = _LIMITS[f.name]
+            try:
+                number = int(raw)
+            except (TypeError, ValueError):
+                number = None
+            if number is None or not low <= number <= high:
+                problems.append({"field": f.name, "code": "out_of_range",
+                                 "message": f"A whole number from {low} to {high}."})
+            else:
+                out[f.name] = number
+        elif f.name == "responsible":
+            name = str(raw or "").strip()
+            if name and User.get_or_none(User.username == name, User.is_active == True) is None:  # noqa: E712
+                problems.append({"field": "responsible", "code": "unknown_user", "message": "No active account by that name."})
+            out[f.name] = name
+        elif f.name == "enabled":
+            out[f.name] = raw in (True, "1", "on", "true", "yes")
+    if problems:
+        raise Invalid(problems[0]["message"], field=problems[0]["field"], code=problems[0]["code"], details=problems)
+    return Policy(**out)
+
+
+def save_policy(actor: Actor, values: dict) -> Policy:
+    """Check and store a new policy (fields missing from `values` keep their current value)."""
+    if not has_perm(actor, Perm.BACKUPS):
+        raise Forbidden("only backup administrators may change the backup policy", code="missing_permission")
+    old = load_policy()
+    new = _checked({**asdict(old), **values})
+    diff = {k: [v, getattr(new, k)] for k, v in asdict(old).items() if v != getattr(new, k)}
+    if not diff:
+        return new
+    with db.write_transaction():
+        updated = Setting.update(value=json.dumps(asdict(new)), updated_at=utcnow()).where(Setting.key == KEY).execute()
+        if not updated:
+            Setting.create(key=KEY, value=json.dumps(asdict(new)))
+        record_event(actor, "backup_policy", diff=diff)
+    return new

@@ -1,0 +1,309 @@
+"""Backup runs: make an archive and put a verified copy on every target, prune by the policy,
+drill restores, and say when backups are missing, stale or failing.
+
+A run row (BackupRun) carries live progress for the pages and the CLI. The archive is written
+to a spool file first and only copied to targets once complete, so a worker killed half-way
+leaves a `.partial` file that is never listed as an archive (the next run removes it) and a
+run row that the next run marks as interrupted."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit import record_event
+from formwarden.audit.alerts import raise_alert
+from formwarden.backup import restore as restoring
+from formwarden.backup.archive import ArchiveError
+from formwarden.backup.dump import archive_name, write_archive
+from formwarden.backup.policy import load_policy
+from formwarden.backup.retention import to_prune
+from formwarden.backup.targets import Target, TargetError, all_targets, sha256_file
+from formwarden.config import instance_path
+from formwarden.errors import Conflict, Forbidden, NotFound
+from formwarden.models import BackupCopy, BackupRun, utcnow
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 3  # per target and run, a few seconds apart; a target still failing is retried later
+ACTIVE = ("queued", "running")
+
+
+def require(actor: Actor) -> None:
+    if not has_perm(actor, Perm.BACKUPS):
+        raise Forbidden("only backup administrators may do this", code="missing_permission")
+
+
+def spool_dir() -> Path:
+    path = instance_path() / "spool"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+# --- run rows -------------------------------------------------------------------------------
+
+def new_run(kind: str, trigger: str, actor: Actor | None, params: dict | None = None) -> BackupRun:
+    return BackupRun.create(job_id=secrets.token_hex(16), kind=kind, trigger=trigger,
+                            started_by=actor.name if actor else "schedule",
+                            requested_by_id=actor.user_id if actor else None, summary=json.dumps(params or {}))
+
+
+def get_run(job_id: str) -> BackupRun:
+    run = BackupRun.get_or_none(BackupRun.job_id == job_id)
+    if run is None:
+        raise NotFound("no such backup run", code="unknown_run")
+    return run
+
+
+def _update(run: BackupRun, **values) -> None:
+    BackupRun.update(**values).where(BackupRun.id == run.id).execute()
+    for k, v in values.items():
+        setattr(run, k, v)
+
+
+def progress_callback(run: BackupRun, every: float = 0.5) -> Callable:
+    """A progress callback that writes the run row at most every `every` seconds."""
+    last = [0.0]
+
+    def report(phase: str, done: int, total: int, written: int | None = None) -> None:
+        now = time.monotonic()
+        if now - last[0] < every and phase == run.phase:
+            return
+        last[0] = now
+        values = {"phase": phase[:40], "done": done, "total": total}
+        if written is not None:
+            values["bytes_written"] = written
+        _update(run, **values)
+    return report
+
+
+def finish(run: BackupRun, status: str, message: str = "", **values) -> None:
+    started = run.started_at or run.created_at
+    _update(run, status=status, message=message[:2000], finished_at=utcnow(),
+            seconds=(utcnow() - started).total_seconds(), **values)
+
+
+def claim(run: BackupRun) -> None:
+    """Start `run`, unless another run of the same kind is running (one at a time)."""
+    with db.write_transaction():
+        busy = BackupRun.select().where(BackupRun.kind == run.kind, BackupRun.status == "running",
+                                        BackupRun.id != run.id).exists()
+        if busy:
+            raise Conflict("another backup is running; this one waits for the next turn", code="backup_running")
+        _update(run, status="running", started_at=utcnow(), phase="starting")
+
+
+# --- making a backup ------------------------------------------------------------------------
+
+def run_backup(run: BackupRun) -> BackupRun:
+    """Write the archive, copy it to every target with read-back verification, prune. The run
+    ends `done` only when every target holds a verified copy; `degraded` otherwise."""
+    spool = spool_dir()
+    name = ""
+    try:
+        targets = all_targets()
+        claim(run)
+        when = utcnow()
+        partial = spool / f"{run.job_id}.partial"
+        manifest = write_archive(partial, on_progress=progress_callback(run))
+        name = archive_name(manifest["archive_id"], when)
+        final = spool / name
+        partial.rename(final)
+        size, digest = sha256_file(final)
+        _update(run, archive_id=manifest["archive_id"], archive_name=name, size=size, sha256=digest,
+                summary=json.dumps(_summary(manifest)), phase="copying")
+        results = {t.name: copy_to(t, final, name, manifest["archive_id"], size, digest) for t in targets}
+        _update(run, targets=json.dumps(results))
+        failed = [n for n, r in results.items() if r["status"] != "verified"]
+        with db.write_transaction():
+            record_event(_actor_of(run), "backup_create", diff={
+                "archive": [None, name], "size": [None, size], "sha256": [None, digest],
+                "targets": [None, {n: r["status"] for n, r in results.items()}]})
+        if failed:
+            finish(run, "degraded", "no verified copy on: " + ", ".join(failed))
+            raise_alert("backup_degraded", ",".join(failed)[:120],
+                        f"backup {name} has no verified copy on {', '.join(failed)}; retrying" + _responsible(),
+                        origin="backup")
+        else:
+            finish(run, "done", f"{name}: {size} bytes on {len(results)} targets")
+        for target in targets:
+            if results[target.name]["status"] == "verified":
+                prune(target)
+        return run
+    except Exception as exc:
+        problem = exc.problem if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
+        if run.status not in ("degraded", "done"):
+            finish(run, "failed", problem)
+            raise_alert("backup_failed", "backups", f"backup failed: {problem}" + _responsible(), severity="critical",
+                        origin="backup")
+        raise
+    finally:
+        for leftover in (spool / f"{run.job_id}.partial", spool / name if name else None):
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
+
+
+def _responsible() -> str:
+    who = load_policy().responsible
+    return f" (responsible: {who})" if who else ""
+
+
+def _actor_of(run: BackupRun) -> Actor:
+    return Actor.system(f"backup:{run.trigger}")
+
+
+def _summary(manifest: dict) -> dict:
+    return {k: manifest[k] for k in ("counts", "forms", "audit", "created_at", "master_key_id", "keys_needed",
+                                     "platform_version", "database")}
+
+
+def copy_to(target: Target, local: Path, name: str, archive_id: str, size: int, digest: str) -> dict:
+    """Put `local` on `target` and read it back; a few attempts. Records a BackupCopy when the
+    stored size and SHA-256 match."""
+    error = ""
+    for attempt in range(ATTEMPTS):
+        try:
+            target.put(local, name)
+            got = target.stat(name)
+            if got != (size, digest):
+                raise TargetError(f"read back {got[0]} bytes with another SHA-256")
+            now = utcnow()
+            updated = BackupCopy.update(status="verified", verified_at=now, size=size, sha256=digest).where(
+                BackupCopy.target == target.name, BackupCopy.archive_id == archive_id).execute()
+            if not updated:
+                BackupCopy.create(archive_id=archive_id, archive_name=name, target=target.name, size=size,
+                                  sha256=digest, verified_at=now)
+            return {"status": "verified", "attempts": attempt + 1}
+        except Exception as exc:  # any target failure: try again, then report it
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            log.warning("backup copy to %s failed (attempt %d): %s", target.name, attempt + 1, error)
+            time.sleep(min(2 ** attempt, 5))
+    return {"status": "failed", "error": error}
+
+
+def retry_copies(run: BackupRun) -> bool:
+    """Copy a degraded run's archive to the targets that lack it, from a target that has it."""
+    results = json.loads(run.targets or "{}")
+    missing = [n for n, r in results.items() if r.get("status") != "verified"]
+    if not missing:
+        return True
+    targets = {t.name: t for t in all_targets()}
+    source = next((targets[n] for n, r in results.items() if r.get("status") == "verified" and n in targets), None)
+    if source is None:
+        return False
+    local = spool_dir() / run.archive_name
+    try:
+        source.fetch(run.archive_name, local)
+        for name in missing:
+            if name in targets:
+                results[name] = copy_to(targets[name], local, run.archive_name, run.archive_id, run.size, run.sha256)
+    finally:
+        local.unlink(missing_ok=True)
+    ok = all(r.get("status") == "verified" for r in results.values())
+    _update(run, targets=json.dumps(results))
+    if ok:
+        _update(run, status="done", message=f"{run.archive_name}: every target verified after a retry")
+    return ok
+
+
+def prune(target: Target, now: dt.datetime | None = None) -> list[str]:
+    """Apply the retention policy to one target's verified copies (never the newest)."""
+    policy = load_policy()
+    copies = list(BackupCopy.select().where(BackupCopy.target == target.name, BackupCopy.status == "verified")
+                  .order_by(BackupCopy.created_at.desc()))
+    doomed = to_prune([(c.archive_name, c.created_at) for c in copies], policy, now or utcnow())
+    for name in doomed:
+        try:
+            target.delete(name)
+        except Exception:
+            log.exception("could not prune %s from %s", name, target.name)
+            continue
+        BackupCopy.update(status="pruned", pruned_at=utcnow()).where(
+            BackupCopy.target == target.name, BackupCopy.archive_name == name).execute()
+    return doomed
+
+
+# --- reading archives back ------------------------------------------------------------------
+
+def newest_copy(target_name: str) -> BackupCopy | None:
+    return (BackupCopy.select().where(BackupCopy.target == target_name, BackupCopy.status == "verified")
+            .order_by(BackupCopy.created_at.desc()).first())
+
+
+def local_archive(target: Target, name: str, into: Path) -> tuple[Path, bool]:
+    """The archive as a local file: its own path on a directory target, else a download into
+    `into` (the flag says whether the caller must remove it)."""
+    path = target.local_path(name)
+    if path is not None:
+        if not path.exists():
+            raise ArchiveError(f"{name} is missing on target {target.name}", "missing")
+        return path, False
+    dest = into / f"{secrets.token_hex(8)}-{name}"
+    target.fetch(name, dest)
+    return dest, True
+
+
+def drill(run: BackupRun) -> dict:
+    """Restore the newest archive of each target into a scratch database and verify it fully;
+    record the measured time per target. A failure raises the drill_failed alert."""
+    claim(run)
+    results: dict = {}
+    for target in all_targets():
+        copy = newest_copy(target.name)
+        if copy is None:
+            results[target.name] = {"status": "no_archive"}
+            continue
+        _update(run, phase=f"drill:{target.name}")
+        started = time.monotonic()
+        try:
+            path, temporary = local_archive(target, copy.archive_name, spool_dir())
+            try:
+                with restoring.open_archive(path) as opened:
+                    with restoring.scratch_database() as url:
+                        summary = restoring.check_in_scratch(opened, url, progress_callback(run))
+            finally:
+                if temporary:
+                    path.unlink(missing_ok=True)
+            seconds = round(time.monotonic() - started, 2)
+            results[target.name] = {"status": "passed", "archive": copy.archive_name, "seconds": seconds,
+                                    "rows": summary["rows"]}
+            BackupCopy.update(drill_status="passed", drill_seconds=seconds, drilled_at=utcnow()).where(
+                BackupCopy.id == copy.id).execute()
+        except Exception as exc:
+            problem = exc.problem if isinstance(exc, ArchiveError) else f"{type(exc).__name__}: {exc}"
+            results[target.name] = {"status": "failed", "archive": copy.archive_name, "error": problem[:300]}
+            BackupCopy.update(drill_status="failed", drilled_at=utcnow()).where(BackupCopy.id == copy.id).execute()
+            raise_alert("drill_failed", target.name, f"restore drill of {copy.archive_name} on {target.name} failed: "
+                        f"{problem}" + _responsible(), severity="critical", origin="drill")
+    failed = [n for n, r in results.items() if r["status"] == "failed"]
+    finish(run, "failed" if failed else "done", json.dumps(results), targets=json.dumps(results))
+    return results
+
+
+def check_health(now: dt.datetime | None = None) -> list[str]:
+    """Targets whose newest verified archive is older than the RPO (or that have none): each
+    raises the backup_stale alert. Returns their names."""
+    policy = load_policy()
+    if not policy.enabled:
+        return []
+    now = now or utcnow()
+    limit = dt.timedelta(hours=policy.rpo_hours)
+    first = db.fetchone("SELECT MIN(at) FROM audit_event")[0]
+    first = db.py_datetime(first)
+    stale = []
+    for target in all_targets():
+        copy = newest_copy(target.name)
+        if copy is None and (first is None or now - first < limit):
+            continue  # a new instance: nothing to miss yet
+        if copy is None or now - copy.created_at > limit:
+            stale.append(target.name)
+            age = "never" if copy is None else f"{(now - copy.created_at).total_seconds() / 3600:.0f} h ago"
+            raise_alert("backup_stale", target.name, f"newest verified backup on {target.name}: {age} "
+                        f"(RPO {policy.rpo_hours} h)" + _responsible(), origin="backup")
+    return stale

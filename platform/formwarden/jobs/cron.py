@@ -1,0 +1,112 @@
+"""Everything periodic runs from one place: RQ's CronScheduler (`formwarden cron`, started by
+`formwarden serve`). It only enqueues; workers run the jobs.
+
+    every 15 s      the anomaly scan (and the audit search's field index)        queue default
+    every 5 min     a signed audit checkpoint                                    queue default
+    every 10 min    backup health: a target without a backup newer than the RPO queue default
+    policy cron     a full backup (backup policy, default 02:00 daily)           queue backups
+    policy cron     a restore drill of each target's newest archive              queue backups
+
+Several `formwarden cron` processes may run (one per host, say): only the holder of a lock in
+Redis enqueues, the others stand by and take over within a minute if it stops, so no periodic
+job is enqueued twice. The backup schedules follow policy changes within a minute."""
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+
+from rq.cron import CronJob, CronScheduler
+
+from formwarden import db
+from formwarden.backup.policy import load_policy
+from formwarden.jobs.queue import get_queue
+
+log = logging.getLogger(__name__)
+LEADER = "formwarden:cron-leader"
+LEADER_TTL = 90
+
+
+class JsonCronJob(CronJob):
+    """A cron job enqueued with the JSON serializer, like every Formwarden job."""
+
+    def enqueue(self, connection):
+        job = get_queue(self.queue_name, connection).enqueue(
+            self.func_name, args=self.args, kwargs=self.kwargs, job_id=f"cron-{self.name}-{uuid.uuid4().hex[:12]}",
+            **self.job_options)
+        log.info("enqueued %s on %s", self.name, self.queue_name)
+        return job
+
+
+PERIODIC = (
+    # name, function, queue, seconds, timeout
+    ("alert-scan", "formwarden.jobs.alerts.run_alert_scan", "default", 15, 600),
+    ("audit-checkpoint", "formwarden.jobs.alerts.run_checkpoint", "default", 300, 1800),
+    ("backup-health", "formwarden.jobs.backups.health_check", "default", 600, 300),
+)
+SCHEDULED = (
+    ("backup", "formwarden.jobs.backups.scheduled_backup", "schedule"),
+    ("restore-drill", "formwarden.jobs.backups.scheduled_drill", "drill_schedule"),
+)
+
+
+class Scheduler(CronScheduler):
+    def __init__(self, connection, **kw):
+        super().__init__(connection, **kw)
+        self.identity = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._schedules: dict[str, str] = {}
+        for name, func, queue, seconds, timeout in PERIODIC:
+            self._add(JsonCronJob(queue_name=queue, func_name=func, name=name, interval=seconds, job_timeout=timeout,
+                                  result_ttl=600, failure_ttl=86400))
+        self.follow_policy()
+
+    def _add(self, job: CronJob) -> None:
+        self._cron_jobs = [j for j in self._cron_jobs if j.name != job.name] + [job]
+
+    def follow_policy(self) -> None:
+        """(Re)register the backup and drill jobs when the policy's schedules changed."""
+        try:
+            db.ensure_connection()
+            policy = load_policy()
+        except Exception:
+            log.exception("could not read the backup policy; keeping the current schedules")
+            return
+        for name, func, attribute in SCHEDULED:
+            cron = getattr(policy, attribute)
+            if self._schedules.get(name) != cron:
+                self._add(JsonCronJob(queue_name="backups", func_name=func, name=name, cron=cron, job_timeout=6 * 3600,
+                                      result_ttl=86400, failure_ttl=7 * 86400))
+                self._schedules[name] = cron
+                log.info("%s runs on cron %r", name, cron)
+
+    def is_leader(self) -> bool:
+        conn = self.connection
+        if conn.set(LEADER, self.identity, nx=True, ex=LEADER_TTL):
+            return True
+        holder = conn.get(LEADER)
+        if (holder.decode() if isinstance(holder, bytes) else holder) == self.identity:
+            conn.expire(LEADER, LEADER_TTL)
+            return True
+        return False
+
+    def enqueue_jobs(self):
+        self.follow_policy()
+        if not self.is_leader():
+            return []
+        return super().enqueue_jobs()
+
+    def calculate_sleep_interval(self) -> float:
+        return min(super().calculate_sleep_interval(), 30.0)  # policy changes and leadership are checked often
+
+    def step_down(self) -> None:
+        holder = self.connection.get(LEADER)
+        if (holder.decode() if isinstance(holder, bytes) else holder) == self.identity:
+            self.connection.delete(LEADER)
+
+    def register_death(self, pipeline=None) -> None:
+        self.step_down()
+        super().register_death(pipeline)
+
+
+def run_cron(conn) -> None:
+    Scheduler(conn).start()

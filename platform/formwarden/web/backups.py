@@ -1,0 +1,150 @@
+"""The backup pages: dashboard (targets, archives, log, policy), "Back up now" with live
+progress, archive preview, full restore with a typed confirmation, one-record restore, drills."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from formwarden.access.permissions import Perm
+from formwarden.backup.overview import archive_preview, dashboard, get_run_view, log_csv
+from formwarden.backup.policy import save_policy
+from formwarden.errors import DomainError, Invalid
+from formwarden.forms.messages import N_
+from formwarden.forms.versions import all_forms
+from formwarden.http.context import actor
+from formwarden.http.errors import page_message, translate_details
+from formwarden.http.guard import requires
+from formwarden.http.jobs import submit_backup_job
+from formwarden.http.rendering import page_or_block
+
+bp = Blueprint("backups", __name__)
+
+
+def _page(policy_errors=None, values=None, status=200):
+    data = dashboard(actor())
+    if values:
+        data["policy"] = {**data["policy"], **values}
+    return render_template("backups/dashboard.html", data=data, policy_errors=policy_errors or {}), status
+
+
+@bp.route("/backups")
+@requires(Perm.BACKUPS)
+def index():
+    return _page()
+
+
+@bp.route("/backups/run", methods=["POST"])
+@requires(Perm.BACKUPS)
+def back_up_now():
+    run = submit_backup_job("backup")
+    return redirect(url_for("backups.run", job_id=run.job_id))
+
+
+@bp.route("/backups/drill", methods=["POST"])
+@requires(Perm.BACKUPS)
+def drill_now():
+    run = submit_backup_job("drill")
+    return redirect(url_for("backups.run", job_id=run.job_id))
+
+
+@bp.route("/backups/runs/<job_id>")
+@requires(Perm.BACKUPS)
+def run(job_id):
+    return page_or_block("backups/run.html", "progress", run=get_run_view(actor(), job_id))
+
+
+@bp.route("/backups/policy", methods=["POST"])
+@requires(Perm.BACKUPS)
+def policy():
+    values = {k: request.form.get(k, "") for k in ("schedule", "drill_schedule", "keep_last", "keep_daily", "keep_weekly",
+                                                   "keep_monthly", "rpo_hours", "responsible")}
+    values["enabled"] = request.form.get("enabled") == "on"
+    try:
+        save_policy(actor(), values)
+    except Invalid as exc:
+        errors = {d["field"]: d["message"] for d in translate_details(exc.details)}
+        return _page(errors, values, 422)
+    flash(_("Backup policy saved."), "success")
+    return redirect(url_for("backups.index"))
+
+
+@bp.route("/backups/log.csv")
+@requires(Perm.BACKUPS)
+def log():
+    return Response("\ufeff" + log_csv(actor()), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=formwarden-backup-log.csv"})
+
+
+def _archive_page(target, name, error="", status=200, values=None):
+    info = archive_preview(actor(), target, name)
+    forms = [(f.key, d.title) for f, d in all_forms()]
+    return render_template("backups/archive.html", info=info, forms=forms, error=error, values=values or {}), status
+
+
+@bp.route("/backups/archives/<target>/<name>")
+@requires(Perm.BACKUPS)
+def archive(target, name):
+    return _archive_page(target, name)
+
+
+@bp.route("/backups/archives/<target>/<name>/restore", methods=["POST"])
+@requires(Perm.BACKUPS)
+def restore(target, name):
+    info = archive_preview(actor(), target, name)
+    typed = request.form.get("confirm", "").strip()
+    reason = request.form.get("reason", "").strip()
+    if typed != info["short_id"]:
+        return _archive_page(target, name, _("Type the archive code %(code)s exactly to confirm the restore.",
+                                             code=info["short_id"]), 422, request.form)
+    if not reason:
+        return _archive_page(target, name, _("Say why the data is being restored."), 422, request.form)
+    run = submit_backup_job("restore", {"target": target, "archive": name, "reason": reason})
+    return redirect(url_for("backups.run", job_id=run.job_id))
+
+
+@bp.route("/backups/archives/<target>/<name>/restore-record", methods=["POST"])
+@requires(Perm.BACKUPS)
+def restore_record(target, name):
+    archive_preview(actor(), target, name)  # the archive exists and may be used
+    form_key = request.form.get("form", "")
+    raw_id = request.form.get("record_id", "").strip()
+    reason = request.form.get("reason", "").strip()
+    if form_key not in {f.key for f, _d in all_forms()}:
+        return _archive_page(target, name, _("Choose the form of the record."), 422, request.form)
+    if not raw_id.isdigit() or not 0 < int(raw_id) < 2 ** 53:
+        return _archive_page(target, name, _("The record number must be a whole number."), 422, request.form)
+    if not reason:
+        return _archive_page(target, name, _("Say why the record is being restored."), 422, request.form)
+    try:
+        run = submit_backup_job("restore_record", {"target": target, "archive": name, "form": form_key,
+                                                   "record_id": int(raw_id), "reason": reason})
+    except DomainError as exc:
+        return _archive_page(target, name, page_message(exc), exc.status, request.form)
+    return redirect(url_for("backups.run", job_id=run.job_id))
+
+
+_PHASES = {"starting": N_("Starting…"), "copying": N_("Copying the archive to every target and reading it back…"),
+           "written": N_("Archive written."), "audit_chain": N_("Checking the audit chain…"),
+           "field_index": N_("Rebuilding the audit search index…"), "swap": N_("Switching to the restored data…")}
+
+
+def phase_label(phase: str) -> str:
+    if phase.startswith("table:"):
+        return _("Working on table %(table)s…", table=phase[len("table:"):])
+    if phase.startswith("drill:"):
+        return _("Drilling target %(target)s…", target=phase[len("drill:"):])
+    return _(_PHASES[phase]) if phase in _PHASES else phase
+
+
+@bp.context_processor
+def _labels():
+    return {
+        "phase_label": phase_label,
+        "kind_labels": {"backup": _("Backup"), "drill": _("Restore drill"), "restore": _("Restore"),
+                        "restore_record": _("Record restore")},
+        "run_status_labels": {"queued": _("Waiting"), "running": _("Running"), "done": _("Done"),
+                              "degraded": _("Degraded"), "failed": _("Failed")},
+        "drill_labels": {"passed": _("passed"), "failed": _("failed")},
+        "target_labels": {"verified": _("verified copy"), "failed": _("failed"), "passed": _("drill passed"),
+                          "no_archive": _("no archive yet")},
+    }
