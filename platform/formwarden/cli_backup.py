@@ -62,34 +62,40 @@ def _watch(job_id: str, label: str):
         bar.close()
 
 
+PICKUP_WAIT = 10  # seconds for a worker to take a queued run before the command runs it itself
+
+
 def _run(kind: str, label: str, wait: bool = True, params: dict | None = None):
-    """Queue `kind` for a worker, or run it here when no worker serves the backups queue."""
+    """Queue `kind` for a worker; if none takes it within PICKUP_WAIT seconds, run it here
+    (the run can only be taken once, so a late worker leaves it alone)."""
+    from formwarden.backup.service import get_run
     from formwarden.jobs import backups as jobs
     from formwarden.jobs.queue import connection
 
     settings = open_instance()
-    conn = connection(settings)
-    if jobs.workers_listening(conn):
-        run = jobs.submit(conn, kind, "cli", None, params)
-        click.echo(f"{kind} queued as run {run.job_id}", err=True)
-        return _watch(run.job_id, label) if wait else run
-    click.echo(f"no worker serves the backups queue: running the {kind} in this process", err=True)
-    from formwarden.backup.service import new_run
+    run = jobs.submit(connection(settings), kind, "cli", None, params)
+    click.echo(f"{kind} queued as run {run.job_id}", err=True)
+    if not wait:
+        return run
+    deadline = time.monotonic() + PICKUP_WAIT
+    while get_run(run.job_id).status == "queued" and time.monotonic() < deadline:
+        time.sleep(0.25)
+    if get_run(run.job_id).status == "queued":
+        click.echo(f"no worker took it within {PICKUP_WAIT}s: running the {kind} in this process", err=True)
+        runner = {"backup": jobs.run_backup_job, "drill": jobs.run_drill_job}[kind]
+        thread = threading.Thread(target=_quietly, args=(runner, run.job_id))
+        thread.start()
+        _watch(run.job_id, label)
+        thread.join()
+        return get_run(run.job_id)
+    return _watch(run.job_id, label)
 
-    run = new_run(kind, "cli", None, params)
-    runner = {"backup": jobs.run_backup_job, "drill": jobs.run_drill_job}[kind]
-    errors: list = []
 
-    def work():
-        try:
-            runner(run.job_id)
-        except Exception as exc:  # reported from the run row below
-            errors.append(exc)
-    thread = threading.Thread(target=work)
-    thread.start()
-    result = _watch(run.job_id, label)
-    thread.join()
-    return result
+def _quietly(runner, job_id: str) -> None:
+    try:
+        runner(job_id)
+    except Exception:  # noqa: BLE001 - the run row says what failed; the command reports it
+        pass
 
 
 @command(backup_group, "create")

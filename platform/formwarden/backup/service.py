@@ -11,8 +11,8 @@ import datetime as dt
 import json
 import logging
 import secrets
+import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from formwarden import db
@@ -67,20 +67,49 @@ def _update(run: BackupRun, **values) -> None:
         setattr(run, k, v)
 
 
-def progress_callback(run: BackupRun, every: float = 0.5) -> Callable:
-    """A progress callback that writes the run row at most every `every` seconds."""
-    last = [0.0]
+class ProgressWriter:
+    """A progress callback whose writes to the run row come from a thread of its own: the dump
+    and the restore hold one long transaction on this thread's connection, and the pages
+    must see progress while it lasts. Writes at most twice a second, and once at the end."""
 
-    def report(phase: str, done: int, total: int, written: int | None = None) -> None:
-        now = time.monotonic()
-        if now - last[0] < every and phase == run.phase:
-            return
-        last[0] = now
+    def __init__(self, run: BackupRun, every: float = 0.5):
+        self.run, self.every = run, every
+        self.latest: dict = {}
+        self._written: dict = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __call__(self, phase: str, done: int, total: int, written: int | None = None) -> None:
         values = {"phase": phase[:40], "done": done, "total": total}
         if written is not None:
             values["bytes_written"] = written
-        _update(run, **values)
-    return report
+        self.latest = values
+
+    def _flush(self) -> None:
+        latest = self.latest
+        if latest and latest != self._written:
+            BackupRun.update(**latest).where(BackupRun.id == self.run.id).execute()
+            self._written = latest
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                self._flush()
+            self._flush()
+        except Exception:  # progress is a courtesy: never let it stop the work
+            log.exception("could not write progress of run %s", self.run.job_id)
+        finally:
+            db.drop_connection()
+
+    def __enter__(self) -> ProgressWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        for k, v in self.latest.items():
+            setattr(self.run, k, v)
 
 
 def finish(run: BackupRun, status: str, message: str = "", **values) -> None:
@@ -90,13 +119,13 @@ def finish(run: BackupRun, status: str, message: str = "", **values) -> None:
 
 
 def claim(run: BackupRun) -> None:
-    """Start `run`, unless another run of the same kind is running (one at a time)."""
-    with db.write_transaction():
-        busy = BackupRun.select().where(BackupRun.kind == run.kind, BackupRun.status == "running",
-                                        BackupRun.id != run.id).exists()
-        if busy:
-            raise Conflict("another backup is running; this one waits for the next turn", code="backup_running")
-        _update(run, status="running", started_at=utcnow(), phase="starting")
+    """Take `run` for this process: queued (or failed, when RQ retries it) → running, in one
+    statement, so a worker and the CLI never both work on one run."""
+    taken = BackupRun.update(status="running", started_at=utcnow(), phase="starting", message="").where(
+        BackupRun.id == run.id, BackupRun.status.in_(("queued", "failed"))).execute()
+    if taken != 1:
+        raise Conflict("this run is already being worked on, or has finished", code="run_taken")
+    run.status, run.phase = "running", "starting"
 
 
 # --- making a backup ------------------------------------------------------------------------
@@ -111,7 +140,8 @@ def run_backup(run: BackupRun) -> BackupRun:
         claim(run)
         when = utcnow()
         partial = spool / f"{run.job_id}.partial"
-        manifest = write_archive(partial, on_progress=progress_callback(run))
+        with ProgressWriter(run) as progress:
+            manifest = write_archive(partial, on_progress=progress)
         name = archive_name(manifest["archive_id"], when)
         final = spool / name
         partial.rename(final)
@@ -266,7 +296,8 @@ def drill(run: BackupRun) -> dict:
             try:
                 with restoring.open_archive(path) as opened:
                     with restoring.scratch_database() as url:
-                        summary = restoring.check_in_scratch(opened, url, progress_callback(run))
+                        with ProgressWriter(run) as progress:
+                            summary = restoring.check_in_scratch(opened, url, progress)
             finally:
                 if temporary:
                     path.unlink(missing_ok=True)

@@ -7,10 +7,11 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from rq import Retry, Worker, get_current_job
+from rq import Retry, get_current_job
 
 from formwarden.access.actor import Actor
 from formwarden.auth.users import actor_for_job
@@ -29,6 +30,8 @@ TIMEOUT = 6 * 3600
 HEARTBEAT = "formwarden:backup-heartbeat:"
 RETRY_DELAY = 600  # seconds before a degraded backup's missing copies are tried again
 RETRIES = 6
+BEAT_EVERY, BEAT_TTL = 4, 15  # a run whose worker died is known as dead within BEAT_TTL seconds
+WAIT_FOR_OTHER = 60  # seconds a run waits for another of its kind to finish (or be found dead)
 
 FUNCS = {
     "backup": "formwarden.jobs.backups.run_backup_job",
@@ -36,10 +39,6 @@ FUNCS = {
     "restore": "formwarden.jobs.backups.run_restore_job",
     "restore_record": "formwarden.jobs.backups.run_restore_record_job",
 }
-
-
-def workers_listening(conn) -> bool:
-    return bool(Worker.all(queue=get_queue("backups", conn)))
 
 
 def submit(conn, kind: str, trigger: str, actor: Actor | None, params: dict | None = None) -> BackupRun:
@@ -53,15 +52,6 @@ def submit(conn, kind: str, trigger: str, actor: Actor | None, params: dict | No
     return run
 
 
-def run_here(kind: str, trigger: str, params: dict | None = None) -> BackupRun:
-    """Run a job in this process (the CLI, when no worker serves the backups queue)."""
-    run = service.new_run(kind, trigger, None, params)
-    runner = {"backup": run_backup_job, "drill": run_drill_job, "restore": run_restore_job,
-              "restore_record": run_restore_record_job}[kind]
-    runner(run.job_id)
-    return service.get_run(run.job_id)
-
-
 def _conn():
     job = get_current_job()
     return job.connection if job is not None else connection(load_settings())
@@ -71,12 +61,13 @@ def _conn():
 def heartbeat(job_id: str):
     """Keep HEARTBEAT<job_id> alive while the run works (a dead worker stops refreshing it)."""
     conn = _conn()
+    conn.set(HEARTBEAT + job_id, "1", ex=BEAT_TTL)
     stop = threading.Event()
 
     def beat():
         while not stop.is_set():
-            conn.set(HEARTBEAT + job_id, "1", ex=45)
-            stop.wait(10)
+            conn.set(HEARTBEAT + job_id, "1", ex=BEAT_TTL)
+            stop.wait(BEAT_EVERY)
 
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
@@ -113,13 +104,33 @@ def _actor(run: BackupRun) -> Actor:
     return actor
 
 
+def _wait_turn(conn, run: BackupRun) -> None:
+    """One run of a kind at a time: wait while another runs and its worker is alive."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER
+    while True:
+        reap(conn, run.job_id)
+        busy = BackupRun.select().where(BackupRun.kind == run.kind, BackupRun.status == "running",
+                                        BackupRun.id != run.id).exists()
+        if not busy or time.monotonic() > deadline:
+            return
+        time.sleep(2)
+
+
 def _guarded(job_id: str, work) -> object:
+    conn = _conn()
     run = service.get_run(job_id)
-    with heartbeat(job_id) as conn:
-        reap(conn, job_id)
+    if run.status == "running" and not conn.exists(HEARTBEAT + job_id):  # RQ brought back a job whose worker died
+        service.finish(run, "failed", "interrupted: the worker stopped before the run finished; nothing of it was kept")
+        run = service.get_run(job_id)
+    if run.status not in ("queued", "failed"):
+        return run.status  # taken by another process (the CLI, a second worker) or finished
+    with heartbeat(job_id):
+        _wait_turn(conn, run)
         try:
             return work(run, _actor(run))
         except DomainError as exc:
+            if exc.code == "run_taken":
+                return "taken"
             service.finish(run, "failed", exc.message)
             log.warning("backup run %s refused: %s", job_id, exc.code)
             return None
@@ -165,8 +176,8 @@ def run_restore_job(job_id: str):
         service.claim(run)
         path, temporary = _fetch(run, params)
         try:
-            summary = restoring.restore(path, actor, on_progress=service.progress_callback(run),
-                                        reason=params.get("reason", ""))
+            with service.ProgressWriter(run) as progress:
+                summary = restoring.restore(path, actor, on_progress=progress, reason=params.get("reason", ""))
         except restoring.ArchiveError as exc:
             service.finish(run, "failed", exc.problem)
             return "failed"

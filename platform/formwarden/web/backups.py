@@ -77,7 +77,7 @@ def log():
 
 def _archive_page(target, name, error="", status=200, values=None):
     info = archive_preview(actor(), target, name)
-    forms = [(f.key, d.title) for f, d in all_forms()]
+    forms = [(f.key, d) for f, d in all_forms()]
     return render_template("backups/archive.html", info=info, forms=forms, error=error, values=values or {}), status
 
 

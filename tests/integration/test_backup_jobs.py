@@ -1,0 +1,181 @@
+"""Backups as jobs in real RQ workers on a real Redis, and the `formwarden backup` commands."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.backup import service
+from formwarden.backup.restore import verify_archive
+from formwarden.backup.targets import local_dir
+from formwarden.jobs import backups as jobs
+from formwarden.jobs.queue import connection, redis_url_for
+from formwarden.models import AuditEvent, BackupRun, Record
+from formwarden.records import service as records
+from tests.conftest import VALID_CUSTOMER
+from tests.integration.test_jobs import run_worker_burst
+
+pytestmark = pytest.mark.worker
+SYSTEM = Actor.system("tests")
+
+
+@pytest.fixture(autouse=True)
+def own_backup_dir(tmp_path, monkeypatch):
+    """Each test's archives in a folder of its own (workers started here inherit it)."""
+    monkeypatch.setenv("FORMWARDEN_BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.delenv("FORMWARDEN_BACKUP_TARGETS", raising=False)
+
+
+def _env(settings, **extra):
+    return dict(os.environ, FORMWARDEN_INSTANCE=str(settings.instance), DATABASE_URL=settings.database_url,
+                REDIS_URL=redis_url_for(settings), SECRET_KEY=settings.secret_key, **extra)
+
+
+def _cli(settings, *args, input=None, **env):
+    return subprocess.run([sys.executable, "-m", "formwarden.cli", *args], env=_env(settings, **env),
+                          capture_output=True, text=True, timeout=300, input=input)
+
+
+def test_back_up_now_and_restore_one_record_through_the_pages(login_as, clean_db):
+    keep = records.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, name="留住的客户", owner="sales01"))
+    admin = login_as("admin")
+    r = admin.post("/backups/run", data={"csrf_token": admin.csrf})
+    assert r.status_code == 302 and "/backups/runs/" in r.headers["Location"]
+    page = admin.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in page  # polls while it waits for a worker
+    run_worker_burst(clean_db)
+    job_id = r.headers["Location"].rsplit("/", 1)[1]
+    run = service.get_run(job_id)
+    assert run.status == "done", run.message
+    assert (local_dir() / run.archive_name).exists()
+    fragment = admin.get(f"/backups/runs/{job_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "hx-trigger" not in fragment and "local" in fragment
+    # the customer is deleted and purged; the admin brings it back from the archive
+    records.delete_record(SYSTEM, "customer", keep.id)
+    records.purge_record(SYSTEM, "customer", keep.id, reason="mistake")
+    archive = f"/backups/archives/local/{run.archive_name}"
+    preview = admin.get(archive).get_data(as_text=True)
+    assert run.archive_id[:8] in preview
+    r = admin.post(f"{archive}/restore-record", data={"csrf_token": admin.csrf, "form": "customer",
+                                                       "record_id": str(keep.id), "reason": "误删恢复"})
+    assert r.status_code == 302
+    run_worker_burst(clean_db)
+    back = records.get_record(SYSTEM, "customer", keep.id)
+    assert back.data["name"] == "留住的客户"
+    event = AuditEvent.select().where(AuditEvent.action == "backup_restore_record").get()
+    assert event.record_id == keep.id and "误删恢复" in event.reason and run.archive_name in event.reason
+    # a wrong confirmation never reaches the worker
+    r = admin.post(f"{archive}/restore", data={"csrf_token": admin.csrf, "confirm": "nope", "reason": "x"})
+    assert r.status_code == 422 and BackupRun.select().where(BackupRun.kind == "restore").count() == 0
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (RQ's work horse runs in a session of its own)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        out += children
+        frontier = children
+    return out
+
+
+def test_a_worker_killed_mid_backup_leaves_no_archive_and_the_next_run_succeeds(clean_db):
+    """Enough rows that the dump takes a while; the worker and its work horse are killed (SIGKILL)
+    half-way, as in a crash."""
+    filler = [(10 ** 9 + i, "2026-01-01 00:00:00.000000", "system", None, "job:filler", "login", None, None,
+               json.dumps({"pad": "x" * 200}), "", "", "", "", "", "", "") for i in range(150_000)]
+    with db.write_transaction():
+        for start in range(0, len(filler), 20000):
+            db.executemany("INSERT INTO audit_event (seq, at, actor_kind, actor_id, actor_name, action, form_key,"
+                           " record_id, diff, reason, request_id, ip, user_agent, prev_hash, hash, mac)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", filler[start:start + 20000])
+    conn = connection(clean_db)
+    run = jobs.submit(conn, "backup", "cli", None)
+    worker = subprocess.Popen([sys.executable, "-m", "formwarden.cli", "worker", "--queue", "backups"],
+                              env=_env(clean_db), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            row = BackupRun.get_by_id(run.id)
+            if row.phase == "table:audit_event" and row.done > 20000:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the backup never got going: {row.status} {row.phase} {row.message}")
+    finally:
+        for pid in [*_descendants(worker.pid), worker.pid]:  # the worker and its work horse: a crash
+            os.kill(pid, signal.SIGKILL)
+        worker.wait()
+    assert BackupRun.get_by_id(run.id).status == "running"  # as the dead worker left it
+    assert not list(local_dir().glob("*.fwb"))  # nothing that claims to be an archive
+    db.execute("DELETE FROM audit_event WHERE seq >= ?", (10 ** 9,))
+    second = jobs.submit(conn, "backup", "cli", None)
+    run_worker_burst(clean_db)
+    assert BackupRun.get_by_id(second.id).status == "done"
+    first = BackupRun.get_by_id(run.id)
+    # RQ either retried the killed job (it has retries) or the next run found it dead
+    assert first.status == "done" or (first.status == "failed" and "interrupted" in first.message), first.message
+    archives = sorted(p.name for p in local_dir().glob("*.fwb"))
+    assert archives == sorted(r.archive_name for r in BackupRun.select().where(BackupRun.status == "done"))
+    for name in archives:  # every file that looks like an archive is a complete one
+        assert verify_archive(local_dir() / name)["rows"] > 0
+    assert not list(service.spool_dir().glob("*.partial"))
+
+
+def test_backup_commands_end_to_end(clean_db, tmp_path):
+    records.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    made = _cli(clean_db, "backup", "create")
+    assert made.returncode == 0, made.stderr
+    path = made.stdout.strip().splitlines()[-1]
+    assert path.endswith(".fwb") and os.path.exists(path)
+    ok = _cli(clean_db, "backup", "verify", path)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok:"), ok.stderr
+    damaged = tmp_path / "damaged.fwb"
+    raw = bytearray(open(path, "rb").read())
+    raw[len(raw) // 2] ^= 1
+    damaged.write_bytes(bytes(raw))
+    bad = _cli(clean_db, "backup", "verify", str(damaged))
+    assert bad.returncode != 0 and "chunk" in bad.stderr
+    before = Record.select().count()
+    records.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    refused = _cli(clean_db, "backup", "restore", str(damaged), "--yes")
+    assert refused.returncode != 0 and Record.select().count() == before + 1
+    restored = _cli(clean_db, "backup", "restore", path, "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert Record.select().count() == before
+
+
+def test_recovery_kit_round_trip(clean_db, tmp_path):
+    kit = tmp_path / "kit.json"
+    weak = _cli(clean_db, "keys", "export", "--out", str(kit), FORMWARDEN_KIT_PASSPHRASE="short")
+    assert weak.returncode != 0 and not kit.exists()
+    made = _cli(clean_db, "keys", "export", "--out", str(kit), FORMWARDEN_KIT_PASSPHRASE="a long kit passphrase")
+    assert made.returncode == 0, made.stderr
+    assert b"audit" not in kit.read_bytes() and open(clean_db.instance / "keys" / "audit.key").read() not in kit.read_text()
+    fresh = tmp_path / "fresh-instance"
+    got = subprocess.run([sys.executable, "-m", "formwarden.cli", "keys", "import", str(kit)],
+                         env=dict(os.environ, FORMWARDEN_INSTANCE=str(fresh),
+                                  FORMWARDEN_KIT_PASSPHRASE="a long kit passphrase"),
+                         capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0, got.stderr
+    for name in ("audit", "blind", "field-k1", "backup-b1"):
+        assert (fresh / "keys" / f"{name}.key").read_text() == (clean_db.instance / "keys" / f"{name}.key").read_text()
+    wrong = subprocess.run([sys.executable, "-m", "formwarden.cli", "keys", "import", str(kit)],
+                           env=dict(os.environ, FORMWARDEN_INSTANCE=str(tmp_path / "other"),
+                                    FORMWARDEN_KIT_PASSPHRASE="not the passphrase"),
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0 and "passphrase" in wrong.stderr
+    assert AuditEvent.select().where(AuditEvent.action == "keys_export").count() == 1
