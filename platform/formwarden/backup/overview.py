@@ -68,7 +68,8 @@ def _copy(c: BackupCopy) -> dict:
 def run_dict(run: BackupRun) -> dict:
     percent = int(100 * run.done / run.total) if run.total else (100 if run.status == "done" else 0)
     return {"job_id": run.job_id, "kind": run.kind, "trigger": run.trigger, "started_by": run.started_by,
-            "status": run.status, "phase": run.phase, "done": run.done, "total": run.total, "percent": percent,
+            "status": run.status, "phase": run.phase, "error_code": run.error_code,
+            "params": json.loads(run.summary or "{}") if run.kind.startswith("restore") else {}, "done": run.done, "total": run.total, "percent": percent,
             "bytes": run.bytes_written, "archive": run.archive_name, "size": run.size, "message": run.message,
             "seconds": run.seconds, "created_at": run.created_at, "finished_at": run.finished_at,
             "targets": json.loads(run.targets or "{}")}

@@ -13,6 +13,7 @@ from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import record_event
 from formwarden.errors import Forbidden, Invalid
+from formwarden.forms.messages import render
 from formwarden.models import Setting, User, utcnow
 
 KEY = "backup.policy"
@@ -42,6 +43,10 @@ def load_policy() -> Policy:
     return Policy(**{f.name: stored[f.name] for f in fields(Policy) if f.name in stored})
 
 
+def _problem(name: str, code: str, **params) -> dict:
+    return {"field": name, "code": code, "params": params, "message": render(code, params)}
+
+
 def _checked(values: dict) -> Policy:
     problems = []
     out = asdict(Policy())
@@ -52,8 +57,7 @@ def _checked(values: dict) -> Policy:
         if f.name in ("schedule", "drill_schedule"):
             text = str(raw).strip()
             if not croniter.is_valid(text) or len(text.split()) != 5:
-                problems.append({"field": f.name, "code": "invalid_schedule",
-                                 "message": "Use five cron fields, e.g. 0 2 * * * for 02:00 every day."})
+                problems.append(_problem(f.name, "invalid_schedule"))
             out[f.name] = text
         elif f.name in _LIMITS:
             low, high = _LIMITS[f.name]
@@ -62,14 +66,13 @@ def _checked(values: dict) -> Policy:
             except (TypeError, ValueError):
                 number = None
             if number is None or not low <= number <= high:
-                problems.append({"field": f.name, "code": "out_of_range",
-                                 "message": f"A whole number from {low} to {high}."})
+                problems.append(_problem(f.name, "out_of_range", low=low, high=high))
             else:
                 out[f.name] = number
         elif f.name == "responsible":
             name = str(raw or "").strip()
             if name and User.get_or_none(User.username == name, User.is_active == True) is None:  # noqa: E712
-                problems.append({"field": "responsible", "code": "unknown_user", "message": "No active account by that name."})
+                problems.append(_problem("responsible", "unknown_user"))
             out[f.name] = name
         elif f.name == "enabled":
             out[f.name] = raw in (True, "1", "on", "true", "yes")

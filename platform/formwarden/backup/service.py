@@ -112,9 +112,9 @@ class ProgressWriter:
             setattr(self.run, k, v)
 
 
-def finish(run: BackupRun, status: str, message: str = "", **values) -> None:
+def finish(run: BackupRun, status: str, message: str = "", *, code: str = "", **values) -> None:
     started = run.started_at or run.created_at
-    _update(run, status=status, message=message[:2000], finished_at=utcnow(),
+    _update(run, status=status, message=message[:2000], error_code=code[:40], finished_at=utcnow(),
             seconds=(utcnow() - started).total_seconds(), **values)
 
 
@@ -156,7 +156,7 @@ def run_backup(run: BackupRun) -> BackupRun:
                 "archive": [None, name], "size": [None, size], "sha256": [None, digest],
                 "targets": [None, {n: r["status"] for n, r in results.items()}]})
         if failed:
-            finish(run, "degraded", "no verified copy on: " + ", ".join(failed))
+            finish(run, "degraded", "no verified copy on: " + ", ".join(failed), code="targets_failed")
             raise_alert("backup_degraded", ",".join(failed)[:120],
                         f"backup {name} has no verified copy on {', '.join(failed)}; retrying" + _responsible(),
                         origin="backup")
@@ -169,7 +169,7 @@ def run_backup(run: BackupRun) -> BackupRun:
     except Exception as exc:
         problem = exc.problem if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
         if run.status not in ("degraded", "done"):
-            finish(run, "failed", problem)
+            finish(run, "failed", problem, code=exc.code if isinstance(exc, ArchiveError) else "backup_error")
             raise_alert("backup_failed", "backups", f"backup failed: {problem}" + _responsible(), severity="critical",
                         origin="backup")
         raise

@@ -131,7 +131,7 @@ def _guarded(job_id: str, work) -> object:
         except DomainError as exc:
             if exc.code == "run_taken":
                 return "taken"
-            service.finish(run, "failed", exc.message)
+            service.finish(run, "failed", exc.message, code=exc.code)
             log.warning("backup run %s refused: %s", job_id, exc.code)
             return None
 
@@ -179,7 +179,7 @@ def run_restore_job(job_id: str):
             with service.ProgressWriter(run) as progress:
                 summary = restoring.restore(path, actor, on_progress=progress, reason=params.get("reason", ""))
         except restoring.ArchiveError as exc:
-            service.finish(run, "failed", exc.problem)
+            service.finish(run, "failed", exc.problem, code=exc.code)
             return "failed"
         finally:
             if temporary:
@@ -197,7 +197,7 @@ def run_restore_record_job(job_id: str):
         try:
             rid, outcome = restore_one(actor, path, params["form"], int(params["record_id"]), params.get("reason", ""))
         except restoring.ArchiveError as exc:
-            service.finish(run, "failed", exc.problem)
+            service.finish(run, "failed", exc.problem, code=exc.code)
             return "failed"
         finally:
             if temporary:

@@ -31,6 +31,7 @@ def up(migrator, db):
         summary = TextField(default="{}")
         targets = TextField(default="{}")
         message = TextField(default="")
+        error_code = CharField(max_length=40, default="")
         seconds = FloatField(null=True)
         created_at = DateTimeField()
         started_at = DateTimeField(null=True)

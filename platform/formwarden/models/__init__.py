@@ -278,6 +278,7 @@ class BackupRun(BaseModel):
     summary = pw.TextField(default="{}")
     targets = pw.TextField(default="{}")
     message = pw.TextField(default="")
+    error_code = pw.CharField(max_length=40, default="")  # why it failed, for a message in the reader's language
     seconds = pw.FloatField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     started_at = pw.DateTimeField(null=True)

@@ -136,10 +136,43 @@ def phase_label(phase: str) -> str:
     return _(_PHASES[phase]) if phase in _PHASES else phase
 
 
+_ERRORS = {
+    "not_an_archive": N_("The file is not a Formwarden backup."),
+    "unsupported_format": N_("The archive was made by a newer version of Formwarden."),
+    "unsupported_schema": N_("The archive was made by a newer version of Formwarden."),
+    "truncated": N_("The archive is incomplete (cut off)."),
+    "chunk_damaged": N_("Part of the archive was altered or damaged."),
+    "trailing_data": N_("Something was appended to the archive."),
+    "header_damaged": N_("The archive's key block is damaged."),
+    "manifest_mismatch": N_("The archive's contents do not match its manifest."),
+    "part_mismatch": N_("The archive's contents do not match its manifest."),
+    "count_mismatch": N_("The archive's contents do not match its manifest."),
+    "no_manifest": N_("The archive is incomplete (cut off)."),
+    "wrong_key": N_("The archive does not open with the backup key it names."),
+    "key_missing": N_("The backup key of this archive is missing: import the recovery kit that holds it."),
+    "keys_missing": N_("Keys this archive needs are missing: import the recovery kit that holds them."),
+    "chain_broken": N_("The audit trail inside the archive does not verify."),
+    "missing": N_("The archive is not on the target any more."),
+    "record_not_in_archive": N_("The archive holds no such record of that form."),
+    "unknown_owner": N_("The record's owner no longer exists."),
+    "account_unusable": N_("The account that started this is no longer active."),
+    "missing_permission": N_("Your role may not do this."),
+}
+
+
+def error_text(code: str) -> str:
+    return _(_ERRORS[code]) if code in _ERRORS else ""
+
+
+def size(n: int | None) -> str:
+    n = n or 0
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} KB"
+
+
 @bp.context_processor
 def _labels():
     return {
-        "phase_label": phase_label,
+        "phase_label": phase_label, "error_text": error_text, "size": size,
         "kind_labels": {"backup": _("Backup"), "drill": _("Restore drill"), "restore": _("Restore"),
                         "restore_record": _("Record restore")},
         "run_status_labels": {"queued": _("Waiting"), "running": _("Running"), "done": _("Done"),
