@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import random
 import subprocess
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from datagen import generate_events
 
 BIN = Path(sys.executable).parent
 
@@ -42,7 +43,6 @@ def main() -> int:
     os.environ.update(env)
 
     from formwarden import db
-    from formwarden.audit import chain
     from formwarden.config import load_settings
     from formwarden.crypto.keys import load_key
     from formwarden.models import utcnow
@@ -58,37 +58,9 @@ def main() -> int:
 
     users = {int(u.username[5:]): u.id for u in User.select().where(User.username.startswith("sales"))}
     rng = random.Random(3)
-    prev = chain.GENESIS
     start = utcnow() - dt.timedelta(days=365)
-    step = dt.timedelta(days=365) / a.events
-    fields = ["status", "notes", "contract_amount", "company", "next_followup", "region", "tags", "mobile"]
-    columns = chain.FIELDS + ("prev_hash", "hash", "mac")
-    insert = f"INSERT INTO audit_event ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
     t0 = time.perf_counter()
-    batch = []
-    for seq in range(1, a.events + 1):
-        at = start + step * seq
-        who = rng.randrange(1, 21)
-        changed = rng.sample(fields, 2)
-        event = {
-            "seq": seq, "at": db.db_datetime(at) if not db.is_postgres() else at, "actor_kind": "user",
-            "actor_id": users[who], "actor_name": f"sales{who:02d}",
-            "action": "update", "form_key": "customer", "record_id": rng.randrange(1, 100_000),
-            "diff": json.dumps({f: [f"old{seq}", f"new{seq}"] for f in changed}, ensure_ascii=False,
-                               sort_keys=True),
-            "reason": "", "request_id": f"{seq:016x}", "ip": f"10.{who}.{seq % 7}.{seq % 251}",
-            "user_agent": "bench",
-        }
-        digest = chain.event_hash(prev, event)
-        batch.append(tuple(event[c] for c in chain.FIELDS) + (prev, digest, chain.event_mac(key, digest)))
-        prev = digest
-        if len(batch) == 5000:
-            with db.database.atomic():
-                db.database.cursor().executemany(db._dialect(insert), batch)
-            batch.clear()
-    if batch:
-        with db.database.atomic():
-            db.database.cursor().executemany(db._dialect(insert), batch)
+    generate_events(a.events, users, key, rng, start)
     setup = time.perf_counter() - t0
     from formwarden.audit.field_index import index_pending  # the worker's field index, caught up
 
