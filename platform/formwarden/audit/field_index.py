@@ -47,3 +47,23 @@ def index_pending(limit: int = 5000, max_batches: int = 20) -> int:
         if n < limit:
             break
     return done
+
+
+def rebuild() -> int:
+    """Build the whole index from the events in one statement per database (after a restore,
+    where it would otherwise be rebuilt batch by batch by the worker). Returns the head covered."""
+    with db.write_transaction():
+        db.execute("DELETE FROM audit_event_field")
+        if db.is_postgres():
+            db.execute("INSERT INTO audit_event_field (field, at, seq) SELECT DISTINCT k, e.at, e.seq"
+                       " FROM audit_event e, jsonb_object_keys(CAST(e.diff AS jsonb)) AS k"
+                       " WHERE e.record_id IS NOT NULL AND e.action <> 'reveal' AND left(e.diff, 1) = '{'"
+                       " ON CONFLICT DO NOTHING")
+        else:
+            db.execute("INSERT OR IGNORE INTO audit_event_field (field, at, seq) SELECT j.key, e.at, e.seq"
+                       " FROM audit_event e, json_each(e.diff) j"
+                       " WHERE e.record_id IS NOT NULL AND e.action <> 'reveal' AND json_valid(e.diff)")
+        head = db.fetchone("SELECT COALESCE(MAX(seq), 0) FROM audit_event")[0]
+        AuditFieldCursor.delete().execute()
+        AuditFieldCursor.create(last_seq=head)
+    return head

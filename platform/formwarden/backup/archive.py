@@ -11,8 +11,8 @@
              anything after it is refused.
 
 Inside the chunks is a stream of frames (type, length, payload): P starts a part (its table
-and columns), D carries part data (zlib-compressed JSON lines), E ends a part (rows, SHA-256
-and size of the uncompressed lines), M holds the manifest (the last frame).
+and columns), D carries part data (zlib-compressed lines, each a JSON array of rows), E ends a
+part (rows, SHA-256 and size of the uncompressed lines), M holds the manifest (the last frame).
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ _FINAL = 0x80000000
 _TRAILER = struct.Struct(">4sQQ4s")
 _FRAME = struct.Struct(">cI")
 _AAD = b"formwarden-backup-chunk-v1"
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class ArchiveError(RuntimeError):
@@ -124,8 +125,10 @@ class ArchiveWriter:
     def write_rows(self, rows) -> None:
         part = self._part
         assert part is not None, "begin_part first"
-        lines = b"".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() + b"\n" for r in rows)
-        part["rows"] += lines.count(b"\n")
+        if not rows:
+            return
+        lines = _encode(rows).encode() + b"\n"  # one line per batch: a JSON array of rows
+        part["rows"] += len(rows)
         part["bytes"] += len(lines)
         part["sha"].update(lines)
         part["pending"] += part["z"].compress(lines)
@@ -272,7 +275,7 @@ class ArchiveReader:
 def _rows(part: dict, lines: bytes) -> list:
     part["sha"].update(lines)
     part["bytes"] += len(lines)
-    rows = [json.loads(line) for line in lines.splitlines()]
+    rows = [row for line in lines.splitlines() for row in json.loads(line)]
     part["rows"] += len(rows)
     return rows
 

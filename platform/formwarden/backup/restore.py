@@ -21,7 +21,7 @@ from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import chain
 from formwarden.audit.events import record_event
-from formwarden.audit.field_index import index_pending
+from formwarden.audit.field_index import rebuild as rebuild_field_index
 from formwarden.audit.verify import save_checkpoint
 from formwarden.backup import keys as master_keys
 from formwarden.backup.archive import ArchiveError, ArchiveReader, read_header
@@ -134,6 +134,7 @@ def load(opened: Opened, on_progress: Progress | None = None, batch: int = 2000)
     sql = ""
     kinds: list[str] = []
     manifest = None
+    pg = db.is_postgres()
     with db.database.atomic():
         for event, value in opened.reader.read():
             if event == "part":
@@ -149,9 +150,14 @@ def load(opened: Opened, on_progress: Progress | None = None, batch: int = 2000)
                 progress(f"table:{meta['name']}", done, total)  # type: ignore[index]
             elif event == "rows":
                 rows = value  # type: ignore[assignment]
+                convert = [(i, k) for i, k in enumerate(kinds) if k == "json" or (k == "time" and pg)]
                 for start in range(0, len(rows), batch):  # type: ignore[arg-type]
                     chunk = rows[start:start + batch]  # type: ignore[index]
-                    db.executemany(sql, [[stored(v, k) for v, k in zip(r, kinds)] for r in chunk])
+                    if convert:
+                        for row in chunk:
+                            for i, k in convert:
+                                row[i] = stored(row[i], k)
+                    db.executemany(sql, chunk)
                 done += len(rows)  # type: ignore[arg-type]
                 progress(f"table:{model and table(model)}", done, total)
             elif event == "manifest":
@@ -200,12 +206,13 @@ def check_in_scratch(opened: Opened, url: str, on_progress: Progress | None = No
     measured time. The field index is rebuilt there too, so the swap copies a finished index."""
     started = time.monotonic()
     with db.using(url):
+        if not db.is_postgres():  # a scratch copy: nothing to keep if the machine stops
+            db.execute("PRAGMA synchronous = OFF")
         manifest = load(opened, on_progress)
         report = verify_loaded(manifest, on_progress)
         if on_progress:
             on_progress("field_index", 0, 0)
-        while index_pending(limit=20000, max_batches=50):
-            pass
+        rebuild_field_index()
     return {"archive_id": manifest["archive_id"], "rows": sum(manifest["counts"].values()),
             "events_verified": report.checked, "head_seq": report.head_seq, "seconds": time.monotonic() - started}
 

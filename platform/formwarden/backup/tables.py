@@ -103,10 +103,15 @@ def kinds_for(model, cols: list[str]) -> list[str]:
     return [by_name.get(c, "") for c in cols]
 
 
+def _stored_time_ok(value) -> bool:
+    return isinstance(value, str) and len(value) == 26 and value[10] == " "
+
+
 def stream_rows(model, batch: int = 5000):
-    """Every row of `model`'s table in key order, as portable lists, a batch at a time."""
+    """Every row of `model`'s table in key order, as portable lists, a batch at a time. Only
+    the columns that need it are converted (most values are already portable)."""
     cols = columns(model)
-    ks = kinds(model)
+    convert = [(i, k) for i, k in enumerate(kinds(model)) if k]
     order_at = cols.index("seq" if model is AuditEvent else "id")
     sql = select_sql(model, cols)
     last = -1
@@ -114,7 +119,18 @@ def stream_rows(model, batch: int = 5000):
         page = db.fetchall(sql, (last, batch))
         if not page:
             return
-        yield [[portable(v, k) for v, k in zip(row, ks)] for row in page]
+        if convert:
+            rows = []
+            for row in page:
+                row = list(row)
+                for i, k in convert:
+                    value = row[i]
+                    if value is not None and not (k == "time" and _stored_time_ok(value)):
+                        row[i] = portable(value, k)
+                rows.append(row)
+            yield rows
+        else:
+            yield page
         last = page[-1][order_at]
 
 
