@@ -114,9 +114,23 @@ def backup_create(no_wait):
         raise RuntimeError(f"backup failed: {run.message}")
     if run.status == "degraded":
         click.echo(f"warning: {run.message} (retried by the worker)", err=True)
+    _warn_about_kit()
     click.echo(str(local_dir() / run.archive_name))
     if run.status != "done":
         sys.exit(3)
+
+
+def _warn_about_kit() -> None:
+    from formwarden.config import instance_path
+    from formwarden.crypto.kit import kit_status
+
+    kit = kit_status(instance_path())
+    if not kit["exported_at"]:
+        click.echo("warning: no recovery kit exported yet: without the keys in instance/keys, no archive can be "
+                   "restored. Run `formwarden keys export --out FILE` and keep it away from this server.", err=True)
+    elif kit["not_in_kit"]:
+        click.echo(f"warning: keys made since the last recovery kit ({', '.join(kit['not_in_kit'])}): export a new one",
+                   err=True)
 
 
 def _show(manifest: dict) -> None:

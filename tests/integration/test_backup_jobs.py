@@ -74,6 +74,27 @@ def test_back_up_now_and_restore_one_record_through_the_pages(login_as, clean_db
     assert r.status_code == 422 and BackupRun.select().where(BackupRun.kind == "restore").count() == 0
 
 
+def test_a_whole_restore_from_the_page_runs_in_the_worker_and_signs_everyone_out(login_as, clean_db):
+    records.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, name="备份时就有", owner="sales01"))
+    run = service.run_backup(service.new_run("backup", "cli", None))
+    later = records.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, name="备份后才有", owner="sales01"))
+    admin = login_as("admin")
+    sales = login_as("sales01")
+    archive = f"/backups/archives/local/{run.archive_name}"
+    r = admin.post(f"{archive}/restore", data={"csrf_token": admin.csrf, "confirm": run.archive_id[:8],
+                                                "reason": "演练整体恢复"})
+    assert r.status_code == 302
+    assert Record.get_or_none(Record.id == later.id) is not None  # nothing happens on the request path
+    run_worker_burst(clean_db)
+    restored = BackupRun.select().where(BackupRun.kind == "restore").get()
+    assert restored.status == "done", restored.message
+    assert Record.get_or_none(Record.id == later.id) is None
+    assert sales.get("/f/customer/").status_code == 302  # every session ended
+    assert admin.get(f"/backups/runs/{restored.job_id}").status_code == 302
+    event = AuditEvent.select().where(AuditEvent.action == "backup_restore").get()
+    assert event.reason == "演练整体恢复" and event.actor_name == "admin"
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below `pid` (RQ's work horse runs in a session of its own)."""
     parents = {}

@@ -9,6 +9,7 @@ import pytest
 
 from formwarden.access.actor import Actor
 from formwarden.backup import service
+from formwarden.backup.archive import ArchiveError
 from formwarden.backup.policy import Policy, load_policy, save_policy
 from formwarden.backup.retention import to_prune
 from formwarden.backup.targets import DirTarget, all_targets, configured
@@ -205,3 +206,19 @@ def test_the_policy_is_checked_and_every_change_audited(clean_db):
     with pytest.raises(Exception) as denied:
         save_policy(sales, {"keep_daily": 3})
     assert getattr(denied.value, "status", None) == 403
+
+
+def test_a_backup_that_cannot_encrypt_fails_and_writes_nothing(targets, monkeypatch):
+    """No plaintext fallback: a master key that cannot be read stops the backup."""
+    from formwarden.crypto import keys
+
+    monkeypatch.setenv("FORMWARDEN_KEY_BACKUP-B1", "not a key!")
+    keys._cache.clear()
+    try:
+        with pytest.raises(ArchiveError):
+            _backup()
+    finally:
+        keys._cache.clear()
+    run = BackupRun.select().order_by(BackupRun.id.desc()).first()
+    assert run.status == "failed" and run.error_code == "key_missing", run.message
+    assert not list((targets / "local").glob("*")) and not list(service.spool_dir().iterdir())

@@ -29,7 +29,7 @@ from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, insert_sql, kinds_fo
 from formwarden.config import instance_path, load_settings
 from formwarden.crypto.keys import MissingKey, load_key
 from formwarden.forms import versions
-from formwarden.models import AuditCheckpoint, Record
+from formwarden.models import AuditCheckpoint
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # phase, rows done, rows total
@@ -294,16 +294,18 @@ def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> None
 
 
 def _id_high_water(pg: bool) -> dict:
-    """The highest id each table has handed out: ids stay unique across a restore (a record id
-    seen by a partner system before the restore never names another record afterwards)."""
+    """The highest id each table has handed out: ids stay unique across a restore (a record,
+    account or token id seen before the restore never names something else afterwards)."""
     out = {}
+    if not pg:
+        names = tuple(table(m) for m in PARTS)
+        for name, seq in db.fetchall("SELECT name, seq FROM sqlite_sequence"):
+            if name in names:
+                out[name] = seq
+        return out
     for model in PARTS:
-        if pg:
-            seq = db.fetchone(f"SELECT pg_get_serial_sequence('\"{table(model)}\"', 'id')")[0]
-            out[table(model)] = db.fetchone(f"SELECT last_value FROM {seq}")[0] if seq else 0  # noqa: S608 - names from the models
-        elif model is Record:
-            row = db.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'record'")
-            out["record"] = row[0] if row else 0
+        seq = db.fetchone(f"SELECT pg_get_serial_sequence('\"{table(model)}\"', 'id')")[0]
+        out[table(model)] = db.fetchone(f"SELECT last_value FROM {seq}")[0] if seq else 0  # noqa: S608 - names from the models
     return out
 
 
@@ -315,8 +317,7 @@ def _restore_high_water(pg: bool, before: dict) -> None:
             if seq:
                 db.execute(f'SELECT setval(\'{seq}\', GREATEST((SELECT COALESCE(MAX(id), 0) FROM "{name}"), ?, 1))',  # noqa: S608 - names from the models
                            (before.get(name, 0),))
-        elif model is Record:
-            top = max(before.get("record", 0), db.fetchone("SELECT COALESCE(MAX(id), 0) FROM record")[0])
-            db.execute("DELETE FROM sqlite_sequence WHERE name = 'record'")
-            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('record', ?)", (top,))
-
+        elif name in before or db.fetchone("SELECT 1 FROM sqlite_sequence WHERE name = ?", (name,)):
+            top = max(before.get(name, 0), db.fetchone(f'SELECT COALESCE(MAX(id), 0) FROM "{name}"')[0])  # noqa: S608 - names from the models
+            db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, top))

@@ -20,12 +20,25 @@ class BaseModel(pw.Model):
         legacy_table_names = False
 
 
+class NeverReusedIdField(pw.AutoField):
+    """An id handed out once only: SQLite needs AUTOINCREMENT for that (without it the highest id
+    comes back after a purge); PostgreSQL sequences never go back."""
+
+    def ddl(self, ctx):
+        node = super().ddl(ctx)
+        if isinstance(database.obj, pw.SqliteDatabase):
+            return pw.NodeList((node, pw.SQL("AUTOINCREMENT")))
+        return node
+
+
 class Team(BaseModel):
+    id = NeverReusedIdField()
     name = pw.CharField(max_length=80, unique=True)
 
 
 class Role(BaseModel):
     """A named role; what it may do lives in form access blocks and app permissions."""
+    id = NeverReusedIdField()
 
     name = pw.CharField(max_length=40, unique=True)
     title_zh = pw.CharField(max_length=80, default="")
@@ -33,6 +46,7 @@ class Role(BaseModel):
 
 
 class User(BaseModel):
+    id = NeverReusedIdField()
     username = pw.CharField(max_length=64, unique=True)
     display_name = pw.CharField(max_length=120, default="")
     password_hash = pw.CharField(max_length=255)
@@ -73,6 +87,7 @@ class UserSession(BaseModel):
 
 class ApiToken(BaseModel):
     """A partner-system credential; only the SHA-256 of the secret is stored."""
+    id = NeverReusedIdField()
 
     user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
     name = pw.CharField(max_length=80, default="")
@@ -86,6 +101,7 @@ class ApiToken(BaseModel):
 
 
 class Form(BaseModel):
+    id = NeverReusedIdField()
     key = pw.CharField(max_length=64, unique=True)
     current_version = pw.IntegerField(default=0)
     created_at = pw.DateTimeField(default=utcnow)
@@ -93,6 +109,7 @@ class Form(BaseModel):
 
 class FormVersion(BaseModel):
     """An immutable published definition; records point at the version they were written with."""
+    id = NeverReusedIdField()
 
     form = pw.ForeignKeyField(Form, backref="versions", on_delete="CASCADE")
     version = pw.IntegerField()
@@ -103,17 +120,6 @@ class FormVersion(BaseModel):
 
     class Meta:
         indexes = ((("form", "version"), True),)
-
-
-class NeverReusedIdField(pw.AutoField):
-    """An id handed out once only: SQLite needs AUTOINCREMENT for that (without it the highest id
-    comes back after a purge); PostgreSQL sequences never go back."""
-
-    def ddl(self, ctx):
-        node = super().ddl(ctx)
-        if isinstance(database.obj, pw.SqliteDatabase):
-            return pw.NodeList((node, pw.SQL("AUTOINCREMENT")))
-        return node
 
 
 class Record(BaseModel):
@@ -201,6 +207,7 @@ class AuditCheckpoint(BaseModel):
 
 class Alert(BaseModel):
     """An anomaly found in the audit trail; one open alert per rule and subject at a time."""
+    id = NeverReusedIdField()
 
     rule = pw.CharField(max_length=40)
     subject = pw.CharField(max_length=120)  # the actor or IP it is about
