@@ -154,11 +154,11 @@ def test_concurrent_appends_make_one_chain(clean_db, writers):
 def test_an_event_moved_in_time_by_respelling_its_time_is_refused(clean_db):
     """The same instant spelled "…T…" hashes the same but sorts after every "… …" time in text
     comparisons, so a search or alert window would miss it: verify refuses any other spelling."""
-    from formwarden.audit.verify import _rows
+    from formwarden.audit.verify import event_rows
     from formwarden.crypto.keys import load_key
 
     _events(3)
-    rows = list(_rows(100))
+    rows = list(event_rows(100))
     stored = rows[1]["at"]
     # the text spelling with "T" (SQLite stores text), or a time with a zone (what a PostgreSQL
     # timestamptz or a driver would hand back): the same instant, another spelling

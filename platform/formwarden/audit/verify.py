@@ -18,7 +18,8 @@ _PAGE = f"SELECT {', '.join(_COLUMNS)} FROM audit_event WHERE seq > ? ORDER BY s
 CHECKPOINT_FILE = "audit_checkpoint.json"
 
 
-def _rows(batch: int, after: int = 0):
+def event_rows(batch: int = 10000, after: int = 0):
+    """Every event after `after` in seq order, as dicts of the chained columns."""
     last = after
     while True:
         page = db.fetchall(_PAGE, (last, batch))
@@ -86,7 +87,7 @@ def extend_checkpoint(*, batch: int = 10000) -> chain.Report:
             what = (f"the chain ends at {newest} but a signed checkpoint records event {start[0]} (the tail was cut off)"
                     if newest < start[0] else "differs from the signed checkpoint (history was rewritten)")
             return chain.Report(head_seq=newest, finding=chain.Finding(start[0], what))
-    report = chain.verify_rows(_rows(batch, after=start[0]), key, start=start)
+    report = chain.verify_rows(event_rows(batch, after=start[0]), key, start=start)
     if report.ok and report.head_seq > start[0]:
         save_checkpoint(instance, report.head_seq, report.head_hash)
     return report
@@ -96,7 +97,7 @@ def verify_chain(*, batch: int = 10000, write_checkpoint: bool = True) -> chain.
     """Check the whole trail. Returns the report; writes a new signed checkpoint when it holds."""
     db.ensure_connection()
     instance = instance_path()
-    report = chain.verify_rows(_rows(batch), load_key("audit"), checkpoints(instance))
+    report = chain.verify_rows(event_rows(batch), load_key("audit"), checkpoints(instance))
     if report.ok and write_checkpoint and report.head_seq:
         save_checkpoint(instance, report.head_seq, report.head_hash)
     return report

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from formwarden.backup.archive import ArchiveError, Header
 from formwarden.config import instance_path
-from formwarden.crypto.keys import MissingKey, create_key, key_path, load_key
+from formwarden.crypto.keys import MissingKey, create_key, env_name, key_path, load_key, make_current
 
 _ID = re.compile(r"^b[0-9]{1,6}$")
 _WRAP_AAD = b"formwarden-backup-key-v1:"
@@ -39,7 +39,7 @@ def master_key(kid: str) -> bytes:
 def ensure_key(instance: Path) -> str:
     """Create the current master key if this instance has none yet; returns its id."""
     kid = current_key_id(instance)
-    if not os.environ.get(f"FORMWARDEN_KEY_BACKUP-{kid}".upper()) and not key_path(instance, f"backup-{kid}").exists():
+    if not os.environ.get(env_name(f"backup-{kid}")) and not key_path(instance, f"backup-{kid}").exists():
         create_key(instance, f"backup-{kid}")
     return kid
 
@@ -53,9 +53,7 @@ def rotate(instance: Path) -> str:
         number += 1
     kid = f"b{number}"
     create_key(instance, f"backup-{kid}")
-    tmp = instance / "keys" / "backup.current.tmp"
-    tmp.write_text(kid)
-    os.replace(tmp, instance / "keys" / "backup.current")
+    make_current(instance, "backup.current", kid)
     return kid
 
 

@@ -22,7 +22,7 @@ from formwarden.access.actor import Actor
 from formwarden.audit import chain
 from formwarden.audit.events import record_event
 from formwarden.audit.field_index import rebuild as rebuild_field_index
-from formwarden.audit.verify import save_checkpoint
+from formwarden.audit.verify import event_rows, save_checkpoint
 from formwarden.backup import keys as master_keys
 from formwarden.backup.archive import ArchiveError, ArchiveReader, read_header
 from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, insert_sql, kinds_for, stored, table
@@ -177,28 +177,13 @@ def verify_loaded(manifest: dict, on_progress: Progress | None = None) -> chain.
     if on_progress:
         on_progress("audit_chain", 0, manifest["audit"]["head_seq"])
     checkpoints = [(c.seq, c.head_hash, c.mac) for c in AuditCheckpoint.select().order_by(AuditCheckpoint.seq)]
-    report = chain.verify_rows(_event_rows(), load_key("audit"), checkpoints)
+    report = chain.verify_rows(event_rows(), load_key("audit"), checkpoints)
     if not report.ok:
         raise ArchiveError(f"the audit chain in the archive does not verify: {report.finding}", "chain_broken")
     audit = manifest["audit"]
     if (report.head_seq, report.head_hash if report.head_seq else "") != (audit["head_seq"], audit["head_hash"]):
         raise ArchiveError("the audit chain head differs from the manifest's", "chain_broken")
     return report
-
-
-_COLUMNS = chain.FIELDS + ("prev_hash", "hash", "mac")
-_PAGE = f"SELECT {', '.join(_COLUMNS)} FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 - constant column names
-
-
-def _event_rows(batch: int = 10000):
-    last = 0
-    while True:
-        page = db.fetchall(_PAGE, (last, batch))
-        if not page:
-            return
-        for values in page:
-            yield dict(zip(_COLUMNS, values))
-        last = page[-1][0]
 
 
 def check_in_scratch(opened: Opened, url: str, on_progress: Progress | None = None) -> dict:

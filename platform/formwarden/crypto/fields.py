@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from formwarden.config import instance_path
-from formwarden.crypto.keys import create_key, load_key
+from formwarden.crypto.keys import create_key, load_key, make_current
 
 NONCE = 12
 
@@ -41,9 +41,7 @@ def rotate_key(instance) -> str:
     number = int(current[1:]) + 1 if current[1:].isdigit() else 2
     kid = f"k{number}"
     create_key(instance, f"field-{kid}")
-    tmp = instance / "keys" / "field.current.tmp"
-    tmp.write_text(kid)
-    os.replace(tmp, instance / "keys" / "field.current")
+    make_current(instance, "field.current", kid)
     return kid
 
 

@@ -31,6 +31,13 @@ def create_key(instance: Path, name: str) -> Path:
     return path
 
 
+def make_current(instance: Path, pointer: str, kid: str) -> None:
+    """Point keys/<pointer> (e.g. field.current) at key id `kid`, atomically."""
+    tmp = instance / "keys" / f"{pointer}.tmp"
+    tmp.write_text(kid)
+    os.replace(tmp, instance / "keys" / pointer)
+
+
 def load_key(name: str) -> bytes:
     """The key `name`; raises MissingKey with what to do when there is none."""
     instance = instance_path()

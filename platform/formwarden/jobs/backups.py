@@ -9,7 +9,6 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 from rq import Retry, get_current_job
 
@@ -19,7 +18,7 @@ from formwarden.backup import restore as restoring
 from formwarden.backup import service
 from formwarden.backup.policy import load_policy
 from formwarden.backup.single import restore_one
-from formwarden.backup.targets import by_name
+from formwarden.backup.targets import TargetError, by_name
 from formwarden.config import load_settings
 from formwarden.errors import DomainError
 from formwarden.jobs.queue import connection, get_queue
@@ -165,46 +164,40 @@ def run_drill_job(job_id: str):
     return _guarded(job_id, lambda run, actor: service.drill(run))
 
 
-def _fetch(run: BackupRun, params: dict) -> tuple[Path, bool]:
-    target = by_name(params["target"])
-    return service.local_archive(target, params["archive"], service.spool_dir())
-
-
-def run_restore_job(job_id: str):
+def _from_archive(job_id: str, apply) -> object:
+    """Run `apply(actor, path, params) -> message` on the run's archive (downloaded first from a
+    remote target); an archive problem fails the run with its code, live data untouched."""
     def work(run, actor):
         params = json.loads(run.summary)
         service.claim(run)
-        path, temporary = _fetch(run, params)
+        path, temporary = None, False
         try:
+            path, temporary = service.local_archive(by_name(params["target"]), params["archive"], service.spool_dir())
             with service.ProgressWriter(run) as progress:
-                summary = restoring.restore(path, actor, on_progress=progress, reason=params.get("reason", ""))
-        except restoring.ArchiveError as exc:
-            service.finish(run, "failed", exc.problem, code=exc.code)
+                message = apply(actor, path, params, progress)
+        except (restoring.ArchiveError, TargetError) as exc:
+            service.finish(run, "failed", getattr(exc, "problem", str(exc)), code=getattr(exc, "code", "target_error"))
             return "failed"
         finally:
-            if temporary:
+            if temporary and path is not None:
                 path.unlink(missing_ok=True)
-        service.finish(run, "done", f"restored {params['archive']}: {summary['rows']} rows", archive_name=params["archive"])
+        service.finish(run, "done", message, archive_name=params["archive"])
         return "done"
     return _guarded(job_id, work)
 
 
+def run_restore_job(job_id: str):
+    def apply(actor, path, params, progress):
+        summary = restoring.restore(path, actor, on_progress=progress, reason=params.get("reason", ""))
+        return f"restored {params['archive']}: {summary['rows']} rows"
+    return _from_archive(job_id, apply)
+
+
 def run_restore_record_job(job_id: str):
-    def work(run, actor):
-        params = json.loads(run.summary)
-        service.claim(run)
-        path, temporary = _fetch(run, params)
-        try:
-            rid, outcome = restore_one(actor, path, params["form"], int(params["record_id"]), params.get("reason", ""))
-        except restoring.ArchiveError as exc:
-            service.finish(run, "failed", exc.problem, code=exc.code)
-            return "failed"
-        finally:
-            if temporary:
-                path.unlink(missing_ok=True)
-        service.finish(run, "done", f"record {rid} {outcome} from {params['archive']}", archive_name=params["archive"])
-        return outcome
-    return _guarded(job_id, work)
+    def apply(actor, path, params, progress):
+        rid, outcome = restore_one(actor, path, params["form"], int(params["record_id"]), params.get("reason", ""))
+        return f"record {rid} {outcome} from {params['archive']}"
+    return _from_archive(job_id, apply)
 
 
 def scheduled_backup():
