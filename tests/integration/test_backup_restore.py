@@ -47,6 +47,7 @@ def _without_restore_event(snap):
     restored = {e[1] for e in snap["audit_event"] if e[6] == "backup_restore"}
     snap["audit_event"] = [e for e in snap["audit_event"] if e[1] not in restored]
     snap["audit_checkpoint"] = [c for c in snap["audit_checkpoint"] if c[1] not in restored]
+    snap["setting"] = [r for r in snap["setting"] if r[1] != "backup.restore_epoch"]
     return snap
 
 
@@ -206,3 +207,20 @@ def test_an_archive_from_a_sqlite_database_restores_into_this_one_and_back(data,
     finally:
         restore(own, SYSTEM, reason="put the test database back")
         versions.clear_cache()
+
+
+def test_other_processes_drop_cached_definitions_after_a_restore(archive):
+    """A version number abandoned by the restore may be published again with other content:
+    every process forgets its cached definitions once it sees the new restore epoch."""
+    from formwarden.forms import versions
+
+    versions.current("customer")
+    assert versions._cache
+    restore(archive, SYSTEM)
+    versions.current("customer")  # this process cleared its own caches; fill them again
+    cached = dict(versions._cache)
+    assert cached
+    db.execute("UPDATE setting SET value = 'another-restore' WHERE key = ?", (versions.RESTORE_EPOCH,))
+    versions._forms.clear()  # as after _FORM_TTL in another process
+    versions.get_form("customer")
+    assert versions._cache == {}

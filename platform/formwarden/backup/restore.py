@@ -29,7 +29,7 @@ from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, insert_sql, kinds_fo
 from formwarden.config import instance_path, load_settings
 from formwarden.crypto.keys import MissingKey, load_key
 from formwarden.forms import versions
-from formwarden.models import AuditCheckpoint
+from formwarden.models import AuditCheckpoint, Setting, utcnow
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # phase, rows done, rows total
@@ -257,13 +257,18 @@ def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> None
                 cols = _quoted_cols(model)
                 copy = f'INSERT INTO {target}"{table(model)}" ({cols}) SELECT {cols} FROM {source}"{table(model)}"'  # noqa: S608 - names from the models
                 if table(model) == "setting":
-                    db.execute(copy + " WHERE key NOT LIKE ?", local)
+                    # this installation's backup settings stay; an installation without them
+                    # (a new machine) takes the archive's
+                    db.execute(copy + f' WHERE key NOT LIKE ? OR key NOT IN (SELECT key FROM {target}"setting")', local)
                 else:
                     db.execute(copy)
             db.execute(f"INSERT INTO {target}audit_event_field (field, at, seq) SELECT field, at, seq"  # noqa: S608 - names from the models
                        f" FROM {source}audit_event_field")
             db.execute(f"INSERT INTO {target}audit_field_cursor (last_seq) SELECT last_seq FROM {source}audit_field_cursor")  # noqa: S608 - names from the models
             _restore_high_water(pg, high_water)
+            epoch = f"{manifest['archive_id']}:{utcnow().isoformat()}"
+            if not Setting.update(value=epoch, updated_at=utcnow()).where(Setting.key == versions.RESTORE_EPOCH).execute():
+                Setting.create(key=versions.RESTORE_EPOCH, value=epoch)
             event = record_event(actor, "backup_restore", diff={
                 "archive": name, "archive_id": manifest["archive_id"], "created_at": manifest["created_at"],
                 "restored_head": [manifest["audit"]["head_seq"], manifest["audit"]["head_hash"]],

@@ -31,7 +31,13 @@ def checked_definition(doc: object) -> FormDef:
     return formdef
 
 
-_FORM_BY_KEY = "SELECT id, current_version FROM form WHERE key = ?"
+# The restore epoch changes when a backup is restored: a version number abandoned by the
+# restore may be published again with other content, so every process drops its cached
+# definitions when it sees a new epoch (within _FORM_TTL).
+RESTORE_EPOCH = "backup.restore_epoch"
+_FORM_BY_KEY = ("SELECT id, current_version, (SELECT value FROM setting WHERE key = 'backup.restore_epoch')"
+                " FROM form WHERE key = ?")
+_epoch: dict[int, str | None] = {}
 _FORM_TTL = 2.0  # seconds another process may keep using the previous version after a publish
 _forms: dict[tuple[int, str], tuple[float, int, int]] = {}
 
@@ -46,6 +52,9 @@ def get_form(key: str) -> Form:
     row = db.fetchone(_FORM_BY_KEY, (key,))
     if row is None or not row[1]:
         raise NotFound(f"no form {key!r}", field="form", code="unknown_form")
+    if _epoch.get(id(db.database.obj), row[2]) != row[2]:
+        clear_cache()
+    _epoch[id(db.database.obj)] = row[2]
     _forms[cache_key] = (now, row[0], row[1])
     return Form(id=row[0], key=key, current_version=row[1])
 
