@@ -259,7 +259,7 @@ def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> None
                 if table(model) == "setting":
                     # this installation's backup settings stay; an installation without them
                     # (a new machine) takes the archive's
-                    db.execute(copy + f' WHERE key NOT LIKE ? OR key NOT IN (SELECT key FROM {target}"setting")', local)
+                    db.execute(copy + f' WHERE key NOT LIKE ? OR key NOT IN (SELECT key FROM {target}"setting")', local)  # noqa: S608 - names from the models
                 else:
                     db.execute(copy)
             db.execute(f"INSERT INTO {target}audit_event_field (field, at, seq) SELECT field, at, seq"  # noqa: S608 - names from the models
