@@ -11,7 +11,7 @@ from formwarden.access.actor import Actor
 from formwarden.backup import restore as restoring
 from formwarden.backup.archive import ArchiveError
 from formwarden.backup.policy import load_policy
-from formwarden.backup.service import newest_copy, require
+from formwarden.backup.service import first_event_at, is_stale, newest_copy, require
 from formwarden.backup.targets import ARCHIVE_NAME, TargetError, all_targets, by_name
 from formwarden.config import instance_path
 from formwarden.crypto.kit import kit_status
@@ -26,6 +26,7 @@ def _hours(when) -> float | None:
 def dashboard(actor: Actor) -> dict:
     require(actor)
     policy = load_policy()
+    first_event = first_event_at()
     targets, problem = [], ""
     try:
         configured = all_targets()
@@ -42,7 +43,7 @@ def dashboard(actor: Actor) -> dict:
         targets.append({
             "name": target.name, "where": target.describe(),
             "newest": newest.archive_name if newest else "", "age_hours": age,
-            "stale": age is None or age > policy.rpo_hours,
+            "stale": is_stale(newest, policy, first_event, utcnow()),
             "drill_status": drilled.drill_status if drilled else "", "drill_seconds": drilled.drill_seconds if drilled else None,
             "drilled_at": drilled.drilled_at if drilled else None, "recent_failures": failures,
             "archives": [_copy(c) for c in BackupCopy.select().where(BackupCopy.target == target.name,

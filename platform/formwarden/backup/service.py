@@ -317,6 +317,19 @@ def drill(run: BackupRun) -> dict:
     return results
 
 
+def first_event_at():
+    return db.py_datetime(db.fetchone("SELECT MIN(at) FROM audit_event")[0])
+
+
+def is_stale(copy: BackupCopy | None, policy, first_event_at, now: dt.datetime) -> bool:
+    """Older than the RPO, or no backup at all on an instance whose data is older than that
+    (a brand-new instance has nothing to miss yet)."""
+    limit = dt.timedelta(hours=policy.rpo_hours)
+    if copy is None:
+        return first_event_at is not None and now - first_event_at >= limit
+    return now - copy.created_at > limit
+
+
 def check_health(now: dt.datetime | None = None) -> list[str]:
     """Targets whose newest verified archive is older than the RPO (or that have none): each
     raises the backup_stale alert. Returns their names."""
@@ -324,17 +337,14 @@ def check_health(now: dt.datetime | None = None) -> list[str]:
     if not policy.enabled:
         return []
     now = now or utcnow()
-    limit = dt.timedelta(hours=policy.rpo_hours)
-    first = db.fetchone("SELECT MIN(at) FROM audit_event")[0]
-    first = db.py_datetime(first)
+    first = first_event_at()
     stale = []
     for target in all_targets():
         copy = newest_copy(target.name)
-        if copy is None and (first is None or now - first < limit):
-            continue  # a new instance: nothing to miss yet
-        if copy is None or now - copy.created_at > limit:
-            stale.append(target.name)
-            age = "never" if copy is None else f"{(now - copy.created_at).total_seconds() / 3600:.0f} h ago"
-            raise_alert("backup_stale", target.name, f"newest verified backup on {target.name}: {age} "
-                        f"(RPO {policy.rpo_hours} h)" + _responsible(), origin="backup")
+        if not is_stale(copy, policy, first, now):
+            continue
+        stale.append(target.name)
+        age = "never" if copy is None else f"{(now - copy.created_at).total_seconds() / 3600:.0f} h ago"
+        raise_alert("backup_stale", target.name, f"newest verified backup on {target.name}: {age} "
+                    f"(RPO {policy.rpo_hours} h)" + _responsible(), origin="backup")
     return stale
