@@ -13,9 +13,10 @@ from formwarden.backup import keys as master_keys
 from formwarden.backup.archive import ArchiveError, read_header, rewrite_header
 from formwarden.backup.dump import write_archive
 from formwarden.backup.restore import preview, restore, verify_archive
-from formwarden.backup.tables import snapshot
-from formwarden.models import AuditEvent, Record, User
+from formwarden.backup.tables import columns, snapshot
+from formwarden.models import AuditEvent, Record, Role, User, utcnow
 from formwarden.records import service
+from formwarden.records.history import history
 from tests.conftest import VALID_CUSTOMER
 
 ID = "11010519491231002X"
@@ -51,22 +52,69 @@ def _without_restore_event(snap):
     return snap
 
 
-def test_round_trip_restores_everything_exactly(archive, data):
+TRAIL = ("audit_event", "audit_checkpoint", "alert", "alert_cursor")
+VERSION = columns(Record).index("version")
+
+
+def _data(snap, masked_versions=()):
+    """The archived tables but the audit trail; record versions of `masked_versions` blanked."""
+    out = {k: v for k, v in snap.items() if k not in TRAIL and k != "setting"}
+    out["record"] = [[*r[:VERSION], None if r[0] in masked_versions else r[VERSION], *r[VERSION + 1:]]
+                     for r in out["record"]]
+    return out
+
+
+def test_a_rollback_restores_the_data_and_keeps_the_whole_trail(archive, data):
+    """Data as in the archive; the audit trail keeps every event made since, then says what the
+    restore changed, record by record, each as a new version (no version number twice)."""
     before = snapshot()
-    service.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    extra = service.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01")).id
     service.delete_record(SYSTEM, "customer", data[2])
     Record.delete().where(Record.id == data[3]).execute()  # even damage outside the service is undone
+    trail_before = snapshot()["audit_event"]
     summary = restore(archive, SYSTEM, reason="test")
+    assert summary["trail"] == "kept" and summary["records_changed"] == 3
     assert summary["rows"] == sum(len(v) for v in before.values())
     after = snapshot()
-    restore_events = [e for e in after["audit_event"] if e[6] == "backup_restore"]
-    assert len(restore_events) == 1
-    assert _without_restore_event(after) == before
+    assert _data(after, {data[2], data[3]}) == _data(before, {data[2], data[3]})
+    assert after["audit_event"][:len(trail_before)] == trail_before  # nothing rewritten or dropped
+    new = [(e[6], e[8]) for e in after["audit_event"][len(trail_before):]]
+    assert new[0] == ("backup_restore", None)
+    assert sorted(new[1:]) == sorted([("backup_restore_record", rid) for rid in (extra, data[2], data[3])])
+    assert Record.get_or_none(Record.id == extra) is None
+    rec = Record.get_by_id(data[2])
+    assert rec.deleted_at is None and rec.version == 2  # created (1), restored (2); the delete made no version
+    entries = history(SYSTEM, "customer", data[2], reveal_restricted=False)
+    assert [(e.action, e.version) for e in entries][-1] == ("backup_restore_record", 2)
     report = verify_chain(write_checkpoint=False)
     assert report.ok, report.finding
-    # restricted values open with the field key after the restore
     rec = service.get_record(SYSTEM, "customer", data[0], reveal=["id_number"])
     assert rec.data["id_number"] == ID and rec.data["company"] == "新公司"
+
+
+def test_a_rollback_keeps_access_closed_since_the_archive(archive, make_user):
+    """Deactivated, re-passworded, role-revoked and token-revoked since the archive: still so."""
+    from formwarden.auth.passwords import hash_password
+    from formwarden.auth.tokens import create_token
+    from formwarden.models import ApiToken, UserRole
+
+    user = make_user(roles=("sales", "manager"))
+    token = create_token(SYSTEM, user)[0]
+    write_archive(archive.with_name("b.fwb"))
+    User.update(is_active=False).where(User.id == user.id).execute()
+    User.update(password_hash=hash_password("a-new-password-1"), password_changed_at=User.password_changed_at).where(
+        User.id == user.id).execute()
+    new_hash = User.get_by_id(user.id).password_hash
+    User.update(password_changed_at=utcnow()).where(User.id == user.id).execute()
+    UserRole.delete().where(UserRole.user == user.id, UserRole.role.in_(
+        Role.select(Role.id).where(Role.name == "manager"))).execute()
+    ApiToken.update(revoked_at=utcnow()).where(ApiToken.id == token.id).execute()
+    summary = restore(archive.with_name("b.fwb"), SYSTEM)
+    assert summary["access_kept_closed"] == 4
+    back = User.get_by_id(user.id)
+    assert not back.is_active and back.password_hash == new_hash
+    assert [r.name for r in Role.select().join(UserRole).where(UserRole.user == user.id)] == ["sales"]
+    assert ApiToken.get_by_id(token.id).revoked_at is not None
 
 
 def test_ids_are_never_reused_after_a_restore(archive, make_user):
@@ -200,7 +248,8 @@ def test_an_archive_from_a_sqlite_database_restores_into_this_one_and_back(data,
         expected = snapshot()
     versions.clear_cache()
     try:
-        restore(source, SYSTEM, reason="cross-backend")
+        summary = restore(source, SYSTEM, reason="cross-backend")
+        assert summary["trail"] == "replaced" and summary["events_set_aside"] > 0  # another history: kept aside
         assert _without_restore_event(snapshot()) == expected
         assert service.get_record(SYSTEM, "customer", made.id, reveal=["id_number"]).data["id_number"] == ID
         assert verify_chain(write_checkpoint=False).ok

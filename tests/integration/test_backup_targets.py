@@ -222,3 +222,21 @@ def test_a_backup_that_cannot_encrypt_fails_and_writes_nothing(targets, monkeypa
     run = BackupRun.select().order_by(BackupRun.id.desc()).first()
     assert run.status == "failed" and run.error_code == "key_missing", run.message
     assert not list((targets / "local").glob("*")) and not list(service.spool_dir().iterdir())
+
+
+def test_a_schedule_that_never_fires_is_refused_and_cannot_stop_the_scheduler(clean_db, redis_conn):
+    from formwarden.jobs.cron import Scheduler
+
+    for never in ("0 2 30 2 *", "0 2 31 4 *"):
+        with pytest.raises(Invalid) as err:
+            save_policy(SYSTEM, {"schedule": never})
+        assert err.value.details[0]["field"] == "schedule"
+    with pytest.raises(Invalid):
+        save_policy(SYSTEM, {"responsible": "sales01"})  # may not run backups
+    # stored some other way (an older version, a hand edit): the scheduler goes on
+    from formwarden.models import Setting
+    Setting.create(key="backup.policy", value=json.dumps({"schedule": "0 2 30 2 *"}))
+    scheduler = Scheduler(redis_conn)
+    assert {"alert-scan", "audit-checkpoint"} <= {j.name for j in scheduler.get_jobs()}
+    scheduler.enqueue_jobs()
+    scheduler.step_down()

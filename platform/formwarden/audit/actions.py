@@ -29,7 +29,7 @@ LABELS: dict[str, str] = {
     "alert_resolve": N_("Alert resolved"),
 }
 ACTIONS = tuple(LABELS)
-CHANGING = ("create", "update", "revert")  # actions that make a new record version
+CHANGING = ("create", "update", "revert", "backup_restore_record")  # actions that make a new record version
 # What a person does with customer data (alert rules on activity: off-hours, dormant accounts).
 ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
             "export", "export_download", "audit_export", "reveal")

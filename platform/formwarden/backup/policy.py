@@ -3,6 +3,7 @@ responsible, and how old the newest backup may get (RPO). Stored as the `backup.
 setting; every change is an audit event with old → new."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass, fields
 
@@ -10,11 +11,11 @@ from croniter import croniter
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.access.permissions import Perm, has_perm
+from formwarden.access.permissions import Perm, has_perm, permissions_for
 from formwarden.audit import record_event
 from formwarden.errors import Forbidden, Invalid
 from formwarden.forms.messages import render
-from formwarden.models import Setting, User, utcnow
+from formwarden.models import Role, Setting, User, UserRole, utcnow
 
 KEY = "backup.policy"
 
@@ -43,8 +44,29 @@ def load_policy() -> Policy:
     return Policy(**{f.name: stored[f.name] for f in fields(Policy) if f.name in stored})
 
 
+def _fires(text: str) -> bool:
+    """Five cron fields that name a time which comes round at least once a year (30 February
+    is valid cron but never fires)."""
+    if len(text) > 100 or len(text.split()) != 5 or not croniter.is_valid(text):
+        return False
+    try:
+        nxt = croniter(text, utcnow()).get_next(dt.datetime)
+    except (ValueError, KeyError, OverflowError):
+        return False
+    return nxt - utcnow() <= dt.timedelta(days=366)
+
+
 def _problem(name: str, code: str, **params) -> dict:
     return {"field": name, "code": code, "params": params, "message": render(code, params)}
+
+
+def _may_take_charge(username: str) -> bool:
+    """An active account whose roles include the backups permission."""
+    user = User.get_or_none(User.username == username, User.is_active == True)  # noqa: E712
+    if user is None:
+        return False
+    roles = [r.name for r in Role.select(Role.name).join(UserRole).where(UserRole.user == user.id)]
+    return Perm.BACKUPS in permissions_for(roles)
 
 
 def _checked(values: dict) -> Policy:
@@ -56,7 +78,7 @@ def _checked(values: dict) -> Policy:
         raw = values[f.name]
         if f.name in ("schedule", "drill_schedule"):
             text = str(raw).strip()
-            if not croniter.is_valid(text) or len(text.split()) != 5:
+            if not _fires(text):
                 problems.append(_problem(f.name, "invalid_schedule"))
             out[f.name] = text
         elif f.name in _LIMITS:
@@ -71,7 +93,7 @@ def _checked(values: dict) -> Policy:
                 out[f.name] = number
         elif f.name == "responsible":
             name = str(raw or "").strip()
-            if name and User.get_or_none(User.username == name, User.is_active == True) is None:  # noqa: E712
+            if name and not _may_take_charge(name):
                 problems.append(_problem("responsible", "unknown_user"))
             out[f.name] = name
         elif f.name == "enabled":

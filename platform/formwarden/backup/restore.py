@@ -20,16 +20,15 @@ from urllib.parse import quote
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import chain
-from formwarden.audit.events import record_event
 from formwarden.audit.field_index import rebuild as rebuild_field_index
-from formwarden.audit.verify import event_rows, save_checkpoint
+from formwarden.audit.verify import event_rows
 from formwarden.backup import keys as master_keys
 from formwarden.backup.archive import ArchiveError, ArchiveReader, read_header
-from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, insert_sql, kinds_for, stored, table
+from formwarden.backup.swap import swap
+from formwarden.backup.tables import PARTS, insert_sql, kinds_for, stored, table
 from formwarden.config import instance_path, load_settings
 from formwarden.crypto.keys import MissingKey, load_key
-from formwarden.forms import versions
-from formwarden.models import AuditCheckpoint, Setting, utcnow
+from formwarden.models import AuditCheckpoint
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # phase, rows done, rows total
@@ -221,93 +220,5 @@ def restore(path: Path, actor: Actor, *, on_progress: Progress | None = None, re
             summary = check_in_scratch(opened, url, on_progress)
             if on_progress:
                 on_progress("swap", 0, 0)
-            swap(url, opened.manifest, actor, path.name, reason)
+            summary.update(swap(url, opened.manifest, actor, path.name, reason))
     return summary
-
-
-def _quoted_cols(model) -> str:
-    return ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields)
-
-
-def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> None:
-    """Replace every archived table with the scratch copy in one live write transaction."""
-    db.ensure_connection()
-    pg = db.is_postgres()
-    if pg:
-        schema = url.rsplit("search_path%3D", 1)[1]
-        source = f'"{schema}".'
-        target = f'"{db.fetchone("SELECT current_schema()")[0]}".'
-    else:
-        db.execute("ATTACH DATABASE ? AS scratch", (url[len("sqlite:///"):],))
-        source, target = "scratch.", "main."
-    try:
-        with db.write_transaction():
-            before = db.fetchone("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")
-            high_water = _id_high_water(pg)
-            db.execute("DELETE FROM user_session")  # everyone signs in again, into the restored data
-            for extra in _EXTRA:
-                db.execute(f"DELETE FROM {target}{extra}")  # noqa: S608 - names from the models
-            local = (LOCAL_SETTINGS + "%",)
-            for model in reversed(PARTS):
-                if table(model) == "setting":
-                    db.execute(f'DELETE FROM {target}"setting" WHERE key NOT LIKE ?', local)  # noqa: S608 - names from the models
-                else:
-                    db.execute(f'DELETE FROM {target}"{table(model)}"')  # noqa: S608 - names from the models
-            for model in PARTS:
-                cols = _quoted_cols(model)
-                copy = f'INSERT INTO {target}"{table(model)}" ({cols}) SELECT {cols} FROM {source}"{table(model)}"'  # noqa: S608 - names from the models
-                if table(model) == "setting":
-                    # this installation's backup settings stay; an installation without them
-                    # (a new machine) takes the archive's
-                    db.execute(copy + f' WHERE key NOT LIKE ? OR key NOT IN (SELECT key FROM {target}"setting")', local)  # noqa: S608 - names from the models
-                else:
-                    db.execute(copy)
-            db.execute(f"INSERT INTO {target}audit_event_field (field, at, seq) SELECT field, at, seq"  # noqa: S608 - names from the models
-                       f" FROM {source}audit_event_field")
-            db.execute(f"INSERT INTO {target}audit_field_cursor (last_seq) SELECT last_seq FROM {source}audit_field_cursor")  # noqa: S608 - names from the models
-            _restore_high_water(pg, high_water)
-            epoch = f"{manifest['archive_id']}:{utcnow().isoformat()}"
-            if not Setting.update(value=epoch, updated_at=utcnow()).where(Setting.key == versions.RESTORE_EPOCH).execute():
-                Setting.create(key=versions.RESTORE_EPOCH, value=epoch)
-            event = record_event(actor, "backup_restore", diff={
-                "archive": name, "archive_id": manifest["archive_id"], "created_at": manifest["created_at"],
-                "restored_head": [manifest["audit"]["head_seq"], manifest["audit"]["head_hash"]],
-                "abandoned_head": list(before) if before else [0, ""],
-            }, reason=reason)
-    finally:
-        if not pg:
-            db.execute("DETACH DATABASE scratch")
-    # The restored chain is now the chain: its head (the restore event) is the new checkpoint.
-    save_checkpoint(instance_path(), event.seq, event.hash)
-    versions.clear_cache()
-    log.info("restored archive %s (head %s)", manifest["archive_id"], manifest["audit"]["head_seq"])
-
-
-def _id_high_water(pg: bool) -> dict:
-    """The highest id each table has handed out: ids stay unique across a restore (a record,
-    account or token id seen before the restore never names something else afterwards)."""
-    out = {}
-    if not pg:
-        names = tuple(table(m) for m in PARTS)
-        for name, seq in db.fetchall("SELECT name, seq FROM sqlite_sequence"):
-            if name in names:
-                out[name] = seq
-        return out
-    for model in PARTS:
-        seq = db.fetchone(f"SELECT pg_get_serial_sequence('\"{table(model)}\"', 'id')")[0]
-        out[table(model)] = db.fetchone(f"SELECT last_value FROM {seq}")[0] if seq else 0  # noqa: S608 - names from the models
-    return out
-
-
-def _restore_high_water(pg: bool, before: dict) -> None:
-    for model in PARTS:
-        name = table(model)
-        if pg:
-            seq = db.fetchone(f"SELECT pg_get_serial_sequence('\"{name}\"', 'id')")[0]
-            if seq:
-                db.execute(f'SELECT setval(\'{seq}\', GREATEST((SELECT COALESCE(MAX(id), 0) FROM "{name}"), ?, 1))',  # noqa: S608 - names from the models
-                           (before.get(name, 0),))
-        elif name in before or db.fetchone("SELECT 1 FROM sqlite_sequence WHERE name = ?", (name,)):
-            top = max(before.get(name, 0), db.fetchone(f'SELECT COALESCE(MAX(id), 0) FROM "{name}"')[0])  # noqa: S608 - names from the models
-            db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
-            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, top))

@@ -30,7 +30,7 @@ MESSAGES = {
     "reason_required": N_("Changing this needs a reason."),
     "invalid_schedule": N_("Use five cron fields, e.g. 0 2 * * * for 02:00 every day."),
     "out_of_range": N_("A whole number from %(low)s to %(high)s."),
-    "unknown_user": N_("No active account by that name."),
+    "unknown_user": N_("No active account by that name may run backups."),
 }
 
 

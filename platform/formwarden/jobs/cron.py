@@ -12,11 +12,13 @@ Redis enqueues, the others stand by and take over within a minute if it stops, s
 job is enqueued twice. The backup schedules follow policy changes within a minute."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import uuid
 
 from rq.cron import CronJob, CronScheduler
+from rq.utils import now as now_utc
 
 from formwarden import db
 from formwarden.backup.policy import load_policy
@@ -73,11 +75,18 @@ class Scheduler(CronScheduler):
             return
         for name, func, attribute in SCHEDULED:
             cron = getattr(policy, attribute)
-            if self._schedules.get(name) != cron:
-                self._add(JsonCronJob(queue_name="backups", func_name=func, name=name, cron=cron, job_timeout=6 * 3600,
-                                      result_ttl=86400, failure_ttl=7 * 86400))
+            if self._schedules.get(name) == cron:
+                continue
+            try:
+                job = JsonCronJob(queue_name="backups", func_name=func, name=name, cron=cron, job_timeout=6 * 3600,
+                                  result_ttl=86400, failure_ttl=7 * 86400)
+            except Exception:  # a schedule that never fires must not stop the other periodic work
+                log.exception("%s: cannot schedule %r; keeping the previous schedule", name, cron)
                 self._schedules[name] = cron
-                log.info("%s runs on cron %r", name, cron)
+                continue
+            self._add(job)
+            self._schedules[name] = cron
+            log.info("%s runs on cron %r", name, cron)
 
     def is_leader(self) -> bool:
         conn = self.connection
@@ -93,7 +102,17 @@ class Scheduler(CronScheduler):
         self.follow_policy()
         if not self.is_leader():
             return []
-        return super().enqueue_jobs()
+        done = []
+        for job in list(self._cron_jobs):  # one failing job (enqueue, next time) never stops the others
+            try:
+                if job.should_run():
+                    job.enqueue(self.connection)
+                    job.set_enqueue_time(now_utc())
+                    done.append(job)
+            except Exception:
+                log.exception("cron job %s failed to enqueue or to compute its next time", job.name)
+                job.next_enqueue_time = now_utc() + dt.timedelta(minutes=10)
+        return done
 
     def calculate_sleep_interval(self) -> float:
         return min(super().calculate_sleep_interval(), 30.0)  # policy changes and leadership are checked often

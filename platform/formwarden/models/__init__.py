@@ -196,6 +196,28 @@ class AuditEventField(pw.Model):
         primary_key = pw.CompositeKey("field", "at", "seq")
 
 
+class AuditEventAbandoned(BaseModel):
+    """An event a restore set aside (the archive came from another history); kept, never deleted."""
+
+    restore_seq = pw.BigIntegerField(index=True)  # the backup_restore event that set it aside
+    seq = pw.BigIntegerField()
+    at = pw.DateTimeField()
+    actor_kind = pw.CharField(max_length=16)
+    actor_id = pw.IntegerField(null=True)
+    actor_name = pw.CharField(max_length=120, default="")
+    action = pw.CharField(max_length=40)
+    form_key = pw.CharField(max_length=64, null=True)
+    record_id = pw.IntegerField(null=True)
+    diff = pw.TextField(default="{}")
+    reason = pw.TextField(default="")
+    request_id = pw.CharField(max_length=64, default="")
+    ip = pw.CharField(max_length=64, default="")
+    user_agent = pw.CharField(max_length=255, default="")
+    prev_hash = pw.CharField(max_length=64, default="")
+    hash = pw.CharField(max_length=64, default="")
+    mac = pw.CharField(max_length=64, default="")
+
+
 class AuditCheckpoint(BaseModel):
     """A verified chain head, signed with the audit key; a later chain must still contain it."""
 
@@ -314,6 +336,6 @@ class BackupCopy(BaseModel):
 
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
-    Form, FormVersion, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, Alert, AlertCursor, JobRun,
+    Form, FormVersion, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, AuditEventAbandoned, Alert, AlertCursor, JobRun,
     Setting, BackupRun, BackupCopy,
 ]
