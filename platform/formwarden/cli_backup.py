@@ -257,7 +257,7 @@ def register_key_commands(keys_group) -> None:
         """Write the recovery kit: every instance key, sealed under a passphrase (asked twice, or
         FORMWARDEN_KIT_PASSPHRASE). Store it away from the server and from the backups."""
         from formwarden.backup.rotation import note_kit
-        from formwarden.crypto.kit import export_kit
+        from formwarden.crypto.kit import export_kit, mark_exported
 
         settings = open_instance()
         passphrase = os.environ.get(KIT_PASSPHRASE_ENV) or _ask_twice()
@@ -265,6 +265,9 @@ def register_key_commands(keys_group) -> None:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        mark_exported(settings.instance)
         note_kit(Actor.system("cli:keys"), "keys_export", str(out))
         click.echo(f"recovery kit written to {out}: keep it and its passphrase apart, away from this server")
 

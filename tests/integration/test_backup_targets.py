@@ -240,3 +240,23 @@ def test_a_schedule_that_never_fires_is_refused_and_cannot_stop_the_scheduler(cl
     assert {"alert-scan", "audit-checkpoint"} <= {j.name for j in scheduler.get_jobs()}
     scheduler.enqueue_jobs()
     scheduler.step_down()
+
+
+def test_an_archive_file_replaced_by_another_is_refused(targets):
+    import shutil as sh
+
+    from formwarden.backup.archive import ArchiveError as Refused
+
+    first = _backup()
+    records.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    second = _backup()
+    local = all_targets()[0]
+    sh.copyfile(targets / "local" / first.archive_name, targets / "local" / second.archive_name)
+    with pytest.raises(Refused) as err:
+        service.local_archive(local, second.archive_name, service.spool_dir())
+    assert err.value.code == "archive_replaced"
+    results = service.drill(service.new_run("drill", "cli", None))
+    assert results["local"]["status"] == "failed" and Alert.get(Alert.rule == "drill_failed")
+    from formwarden.backup.overview import archive_preview
+    info = archive_preview(SYSTEM, "local", second.archive_name)
+    assert "replaced" in info["problem"] and "counts" not in info

@@ -73,12 +73,17 @@ class Header:
             data = json.loads(block[len(MAGIC) + 4:len(MAGIC) + 4 + size])
         except ValueError:
             raise ArchiveError("the archive's key block is damaged", "header_damaged") from None
+        if not isinstance(data, dict):
+            raise ArchiveError("the archive's key block is damaged", "header_damaged")
         if data.get("format") != FORMAT:
             raise ArchiveError(f"unsupported archive format version {data.get('format')!r} (this version reads {FORMAT})",
                                "unsupported_format")
-        key = data.get("key") or {}
-        return cls(archive_id=data["archive_id"], key_id=key.get("kid", ""), wrapped=key,
-                   created_at=data.get("created_at", ""))
+        key, archive_id = data.get("key"), data.get("archive_id")
+        if (not isinstance(key, dict) or not isinstance(archive_id, str) or len(archive_id) != 32
+                or any(c not in "0123456789abcdef" for c in archive_id)
+                or not all(isinstance(key.get(k), str) for k in ("kid", "nonce", "ct"))):
+            raise ArchiveError("the archive's key block is damaged", "header_damaged")
+        return cls(archive_id=archive_id, key_id=key["kid"], wrapped=key, created_at=str(data.get("created_at", "")))
 
 
 def _nonce(index: int) -> bytes:

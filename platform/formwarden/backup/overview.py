@@ -103,8 +103,12 @@ def archive_preview(actor: Actor, target_name: str, name: str) -> dict:
     if path is not None:
         try:
             info.update(restoring.preview(path))
+            if info.get("archive_id") != copy.archive_id or info["size"] != copy.size:
+                raise ArchiveError("the file is not the one recorded when it was made (replaced or altered)",
+                                   "archive_replaced")
         except ArchiveError as exc:
-            info["problem"] = exc.problem
+            info["problem"], info["problem_code"] = exc.problem, exc.code
+            info.pop("counts", None)
     else:
         run = BackupRun.get_or_none(BackupRun.archive_id == copy.archive_id, BackupRun.kind == "backup")
         info.update(json.loads(run.summary) if run else {})

@@ -267,16 +267,27 @@ def newest_copy(target_name: str) -> BackupCopy | None:
 
 
 def local_archive(target: Target, name: str, into: Path) -> tuple[Path, bool]:
-    """The archive as a local file: its own path on a directory target, else a download into
-    `into` (the flag says whether the caller must remove it)."""
+    """The archive as a local file, exactly as it was recorded when it was made: its own path on
+    a directory target, else a download into `into` (the flag says whether the caller must
+    remove it). A file that is missing, or was replaced by another archive or altered since
+    (size, SHA-256), is refused before anyone reads it."""
+    copy = BackupCopy.get_or_none(BackupCopy.target == target.name, BackupCopy.archive_name == name,
+                                  BackupCopy.status == "verified")
+    if copy is None:
+        raise ArchiveError(f"{name} is not a verified archive on target {target.name}", "missing")
     path = target.local_path(name)
-    if path is not None:
-        if not path.exists():
-            raise ArchiveError(f"{name} is missing on target {target.name}", "missing")
-        return path, False
-    dest = into / f"{secrets.token_hex(8)}-{name}"
-    target.fetch(name, dest)
-    return dest, True
+    temporary = path is None
+    if path is None:
+        path = into / f"{secrets.token_hex(8)}-{name}"
+        target.fetch(name, path)
+    elif not path.exists():
+        raise ArchiveError(f"{name} is missing on target {target.name}", "missing")
+    if sha256_file(path) != (copy.size, copy.sha256):
+        if temporary:
+            path.unlink(missing_ok=True)
+        raise ArchiveError(f"{name} on {target.name} is not the file recorded when it was made (replaced or altered)",
+                           "archive_replaced")
+    return path, temporary
 
 
 def drill(run: BackupRun) -> dict:

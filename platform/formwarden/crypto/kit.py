@@ -45,38 +45,53 @@ def instance_keys(instance: Path) -> dict[str, str]:
     return out
 
 
+def check_passphrase(passphrase: str) -> None:
+    if len(passphrase) < MIN_PASSPHRASE or len(set(passphrase.replace(" ", ""))) < 6:
+        raise KitError(f"the passphrase must have at least {MIN_PASSPHRASE} characters, at least 6 of them different")
+
+
 def export_kit(instance: Path, passphrase: str, *, n: int = 2 ** 17) -> bytes:
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise KitError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
+    """The sealed kit. Call mark_exported() once it is safely written."""
+    check_passphrase(passphrase)
     pointers = {p: (instance / "keys" / p).read_text().strip() for p in POINTERS if (instance / "keys" / p).exists()}
     body = json.dumps({"keys": instance_keys(instance), "current": pointers,
                        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}).encode()
     salt, nonce = os.urandom(16), os.urandom(12)
     r, p = 8, 1
     ct = AESGCM(_derive(passphrase, salt, n, r, p)).encrypt(nonce, body, FORMAT.encode())
-    mark = instance / "keys" / EXPORTED_MARK
-    mark.write_text(json.dumps({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                                "keys": sorted(instance_keys(instance))}))
     return json.dumps({"format": FORMAT, "kdf": {"name": "scrypt", "n": n, "r": r, "p": p,
                                                  "salt": salt.hex()},
                        "nonce": nonce.hex(), "ct": base64.b64encode(ct).decode()}, indent=1).encode()
 
 
+def mark_exported(instance: Path) -> None:
+    """Remember that every current key is in a kit (the pages stop warning)."""
+    mark = instance / "keys" / EXPORTED_MARK
+    mark.write_text(json.dumps({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                                "keys": sorted(instance_keys(instance))}))
+
+
 def read_kit(blob: bytes, passphrase: str) -> dict:
     try:
         kit = json.loads(blob)
-        if kit.get("format") != FORMAT:
+        if not isinstance(kit, dict) or kit.get("format") != FORMAT:
             raise KitError("not a Formwarden recovery kit")
         kdf = kit["kdf"]
-        if kdf.get("name") != "scrypt" or not (2 ** 14 <= kdf["n"] <= 2 ** 22):
+        if (not isinstance(kdf, dict) or kdf.get("name") != "scrypt"
+                or not all(type(kdf.get(k)) is int for k in ("n", "r", "p"))
+                or kdf["n"] not in (2 ** 15, 2 ** 16, 2 ** 17, 2 ** 18) or not 1 <= kdf["r"] <= 16
+                or not 1 <= kdf["p"] <= 4):
             raise KitError("the kit names an unsupported key derivation")
         key = _derive(passphrase, bytes.fromhex(kdf["salt"]), kdf["n"], kdf["r"], kdf["p"])
         body = AESGCM(key).decrypt(bytes.fromhex(kit["nonce"]), base64.b64decode(kit["ct"]), FORMAT.encode())
     except InvalidTag:
         raise KitError("wrong passphrase, or the kit was altered") from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, MemoryError):
         raise KitError("the file is not a readable recovery kit") from None
-    return json.loads(body)
+    data = json.loads(body)
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
+        raise KitError("the file is not a readable recovery kit")
+    return data
 
 
 def import_kit(instance: Path, blob: bytes, passphrase: str) -> dict[str, str]:

@@ -153,6 +153,8 @@ _ERRORS = {
     "keys_missing": N_("Keys this archive needs are missing: import the recovery kit that holds them."),
     "chain_broken": N_("The audit trail inside the archive does not verify."),
     "missing": N_("The archive is not on the target any more."),
+    "archive_replaced": N_("The file on the target is not the archive recorded when it was made: it was replaced or altered."),
+    "target_error": N_("The backup target could not be reached."),
     "record_not_in_archive": N_("The archive holds no such record of that form."),
     "unknown_owner": N_("The record's owner no longer exists."),
     "account_unusable": N_("The account that started this is no longer active."),
