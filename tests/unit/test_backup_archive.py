@@ -14,7 +14,7 @@ CHUNK = 4096  # small chunks, so a few rows make many
 def make_archive(rows=2000, chunk=CHUNK, data_key=None, archive_id=None):
     data_key = data_key or os.urandom(32)
     archive_id = archive_id or secrets.token_hex(16)
-    header = Header(archive_id=archive_id, key_id="b1", wrapped={"kid": "b1"}, created_at="2026-12-02T00:00:00Z")
+    header = Header(archive_id=archive_id, key_id="b1", wrapped={"kid": "b1", "nonce": "00", "ct": "00"}, created_at="2026-12-02T00:00:00Z")
     out = io.BytesIO()
     w = ArchiveWriter(out, header, data_key, chunk_size=chunk)
     w.begin_part("customers", ["id", "name"])
@@ -148,7 +148,7 @@ def test_a_manifest_that_disagrees_with_the_parts_is_refused():
     """Someone holding the data key rebuilds an archive whose manifest lists other counts."""
     key = os.urandom(32)
     archive_id = secrets.token_hex(16)
-    header = Header(archive_id=archive_id, key_id="b1", wrapped={}, created_at="")
+    header = Header(archive_id=archive_id, key_id="b1", wrapped={"kid": "b1", "nonce": "00", "ct": "00"}, created_at="")
     out = io.BytesIO()
     w = ArchiveWriter(out, header, key, chunk_size=CHUNK)
     w.begin_part("customers", ["id"])
@@ -159,3 +159,14 @@ def test_a_manifest_that_disagrees_with_the_parts_is_refused():
     with pytest.raises(ArchiveError) as err:
         read_all(out.getvalue(), key)
     assert err.value.code == "manifest_mismatch"
+
+
+@pytest.mark.parametrize("body", [b"[]", b'{"format": 1, "key": "abc", "archive_id": "00"}',
+                                  b'{"format": 1, "key": {"kid": "b1"}}', b"not json"])
+def test_a_damaged_key_block_is_a_clear_error(body):
+    from formwarden.backup.archive import MAGIC
+
+    block = (MAGIC + struct.pack(">I", len(body)) + body).ljust(HEADER_SIZE, b"\0")
+    with pytest.raises(ArchiveError) as err:
+        read_header(io.BytesIO(block))
+    assert err.value.code in ("header_damaged", "unsupported_format")

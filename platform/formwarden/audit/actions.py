@@ -23,7 +23,8 @@ LABELS: dict[str, str] = {
     "backup_create": N_("Made a backup"), "backup_restore": N_("Restored a backup"),
     "backup_restore_record": N_("Restored a record from a backup"), "backup_policy": N_("Changed the backup policy"),
     "backup_key_rotate": N_("Rotated the backup key"), "keys_export": N_("Exported a recovery kit"),
-    "keys_import": N_("Imported a recovery kit"),
+    "keys_import": N_("Imported a recovery kit"), "backup_drill": N_("Ran a restore drill"),
+    "backup_restore_failed": N_("A restore was refused"), "backup_log_export": N_("Downloaded the backup log"),
     # alerts
     "alert_open": N_("Alert raised"), "alert_acknowledge": N_("Alert acknowledged"),
     "alert_resolve": N_("Alert resolved"),

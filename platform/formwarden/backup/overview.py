@@ -3,6 +3,7 @@ previews. Every function needs Perm.BACKUPS."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from dataclasses import asdict
@@ -16,7 +17,8 @@ from formwarden.backup.targets import ARCHIVE_NAME, TargetError, all_targets, by
 from formwarden.config import instance_path
 from formwarden.crypto.kit import kit_status
 from formwarden.errors import NotFound
-from formwarden.models import BackupCopy, BackupRun, User, utcnow
+from formwarden.forms.versions import RESTORE_EPOCH
+from formwarden.models import BackupCopy, BackupRun, Setting, User, utcnow
 
 
 def _hours(when) -> float | None:
@@ -57,6 +59,7 @@ def dashboard(actor: Actor) -> dict:
         "targets": targets, "target_problem": problem, "active": run_dict(active) if active else None,
         "runs": [run_dict(r) for r in BackupRun.select().order_by(BackupRun.id.desc()).limit(30)],
         "kit": kit_status(instance_path()),
+        "server_tz": dt.datetime.now().astimezone().tzname() or "",
     }
 
 
@@ -115,6 +118,19 @@ def archive_preview(actor: Actor, target_name: str, name: str) -> dict:
         info["missing_keys"] = restoring.missing_keys(info)
     info["short_id"] = copy.archive_id[:8]
     return info
+
+
+def recent_restore(hours: int = 2) -> bool:
+    """Whether the data was restored from a backup within `hours` (the sign-in page says why
+    everyone was signed out). Public: it tells no more than that."""
+    row = Setting.get_or_none(Setting.key == RESTORE_EPOCH)
+    if row is None or ":" not in row.value:
+        return False
+    try:
+        when = dt.datetime.fromisoformat(row.value.split(":", 1)[1])
+    except ValueError:
+        return False
+    return utcnow() - when < dt.timedelta(hours=hours)
 
 
 LOG_COLUMNS = ("started", "kind", "started_by", "trigger", "status", "archive", "bytes", "targets", "seconds", "message")

@@ -49,6 +49,9 @@ def spool_dir() -> Path:
 # --- run rows -------------------------------------------------------------------------------
 
 def new_run(kind: str, trigger: str, actor: Actor | None, params: dict | None = None) -> BackupRun:
+    if kind in ("backup", "restore") and trigger == "ui" and BackupRun.select().where(
+            BackupRun.kind.in_(("backup", "restore")), BackupRun.status.in_(ACTIVE)).exists():
+        raise Conflict("a backup or restore is already waiting or running; wait for it to finish", code="backup_busy")
     return BackupRun.create(job_id=secrets.token_hex(16), kind=kind, trigger=trigger,
                             started_by=actor.name if actor else "schedule",
                             requested_by_id=actor.user_id if actor else None, summary=json.dumps(params or {}))
@@ -130,7 +133,7 @@ def claim(run: BackupRun) -> None:
 
 # --- making a backup ------------------------------------------------------------------------
 
-def run_backup(run: BackupRun) -> BackupRun:
+def run_backup(run: BackupRun, actor: Actor | None = None) -> BackupRun:
     """Write the archive, copy it to every target with read-back verification, prune. The run
     ends `done` only when every target holds a verified copy; `degraded` otherwise."""
     spool = spool_dir()
@@ -152,7 +155,7 @@ def run_backup(run: BackupRun) -> BackupRun:
         _update(run, targets=json.dumps(results))
         failed = [n for n, r in results.items() if r["status"] != "verified"]
         with db.write_transaction():
-            record_event(_actor_of(run), "backup_create", diff={
+            record_event(actor or _actor_of(run), "backup_create", diff={
                 "archive": [None, name], "size": [None, size], "sha256": [None, digest],
                 "targets": [None, {n: r["status"] for n, r in results.items()}]})
         if failed:
@@ -177,6 +180,21 @@ def run_backup(run: BackupRun) -> BackupRun:
         for leftover in (spool / f"{run.job_id}.partial", spool / name if name else None):
             if leftover is not None:
                 leftover.unlink(missing_ok=True)
+
+
+def note_failure(actor: Actor, run: BackupRun, params: dict, code: str) -> None:
+    """A restore that was refused is an event too (who tried what, and why it failed)."""
+    with db.write_transaction():
+        record_event(actor, "backup_restore_failed", diff={
+            "kind": [None, run.kind], "archive": [None, params.get("archive")], "target": [None, params.get("target")],
+            "form": [None, params.get("form")], "record_id": [None, params.get("record_id")], "problem": [None, code]},
+            reason=str(params.get("reason", ""))[:1000])
+
+
+def note_log_export(actor: Actor) -> None:
+    require(actor)
+    with db.write_transaction():
+        record_event(actor, "backup_log_export")
 
 
 def _responsible() -> str:
@@ -290,7 +308,7 @@ def local_archive(target: Target, name: str, into: Path) -> tuple[Path, bool]:
     return path, temporary
 
 
-def drill(run: BackupRun) -> dict:
+def drill(run: BackupRun, actor: Actor | None = None) -> dict:
     """Restore the newest archive of each target into a scratch database and verify it fully;
     record the measured time per target. A failure raises the drill_failed alert."""
     claim(run)
@@ -324,7 +342,12 @@ def drill(run: BackupRun) -> dict:
             raise_alert("drill_failed", target.name, f"restore drill of {copy.archive_name} on {target.name} failed: "
                         f"{problem}" + _responsible(), severity="critical", origin="drill")
     failed = [n for n, r in results.items() if r["status"] == "failed"]
-    finish(run, "failed" if failed else "done", json.dumps(results), targets=json.dumps(results))
+    finish(run, "failed" if failed else "done", "", targets=json.dumps(results),
+           code="drill_failed" if failed else "")
+    with db.write_transaction():
+        record_event(actor or _actor_of(run), "backup_drill", diff={
+            name: [None, {k: r.get(k) for k in ("status", "archive", "seconds", "rows", "error") if k in r}]
+            for name, r in results.items()})
     return results
 
 

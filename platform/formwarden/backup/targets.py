@@ -122,9 +122,16 @@ class DirTarget:
         return self._path(name)
 
 
+def _dir_target(name: str, url: str) -> DirTarget:
+    parts = urlsplit(url)
+    if parts.netloc or not parts.path.startswith("/"):
+        raise TargetError(f"backup target {name}: write an absolute directory as dir:///path (three slashes)")
+    return DirTarget(name, Path(parts.path))
+
+
 @hookimpl
 def formwarden_backup_target_types():
-    return {"dir": lambda name, url: DirTarget(name, Path(urlsplit(url).path))}
+    return {"dir": _dir_target}
 
 
 def _types() -> dict:

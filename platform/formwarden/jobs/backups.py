@@ -137,7 +137,7 @@ def _guarded(job_id: str, work) -> object:
 
 def run_backup_job(job_id: str):
     def work(run, actor):
-        service.run_backup(run)
+        service.run_backup(run, actor)
         if run.status == "degraded":
             get_queue("backups", _conn()).enqueue_in(
                 _delay(), "formwarden.jobs.backups.retry_copies_job", run.job_id, 1,
@@ -161,7 +161,7 @@ def retry_copies_job(job_id: str, attempt: int):
 
 
 def run_drill_job(job_id: str):
-    return _guarded(job_id, lambda run, actor: service.drill(run))
+    return _guarded(job_id, lambda run, actor: service.drill(run, actor))
 
 
 def _from_archive(job_id: str, apply) -> object:
@@ -176,7 +176,9 @@ def _from_archive(job_id: str, apply) -> object:
             with service.ProgressWriter(run) as progress:
                 message = apply(actor, path, params, progress)
         except (restoring.ArchiveError, TargetError) as exc:
-            service.finish(run, "failed", getattr(exc, "problem", str(exc)), code=getattr(exc, "code", "target_error"))
+            code = getattr(exc, "code", "target_error")
+            service.finish(run, "failed", getattr(exc, "problem", str(exc)), code=code)
+            service.note_failure(actor, run, params, code)
             return "failed"
         finally:
             if temporary and path is not None:

@@ -15,6 +15,7 @@ from formwarden.access.permissions import Perm
 from formwarden.auth import signin, throttle
 from formwarden.auth.sessions import account_usable, revoke_session, start_session
 from formwarden.auth.users import authenticate, change_password, set_locale
+from formwarden.backup.overview import recent_restore
 from formwarden.config import login_limits
 from formwarden.errors import DomainError
 from formwarden.http.context import LoginUser, actor, client_ip
@@ -54,8 +55,8 @@ def _limiter():
 
 
 def _login_page(username: str, error: str | None = None, status: int = 200, headers=None):
-    return (render_template("auth/login.html", error=error, username=username, next=request.args.get("next", "")),
-            status, headers or {})
+    return (render_template("auth/login.html", error=error, username=username, next=request.args.get("next", ""),
+                            restored=recent_restore()), status, headers or {})
 
 
 def _refused(username: str, refusal: throttle.Refusal):

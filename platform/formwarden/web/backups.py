@@ -8,12 +8,14 @@ from flask_babel import gettext as _
 from formwarden.access.permissions import Perm
 from formwarden.backup.overview import archive_preview, dashboard, get_run_view, log_csv
 from formwarden.backup.policy import save_policy
-from formwarden.errors import DomainError, Invalid
+from formwarden.backup.service import note_log_export
+from formwarden.errors import Conflict, DomainError, Invalid
 from formwarden.forms.messages import N_
 from formwarden.forms.versions import all_forms
 from formwarden.http.context import actor
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
+from formwarden.http.i18n import current_locale
 from formwarden.http.jobs import submit_backup_job
 from formwarden.http.rendering import page_or_block
 
@@ -33,18 +35,26 @@ def index():
     return _page()
 
 
+def _start(kind: str, params: dict | None = None):
+    """Queue `kind`; when a backup or restore is already under way, say so on the page."""
+    try:
+        run = submit_backup_job(kind, params)
+    except Conflict:
+        flash(_("A backup or restore is already waiting or running. Wait for it to finish."), "error")
+        return redirect(url_for("backups.index"))
+    return redirect(url_for("backups.run", job_id=run.job_id))
+
+
 @bp.route("/backups/run", methods=["POST"])
 @requires(Perm.BACKUPS)
 def back_up_now():
-    run = submit_backup_job("backup")
-    return redirect(url_for("backups.run", job_id=run.job_id))
+    return _start("backup")
 
 
 @bp.route("/backups/drill", methods=["POST"])
 @requires(Perm.BACKUPS)
 def drill_now():
-    run = submit_backup_job("drill")
-    return redirect(url_for("backups.run", job_id=run.job_id))
+    return _start("drill")
 
 
 @bp.route("/backups/runs/<job_id>")
@@ -71,13 +81,24 @@ def policy():
 @bp.route("/backups/log.csv")
 @requires(Perm.BACKUPS)
 def log():
+    note_log_export(actor())
     return Response("\ufeff" + log_csv(actor()), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=formwarden-backup-log.csv"})
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def _reason() -> str | None:
+    """The reason typed, without invisible characters; None when empty or over 1,000 characters."""
+    text = request.form.get("reason", "").translate(_INVISIBLE).strip()
+    return text if 0 < len(text) <= 1000 else None
 
 
 def _archive_page(target, name, error="", status=200, values=None):
     info = archive_preview(actor(), target, name)
     forms = [(f.key, d) for f, d in all_forms()]
+    info["form_titles"] = {key: d.title(current_locale()) for key, d in forms}
     return render_template("backups/archive.html", info=info, forms=forms, error=error, values=values or {}), status
 
 
@@ -91,15 +112,15 @@ def archive(target, name):
 @requires(Perm.BACKUPS)
 def restore(target, name):
     info = archive_preview(actor(), target, name)
-    typed = request.form.get("confirm", "").strip()
-    reason = request.form.get("reason", "").strip()
+    typed = request.form.get("confirm", "").strip().lower()
+    reason = _reason()
     if typed != info["short_id"]:
         return _archive_page(target, name, _("Type the archive code %(code)s exactly to confirm the restore.",
                                              code=info["short_id"]), 422, request.form)
     if not reason:
-        return _archive_page(target, name, _("Say why the data is being restored."), 422, request.form)
-    run = submit_backup_job("restore", {"target": target, "archive": name, "reason": reason})
-    return redirect(url_for("backups.run", job_id=run.job_id))
+        return _archive_page(target, name, _("Say why the data is being restored (at most 1,000 characters)."), 422,
+                             request.form)
+    return _start("restore", {"target": target, "archive": name, "reason": reason})
 
 
 @bp.route("/backups/archives/<target>/<name>/restore-record", methods=["POST"])
@@ -108,13 +129,14 @@ def restore_record(target, name):
     archive_preview(actor(), target, name)  # the archive exists and may be used
     form_key = request.form.get("form", "")
     raw_id = request.form.get("record_id", "").strip()
-    reason = request.form.get("reason", "").strip()
+    reason = _reason()
     if form_key not in {f.key for f, _d in all_forms()}:
         return _archive_page(target, name, _("Choose the form of the record."), 422, request.form)
-    if not raw_id.isdigit() or not 0 < int(raw_id) < 2 ** 53:
+    if not (raw_id.isascii() and raw_id.isdigit()) or not 0 < int(raw_id) < 2 ** 53:
         return _archive_page(target, name, _("The record number must be a whole number."), 422, request.form)
     if not reason:
-        return _archive_page(target, name, _("Say why the record is being restored."), 422, request.form)
+        return _archive_page(target, name, _("Say why the record is being restored (at most 1,000 characters)."), 422,
+                             request.form)
     try:
         run = submit_backup_job("restore_record", {"target": target, "archive": name, "form": form_key,
                                                    "record_id": int(raw_id), "reason": reason})
@@ -128,9 +150,17 @@ _PHASES = {"starting": N_("Starting…"), "copying": N_("Copying the archive to 
            "field_index": N_("Rebuilding the audit search index…"), "swap": N_("Switching to the restored data…")}
 
 
+_TABLES = {"team": N_("teams"), "role": N_("roles"), "user": N_("people"), "user_role": N_("role grants"),
+           "user_team": N_("team members"), "api_token": N_("API tokens"), "form": N_("forms"),
+           "form_version": N_("form versions"), "record": N_("records"), "audit_event": N_("audit events"),
+           "audit_checkpoint": N_("audit checkpoints"), "alert": N_("alerts"), "alert_cursor": N_("alerts"),
+           "setting": N_("settings")}
+
+
 def phase_label(phase: str) -> str:
     if phase.startswith("table:"):
-        return _("Working on table %(table)s…", table=phase[len("table:"):])
+        name = phase[len("table:"):]
+        return _("Working on %(what)s…", what=_(_TABLES[name]) if name in _TABLES else name)
     if phase.startswith("drill:"):
         return _("Drilling target %(target)s…", target=phase[len("drill:"):])
     return _(_PHASES[phase]) if phase in _PHASES else phase
@@ -166,6 +196,20 @@ def error_text(code: str) -> str:
     return _(_ERRORS[code]) if code in _ERRORS else ""
 
 
+def ago(hours: float | None) -> str:
+    if hours is None:
+        return ""
+    if hours < 1:
+        return _("%(n)s minutes ago", n=max(1, round(hours * 60)))
+    if hours < 48:
+        return _("%(n)s hours ago", n=round(hours))
+    return _("%(n)s days ago", n=round(hours / 24))
+
+
+def number(n: int | None) -> str:
+    return f"{n or 0:,}"
+
+
 def size(n: int | None) -> str:
     n = n or 0
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} KB"
@@ -174,7 +218,7 @@ def size(n: int | None) -> str:
 @bp.context_processor
 def _labels():
     return {
-        "phase_label": phase_label, "error_text": error_text, "size": size,
+        "phase_label": phase_label, "error_text": error_text, "size": size, "ago": ago, "number": number,
         "kind_labels": {"backup": _("Backup"), "drill": _("Restore drill"), "restore": _("Restore"),
                         "restore_record": _("Record restore")},
         "run_status_labels": {"queued": _("Waiting"), "running": _("Running"), "done": _("Done"),
