@@ -273,3 +273,15 @@ def test_other_processes_drop_cached_definitions_after_a_restore(archive):
     versions._forms.clear()  # as after _FORM_TTL in another process
     versions.get_form("customer")
     assert versions._cache == {}
+
+
+def test_a_scratch_copy_left_by_a_crashed_run_is_removed(archive, clean_db):
+    """A scratch database is a decrypted copy of the data: one whose process died is removed by
+    the next verify, drill or restore."""
+    folder = clean_db.instance / "restore"
+    folder.mkdir(exist_ok=True)
+    dead = folder / "scratch-999999-leftover"
+    dead.mkdir()
+    (dead / "scratch.db").write_bytes(b"decrypted data")
+    verify_archive(archive)
+    assert not dead.exists() and list(folder.iterdir()) == []

@@ -8,6 +8,8 @@ import io
 import json
 from dataclasses import asdict
 
+from peewee import fn
+
 from formwarden.access.actor import Actor
 from formwarden.backup import restore as restoring
 from formwarden.backup.archive import ArchiveError
@@ -18,7 +20,7 @@ from formwarden.config import instance_path
 from formwarden.crypto.kit import kit_status
 from formwarden.errors import NotFound
 from formwarden.forms.versions import RESTORE_EPOCH
-from formwarden.models import BackupCopy, BackupRun, Setting, User, utcnow
+from formwarden.models import BackupCopy, BackupRun, Form, Record, Setting, User, utcnow
 
 
 def _hours(when) -> float | None:
@@ -117,7 +119,19 @@ def archive_preview(actor: Actor, target_name: str, name: str) -> dict:
         info.update(json.loads(run.summary) if run else {})
         info["missing_keys"] = restoring.missing_keys(info)
     info["short_id"] = copy.archive_id[:8]
+    info["now"] = live_counts()
     return info
+
+
+def live_counts() -> dict[str, dict[str, int]]:
+    """Records per form now (live and in the recycle bin), to set beside an archive's counts."""
+    out: dict[str, dict[str, int]] = {}
+    query = (Record.select(Form.key, Record.deleted_at.is_null(False), fn.COUNT(Record.id))
+             .join(Form).group_by(Form.key, Record.deleted_at.is_null(False)).tuples())
+    rows: list[tuple] = list(query)  # type: ignore[arg-type]
+    for key, deleted, n in rows:
+        out.setdefault(key, {"records": 0, "deleted": 0})["deleted" if deleted else "records"] += n
+    return out
 
 
 def recent_restore(hours: int = 2) -> bool:

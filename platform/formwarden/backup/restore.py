@@ -7,6 +7,7 @@ the restored data, never a mix. Sessions end; the restore itself is the first ne
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -91,15 +92,37 @@ def check_compatible(manifest: dict) -> None:
 
 # --- the scratch database -------------------------------------------------------------------
 
+SCRATCH_MAX_AGE = 12 * 3600  # seconds: older scratch copies belong to a run that died (jobs time out at 6 h)
+
+
+def _remove_stale_scratch(folder: Path) -> None:
+    """Scratch copies hold a decrypted copy of the data: remove those a crashed run left."""
+    now = time.time()
+    for path in folder.glob("scratch-*"):
+        parts = path.name.split("-")
+        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+        alive = pid > 0 and Path(f"/proc/{pid}").exists()
+        if not alive or now - path.stat().st_mtime > SCRATCH_MAX_AGE:
+            shutil.rmtree(path, ignore_errors=True)
+    if db.is_postgres():
+        for (schema,) in db.fetchall("SELECT schema_name FROM information_schema.schemata"
+                                     " WHERE schema_name LIKE 'fw_scratch_%'"):
+            stamp = schema.split("_")[2] if schema.count("_") >= 3 else ""
+            if stamp.isdigit() and now - int(stamp) > SCRATCH_MAX_AGE:
+                db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @contextmanager
 def scratch_database(kind: str = "") -> Iterator[str]:
-    """A new, empty, migrated database for checking an archive; removed afterwards. `kind`:
-    "sqlite" (a temporary file), or "" for the live backend (a schema of the live PostgreSQL
-    database, so the swap is one INSERT … SELECT per table)."""
+    """A new, empty, migrated database for checking an archive; removed afterwards (and, if
+    the process dies first, by the next run). `kind`: "sqlite" (a temporary file), or "" for
+    the live backend (a schema of the live PostgreSQL database, so the swap is one
+    INSERT … SELECT per table)."""
+    folder = instance_path() / "restore"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    _remove_stale_scratch(folder)
     if kind == "sqlite" or not db.is_postgres():
-        folder = instance_path() / "restore"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="scratch-", dir=folder))
+        tmp = Path(tempfile.mkdtemp(prefix=f"scratch-{os.getpid()}-", dir=folder))
         url = f"sqlite:///{tmp / 'scratch.db'}"
         try:
             with db.using(url):
@@ -108,7 +131,7 @@ def scratch_database(kind: str = "") -> Iterator[str]:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return
-    schema = f"fw_scratch_{secrets.token_hex(6)}"
+    schema = f"fw_scratch_{int(time.time())}_{secrets.token_hex(6)}"
     db.execute(f'CREATE SCHEMA "{schema}"')
     live_url = load_settings().database_url
     sep = "&" if "?" in live_url else "?"
