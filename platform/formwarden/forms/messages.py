@@ -28,7 +28,7 @@ MESSAGES = {
     "invalid_character": N_("Contains a character that is not allowed."),
     "unknown_reference": N_("No such record, or you may not see it."),
     "reason_required": N_("Changing this needs a reason."),
-    "invalid_schedule": N_("Use five cron fields, e.g. 0 2 * * * for 02:00 every day."),
+    "invalid_schedule": N_("Not a schedule that runs: five cron fields (minute 0–59, hour 0–23, day, month, weekday), e.g. 0 2 * * * for 02:00 every day."),
     "out_of_range": N_("A whole number from %(low)s to %(high)s."),
     "unknown_user": N_("No active account by that name may run backups."),
 }
