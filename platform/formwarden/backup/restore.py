@@ -105,8 +105,8 @@ def _remove_stale_scratch(folder: Path) -> None:
         if not alive or now - path.stat().st_mtime > SCRATCH_MAX_AGE:
             shutil.rmtree(path, ignore_errors=True)
     if db.is_postgres():
-        for (schema,) in db.fetchall("SELECT schema_name FROM information_schema.schemata"
-                                     " WHERE schema_name LIKE 'fw_scratch_%'"):
+        for (schema,) in db.fetchall("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+                                     ("fw\\_scratch\\_%",)):
             stamp = schema.split("_")[2] if schema.count("_") >= 3 else ""
             if stamp.isdigit() and now - int(stamp) > SCRATCH_MAX_AGE:
                 db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -58,6 +58,9 @@ def _reject_bad_text() -> None:
         if name is not None:
             raise BadRequest("the value is not valid UTF-8 text (a lone surrogate or a stray byte)",
                              field=name.replace("\x00", ""), code="invalid_character")
+    for name, value in (request.view_args or {}).items():  # a path segment such as a form key
+        if isinstance(value, str) and "\x00" in value:
+            raise BadRequest("a NUL character is not allowed", field=name, code="invalid_character")
     sources = (request.args, request.form) if has_form else (request.args,)
     for source in sources:
         for key, values in source.lists():
