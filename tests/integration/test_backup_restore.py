@@ -250,6 +250,7 @@ def test_an_archive_from_a_sqlite_database_restores_into_this_one_and_back(data,
     try:
         summary = restore(source, SYSTEM, reason="cross-backend")
         assert summary["trail"] == "replaced" and summary["events_set_aside"] > 0  # another history: kept aside
+        assert summary["access_kept_closed"] == 0  # nothing was closed here since
         assert _without_restore_event(snapshot()) == expected
         assert service.get_record(SYSTEM, "customer", made.id, reveal=["id_number"]).data["id_number"] == ID
         assert verify_chain(write_checkpoint=False).ok
@@ -285,3 +286,36 @@ def test_a_scratch_copy_left_by_a_crashed_run_is_removed(archive, clean_db):
     (dead / "scratch.db").write_bytes(b"decrypted data")
     verify_archive(archive)
     assert not dead.exists() and list(folder.iterdir()) == []
+
+
+def test_a_rollback_keeps_the_form_definitions_of_now(archive):
+    """A form version published after the archive may have narrowed access: a rollback keeps it."""
+    from formwarden.forms import versions
+    from formwarden.models import Form, FormVersion
+
+    form = Form.get(Form.key == "customer")
+    FormVersion.create(form=form, version=form.current_version + 1,
+                       definition=FormVersion.get(FormVersion.form == form, FormVersion.version == form.current_version)
+                       .definition, checksum="narrowed")
+    Form.update(current_version=form.current_version + 1).where(Form.id == form.id).execute()
+    restore(archive, SYSTEM)
+    assert Form.get_by_id(form.id).current_version == form.current_version + 1
+    assert FormVersion.select().where(FormVersion.checksum == "narrowed").exists()
+    FormVersion.delete().where(FormVersion.checksum == "narrowed").execute()  # as it was for the other tests
+    Form.update(current_version=form.current_version).where(Form.id == form.id).execute()
+    versions.clear_cache()
+
+
+def test_restoring_one_purged_record_continues_its_versions(archive, data):
+    from formwarden.backup.single import restore_one
+
+    rid = data[4]
+    service.update_record(SYSTEM, "customer", rid, {"company": "改一"}, expected_version=1)
+    service.update_record(SYSTEM, "customer", rid, {"company": "改二"}, expected_version=2)
+    service.delete_record(SYSTEM, "customer", rid)
+    service.purge_record(SYSTEM, "customer", rid, reason="误删")
+    restore_one(SYSTEM, archive, "customer", rid, "找回")
+    back = Record.get_by_id(rid)
+    assert back.version == 4  # versions 1–3 were made before the purge
+    entries = history(SYSTEM, "customer", rid, reveal_restricted=False)
+    assert [e.version for e in entries if e.version] == [1, 2, 3, 4]

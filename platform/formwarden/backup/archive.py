@@ -71,7 +71,7 @@ class Header:
         (size,) = struct.unpack(">I", block[len(MAGIC):len(MAGIC) + 4])
         try:
             data = json.loads(block[len(MAGIC) + 4:len(MAGIC) + 4 + size])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ArchiveError("the archive's key block is damaged", "header_damaged") from None
         if not isinstance(data, dict):
             raise ArchiveError("the archive's key block is damaged", "header_damaged")

@@ -49,12 +49,15 @@ def spool_dir() -> Path:
 # --- run rows -------------------------------------------------------------------------------
 
 def new_run(kind: str, trigger: str, actor: Actor | None, params: dict | None = None) -> BackupRun:
-    if kind in ("backup", "restore") and trigger == "ui" and BackupRun.select().where(
-            BackupRun.kind.in_(("backup", "restore")), BackupRun.status.in_(ACTIVE)).exists():
-        raise Conflict("a backup or restore is already waiting or running; wait for it to finish", code="backup_busy")
-    return BackupRun.create(job_id=secrets.token_hex(16), kind=kind, trigger=trigger,
-                            started_by=actor.name if actor else "schedule",
-                            requested_by_id=actor.user_id if actor else None, summary=json.dumps(params or {}))
+    with db.write_transaction():  # one writer at a time: two clicks at the same moment make one run
+        if trigger == "ui" and BackupRun.select().where(
+                BackupRun.kind.in_(("backup", "restore", "restore_record") if kind != "drill" else ("drill",)),
+                BackupRun.status.in_(ACTIVE)).exists():
+            raise Conflict("a backup or restore is already waiting or running; wait for it to finish",
+                           code="backup_busy")
+        return BackupRun.create(job_id=secrets.token_hex(16), kind=kind, trigger=trigger,
+                                started_by=actor.name if actor else "schedule",
+                                requested_by_id=actor.user_id if actor else None, summary=json.dumps(params or {}))
 
 
 def get_run(job_id: str) -> BackupRun:

@@ -8,8 +8,9 @@ What a restore never does:
   version number is never produced twice). Only when the archive comes from another history
   (a new machine, another installation) is the trail replaced, and then every live event is
   kept in `audit_event_abandoned`, never deleted;
-- re-open access closed since the archive was made (on a rollback of this installation):
-  accounts deactivated, passwords changed, roles revoked and tokens revoked since then stay so;
+- re-open access closed since the archive was made: accounts deactivated, passwords changed,
+  roles revoked and tokens revoked since then stay so (matched by username and token hash),
+  and on a rollback the form definitions and their access policies stay as they are now;
 - hand out an id twice (sequences keep their high-water mark).
 """
 from __future__ import annotations
@@ -28,6 +29,10 @@ from formwarden.models import Setting, utcnow
 
 log = logging.getLogger(__name__)
 TRAIL = ("audit_event", "audit_checkpoint", "alert", "alert_cursor")  # the trail and what points into it
+# On a rollback the form definitions stay as they are now too: versions only ever grow, every
+# version a restored record names is still there, and a newer version may have narrowed
+# access (a rollback must not hand a role back a field it lost).
+KEPT_ON_ROLLBACK = TRAIL + ("form", "form_version")
 DERIVED = ("audit_event_field", "audit_field_cursor")
 _CHANGING = "('create', 'update', 'revert', 'backup_restore_record')"
 _EVENT_COLUMNS = ("seq, at, actor_kind, actor_id, actor_name, action, form_key, record_id, diff, reason, request_id,"
@@ -70,7 +75,7 @@ def _swap(source: str, target: str, pg: bool, manifest: dict, actor: Actor, name
     abandoned = 0 if keep_trail else _set_aside_live_events(before[0] + 1)
 
     db.execute("DELETE FROM user_session")  # everyone signs in again, into the restored data
-    replaced = [m for m in PARTS if not (keep_trail and table(m) in TRAIL)]
+    replaced = [m for m in PARTS if not (keep_trail and table(m) in KEPT_ON_ROLLBACK)]
     if not keep_trail:
         for extra in DERIVED:
             db.execute(f"DELETE FROM {target}{extra}")  # noqa: S608 - names from the models
@@ -90,7 +95,7 @@ def _swap(source: str, target: str, pg: bool, manifest: dict, actor: Actor, name
                    f" FROM {source}audit_event_field")
         db.execute(f"INSERT INTO {target}audit_field_cursor (last_seq) SELECT last_seq FROM {source}audit_field_cursor")  # noqa: S608 - names from the models
     _restore_high_water(pg, high_water)
-    closed = _keep_closed(access) if keep_trail else 0  # another history: the archive's accounts as they were
+    closed = _keep_closed(access)
     epoch = f"{manifest['archive_id']}:{utcnow().isoformat()}"
     if not Setting.update(value=epoch, updated_at=utcnow()).where(Setting.key == versions.RESTORE_EPOCH).execute():
         Setting.create(key=versions.RESTORE_EPOCH, value=epoch)
@@ -98,6 +103,7 @@ def _swap(source: str, target: str, pg: bool, manifest: dict, actor: Actor, name
         "archive": [None, name], "archive_id": [None, manifest["archive_id"]],
         "archive_created_at": [None, manifest["created_at"]],
         "trail": [None, "kept" if keep_trail else "replaced"],
+        "forms": [None, "kept" if keep_trail else "replaced"],
         "archive_head": [None, head_seq], "head_before": [before[0], None],
         "records_changed": [None, len(changed)], "events_set_aside": [None, abandoned],
         "access_kept_closed": [None, closed],

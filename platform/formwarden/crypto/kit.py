@@ -86,7 +86,7 @@ def read_kit(blob: bytes, passphrase: str) -> dict:
         body = AESGCM(key).decrypt(bytes.fromhex(kit["nonce"]), base64.b64decode(kit["ct"]), FORMAT.encode())
     except InvalidTag:
         raise KitError("wrong passphrase, or the kit was altered") from None
-    except (ValueError, KeyError, TypeError, MemoryError):
+    except (ValueError, KeyError, TypeError, MemoryError, RecursionError):
         raise KitError("the file is not a readable recovery kit") from None
     data = json.loads(body)
     if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):

@@ -30,6 +30,10 @@ def bring_back(actor: Actor, form_key: str, archived: dict, *, archive: str, rea
                       field="owner", code="unknown_owner")
     now = utcnow()
     with write_transaction():
+        # the next version after every version this record's history has produced (a purged
+        # record's history goes on; no version number is produced twice)
+        produced = db.fetchone("SELECT COUNT(*) FROM audit_event WHERE record_id = ? AND form_key = ? AND action IN"
+                               " ('create', 'update', 'revert', 'backup_restore_record')", (archived["id"], form.key))[0]
         live = Record.get_or_none(Record.id == archived["id"])
         if live is not None and live.form_id != form.id:
             raise NotFound("that record id belongs to another form now", code="unknown_record")
@@ -40,11 +44,11 @@ def bring_back(actor: Actor, form_key: str, archived: dict, *, archive: str, rea
         if live is None:
             db.execute("INSERT INTO record (id, form_id, form_version, version, owner_id, data, created_at,"
                        " created_by_id, updated_at, updated_by_id) VALUES (?, ?, ?, ?, ?, json(?), ?, ?, ?, ?)",
-                       (archived["id"], form.id, archived["form_version"], archived["version"] + 1, owner_id, stored,
+                       (archived["id"], form.id, archived["form_version"], produced + 1, owner_id, stored,
                         db.db_datetime(now), actor.user_id, db.db_datetime(now), actor.user_id))
             outcome = "recreated"
         else:
-            Record.update(data=data, owner=owner_id, form_version=archived["form_version"], version=live.version + 1,
+            Record.update(data=data, owner=owner_id, form_version=archived["form_version"], version=produced + 1,
                           deleted_at=None, deleted_by=None, updated_at=now, updated_by=actor.user_id).where(
                 Record.id == live.id).execute()
             outcome = "replaced"

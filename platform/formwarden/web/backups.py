@@ -2,6 +2,8 @@
 progress, archive preview, full restore with a typed confirmation, one-record restore, drills."""
 from __future__ import annotations
 
+import unicodedata
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -86,13 +88,12 @@ def log():
                     headers={"Content-Disposition": "attachment; filename=formwarden-backup-log.csv"})
 
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-
-
 def _reason() -> str | None:
-    """The reason typed, without invisible characters; None when empty or over 1,000 characters."""
-    text = request.form.get("reason", "").translate(_INVISIBLE).strip()
-    return text if 0 < len(text) <= 1000 else None
+    """The reason typed, without format characters; None unless it holds a letter, digit or
+    sign someone can read, or when over 1,000 characters."""
+    text = "".join(c for c in request.form.get("reason", "") if unicodedata.category(c) != "Cf").strip()
+    readable = any(unicodedata.category(c)[0] in "LNPS" and c not in "\u3164\u115f\u2800" for c in text)
+    return text if readable and len(text) <= 1000 else None
 
 
 def _archive_page(target, name, error="", status=200, values=None):
@@ -140,6 +141,9 @@ def restore_record(target, name):
     try:
         run = submit_backup_job("restore_record", {"target": target, "archive": name, "form": form_key,
                                                    "record_id": int(raw_id), "reason": reason})
+    except Conflict:
+        return _archive_page(target, name, _("A backup or restore is already waiting or running. Wait for it to "
+                                             "finish."), 409, request.form)
     except DomainError as exc:
         return _archive_page(target, name, page_message(exc), exc.status, request.form)
     return redirect(url_for("backups.run", job_id=run.job_id))
