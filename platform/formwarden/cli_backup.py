@@ -182,15 +182,21 @@ def backup_verify(path):
 def backup_restore(path, yes, reason):
     """Replace ALL live data with the archive, after checking every part of it in a scratch
     database. Everyone is signed out. Live data is untouched if any check fails."""
-    from formwarden.backup.restore import preview, restore
+    from formwarden.backup.restore import ArchiveError, preview, restore
+    from formwarden.backup.service import note_failure
 
     open_instance()
-    _show(preview(path))
-    if not yes:
-        click.confirm("Replace all current data with this archive?", abort=True)
+    actor = Actor.system("cli:restore")
+    reason = reason or "restore from the CLI"
     bar = Bar("restore")
     try:
-        result = restore(path, Actor.system("cli:restore"), on_progress=bar, reason=reason or "restore from the CLI")
+        _show(preview(path))
+        if not yes:
+            click.confirm("Replace all current data with this archive?", abort=True)
+        result = restore(path, actor, on_progress=bar, reason=reason)
+    except ArchiveError as exc:
+        note_failure(actor, "restore", {"archive": str(path), "reason": reason}, exc.code)
+        raise
     finally:
         bar.close()
     click.echo(f"restored: {result['rows']} rows, audit chain verified to event {result['head_seq']} "

@@ -174,6 +174,8 @@ def test_backup_commands_end_to_end(clean_db, tmp_path):
     records.create_record(SYSTEM, "customer", dict(VALID_CUSTOMER, owner="sales01"))
     refused = _cli(clean_db, "backup", "restore", str(damaged), "--yes")
     assert refused.returncode != 0 and Record.select().count() == before + 1
+    failed = AuditEvent.select().where(AuditEvent.action == "backup_restore_failed").get()
+    assert json.loads(failed.diff)["problem"] == [None, "chunk_damaged"]
     restored = _cli(clean_db, "backup", "restore", path, "--yes")
     assert restored.returncode == 0, restored.stderr
     assert Record.select().count() == before

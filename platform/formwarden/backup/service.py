@@ -185,11 +185,11 @@ def run_backup(run: BackupRun, actor: Actor | None = None) -> BackupRun:
                 leftover.unlink(missing_ok=True)
 
 
-def note_failure(actor: Actor, run: BackupRun, params: dict, code: str) -> None:
+def note_failure(actor: Actor, kind: str, params: dict, code: str) -> None:
     """A restore that was refused is an event too (who tried what, and why it failed)."""
     with db.write_transaction():
         record_event(actor, "backup_restore_failed", diff={
-            "kind": [None, run.kind], "archive": [None, params.get("archive")], "target": [None, params.get("target")],
+            "kind": [None, kind], "archive": [None, params.get("archive")], "target": [None, params.get("target")],
             "form": [None, params.get("form")], "record_id": [None, params.get("record_id")], "problem": [None, code]},
             reason=str(params.get("reason", ""))[:1000])
 

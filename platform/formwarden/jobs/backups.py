@@ -178,7 +178,7 @@ def _from_archive(job_id: str, apply) -> object:
         except (restoring.ArchiveError, TargetError) as exc:
             code = getattr(exc, "code", "target_error")
             service.finish(run, "failed", getattr(exc, "problem", str(exc)), code=code)
-            service.note_failure(actor, run, params, code)
+            service.note_failure(actor, run.kind, params, code)
             return "failed"
         finally:
             if temporary and path is not None:
