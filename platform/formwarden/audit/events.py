@@ -71,3 +71,13 @@ def record_event(
     values[1] = db.db_datetime(fields["at"])
     row = db.fetchone(_INSERT, (*values, prev, digest, mac))
     return AuditEvent(id=row[0], prev_hash=prev, hash=digest, mac=mac, **fields)
+
+
+_PRODUCED = ("SELECT COUNT(*) FROM audit_event WHERE record_id = ? AND form_key = ? AND action IN ("  # noqa: S608 - constant list
+             + ", ".join(f"'{a}'" for a in actions.CHANGING) + ")")
+
+
+def versions_produced(form_key: str, record_id: int) -> int:
+    """How many versions the record's history has produced (each changing event makes one), so
+    a record written back from a backup continues after them and no version number repeats."""
+    return db.fetchone(_PRODUCED, (record_id, form_key))[0]

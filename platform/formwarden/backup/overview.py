@@ -36,13 +36,13 @@ def dashboard(actor: Actor) -> dict:
         configured = all_targets()
     except TargetError as exc:
         configured, problem = [], str(exc)
+    recent = [json.loads(r.targets or "{}") for r in BackupRun.select(BackupRun.targets)
+              .where(BackupRun.kind == "backup").order_by(BackupRun.id.desc()).limit(20)]
     for target in configured:
         newest = newest_copy(target.name)
         drilled = (BackupCopy.select().where(BackupCopy.target == target.name, BackupCopy.drill_status != "")
                    .order_by(BackupCopy.drilled_at.desc()).first())
-        failures = sum(1 for r in BackupRun.select(BackupRun.targets).where(BackupRun.kind == "backup")
-                       .order_by(BackupRun.id.desc()).limit(20)
-                       if json.loads(r.targets or "{}").get(target.name, {}).get("status") == "failed")
+        failures = sum(1 for r in recent if r.get(target.name, {}).get("status") == "failed")
         age = _hours(newest.created_at) if newest else None
         targets.append({
             "name": target.name, "where": target.describe(),

@@ -20,7 +20,7 @@ import logging
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.audit.events import record_event
+from formwarden.audit.events import record_event, versions_produced
 from formwarden.audit.verify import save_checkpoint
 from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, table
 from formwarden.config import instance_path
@@ -34,7 +34,6 @@ TRAIL = ("audit_event", "audit_checkpoint", "alert", "alert_cursor")  # the trai
 # access (a rollback must not hand a role back a field it lost).
 KEPT_ON_ROLLBACK = TRAIL + ("form", "form_version")
 DERIVED = ("audit_event_field", "audit_field_cursor")
-_CHANGING = "('create', 'update', 'revert', 'backup_restore_record')"
 _EVENT_COLUMNS = ("seq, at, actor_kind, actor_id, actor_name, action, form_key, record_id, diff, reason, request_id,"
                   " ip, user_agent, prev_hash, hash, mac")
 
@@ -158,8 +157,7 @@ def _note_record_change(actor: Actor, change: dict, name: str, reason: str):
     version continues after every version its history has produced."""
     old, new = change["live"] or {}, change["archived"] or {}
     diff = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-    produced = db.fetchone("SELECT COUNT(*) FROM audit_event WHERE record_id = ? AND form_key = ? AND action IN "  # noqa: S608 - constant list
-                           + _CHANGING, (change["id"], change["form"]))[0]
+    produced = versions_produced(change["form"], change["id"])
     if change["archived"] is not None:
         db.execute("UPDATE record SET version = ? WHERE id = ?", (produced + 1, change["id"]))
     note = f"{reason.strip()} ({name})".strip()

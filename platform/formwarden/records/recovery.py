@@ -8,6 +8,7 @@ from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import record_event
+from formwarden.audit.events import versions_produced
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
@@ -30,10 +31,7 @@ def bring_back(actor: Actor, form_key: str, archived: dict, *, archive: str, rea
                       field="owner", code="unknown_owner")
     now = utcnow()
     with write_transaction():
-        # the next version after every version this record's history has produced (a purged
-        # record's history goes on; no version number is produced twice)
-        produced = db.fetchone("SELECT COUNT(*) FROM audit_event WHERE record_id = ? AND form_key = ? AND action IN"
-                               " ('create', 'update', 'revert', 'backup_restore_record')", (archived["id"], form.key))[0]
+        produced = versions_produced(form.key, archived["id"])  # a purged record's history goes on
         live = Record.get_or_none(Record.id == archived["id"])
         if live is not None and live.form_id != form.id:
             raise NotFound("that record id belongs to another form now", code="unknown_record")
