@@ -90,8 +90,11 @@ def clean_db(base_db, redis_conn):
     for model in (Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken,
                   BackupRun, BackupCopy, Setting):
         model.delete().execute()
-    from formwarden.jobs.queue import get_queue
-    get_queue("backups", redis_conn).empty()  # runs a page test queued must not reach a later worker
+    from formwarden.jobs.queue import QUEUES, get_queue
+    for name in QUEUES:  # jobs an earlier test queued (a page walk, an import) must not reach a later worker
+        get_queue(name, redis_conn).empty()
+    for upload in base_db.imports_dir.glob("*"):  # and their uploads, which only their job would remove
+        upload.unlink()
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
     User.update(locale="zh-CN").execute()  # a test may have switched someone's language
     return base_db
