@@ -32,6 +32,7 @@ def main():
 @command(main, "init")
 def init():
     """Create the instance folder, secrets and schema; create the first admin."""
+    from formwarden.auth.roles import seed_builtin_roles
     from formwarden.auth.secrets import new_password
     from formwarden.auth.users import create_user, ensure_role
     from formwarden.models import Role, UserRole
@@ -42,7 +43,8 @@ def init():
     db.open_database(settings.database_url)
     applied = db.upgrade()
     click.echo(f"instance: {instance} ({'created' if created else 'exists'}); migrations applied: {len(applied)}")
-    admin_role = ensure_role("admin", "管理员", "Administrator")
+    seed_builtin_roles()
+    admin_role = ensure_role("admin")
     if not UserRole.select().join(Role).where(Role.id == admin_role.id).exists():
         password = new_password()
         create_user(Actor.system("cli:init"), "admin", password, roles=["admin"], display_name="Administrator")
@@ -292,13 +294,31 @@ def user_create(username, roles, teams, expires):
 
 @command(user_group, "deactivate")
 @click.argument("username")
-def user_deactivate(username):
+@click.option("--reason", default="deactivated on the command line", show_default=True)
+def user_deactivate(username, reason):
     """Deactivate an account: its sessions end and its tokens are revoked at once."""
-    from formwarden.auth.users import set_active
+    from formwarden.auth.people import deactivate
 
     _open()
-    set_active(Actor.system("cli:user"), username, False)
+    deactivate(Actor.system("cli:user"), username, reason)
     click.echo(f"{username} deactivated; sessions ended and tokens revoked")
+
+
+@command(user_group, "handover")
+@click.argument("username")
+@click.option("--to", "to", help="who takes the records over (default: the manager of their team)")
+@click.option("--reason", default="")
+def user_handover(username, to, reason):
+    """Hand every record USERNAME owns (recycle bin included) over to another user."""
+    from formwarden.records.handover import hand_over, team_manager
+
+    _open()
+    to = to or team_manager(username)
+    if not to:
+        _fail(f"{username} has no team manager; name who takes the records over with --to")
+    counts = hand_over(Actor.system("cli:user"), username, to, reason)
+    click.echo(f"{sum(counts.values())} records handed over to {to}: "
+               + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
 
 
 @command(user_group, "activate")

@@ -6,20 +6,12 @@ import random
 
 from formwarden.access.actor import Actor
 from formwarden.auth.passwords import hash_password
+from formwarden.auth.roles import seed_builtin_roles
 from formwarden.auth.users import create_user, ensure_role
 from formwarden.db import write_transaction
 from formwarden.models import Record, Team, User, UserRole, UserTeam
 from formwarden.records.service import create_record
 
-ROLES = {
-    "admin": ("管理员", "Administrator"),
-    "manager": ("经理", "Manager"),
-    "sales": ("销售", "Sales"),
-    "finance": ("财务", "Finance"),
-    "support": ("客服", "Support"),
-    "intern": ("实习生", "Intern"),
-    "auditor": ("审计员", "Auditor"),
-}
 TEAMS = {"East sales": [f"sales{i:02d}" for i in range(1, 11)] + ["intern"],
          "South sales": [f"sales{i:02d}" for i in range(11, 21)]}
 SALES = [f"sales{i:02d}" for i in range(1, 21)]
@@ -63,8 +55,7 @@ def customer_data(rng: random.Random, owner: str) -> dict:
 def ensure_people(password: str) -> list[str]:
     """Create missing demo roles, teams and users; set `password` for every demo user."""
     system = Actor.system("demo")
-    for name, (zh, en) in ROLES.items():
-        ensure_role(name, zh, en)
+    seed_builtin_roles()
     created = []
     for username, roles in USERS:
         user = User.get_or_none(User.username == username)

@@ -38,12 +38,12 @@ def test_role_changes_take_effect_and_are_audited(app, make_user):
     assert json.loads(_last("role_revoke").diff)["role"] == ["auditor", None]
 
 
-def test_access_changes_are_recorded_in_the_publish_event(clean_db):
+def test_access_changes_in_a_published_file_become_a_policy_version(clean_db):
     doc = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
     doc["x-access"]["intern"]["fields"]["mobile"] = "read"
     try:
         publishing.publish(Actor.system("t"), doc)
-        diff = json.loads(_last("form_publish").diff)
-        assert diff["x-access.intern.fields.mobile"] == ["masked", "read"]
+        diff = json.loads(_last("policy_change").diff)
+        assert diff["intern.fields.mobile"] == ["masked", "read"]
     finally:
         publishing.publish(Actor.system("t"), json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8")))

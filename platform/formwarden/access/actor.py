@@ -13,6 +13,8 @@ class Actor:
     team_ids: frozenset[int] = frozenset()
     token_id: int | None = None
     token_scopes: frozenset[str] | None = None  # None: not a token, no extra limit
+    perms: frozenset | None = None  # the roles' platform permissions (None: looked up from `roles`)
+    token_fields: frozenset[str] | None = None  # "form.field" a token is narrowed to (None: no limit)
     username: str = ""  # the account's username (name may add the token)
     locale: str = "en"
     ip: str = ""

@@ -33,7 +33,7 @@ def rights(actor: Actor, formdef: FormDef) -> Rights:
         return rights_for(formdef, frozenset(formdef.access))
     if not actor.roles:
         return NO_RIGHTS
-    return rights_for(formdef, actor.roles, actor.token_scopes)
+    return rights_for(formdef, actor.roles, actor.token_scopes, actor.token_fields)
 
 
 def teammates(actor: Actor) -> frozenset[int]:
@@ -224,7 +224,8 @@ def access_fingerprint(actor: Actor, formdef: FormDef) -> str:
     the form's access blocks for those roles): anything kept for later under these rights, such
     as an export file, is handed out only while the digest is still the same."""
     blocks = {role: formdef.access.get(role) for role in sorted(actor.roles)}
-    material = json.dumps([formdef.key, sorted(actor.team_ids), blocks], sort_keys=True, default=str)
+    material = json.dumps([formdef.key, sorted(actor.team_ids), blocks, sorted(actor.token_fields or ())],
+                          sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

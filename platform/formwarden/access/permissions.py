@@ -1,10 +1,14 @@
-"""Application permissions (beyond per-form record rights), granted to roles.
+"""Platform permissions (beyond per-form record rights), granted to roles.
 
 Record reads and writes are decided per form by the gate; these cover platform functions.
+Which role holds which permission is data (`role.permissions`, edited in the console); the
+built-in roles start with BUILTIN_ROLE_PERMISSIONS.
 """
 from __future__ import annotations
 
 from enum import StrEnum
+
+from formwarden.models import Role
 
 
 class Perm(StrEnum):
@@ -18,14 +22,15 @@ class Perm(StrEnum):
     ALERTS_MANAGE = "alerts.manage"
     ALERTS_VIEW = "alerts.view"
     BACKUPS = "backups"  # run, restore and configure backups
+    ACCESS_MANAGE = "access.manage"  # edit each form's access policy (the permission matrix)
 
 
-ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
+BUILTIN_ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "admin": frozenset(Perm),
-    "manager": frozenset({Perm.RECORDS, Perm.TOKENS_OWN}),
-    "auditor": frozenset({Perm.AUDIT_READ, Perm.ALERTS_VIEW}),
+    "manager": frozenset({Perm.ACCOUNT, Perm.RECORDS, Perm.TOKENS_OWN}),
+    "auditor": frozenset({Perm.ACCOUNT, Perm.AUDIT_READ, Perm.ALERTS_VIEW}),
 }
-DEFAULT_PERMISSIONS = frozenset({Perm.RECORDS})
+DEFAULT_PERMISSIONS = frozenset({Perm.ACCOUNT, Perm.RECORDS})  # a new role, unless told otherwise
 
 # What an API token may use of its user's platform permissions: record work (decided per form
 # by the gate and the token's record scopes) always; anything else only with its own scope.
@@ -38,23 +43,42 @@ TOKEN_SCOPE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "forms": frozenset({Perm.FORMS_MANAGE}),
     "tokens": frozenset({Perm.TOKENS_OWN}),
     "backups": frozenset({Perm.BACKUPS}),
+    "access": frozenset({Perm.ACCESS_MANAGE}),
 }
 
 
-def permissions_for(roles, token_scopes=None) -> frozenset[Perm]:
-    """The union of the roles' permissions, narrowed by a token's scopes when it is a token."""
+def parse(text: str) -> frozenset[Perm]:
+    """Stored permissions (space-separated values); names this version does not know are ignored."""
+    known = {p.value for p in Perm}
+    return frozenset(Perm(v) for v in text.split() if v in known)
+
+
+def role_permissions(roles) -> frozenset[Perm]:
+    """The union of the permissions the (not retired) roles named hold, read from the database."""
+    if not roles:
+        return frozenset({Perm.ACCOUNT})
     out: set[Perm] = {Perm.ACCOUNT}
-    for role in roles:
-        out |= ROLE_PERMISSIONS.get(role, DEFAULT_PERMISSIONS)
-    if token_scopes is not None:
-        allowed = set(TOKEN_BASE)
-        for scope in token_scopes:
-            allowed |= TOKEN_SCOPE_PERMISSIONS.get(scope, frozenset())
-        out &= allowed
+    for role in Role.select(Role.permissions).where(Role.name.in_(sorted(roles)), Role.retired_at.is_null()):
+        out |= parse(role.permissions)
     return frozenset(out)
 
 
-def has_perm(actor, perm: Perm) -> bool:
+def narrow(perms: frozenset[Perm], token_scopes) -> frozenset[Perm]:
+    """What a token with `token_scopes` may use of its user's permissions (None: not a token)."""
+    if token_scopes is None:
+        return perms
+    allowed = set(TOKEN_BASE)
+    for scope in token_scopes:
+        allowed |= TOKEN_SCOPE_PERMISSIONS.get(scope, frozenset())
+    return frozenset(perms & allowed)
+
+
+def permissions_of(actor) -> frozenset[Perm]:
     if actor.is_system:
-        return True
-    return perm in permissions_for(actor.roles, actor.token_scopes)
+        return frozenset(Perm)
+    perms = actor.perms if actor.perms is not None else role_permissions(actor.roles)
+    return narrow(perms, actor.token_scopes)
+
+
+def has_perm(actor, perm: Perm) -> bool:
+    return perm in permissions_of(actor)

@@ -92,16 +92,21 @@ class Rights:
 NO_RIGHTS = Rights({}, {}, {}, {}, {})
 
 
-def rights_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None = None) -> Rights:
-    """The rights of `roles` (narrowed by `token_scopes` when not None) on `formdef`.
+def rights_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None = None,
+               token_fields: frozenset[str] | None = None) -> Rights:
+    """The rights of `roles` (narrowed by a token's `token_scopes` and `token_fields` when not
+    None) on `formdef`.
 
     The returned object describes a record of the user's own (covered by every grant), which
     is also the most any record can give; `.at(relation)` gives the others."""
-    return _rights(formdef, roles, token_scopes)
+    return _rights(formdef, roles, token_scopes, token_fields)
 
 
-def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None) -> list[Grant]:
+def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None,
+               token_fields: frozenset[str] | None = None) -> list[Grant]:
     allowed = _token_actions(formdef, token_scopes)
+    only = None if token_fields is None else {
+        name for form, _, name in (f.partition(".") for f in token_fields) if form == formdef.key}
     out = []
     for role in sorted(roles):
         block = formdef.access.get(role)
@@ -116,6 +121,8 @@ def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[
             level = block["fields"].get(name, default)
             if level == "write" and not actions & set(WRITE_ACTIONS):
                 level = "read"  # a grant that cannot write shows its writable fields read-only
+            if only is not None and name not in only:
+                level = "hidden"  # a token's field allowlist: deny by default, forms it does not name included
             if level != "hidden":
                 levels.append((name, level))
         out.append(Grant(role, block["scope"], actions, tuple(levels)))
@@ -157,8 +164,9 @@ def _merge(grants: list[Grant]) -> Rights:
 
 
 @lru_cache(maxsize=4096)
-def _rights(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None) -> Rights:
-    grants = grants_for(formdef, roles, token_scopes)
+def _rights(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[str] | None,
+            token_fields: frozenset[str] | None) -> Rights:
+    grants = grants_for(formdef, roles, token_scopes, token_fields)
     relations = {rel: _merge([g for g in grants if g.covers(rel)]) for rel in RELATIONS}
     for r in relations.values():
         r.relations.update(relations)

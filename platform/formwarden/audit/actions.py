@@ -19,6 +19,12 @@ LABELS: dict[str, str] = {
     "role_grant": N_("Granted a role"), "role_revoke": N_("Revoked a role"),
     "token_create": N_("Created an API token"), "token_revoke": N_("Revoked an API token"),
     "form_publish": N_("Published a form version"),
+    "user_update": N_("Changed an account"), "role_create": N_("Created a role"),
+    "role_update": N_("Changed a role"), "role_retire": N_("Retired a role"), "role_reinstate": N_("Reinstated a role"),
+    "role_delete": N_("Deleted a role"), "team_create": N_("Created a team"), "team_update": N_("Changed a team"),
+    "team_delete": N_("Deleted a team"), "policy_change": N_("Changed a form's access policy"),
+    "handover": N_("Handed a record over"), "bulk_handover": N_("Handed records over"),
+    "view_as": N_("Viewed as another user"),
     # backups and keys
     "backup_create": N_("Made a backup"), "backup_restore": N_("Restored a backup"),
     "backup_restore_record": N_("Restored a record from a backup"), "backup_policy": N_("Changed the backup policy"),
@@ -30,10 +36,14 @@ LABELS: dict[str, str] = {
     "alert_resolve": N_("Alert resolved"),
 }
 ACTIONS = tuple(LABELS)
-CHANGING = ("create", "update", "revert", "backup_restore_record")  # actions that make a new record version
+CHANGING = ("create", "update", "revert", "backup_restore_record", "handover")  # actions that make a new record version
 # What a person does with customer data (alert rules on activity: off-hours, dormant accounts).
 ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
-            "export", "export_download", "audit_export", "reveal")
+            "export", "export_download", "audit_export", "reveal", "view_as")
+# Changes to who may do what (alert rules watch for bursts and for grants outside working hours).
+ACCESS_CHANGES = ("role_grant", "role_revoke", "role_create", "role_update", "role_retire", "role_reinstate",
+                  "role_delete", "policy_change", "token_create", "user_create", "user_update", "user_activate",
+                  "team_update")
 
 
 def check(action: str) -> str:

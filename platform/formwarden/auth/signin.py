@@ -5,10 +5,12 @@ from __future__ import annotations
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
+from formwarden.models import User, utcnow
 
 
 def signed_in(actor: Actor) -> None:
     with write_transaction():
+        User.update(last_login_at=utcnow()).where(User.id == actor.user_id).execute()
         record_event(actor, "login")
 
 

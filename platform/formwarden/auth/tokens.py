@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 
 from formwarden import db
@@ -13,8 +14,11 @@ from formwarden.db import write_transaction
 from formwarden.errors import Invalid
 from formwarden.models import ApiToken, User, utcnow
 
-SCOPE_RE = re.compile(r"^(?:(?:[a-z][a-z0-9_]*:)?(?:read|write|delete|export)|purge|audit|alerts|users|forms|tokens)$")
+SCOPE_RE = re.compile(
+    r"^(?:(?:[a-z][a-z0-9_]*:)?(?:read|write|delete|export)|purge|audit|alerts|users|forms|tokens|backups|access)$")
 DEFAULT_SCOPES = ("read",)
+FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+MAX_LIST = 200
 
 
 def parse_scopes(scopes) -> list[str]:
@@ -29,52 +33,109 @@ def parse_scopes(scopes) -> list[str]:
     return sorted(set(out)) or list(DEFAULT_SCOPES)
 
 
+def _words(values) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    return [part for v in values or () for part in str(v).replace(",", " ").split()]
+
+
+def parse_fields(values) -> list[str]:
+    """A field allowlist, `form.field` each (the names are checked against the forms by the caller)."""
+    out = sorted(set(_words(values)))
+    if len(out) > MAX_LIST:
+        raise Invalid(f"at most {MAX_LIST} fields", field="fields", code="too_many")
+    for f in out:
+        if not FIELD_RE.match(f):
+            raise Invalid(f"{f[:80]!r} is not form.field", field="fields", code="invalid_field")
+    return out
+
+
+def parse_networks(values) -> list[str]:
+    """An IP allowlist: addresses or networks (CIDR), IPv4 or IPv6."""
+    out = []
+    for v in _words(values):
+        try:
+            out.append(str(ipaddress.ip_network(v, strict=False)))
+        except ValueError:
+            raise Invalid(f"{v[:80]!r} is not an IP address or network", field="ip_allow", code="invalid_ip") from None
+    if len(out) > MAX_LIST:
+        raise Invalid(f"at most {MAX_LIST} addresses", field="ip_allow", code="too_many")
+    return sorted(set(out))
+
+
+def ip_allowed(allow: str, ip: str) -> bool:
+    """Whether `ip` may use a token with the stored allowlist `allow` ("" = anywhere)."""
+    if not allow:
+        return True
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(n) for n in allow.split())
+
+
 def create_token(actor: Actor, user: User, *, name: str = "", scopes=DEFAULT_SCOPES,
-                 expires_at: dt.datetime | None = None) -> tuple[ApiToken, str]:
-    """Create a token for `user`; returns the row and the secret, which is shown only once."""
+                 expires_at: dt.datetime | None = None, fields=(), ip_allow=()) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns the row and the secret, which is shown only once.
+
+    `fields` (form.field …) narrows the token to those fields, `ip_allow` to those addresses;
+    both only ever narrow what the user may do."""
     scopes = parse_scopes(scopes)
+    field_list, networks = parse_fields(fields), parse_networks(ip_allow)
     if expires_at is not None and expires_at <= utcnow():
         raise Invalid("expiry must be in the future", field="expires", code="invalid_expiry")
     prefix = new_secret(6)[:8].replace("_", "x").replace("-", "x")
     raw = f"fw_{prefix}_{new_secret()}"
     with write_transaction():
-        token = ApiToken.create(user=user, name=name[:80], prefix=prefix, token_hash=digest(raw),
-                                scopes=" ".join(scopes), expires_at=expires_at)
-        record_event(actor, "token_create", diff={"token": [None, prefix], "user": [None, user.username],
-                                                  "scopes": [None, " ".join(scopes)]})
+        token = ApiToken.create(user=user, name=name.strip()[:80], prefix=prefix, token_hash=digest(raw),
+                                scopes=" ".join(scopes), expires_at=expires_at, fields=" ".join(field_list),
+                                ip_allow=" ".join(networks))
+        diff = {"token": [None, prefix], "user": [None, user.username], "scopes": [None, " ".join(scopes)],
+                "name": [None, token.name],
+                "expires_at": [None, expires_at.isoformat(timespec="minutes") if expires_at else None]}
+        if field_list:
+            diff["fields"] = [None, " ".join(field_list)]
+        if networks:
+            diff["ip_allow"] = [None, " ".join(networks)]
+        record_event(actor, "token_create", diff=diff)
     return token, raw
 
 
 _LOOKUP = (
-    "SELECT t.id, t.prefix, t.scopes, t.expires_at, t.last_used_at, u.id, u.username, u.locale, u.is_active,"
-    " u.expires_at FROM api_token t JOIN \"user\" u ON u.id = t.user_id"
+    "SELECT t.id, t.prefix, t.scopes, t.expires_at, t.last_used_at, t.last_used_ip, t.fields, t.ip_allow,"
+    " u.id, u.username, u.locale, u.is_active, u.expires_at FROM api_token t JOIN \"user\" u ON u.id = t.user_id"
     " WHERE t.token_hash = ? AND t.revoked_at IS NULL"
 )
 
 
-def authenticate_token(raw: str) -> tuple[User, ApiToken] | None:
-    """The active user and token behind `raw`, or None (unknown, revoked, expired, deactivated)."""
+def authenticate_token(raw: str, ip: str = "") -> tuple[User, ApiToken] | None:
+    """The active user and token behind `raw` used from `ip`, or None (unknown, revoked,
+    expired, deactivated, or an address outside the token's allowlist)."""
     if not raw.startswith("fw_"):
         return None
     row = db.fetchone(_LOOKUP, (digest(raw),))
     if row is None:
         return None
-    tid, prefix, scopes, expires, last_used, uid, username, locale, active, user_expires = row
+    tid, prefix, scopes, expires, last_used, last_ip, fields, allow, uid, username, locale, active, user_expires = row
     user = User(id=uid, username=username, locale=locale, is_active=bool(active),
                 expires_at=db.py_datetime(user_expires))
-    token = ApiToken(id=tid, user=uid, prefix=prefix, scopes=scopes, expires_at=db.py_datetime(expires))
+    token = ApiToken(id=tid, user=uid, prefix=prefix, scopes=scopes, expires_at=db.py_datetime(expires),
+                     fields=fields or "", ip_allow=allow or "")
     now = utcnow()
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    if not account_usable(user, now):
+    if not account_usable(user, now) or not ip_allowed(token.ip_allow, ip):
         return None
     last_used = db.py_datetime(last_used)
-    if last_used is None or now - last_used > dt.timedelta(minutes=5):
-        ApiToken.update(last_used_at=now).where(ApiToken.id == tid).execute()
+    if last_used is None or now - last_used > dt.timedelta(minutes=5) or (last_ip or "") != ip[:64]:
+        ApiToken.update(last_used_at=now, last_used_ip=ip[:64]).where(ApiToken.id == tid).execute()
     return user, token
 
 
-def revoke_token(actor: Actor, token: ApiToken) -> None:
+def revoke_token(actor: Actor, token: ApiToken, reason: str = "") -> None:
     with write_transaction():
-        ApiToken.update(revoked_at=utcnow()).where(ApiToken.id == token.id).execute()
-        record_event(actor, "token_revoke", diff={"token": [token.prefix, None]})
+        n = ApiToken.update(revoked_at=utcnow()).where(ApiToken.id == token.id, ApiToken.revoked_at.is_null()).execute()
+        if n:
+            owner = User.get_by_id(token.user_id).username  # type: ignore[attr-defined]
+            record_event(actor, "token_revoke", diff={"token": [token.prefix, None], "user": [owner, owner]},
+                         reason=reason)

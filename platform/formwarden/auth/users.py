@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from formwarden import db
 from formwarden.access.actor import Actor
+from formwarden.access.permissions import BUILTIN_ROLE_PERMISSIONS, DEFAULT_PERMISSIONS, Perm
+from formwarden.access.permissions import parse as parse_permissions
 from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password, password_problem, verify_password
 from formwarden.auth.sessions import account_usable, revoke_all_sessions
@@ -10,20 +12,27 @@ from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import ApiToken, Role, Team, User, UserRole, UserTeam, utcnow
 
+# Retired roles grant nothing: they are left out here, so neither their platform permissions
+# nor their grants in any form's policy reach the actor.
 _MEMBERSHIP = (
-    "SELECT 'role', r.name FROM user_role ur JOIN role r ON r.id = ur.role_id WHERE ur.user_id = ?"
-    " UNION ALL SELECT 'team', CAST(ut.team_id AS TEXT) FROM user_team ut WHERE ut.user_id = ?"
+    "SELECT 'role', r.name, r.permissions FROM user_role ur JOIN role r ON r.id = ur.role_id"
+    " WHERE ur.user_id = ? AND r.retired_at IS NULL"
+    " UNION ALL SELECT 'team', CAST(ut.team_id AS TEXT), '' FROM user_team ut WHERE ut.user_id = ?"
 )
 
 
 def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", request_id: str = "") -> Actor:
-    """The acting identity of `user` (optionally through an API token) with its roles and teams."""
+    """The acting identity of `user` (optionally through an API token) with its roles, their
+    platform permissions and its teams, read afresh (a change applies from the next request)."""
     scopes = frozenset(token.scopes.split()) if token is not None else None
+    token_fields = frozenset(token.fields.split()) if token is not None and token.fields else None
     roles: set[str] = set()
     teams: set[int] = set()
-    for kind, value in db.fetchall(_MEMBERSHIP, (user.id, user.id)):
+    perms: set[Perm] = {Perm.ACCOUNT}
+    for kind, value, granted in db.fetchall(_MEMBERSHIP, (user.id, user.id)):
         if kind == "role":
             roles.add(value)
+            perms |= parse_permissions(granted)
         else:
             teams.add(int(value))
     return Actor(
@@ -35,6 +44,8 @@ def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", req
         token_id=token.id if token is not None else None,
         username=user.username,
         token_scopes=scopes,
+        perms=frozenset(perms),
+        token_fields=token_fields,
         locale=user.locale,
         ip=ip,
         user_agent=user_agent,
@@ -43,7 +54,11 @@ def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", req
 
 
 def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
-    role, created = Role.get_or_create(name=name, defaults={"title_zh": title_zh, "title_en": title_en})
+    """The role named `name`, created when missing (built-in roles with their built-in platform
+    permissions, any other with the default ones: record work, decided per form by its policy)."""
+    perms = BUILTIN_ROLE_PERMISSIONS.get(name, DEFAULT_PERMISSIONS)
+    role, created = Role.get_or_create(name=name, defaults={"title_zh": title_zh, "title_en": title_en,
+                                                            "permissions": " ".join(sorted(perms))})
     if not created and (title_zh or title_en) and (role.title_zh, role.title_en) != (title_zh, title_en):
         role.title_zh, role.title_en = title_zh or role.title_zh, title_en or role.title_en
         role.save()

@@ -11,7 +11,7 @@ from croniter import croniter
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.access.permissions import Perm, has_perm, permissions_for
+from formwarden.access.permissions import Perm, has_perm, role_permissions
 from formwarden.audit import record_event
 from formwarden.errors import Forbidden, Invalid
 from formwarden.forms.messages import render
@@ -66,7 +66,7 @@ def _may_take_charge(username: str) -> bool:
     if user is None:
         return False
     roles = [r.name for r in Role.select(Role.name).join(UserRole).where(UserRole.user == user.id)]
-    return Perm.BACKUPS in permissions_for(roles)
+    return Perm.BACKUPS in role_permissions(roles)
 
 
 def _checked(values: dict) -> Policy:

@@ -29,10 +29,10 @@ from formwarden.models import Setting, utcnow
 
 log = logging.getLogger(__name__)
 TRAIL = ("audit_event", "audit_checkpoint", "alert", "alert_cursor")  # the trail and what points into it
-# On a rollback the form definitions stay as they are now too: versions only ever grow, every
-# version a restored record names is still there, and a newer version may have narrowed
-# access (a rollback must not hand a role back a field it lost).
-KEPT_ON_ROLLBACK = TRAIL + ("form", "form_version")
+# On a rollback the form definitions and access policies stay as they are now too: versions
+# only ever grow, every version a restored record names is still there, and a newer version may
+# have narrowed access (a rollback must not hand a role back a field it lost).
+KEPT_ON_ROLLBACK = TRAIL + ("form", "form_version", "form_policy")
 DERIVED = ("audit_event_field", "audit_field_cursor")
 _EVENT_COLUMNS = ("seq, at, actor_kind, actor_id, actor_name, action, form_key, record_id, diff, reason, request_id,"
                   " ip, user_agent, prev_hash, hash, mac")
@@ -174,14 +174,26 @@ def _live_access() -> dict:
         'SELECT u.username, r.name FROM user_role ur JOIN "user" u ON u.id = ur.user_id JOIN role r ON r.id = ur.role_id')}
     revoked = {h for (h,) in db.fetchall("SELECT token_hash FROM api_token WHERE revoked_at IS NOT NULL")}
     live_tokens = {h for (h,) in db.fetchall("SELECT token_hash FROM api_token")}
-    return {"users": users, "roles": roles, "revoked": revoked, "tokens": live_tokens}
+    grants = {name: (set(perms.split()), retired) for name, perms, retired in db.fetchall(
+        "SELECT name, permissions, retired_at FROM role")}
+    return {"users": users, "roles": roles, "revoked": revoked, "tokens": live_tokens, "grants": grants}
 
 
 def _keep_closed(live: dict) -> int:
     """Re-apply, to accounts that exist on both sides, every closing of access made since the
-    archive: deactivation, a newer password, a revoked role, a revoked (or deleted) token."""
+    archive: deactivation, a newer password, a revoked role, a revoked (or deleted) token, a
+    platform permission taken from a role, a role retired."""
     n = 0
     now = db.db_datetime(utcnow())
+    for role_id, name, perms, retired in db.fetchall("SELECT id, name, permissions, retired_at FROM role"):
+        was = live["grants"].get(name)
+        if was is None:
+            continue
+        kept = " ".join(sorted(set(perms.split()) & was[0]))
+        if kept != " ".join(sorted(perms.split())) or (retired is None and was[1] is not None):
+            db.execute("UPDATE role SET permissions = ?, retired_at = ? WHERE id = ?",
+                       (kept, retired if retired is not None else was[1], role_id))
+            n += 1
     for username, active, pw_hash, changed in db.fetchall(
             'SELECT username, is_active, password_hash, password_changed_at FROM "user"'):
         was = live["users"].get(username)

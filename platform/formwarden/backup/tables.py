@@ -19,6 +19,7 @@ from formwarden.models import (
     AuditCheckpoint,
     AuditEvent,
     Form,
+    FormPolicy,
     FormVersion,
     Record,
     Role,
@@ -31,7 +32,7 @@ from formwarden.models import (
 
 # In an order that satisfies every foreign key when inserted front to back.
 PARTS: tuple[type[pw.Model], ...] = (
-    Team, Role, User, UserRole, UserTeam, ApiToken, Form, FormVersion, Record, AuditEvent, AuditCheckpoint,
+    Role, User, Team, UserRole, UserTeam, ApiToken, Form, FormVersion, FormPolicy, Record, AuditEvent, AuditCheckpoint,
     Alert, AlertCursor, Setting,
 )
 LOCAL_SETTINGS = "backup."  # settings about this installation's backups survive a restore

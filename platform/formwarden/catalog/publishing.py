@@ -1,6 +1,12 @@
 """Publishing form definitions: each new version with its audit event and its field indexes,
 in one transaction. The definitions themselves are checked by `forms` (pure); this service
-writes them."""
+writes them.
+
+The access policy is versioned apart from the definition (see `catalog.policies`). A new
+form's `x-access` becomes policy version 1. A new version of an existing form keeps the policy
+in force unless the definition's `x-access` differs from the previous version's (the file
+states a new policy, which then becomes the next policy version); either way a field the new
+version adds is hidden for every role that does not name it, and listed as undecided."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +15,7 @@ from pathlib import Path
 
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
+from formwarden.catalog import policies
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid
 from formwarden.forms import versions
@@ -42,30 +49,34 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
             definition=json.dumps(stored, ensure_ascii=False, sort_keys=True),
             published_by=actor.user_id,
         )
-        previous = json.loads(current.definition)["x-access"] if current is not None else {}
+        previous = json.loads(current.definition) if current is not None else None
         form.current_version = version
         form.save()
         versions.forget_forms()
         ensure_field_indexes(form.id, formdef)
-        record_event(actor, "form_publish", form_key=formdef.key,
-                     diff={"version": [version - 1 or None, version], **access_changes(previous, doc["x-access"])})
+        record_event(actor, "form_publish", form_key=formdef.key, diff={"version": [version - 1 or None, version]})
+        _carry_policy(actor, form, previous, doc, version)
     return form, version, True
 
 
-def _flatten(access: dict) -> dict:
-    out = {}
-    for role, block in access.items():
-        out[f"x-access.{role}.scope"] = block["scope"]
-        out[f"x-access.{role}.actions"] = sorted(block["actions"])
-        for name, level in block["fields"].items():
-            out[f"x-access.{role}.fields.{name}"] = level
-    return out
-
-
-def access_changes(old: dict, new: dict) -> dict:
-    """Permission changes between two access blocks, as `path: [old, new]` (for the audit trail)."""
-    a, b = _flatten(old), _flatten(new)
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+def _carry_policy(actor: Actor, form: Form, previous: dict | None, doc: dict, version: int) -> None:
+    """The policy after publishing `doc` as `version` (see the module's docstring)."""
+    if previous is None or not form.policy_version:
+        access, added = doc["x-access"], []
+    else:
+        stated = doc["x-access"] != previous["x-access"]
+        access = doc["x-access"] if stated else policies.current_access(form)
+        added = [name for name in doc["properties"] if name not in previous["properties"]]
+    access = {role: {**block, "fields": {n: lvl for n, lvl in block["fields"].items()
+                                          if n == "*" or n in doc["properties"]}}
+              for role, block in access.items()}  # a field the version removes leaves the policy with it
+    access, undecided = policies.hide_new_fields(access, added)
+    try:
+        policies.write_version(actor, form, access, reason=f"form version {version} published",
+                               undecided_fields=undecided)
+    except Invalid as exc:
+        raise Invalid(f"version {version} would leave the access policy with problems: {exc.message}",
+                      code="invalid_definition", details=exc.details) from None
 
 
 def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:

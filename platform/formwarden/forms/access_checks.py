@@ -1,5 +1,7 @@
-"""Publish-time checks of a definition's access blocks against its rules: no role may be left
-unable to save (a rule or the schema requiring a field the role cannot write)."""
+"""Checks of a definition's access blocks, run when a form is published and when its policy is
+saved: `access_problems` block (a role left unable to save: a rule or the schema requiring a
+field the role cannot write); `access_warnings` are shown before saving (exposure: restricted
+values a role may export, fields a role may write but never see again)."""
 from __future__ import annotations
 
 from formwarden.forms.definition import FormDef, Problem
@@ -36,3 +38,18 @@ def access_problems(formdef: FormDef) -> list[Problem]:
                         f"role {role!r} may set {trigger!r} so that rule /x-rules/{r} requires {name!r},"
                         f" which the role cannot write"))
     return problems
+
+
+def access_warnings(formdef: FormDef) -> list[Problem]:
+    """Combinations that are allowed but worth a second look before saving."""
+    out = []
+    for role, block in formdef.access.items():
+        actions = set(block["actions"])
+        for name, fd in formdef.fields.items():
+            level = _level(block, name)
+            pointer = f"/x-access/{role}/fields/{name}"
+            if fd.sensitivity == "restricted" and level in ("read", "write") and {"read", "export"} <= actions:
+                out.append(Problem(pointer, f"role {role!r} may read the restricted field {name!r} and export records"))
+            if level == "write" and actions & WRITE_ACTIONS and "read" not in actions:
+                out.append(Problem(pointer, f"role {role!r} may write {name!r} but cannot read records afterwards"))
+    return out

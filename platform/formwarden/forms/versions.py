@@ -9,9 +9,9 @@ from formwarden import db
 from formwarden.errors import Invalid, NotFound
 from formwarden.forms.access_checks import access_problems
 from formwarden.forms.definition import FormDef, parse_definition
-from formwarden.models import Form, FormVersion
+from formwarden.models import Form, FormPolicy, FormVersion
 
-_cache: dict[tuple[int, int, int], FormDef] = {}
+_cache: dict[tuple[int, int, int, int], FormDef] = {}
 
 
 def canonical(doc: dict) -> str:
@@ -35,11 +35,13 @@ def checked_definition(doc: object) -> FormDef:
 # restore may be published again with other content, so every process drops its cached
 # definitions when it sees a new epoch (within _FORM_TTL).
 RESTORE_EPOCH = "backup.restore_epoch"
-_FORM_BY_KEY = ("SELECT id, current_version, (SELECT value FROM setting WHERE key = 'backup.restore_epoch')"
-                " FROM form WHERE key = ?")
+_FORM_BY_KEY = ("SELECT id, current_version, policy_version,"
+                " (SELECT value FROM setting WHERE key = 'backup.restore_epoch') FROM form WHERE key = ?")
 _epoch: dict[int, str | None] = {}
-_FORM_TTL = 2.0  # seconds another process may keep using the previous version after a publish
-_forms: dict[tuple[int, str], tuple[float, int, int]] = {}
+# Seconds a process may keep using the previous form row (version and policy) after a change
+# elsewhere; requests start with `forget_forms()`, so a page or API call always sees the newest.
+_FORM_TTL = 2.0
+_forms: dict[tuple[int, str], tuple[float, int, int, int]] = {}
 
 
 def get_form(key: str) -> Form:
@@ -48,27 +50,42 @@ def get_form(key: str) -> Form:
     cache_key = (id(db.database.obj), key)
     hit = _forms.get(cache_key)
     if hit is not None and now - hit[0] < _FORM_TTL:
-        return Form(id=hit[1], key=key, current_version=hit[2])
+        return Form(id=hit[1], key=key, current_version=hit[2], policy_version=hit[3])
     row = db.fetchone(_FORM_BY_KEY, (key,))
     if row is None or not row[1]:
         raise NotFound(f"no form {key!r}", field="form", code="unknown_form")
-    if _epoch.get(id(db.database.obj), row[2]) != row[2]:
+    if _epoch.get(id(db.database.obj), row[3]) != row[3]:
         clear_cache()
-    _epoch[id(db.database.obj)] = row[2]
-    _forms[cache_key] = (now, row[0], row[1])
-    return Form(id=row[0], key=key, current_version=row[1])
+    _epoch[id(db.database.obj)] = row[3]
+    _forms[cache_key] = (now, row[0], row[1], row[2])
+    return Form(id=row[0], key=key, current_version=row[1], policy_version=row[2])
+
+
+def policy_access(form: Form) -> dict | None:
+    """The access block of the form's current policy version (None: version 0, the definition's own)."""
+    if not form.policy_version:
+        return None
+    row = FormPolicy.get_or_none(FormPolicy.form == form.id, FormPolicy.version == form.policy_version)
+    return json.loads(row.access) if row is not None else None
 
 
 def definition(form: Form, version: int | None = None) -> FormDef:
-    """The checked definition of `form` at `version` (default: current), cached per process."""
+    """The checked definition of `form` at `version` (default: current), cached per process,
+    with the form's current access policy in place of the version's own `x-access` (a policy
+    is versioned on its own, and applies to records of every form version)."""
     version = version or form.current_version
-    key = (id(db.database.obj), form.id, version)  # a process may open a second database (restore checks)
+    policy = form.policy_version or 0
+    key = (id(db.database.obj), form.id, version, policy)  # a process may open a second database (restore checks)
     cached = _cache.get(key)
     if cached is None:
         row = FormVersion.get_or_none(FormVersion.form == form, FormVersion.version == version)
         if row is None:
             raise NotFound(f"form {form.key!r} has no version {version}", code="unknown_form_version")
-        cached = _cache[key] = FormDef(json.loads(row.definition))
+        doc = json.loads(row.definition)
+        access = policy_access(form)
+        if access is not None:
+            doc["x-access"] = access
+        cached = _cache[key] = FormDef(doc)
     return cached
 
 

@@ -81,7 +81,7 @@ def load_actor() -> None:
             raise Unauthorized("API tokens are accepted on /api/ only; sign in to use the pages",
                                code="token_not_accepted")
         scheme, _, raw = header.partition(" ")
-        found = authenticate_token(raw.strip()) if scheme.lower() == "bearer" else None
+        found = authenticate_token(raw.strip(), info["ip"]) if scheme.lower() == "bearer" else None
         if found is None:
             raise Unauthorized("invalid or expired API token", code="invalid_token")
         user, token = found

@@ -11,6 +11,7 @@ from formwarden import db
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import actions
 from formwarden.errors import BadRequest, NotFound
+from formwarden.forms import versions
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.errors import init_errors
@@ -83,6 +84,7 @@ def _check_path_ids() -> None:
 
 def _before():
     db.ensure_connection()
+    versions.forget_forms()  # each request reads the form rows afresh: a new policy applies at once
     guard.bind_view(current_app)
     limit = guard.upload_limit()
     if limit:
@@ -150,4 +152,7 @@ def init_http(app: Flask) -> None:
                 "action_labels": _action_labels(), "status_labels": _status_labels(), "rule_labels": _rule_labels(),
                 "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ)),
                 "can_alerts": bool(who and has_perm(who, Perm.ALERTS_VIEW)),
-                "can_backups": bool(who and has_perm(who, Perm.BACKUPS))}
+                "can_backups": bool(who and has_perm(who, Perm.BACKUPS)),
+                "can_people": bool(who and has_perm(who, Perm.USERS_MANAGE)),
+                "can_access": bool(who and has_perm(who, Perm.ACCESS_MANAGE)),
+                "can_tokens": bool(who and has_perm(who, Perm.TOKENS_OWN))}

@@ -31,18 +31,16 @@ class NeverReusedIdField(pw.AutoField):
         return node
 
 
-class Team(BaseModel):
-    id = NeverReusedIdField()
-    name = pw.CharField(max_length=80, unique=True)
-
-
 class Role(BaseModel):
-    """A named role; what it may do lives in form access blocks and app permissions."""
+    """A named role: its platform permissions here, its record rights in each form's policy.
+    `name` is the key policies use and never changes; the titles are what people read."""
     id = NeverReusedIdField()
 
     name = pw.CharField(max_length=40, unique=True)
     title_zh = pw.CharField(max_length=80, default="")
     title_en = pw.CharField(max_length=80, default="")
+    permissions = pw.TextField(default="")  # space-separated Perm values
+    retired_at = pw.DateTimeField(null=True)  # retired roles grant nothing and cannot be given
 
 
 class User(BaseModel):
@@ -55,6 +53,17 @@ class User(BaseModel):
     expires_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     password_changed_at = pw.DateTimeField(default=utcnow)
+    kind = pw.CharField(max_length=16, default="person")  # person | integration (API tokens only)
+    time_zone = pw.CharField(max_length=64, default="")  # "" = the instance's
+    last_login_at = pw.DateTimeField(null=True)
+    deactivated_reason = pw.TextField(default="")
+
+
+class Team(BaseModel):
+    id = NeverReusedIdField()
+    manager_id: int | None
+    name = pw.CharField(max_length=80, unique=True)
+    manager = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
 
 
 class UserRole(BaseModel):
@@ -98,6 +107,9 @@ class ApiToken(BaseModel):
     expires_at = pw.DateTimeField(null=True)
     revoked_at = pw.DateTimeField(null=True)
     last_used_at = pw.DateTimeField(null=True)
+    last_used_ip = pw.CharField(max_length=64, default="")
+    fields = pw.TextField(default="")  # "form.field …": only these fields, when given
+    ip_allow = pw.TextField(default="")  # addresses or networks it may be used from, when given
 
 
 class Form(BaseModel):
@@ -105,6 +117,7 @@ class Form(BaseModel):
     key = pw.CharField(max_length=64, unique=True)
     current_version = pw.IntegerField(default=0)
     created_at = pw.DateTimeField(default=utcnow)
+    policy_version = pw.IntegerField(default=0)  # 0: the current definition's own x-access
 
 
 class FormVersion(BaseModel):
@@ -117,6 +130,26 @@ class FormVersion(BaseModel):
     checksum = pw.CharField(max_length=64)
     published_at = pw.DateTimeField(default=utcnow)
     published_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("form", "version"), True),)
+
+
+class FormPolicy(BaseModel):
+    """One version of a form's access policy (the `x-access` block), versioned on its own: a
+    policy change needs no new form version. Never changed once written; a rollback is a new one."""
+    id = NeverReusedIdField()
+    form_id: int
+
+    form = pw.ForeignKeyField(Form, backref="policies", on_delete="CASCADE")
+    version = pw.IntegerField()
+    access = pw.TextField()
+    undecided = pw.TextField(default="[]")  # fields a new form version added, hidden until someone decides
+    diff = pw.TextField(default="{}")
+    reason = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    created_by_id = pw.IntegerField(null=True)
+    created_by_name = pw.CharField(max_length=120, default="")
 
     class Meta:
         indexes = ((("form", "version"), True),)
@@ -336,6 +369,6 @@ class BackupCopy(BaseModel):
 
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
-    Form, FormVersion, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, AuditEventAbandoned, Alert, AlertCursor, JobRun,
+    Form, FormVersion, FormPolicy, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, AuditEventAbandoned, Alert, AlertCursor, JobRun,
     Setting, BackupRun, BackupCopy,
 ]

@@ -1,0 +1,196 @@
+"""Roles as data: create, rename (titles; the key policies use never changes), decide their
+platform permissions, retire, reinstate and delete. Every change is an audit event with old →
+new, and nothing may leave the instance without an active person who administers users."""
+from __future__ import annotations
+
+import json
+import re
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import DEFAULT_PERMISSIONS, Perm, has_perm
+from formwarden.access.permissions import parse as parse_permissions
+from formwarden.audit import record_event
+from formwarden.auth.users import ensure_role
+from formwarden.db import write_transaction
+from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.models import Role, utcnow
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Seeded by `init` and `demo` (the example forms' policies name them); editable like any other.
+BUILTIN_ROLES = {
+    "admin": ("管理员", "Administrator"),
+    "manager": ("经理", "Manager"),
+    "sales": ("销售", "Sales"),
+    "finance": ("财务", "Finance"),
+    "support": ("客服", "Support"),
+    "intern": ("实习生", "Intern"),
+    "auditor": ("审计员", "Auditor"),
+}
+
+
+def seed_builtin_roles() -> None:
+    for name, (zh, en) in BUILTIN_ROLES.items():
+        ensure_role(name, zh, en)
+
+
+def require_admin(actor: Actor) -> None:
+    if not has_perm(actor, Perm.USERS_MANAGE):
+        raise Forbidden("you may not manage people, roles or teams", code="missing_permission")
+
+
+def get_role(name: str) -> Role:
+    role = Role.get_or_none(Role.name == name)
+    if role is None:
+        raise NotFound(f"no role {name!r}", field="role", code="unknown_role")
+    return role
+
+
+def list_roles() -> list[Role]:
+    return list(Role.select().order_by(Role.retired_at.is_null(False), Role.name))
+
+
+def holders(role: Role) -> list[str]:
+    """Usernames of the accounts (active or not) that hold `role`."""
+    return [row[0] for row in db.fetchall('SELECT u.username FROM "user" u JOIN user_role ur ON ur.user_id = u.id'
+                                          " WHERE ur.role_id = ? ORDER BY u.username", (role.id,))]
+
+
+def holder_counts() -> dict[int, int]:
+    return dict(db.fetchall("SELECT role_id, COUNT(*) FROM user_role GROUP BY role_id"))
+
+
+def _permissions(values) -> list[str]:
+    known = {p.value for p in Perm}
+    out = set()
+    for v in values or ():
+        if v not in known:
+            raise Invalid(f"unknown permission {v!r}", field="permissions", code="invalid_permission")
+        out.add(v)
+    out.add(Perm.ACCOUNT.value)
+    return sorted(out)
+
+
+def _title(value: str, field: str) -> str:
+    value = (value or "").strip()
+    if len(value) > 80:
+        raise Invalid("at most 80 characters", field=field, code="too_long")
+    return value
+
+
+_ADMINISTERED = (
+    'SELECT COUNT(DISTINCT u.id) FROM "user" u JOIN user_role ur ON ur.user_id = u.id JOIN role r ON r.id = ur.role_id'
+    " WHERE u.is_active = ? AND u.kind = 'person' AND r.retired_at IS NULL AND (u.expires_at IS NULL OR u.expires_at > ?)"
+    " AND (' ' || r.permissions || ' ') LIKE ?"
+)
+
+
+def check_still_administered() -> None:
+    """Refuse (inside the change's transaction) a change that leaves no active person able to
+    manage people: nobody could undo it from the console."""
+    n = db.fetchone(_ADMINISTERED, (True, db.db_datetime(utcnow()), f"% {Perm.USERS_MANAGE.value} %"))[0]
+    if not n:
+        raise Invalid("this would leave no active person who can manage people", field="permissions",
+                      code="last_administrator")
+
+
+def create_role(actor: Actor, name: str, *, title_zh: str = "", title_en: str = "", permissions=None) -> Role:
+    require_admin(actor)
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise Invalid("a role key is lowercase letters, digits and _ (up to 40), starting with a letter",
+                      field="name", code="invalid_name")
+    if Role.select().where(Role.name == name).exists():
+        raise Invalid(f"a role {name!r} exists", field="name", code="duplicate")
+    perms = _permissions(permissions if permissions is not None else DEFAULT_PERMISSIONS)
+    zh, en = _title(title_zh, "title_zh") or name, _title(title_en, "title_en") or name
+    with write_transaction():
+        role = Role.create(name=name, title_zh=zh, title_en=en, permissions=" ".join(perms))
+        record_event(actor, "role_create", diff={"role": [None, name], "title_zh": [None, zh], "title_en": [None, en],
+                                                 "permissions": [None, perms]})
+    return role
+
+
+def update_role(actor: Actor, name: str, *, title_zh: str | None = None, title_en: str | None = None,
+                permissions=None) -> Role:
+    require_admin(actor)
+    with write_transaction():
+        role = get_role(name)
+        diff = {}
+        for attr, value in (("title_zh", title_zh), ("title_en", title_en)):
+            if value is not None:
+                value = _title(value, attr) or name
+                if value != getattr(role, attr):
+                    diff[attr] = [getattr(role, attr), value]
+                    setattr(role, attr, value)
+        if permissions is not None:
+            old = sorted(parse_permissions(role.permissions))
+            new = _permissions(permissions)
+            if new != old:
+                diff["permissions"] = [old, new]
+                role.permissions = " ".join(new)
+        if not diff:
+            return role
+        role.save()
+        check_still_administered()
+        record_event(actor, "role_update", diff={"role": [name, name], **diff})
+    return role
+
+
+def _refuse_if_held(role: Role, doing: str) -> None:
+    names = holders(role)
+    if names:
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise Invalid(f"cannot {doing} role {role.name!r}: held by {shown}", field="role", code="role_in_use",
+                      details=[{"field": "role", "code": "role_in_use", "message": shown, "holders": names}])
+
+
+def retire_role(actor: Actor, name: str) -> Role:
+    """A retired role grants nothing and cannot be given; refused while anyone holds it."""
+    require_admin(actor)
+    with write_transaction():
+        role = get_role(name)
+        if role.retired_at is not None:
+            return role
+        _refuse_if_held(role, "retire")
+        role.retired_at = utcnow()
+        role.save()
+        record_event(actor, "role_retire", diff={"role": [name, name], "retired": [False, True]})
+    return role
+
+
+def reinstate_role(actor: Actor, name: str) -> Role:
+    require_admin(actor)
+    with write_transaction():
+        role = get_role(name)
+        if role.retired_at is None:
+            return role
+        role.retired_at = None
+        role.save()
+        record_event(actor, "role_reinstate", diff={"role": [name, name], "retired": [True, False]})
+    return role
+
+
+def policies_naming(name: str) -> list[str]:
+    """Forms whose policy in force has a column for role `name`."""
+    out = []
+    rows = db.fetchall("SELECT f.key, p.access FROM form f JOIN form_policy p ON p.form_id = f.id"
+                       " AND p.version = f.policy_version")
+    for key, access in rows:
+        if name in json.loads(access):
+            out.append(key)
+    return out
+
+
+def delete_role(actor: Actor, name: str) -> None:
+    """Delete a role nobody holds and no form's policy names (retire it otherwise)."""
+    require_admin(actor)
+    with write_transaction():
+        role = get_role(name)
+        _refuse_if_held(role, "delete")
+        forms = policies_naming(name)
+        if forms:
+            raise Invalid(f"cannot delete role {name!r}: the access policy of {', '.join(forms)} names it;"
+                          " remove its column there or retire the role", field="role", code="role_in_policy")
+        Role.delete().where(Role.id == role.id).execute()
+        record_event(actor, "role_delete", diff={"role": [name, None]})

@@ -1,0 +1,96 @@
+"""Handing someone's records over (offboarding): every record they own, in every form and in
+the recycle bin too, moves to another active user in one transaction, so no customer is left
+without an owner. Each record gets its own `handover` event (a new record version, owner old →
+new) and the batch one `bulk_handover` event with the counts per form.
+
+It is a user-administration act, not a record edit: it needs the users.manage permission and
+changes nothing but the owner (the owner field, when the form has one)."""
+from __future__ import annotations
+
+import json
+
+from formwarden import db
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit import record_event
+from formwarden.db import write_transaction
+from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.forms import versions
+from formwarden.models import Form, Record, Team, User, UserTeam, utcnow
+from formwarden.records.sealing import seal_data, unseal_data
+
+
+def _require(actor: Actor) -> None:
+    if not has_perm(actor, Perm.USERS_MANAGE):
+        raise Forbidden("you may not hand records over", code="missing_permission")
+
+
+def _user(username: str, field: str) -> User:
+    user = User.get_or_none(User.username == (username or "").strip())
+    if user is None:
+        raise NotFound(f"no user {username!r}", field=field, code="unknown_user")
+    return user
+
+
+def owned_counts(username: str) -> dict[str, int]:
+    """Records (live and in the recycle bin) the user owns, per form key."""
+    user = _user(username, "username")
+    return dict(db.fetchall("SELECT f.key, COUNT(*) FROM record r JOIN form f ON f.id = r.form_id"
+                            " WHERE r.owner_id = ? GROUP BY f.key ORDER BY f.key", (user.id,)))
+
+
+def team_manager(username: str) -> str | None:
+    """The manager of the first of the user's teams that has one other than the user."""
+    user = _user(username, "username")
+    row = (Team.select(User.username).join(UserTeam, on=(UserTeam.team == Team.id))
+           .switch(Team).join(User, on=(User.id == Team.manager))
+           .where(UserTeam.user == user.id, Team.manager != user.id, User.is_active == True)  # noqa: E712
+           .order_by(Team.name).tuples().first())
+    return row[0] if row else None
+
+
+def preview(actor: Actor, username: str) -> dict:
+    _require(actor)
+    return {"counts": owned_counts(username), "manager": team_manager(username)}
+
+
+def hand_over(actor: Actor, username: str, to: str, reason: str = "") -> dict[str, int]:
+    """Move every record `username` owns to `to`; returns the counts per form."""
+    _require(actor)
+    source, target = _user(username, "username"), _user(to, "to")
+    if source.id == target.id:
+        raise Invalid("choose someone else to take the records over", field="to", code="same_user")
+    now = utcnow()
+    if not target.is_active or (target.expires_at is not None and target.expires_at <= now) or target.kind != "person":
+        raise Invalid(f"{to} cannot take records over (inactive, expired or not a person)", field="to",
+                      code="unusable_account")
+    reason = (reason or "").strip()[:500] or f"handover from {source.username}"
+    counts: dict[str, int] = {}
+    with write_transaction():
+        for form in Form.select().where(Form.current_version > 0):
+            rows = list(Record.select().where(Record.form == form.id, Record.owner == source.id).order_by(Record.id))
+            if not rows:
+                continue
+            formdef = versions.definition(form)
+            field = formdef.owner_field
+            for rec in rows:
+                data = dict(rec.data)
+                if field:
+                    plain = unseal_data(formdef, {field: data[field]}) if field in data else {}
+                    plain[field] = target.username
+                    data.update(seal_data(formdef, plain))
+                old_owner = (unseal_data(formdef, {field: rec.data[field]}).get(field) if field and field in rec.data
+                             else source.username)
+                db.execute("UPDATE record SET data = json(?), owner_id = ?, version = version + 1, updated_at = ?,"
+                           " updated_by_id = ? WHERE id = ?",
+                           (_json(data), target.id, db.db_datetime(now), actor.user_id, rec.id))
+                record_event(actor, "handover", form_key=form.key, record_id=rec.id,
+                             diff={field or "owner": [old_owner, target.username]}, reason=reason)
+            counts[form.key] = len(rows)
+        record_event(actor, "bulk_handover", diff={"from": [source.username, None], "to": [None, target.username],
+                                                   "counts": [None, counts]}, reason=reason)
+    return counts
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, ensure_ascii=False)

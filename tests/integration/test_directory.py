@@ -1,0 +1,206 @@
+"""Roles, teams and people as data: each change applies on the next request, is audited with
+old → new, and cannot leave the instance without someone who administers it. Offboarding hands
+every record over; tokens narrow to fields and addresses."""
+import datetime as dt
+import json
+
+import pytest
+
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.auth import people, roles, teams
+from formwarden.auth.tokens import authenticate_token, create_token
+from formwarden.errors import Forbidden, Invalid
+from formwarden.models import AuditEvent, Record, Role, User, UserRole, utcnow
+from formwarden.records import handover, service
+from tests.conftest import VALID_CUSTOMER, Client, actor_of
+
+
+def _last(action):
+    return AuditEvent.select().where(AuditEvent.action == action).order_by(AuditEvent.seq.desc()).first()
+
+
+@pytest.fixture()
+def scratch_role(clean_db):
+    made = []
+
+    def make(name, **kw):
+        made.append(name)
+        return roles.create_role(actor_of("admin"), name, **kw)
+    yield make
+    for name in made:
+        UserRole.delete().where(UserRole.role.in_(Role.select(Role.id).where(Role.name == name))).execute()
+        Role.delete().where(Role.name == name).execute()
+
+
+def test_role_permissions_are_data_and_apply_on_the_next_request(app, make_user, scratch_role):
+    scratch_role("reviewer", title_zh="复核员", title_en="Reviewer", permissions=["records"])
+    user = make_user(roles=("reviewer",))
+    c = Client(app.test_client()).login(user.username)
+    assert c.get("/audit").status_code == 403
+    roles.update_role(actor_of("admin"), "reviewer", permissions=["records", "audit.read"])
+    assert c.get("/audit").status_code == 200
+    diff = json.loads(_last("role_update").diff)
+    assert diff["permissions"] == [["account", "records"], ["account", "audit.read", "records"]]
+
+
+def test_a_role_in_use_cannot_be_retired_or_deleted(make_user, scratch_role):
+    scratch_role("temp_role")
+    user = make_user(roles=("temp_role",))
+    for op in (roles.retire_role, roles.delete_role):
+        with pytest.raises(Invalid) as exc:
+            op(actor_of("admin"), "temp_role")
+        assert user.username in exc.value.message
+    people.update_person(actor_of("admin"), user.username, roles=["sales"])
+    roles.retire_role(actor_of("admin"), "temp_role")
+    with pytest.raises(Invalid):  # a retired role cannot be given
+        people.update_person(actor_of("admin"), user.username, roles=["temp_role"])
+    roles.reinstate_role(actor_of("admin"), "temp_role")
+    roles.delete_role(actor_of("admin"), "temp_role")
+    assert not Role.select().where(Role.name == "temp_role").exists()
+
+
+def test_a_role_a_policy_names_cannot_be_deleted(scratch_role):
+    assert "customer" in roles.policies_naming("sales")
+    scratch_role("unused_role")
+    assert roles.policies_naming("unused_role") == []
+    roles.delete_role(actor_of("admin"), "unused_role")
+    assert json.loads(_last("role_delete").diff)["role"] == ["unused_role", None]
+
+
+def test_a_retired_role_grants_nothing(make_user, scratch_role):
+    scratch_role("lapsed", permissions=["records", "audit.read"])
+    user = make_user(roles=("lapsed",))
+    from formwarden.auth.users import actor_for
+    assert has_perm(actor_for(user), Perm.AUDIT_READ)
+    UserRole.delete().where(UserRole.user == user.id).execute()
+    roles.retire_role(actor_of("admin"), "lapsed")
+    UserRole.create(user=user, role=Role.get(Role.name == "lapsed"))  # even if a link survives somehow
+    assert not has_perm(actor_for(user), Perm.AUDIT_READ)
+
+
+def test_nobody_can_remove_the_last_administrator(clean_db):
+    with pytest.raises(Invalid) as exc:
+        roles.update_role(actor_of("admin"), "admin", permissions=["records"])
+    assert exc.value.code == "last_administrator"
+    with pytest.raises(Invalid):
+        people.deactivate(actor_of("admin"), "admin", "leaving")
+    assert User.get(User.username == "admin").is_active
+    assert "users.manage" in Role.get(Role.name == "admin").permissions
+
+
+def test_only_user_administrators_manage(clean_db):
+    for who in ("manager", "auditor", "sales01"):
+        with pytest.raises(Forbidden):
+            roles.create_role(actor_of(who), "sneaky")
+        with pytest.raises(Forbidden):
+            people.update_person(actor_of(who), "sales02", roles=["admin"])
+        with pytest.raises(Forbidden):
+            teams.create_team(actor_of(who), "Shadow team")
+        with pytest.raises(Forbidden):
+            handover.hand_over(actor_of(who), "sales02", who)
+
+
+def test_team_scope_follows_membership_at_once(app, make_user, clean_db):
+    manager = make_user(roles=("manager",))
+    member = make_user(roles=("sales",))
+    rec = service.create_record(Actor.system("t"), "customer", dict(VALID_CUSTOMER, owner=member.username))
+    c = Client(app.test_client()).login(manager.username)
+    assert c.get(f"/f/customer/{rec.id}").status_code == 404
+    team = teams.create_team(actor_of("admin"), "North sales", manager=manager.username)
+    teams.set_members(actor_of("admin"), team.id, add=[member.username])
+    assert c.get(f"/f/customer/{rec.id}").status_code == 200
+    teams.set_members(actor_of("admin"), team.id, remove=[member.username])
+    assert c.get(f"/f/customer/{rec.id}").status_code == 404
+    with pytest.raises(Invalid):
+        teams.set_members(actor_of("admin"), team.id, remove=[manager.username])  # the manager stays a member
+    teams.update_team(actor_of("admin"), team.id, name="North sales 2")
+    assert json.loads(_last("team_update").diff)["name"] == ["North sales", "North sales 2"]
+    teams.delete_team(actor_of("admin"), team.id)
+
+
+def test_people_are_created_with_a_one_time_password_and_found_by_filters(app, clean_db):
+    admin = actor_of("admin")
+    user, password = people.create_person(admin, "zhang.wei", display_name="张伟", roles=["intern"],
+                                          teams=["East sales"], time_zone="Asia/Shanghai",
+                                          expires_at=utcnow() + dt.timedelta(days=3))
+    try:
+        assert len(password) >= 12
+        Client(app.test_client()).login("zhang.wei", password)
+        found, total = people.find_people(admin, q="张")
+        assert [p.user.username for p in found] == ["zhang.wei"]
+        found, _ = people.find_people(admin, status="expiring")
+        assert "zhang.wei" in [p.user.username for p in found]
+        found, _ = people.find_people(admin, role="intern", team="East sales")
+        assert "zhang.wei" in [p.user.username for p in found]
+        assert User.get(User.username == "zhang.wei").last_login_at is not None
+        with pytest.raises(Invalid):
+            people.update_person(admin, "zhang.wei", time_zone="Mars/Olympus")
+        people.update_person(admin, "zhang.wei", display_name="张伟（实习）", expires_at=None)
+        diff = json.loads(_last("user_update").diff)
+        assert diff["display_name"] == ["张伟", "张伟（实习）"] and diff["expires_at"][1] is None
+    finally:
+        User.delete().where(User.username == "zhang.wei").execute()
+
+
+def test_integration_accounts_cannot_sign_in(app, clean_db):
+    user, password = people.create_person(actor_of("admin"), "crm_sync", kind="integration", roles=["sales"])
+    try:
+        assert password == ""
+        _, raw = create_token(actor_of("admin"), user, scopes=["read"])
+        assert app.test_client().get("/api/v1/forms", headers={"Authorization": f"Bearer {raw}"}).status_code == 200
+    finally:
+        User.delete().where(User.username == "crm_sync").execute()
+
+
+def test_dormant_accounts_are_listed(make_user):
+    old = make_user(roles=("sales",))
+    User.update(created_at=utcnow() - dt.timedelta(days=90), last_login_at=utcnow() - dt.timedelta(days=70)).where(
+        User.id == old.id).execute()
+    found, _ = people.find_people(actor_of("admin"), status="dormant")
+    assert old.username in [p.user.username for p in found]
+    people.deactivate_many(actor_of("admin"), [old.username], "dormant for 70 days")
+    assert not User.get_by_id(old.id).is_active
+
+
+def test_deactivation_with_a_reason_ends_everything_and_handover_moves_every_record(app, make_user):
+    leaver = make_user(roles=("sales",))
+    heir = make_user(roles=("sales",))
+    browser = Client(app.test_client()).login(leaver.username)
+    _, raw = create_token(Actor.system("t"), leaver, scopes=["read"])
+    ids = [service.create_record(Actor.system("t"), "customer", dict(VALID_CUSTOMER, owner=leaver.username)).id
+           for _ in range(3)]
+    service.delete_record(Actor.system("t"), "customer", ids[2])  # the recycle bin moves too
+    with pytest.raises(Invalid):
+        people.deactivate(actor_of("admin"), leaver.username, "   ")
+    people.deactivate(actor_of("admin"), leaver.username, "left the company")
+    assert browser.get("/f/customer/").status_code in (302, 401)
+    assert authenticate_token(raw) is None
+    assert handover.preview(actor_of("admin"), leaver.username)["counts"] == {"customer": 3}
+    counts = handover.hand_over(actor_of("admin"), leaver.username, heir.username, "offboarding")
+    assert counts == {"customer": 3}
+    for rid in ids:
+        rec = Record.get_by_id(rid)
+        assert rec.owner_id == heir.id and rec.data["owner"] == heir.username and rec.version == 2
+    assert handover.owned_counts(leaver.username) == {}
+    events = AuditEvent.select().where(AuditEvent.action == "handover", AuditEvent.record_id.in_(ids))
+    assert {json.loads(e.diff)["owner"][1] for e in events} == {heir.username}
+    assert json.loads(_last("bulk_handover").diff)["counts"] == [None, {"customer": 3}]
+    with pytest.raises(Invalid):
+        handover.hand_over(actor_of("admin"), heir.username, leaver.username)  # not to an inactive account
+
+
+def test_token_field_allowlist_and_ip_allowlist_only_narrow(app, clean_db):
+    rec = service.create_record(Actor.system("t"), "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    sales01 = User.get(User.username == "sales01")
+    _, raw = create_token(Actor.system("t"), sales01, scopes=["read"], fields=["customer.name", "customer.status"])
+    body = app.test_client().get(f"/api/v1/forms/customer/records/{rec.id}",
+                                 headers={"Authorization": f"Bearer {raw}"}).get_json()
+    assert set(body["data"]) <= {"name", "status"} and body["data"]["name"] == VALID_CUSTOMER["name"]
+    _, raw = create_token(Actor.system("t"), sales01, scopes=["read"], ip_allow=["10.1.0.0/16"])
+    assert authenticate_token(raw, "10.1.2.3") is not None
+    assert authenticate_token(raw, "127.0.0.1") is None
+    assert app.test_client().get("/api/v1/forms", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    for bad in (dict(fields=["customer"]), dict(ip_allow=["not-an-ip"])):
+        with pytest.raises(Invalid):
+            create_token(Actor.system("t"), sales01, scopes=["read"], **bad)
