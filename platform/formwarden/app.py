@@ -10,12 +10,15 @@ from formwarden.config import Settings, load_settings
 from formwarden.http import guard
 from formwarden.http.hooks import init_http
 from formwarden.plugins import load_plugins
+from formwarden.web.access import bp as access_pages
 from formwarden.web.alerts import bp as alert_pages
 from formwarden.web.audit import bp as audit_pages
 from formwarden.web.auth import bp as auth_pages
 from formwarden.web.backups import bp as backup_pages
 from formwarden.web.jobs import bp as job_pages
+from formwarden.web.people import bp as people_pages
 from formwarden.web.records import bp as record_pages
+from formwarden.web.tokens import bp as token_pages
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
@@ -44,7 +47,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["formwarden_plugins"] = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
 
     init_http(app)
-    for blueprint in (auth_pages, record_pages, job_pages, audit_pages, alert_pages, backup_pages, api_v1):
+    for blueprint in (auth_pages, record_pages, job_pages, audit_pages, alert_pages, backup_pages, people_pages,
+                      access_pages, token_pages, api_v1):
         app.register_blueprint(blueprint)
     guard.wrap_static(app)
     guard.check_declared(app)

@@ -75,6 +75,8 @@ def ensure_people(password: str) -> list[str]:
         manager = User.get(User.username == "manager")
         for team in Team.select():
             UserTeam.get_or_create(user=manager, team=team)
+            if team.manager_id is None and team.name in TEAMS:
+                Team.update(manager=manager).where(Team.id == team.id).execute()
     return created
 
 

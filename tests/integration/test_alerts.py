@@ -191,10 +191,10 @@ def test_periodic_work_is_enqueued_once_by_the_cron_leader(base_db, quiet):
     names = {j.name for j in first.get_jobs()}
     assert {"alert-scan", "audit-checkpoint", "backup-health", "backup", "restore-drill"} <= names
     enqueued = first.enqueue_jobs()
-    assert {j.name for j in enqueued} == {"alert-scan", "audit-checkpoint", "backup-health"}  # interval jobs run at once
+    assert {j.name for j in enqueued} == {"alert-scan", "audit-checkpoint", "backup-health", "account-check"}  # at once
     assert second.enqueue_jobs() == []  # stands by
     jobs = queue.get_jobs()
-    assert len(jobs) == 3 and all(j.serializer is JSONSerializer or j.serializer == JSONSerializer for j in jobs)
+    assert len(jobs) == 4 and all(j.serializer is JSONSerializer or j.serializer == JSONSerializer for j in jobs)
     assert first.enqueue_jobs() == []  # not due again yet
     run_worker_burst(base_db)
     assert queue.count == 0
@@ -238,3 +238,36 @@ def test_window_counts_reach_back_across_batches(login_as, quiet):
     rules_module.scan_pending(limit=2)
     alert = Alert.get(Alert.rule == "bulk_edit")
     assert alert.subject == "sales01" and alert.count == 1
+
+
+def test_access_changes_outside_working_hours_and_in_bursts(quiet, make_user):
+    from formwarden.auth import roles
+
+    quiet.setenv("FORMWARDEN_ALERT_WORK_START", "0")
+    quiet.setenv("FORMWARDEN_ALERT_WORK_END", "0")
+    quiet.setenv("FORMWARDEN_ALERT_ACCESS_CHANGES", "3")
+    admin = actor_of("admin")
+    roles.create_role(admin, "night_role", permissions=["records"])
+    try:
+        roles.update_role(admin, "night_role", permissions=["records", "records.purge"])
+        for i in range(3):
+            roles.update_role(admin, "night_role", title_en=f"Night {i}")
+        scan()
+        found = {a.rule: a for a in Alert.select().where(Alert.subject == "admin")}
+        assert found["access_off_hours"].severity == "critical"  # purge granted at night
+        assert "records.purge" in found["access_off_hours"].summary
+        assert "access_burst" in found
+    finally:
+        from formwarden.models import Role
+        Role.delete().where(Role.name == "night_role").execute()
+
+
+def test_accounts_expiring_within_a_week_raise_one_alert(quiet, make_user):
+    from formwarden.jobs.accounts import check_accounts
+    from formwarden.models import utcnow
+
+    user = make_user(roles=("intern",), expires_at=utcnow() + dt.timedelta(days=3))
+    check_accounts()
+    check_accounts()
+    alerts = Alert.select().where(Alert.rule == "account_expiring", Alert.subject == user.username)
+    assert alerts.count() == 1 and alerts.first().count == 1

@@ -17,6 +17,7 @@ class Actor:
     token_fields: frozenset[str] | None = None  # "form.field" a token is narrowed to (None: no limit)
     username: str = ""  # the account's username (name may add the token)
     locale: str = "en"
+    time_zone: str = ""  # the account's own ("" = the instance's)
     ip: str = ""
     user_agent: str = ""
     request_id: str = ""

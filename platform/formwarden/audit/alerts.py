@@ -48,6 +48,8 @@ class AlertSettings:
     work_end: int = 20
     time_zone: str = "Asia/Shanghai"
     dormant_days: int = 60
+    access_changes: int = 10  # a burst of access changes: more than this …
+    access_window_min: int = 10  # … by one actor within this many minutes
 
 
 def settings() -> AlertSettings:
@@ -148,11 +150,13 @@ def _findings(e: dict, s: AlertSettings, seen: dict, windows: _Windows) -> list[
             if n >= s.failed_logins_ip:
                 out.append(Finding("failed_logins_ip", e["ip"], f"{n} failed sign-ins from {e['ip']} within "
                                                                 f"{s.failed_window_min} minutes", "critical"))
-    if action in ACTIVITY and e["actor_kind"] != "system":
-        local = at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(s.time_zone))
-        if local.weekday() >= 5 or not s.work_start <= local.hour < s.work_end:
-            out.append(Finding("off_hours", who, f"{who}: {action} at {local:%a %H:%M} ({s.time_zone}), "
-                                                 f"outside working hours"))
+    local = at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(s.time_zone))
+    off_hours = local.weekday() >= 5 or not s.work_start <= local.hour < s.work_end
+    if action in ACTIVITY and e["actor_kind"] != "system" and off_hours:
+        out.append(Finding("off_hours", who, f"{who}: {action} at {local:%a %H:%M} ({s.time_zone}), "
+                                             f"outside working hours"))
+    if action in actions.ACCESS_CHANGES and e["actor_kind"] != "system":
+        out.extend(_access_findings(e, s, who, local, off_hours, by_actor, now))
     if action in ACTIVITY + ("login",) and actor_id is not None:
         last = seen.get(actor_id)
         if last is None:
@@ -166,6 +170,33 @@ def _findings(e: dict, s: AlertSettings, seen: dict, windows: _Windows) -> list[
             out.append(Finding("dormant_account", who, f"{who} was unused for {(at - last).days} days and is "
                                                        f"active again", "critical"))
         seen[actor_id] = at
+    return out
+
+
+POWERFUL = ("records.purge", "users.manage", "access.manage", "backups", "audit.read")
+
+
+def _access_findings(e: dict, s: AlertSettings, who: str, local: dt.datetime, off_hours: bool, by_actor: tuple,
+                     now: str) -> list[Finding]:
+    """Changes to who may do what: a burst of them, and any made outside working hours
+    (critical when a powerful permission such as purge is granted)."""
+    out = []
+    marks = ", ".join("?" * len(actions.ACCESS_CHANGES))
+    n = _count(f"SELECT COUNT(*) FROM audit_event WHERE {by_actor[0]} AND action IN ({marks})"  # noqa: S608
+               " AND at >= ? AND at <= ?", (by_actor[1], *actions.ACCESS_CHANGES,
+                                           _since(e["at"], s.access_window_min), now))
+    if n > s.access_changes:
+        out.append(Finding("access_burst", who, f"{who}: {n} changes to roles, policies or accounts within "
+                                                f"{s.access_window_min} minutes"))
+    if off_hours:
+        diff = json.loads(e["diff"] or "{}")
+        granted = [p for p in POWERFUL
+                   if any(isinstance(v, list) and len(v) == 2 and isinstance(v[1], list) and p in v[1]
+                          and not (isinstance(v[0], list) and p in v[0]) for v in diff.values())]
+        out.append(Finding("access_off_hours", who,
+                           f"{who}: {e['action']} at {local:%a %H:%M} ({s.time_zone}), outside working hours"
+                           + (f"; granted {', '.join(granted)}" if granted else ""),
+                           "critical" if granted else "warning"))
     return out
 
 
@@ -224,18 +255,27 @@ def _scan_batch(limit: int) -> tuple[list[Alert], int]:
     return list(touched.values()), len(rows)
 
 
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
 def _open_or_add(items: list[tuple[Finding, int]]) -> tuple[Alert, bool]:
     """Add a batch's findings for one (rule, subject) to its open alert, or open one; returns
     the alert and whether it is new."""
     first, last = items[0], items[-1]
+    # the alert shows its most severe finding (the newest among equals): a later warning does not
+    # hide an earlier critical one
+    worst = max(reversed(items), key=lambda item: SEVERITY_RANK.get(item[0].severity, 0))[0]
     alert = Alert.get_or_none(Alert.rule == first[0].rule, Alert.subject == first[0].subject, Alert.status == "open")
     if alert is None:
-        alert = Alert.create(rule=first[0].rule, subject=first[0].subject, severity=last[0].severity,
-                             summary=last[0].summary, first_seq=first[1], last_seq=last[1], count=len(items))
+        alert = Alert.create(rule=first[0].rule, subject=first[0].subject, severity=worst.severity,
+                             summary=worst.summary, first_seq=first[1], last_seq=last[1], count=len(items))
         return alert, True
     new = [seq for _, seq in items if seq > alert.last_seq]
     if new:
-        Alert.update(count=Alert.count + len(new), last_seq=new[-1], summary=last[0].summary,
+        keep = SEVERITY_RANK.get(alert.severity, 0) > SEVERITY_RANK.get(worst.severity, 0)
+        Alert.update(count=Alert.count + len(new), last_seq=new[-1],
+                     summary=alert.summary if keep else worst.summary,
+                     severity=alert.severity if keep else worst.severity,
                      updated_at=utcnow()).where(Alert.id == alert.id).execute()
         alert = Alert.get_by_id(alert.id)
     return alert, False

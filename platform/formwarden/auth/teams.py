@@ -30,6 +30,11 @@ def list_teams() -> list[tuple[Team, list[str]]]:
     return [(t, members.get(t.id, [])) for t in Team.select().order_by(Team.name)]
 
 
+def members(team_id: int) -> list[str]:
+    return [row[0] for row in db.fetchall('SELECT u.username FROM user_team ut JOIN "user" u ON u.id = ut.user_id'
+                                          " WHERE ut.team_id = ? ORDER BY u.username", (team_id,))]
+
+
 def _name(value: str) -> str:
     value = " ".join((value or "").split())
     if not value:
@@ -117,7 +122,6 @@ def delete_team(actor: Actor, team_id) -> None:
     require_admin(actor)
     with write_transaction():
         team = get_team(team_id)
-        members = [row[0] for row in db.fetchall('SELECT u.username FROM user_team ut JOIN "user" u ON u.id = ut.user_id'
-                                                 " WHERE ut.team_id = ? ORDER BY u.username", (team.id,))]
+        names = members(team.id)
         Team.delete().where(Team.id == team.id).execute()
-        record_event(actor, "team_delete", diff={"team": [team.name, None], "members": [members, None]})
+        record_event(actor, "team_delete", diff={"team": [team.name, None], "members": [names, None]})

@@ -7,11 +7,12 @@ import re
 
 from formwarden import db
 from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import record_event
 from formwarden.auth.secrets import digest, new_secret
 from formwarden.auth.sessions import account_usable
 from formwarden.db import write_transaction
-from formwarden.errors import Invalid
+from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import ApiToken, User, utcnow
 
 SCOPE_RE = re.compile(
@@ -130,6 +131,45 @@ def authenticate_token(raw: str, ip: str = "") -> tuple[User, ApiToken] | None:
     if last_used is None or now - last_used > dt.timedelta(minutes=5) or (last_ip or "") != ip[:64]:
         ApiToken.update(last_used_at=now, last_used_ip=ip[:64]).where(ApiToken.id == tid).execute()
     return user, token
+
+
+def issue_token(actor: Actor, owner: User, **kw) -> tuple[ApiToken, str]:
+    """Create a token from the console: people create their own (tokens.own); an administrator
+    (users.manage) creates them for integration accounts only, never to act as a person."""
+    own = actor.user_id == owner.id and owner.kind == "person"
+    if own and not has_perm(actor, Perm.TOKENS_OWN):
+        raise Forbidden("your role may not hold API tokens", code="missing_permission")
+    if not own and not (owner.kind == "integration" and has_perm(actor, Perm.USERS_MANAGE)):
+        raise Forbidden("tokens are made by their owner, or by an administrator for an integration",
+                        code="missing_permission")
+    if not account_usable(owner):
+        raise Invalid("the account is deactivated or expired", field="user", code="unusable_account")
+    return create_token(actor, owner, **kw)
+
+
+def may_revoke(actor: Actor, token: ApiToken) -> bool:
+    return token.user_id == actor.user_id or has_perm(actor, Perm.USERS_MANAGE)  # type: ignore[attr-defined]
+
+
+def get_token(actor: Actor, token_id) -> ApiToken:
+    """A token the actor may see and revoke (its own, or any for an administrator); NotFound otherwise."""
+    try:
+        token = ApiToken.get_or_none(ApiToken.id == int(token_id))
+    except (TypeError, ValueError, OverflowError):
+        token = None
+    if token is None or not may_revoke(actor, token):
+        raise NotFound("no such token", field="token", code="unknown_token")
+    return token
+
+
+def tokens_of(user: User | None = None, *, include_revoked: bool = False) -> list[ApiToken]:
+    """A user's tokens (None: everyone's), newest first, with their user loaded."""
+    q = ApiToken.select(ApiToken, User).join(User)
+    if user is not None:
+        q = q.where(ApiToken.user == user.id)
+    if not include_revoked:
+        q = q.where(ApiToken.revoked_at.is_null())
+    return list(q.order_by(ApiToken.id.desc()).limit(500))
 
 
 def revoke_token(actor: Actor, token: ApiToken, reason: str = "") -> None:

@@ -47,6 +47,7 @@ def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", req
         perms=frozenset(perms),
         token_fields=token_fields,
         locale=user.locale,
+        time_zone=user.time_zone or "",
         ip=ip,
         user_agent=user_agent,
         request_id=request_id,

@@ -26,7 +26,8 @@ def access_problems(formdef: FormDef) -> list[Problem]:
                 if fd.required and _level(block, name) != "write":
                     problems.append(Problem(
                         f"/x-access/{role}/fields/{name}",
-                        f"role {role!r} may create records but cannot write the required field {name!r}"))
+                        f"role {role!r} may create records but cannot write the required field {name!r}",
+                        "required_not_writable", (("role", role), ("field", name))))
         for r, rule in enumerate(formdef.rules):
             trigger = rule["when"]["field"]
             if _level(block, trigger) != "write":
@@ -36,7 +37,8 @@ def access_problems(formdef: FormDef) -> list[Problem]:
                     problems.append(Problem(
                         f"/x-access/{role}/fields/{name}",
                         f"role {role!r} may set {trigger!r} so that rule /x-rules/{r} requires {name!r},"
-                        f" which the role cannot write"))
+                        f" which the role cannot write", "rule_not_writable",
+                        (("role", role), ("field", name), ("trigger", trigger))))
     return problems
 
 
@@ -49,7 +51,9 @@ def access_warnings(formdef: FormDef) -> list[Problem]:
             level = _level(block, name)
             pointer = f"/x-access/{role}/fields/{name}"
             if fd.sensitivity == "restricted" and level in ("read", "write") and {"read", "export"} <= actions:
-                out.append(Problem(pointer, f"role {role!r} may read the restricted field {name!r} and export records"))
+                out.append(Problem(pointer, f"role {role!r} may read the restricted field {name!r} and export records",
+                                   "restricted_export", (("role", role), ("field", name))))
             if level == "write" and actions & WRITE_ACTIONS and "read" not in actions:
-                out.append(Problem(pointer, f"role {role!r} may write {name!r} but cannot read records afterwards"))
+                out.append(Problem(pointer, f"role {role!r} may write {name!r} but cannot read records afterwards",
+                                   "write_without_read", (("role", role), ("field", name))))
     return out

@@ -42,6 +42,8 @@ _META_VALIDATOR = Draft202012Validator(_metaschema())
 class Problem:
     pointer: str
     reason: str
+    code: str = ""  # for a message in the reader's language (see the console's access checks)
+    params: tuple = ()  # (name, value) pairs for that message
 
     def as_dict(self) -> dict:
         return {"pointer": self.pointer, "reason": self.reason}

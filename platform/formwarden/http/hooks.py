@@ -15,7 +15,7 @@ from formwarden.forms import versions
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.errors import init_errors
-from formwarden.http.i18n import current_locale, init_i18n
+from formwarden.http.i18n import current_locale, init_i18n, local_time
 
 csrf = CSRFProtect()
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -120,7 +120,9 @@ def _rule_labels() -> dict:
             "failed_logins_ip": _("Failed sign-ins from one IP"), "reveal_burst": _("Burst of reveals"),
             "dormant_account": _("Dormant account active"), "audit_chain": _("Audit chain broken"),
             "backup_failed": _("Backup failed"), "backup_degraded": _("Backup missing on a target"),
-            "backup_stale": _("No recent backup"), "drill_failed": _("Restore drill failed")}
+            "backup_stale": _("No recent backup"), "drill_failed": _("Restore drill failed"),
+            "access_burst": _("Burst of access changes"), "access_off_hours": _("Access changed outside working hours"),
+            "account_expiring": _("Account expires soon")}
 
 
 def _action_labels() -> dict:
@@ -140,6 +142,10 @@ def init_http(app: Flask) -> None:
     @app.template_filter("merge_page")
     def _merge_page(args: dict, page: int) -> str:
         return urlencode([(k, v) for k, vs in args.items() if k != "page" for v in vs] + [("page", page)])
+
+    @app.template_filter("local")
+    def _local(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return local_time(value, fmt)
 
     @app.template_filter("label_of")
     def _label_of(name: str, formdef, locale: str) -> str:

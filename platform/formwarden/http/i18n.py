@@ -1,12 +1,16 @@
 """Locales: zh-CN and English, chosen per user (saved), else by cookie, else by the browser."""
 from __future__ import annotations
 
+import datetime as dt
+import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import g, request
 from flask_babel import Babel
 
 LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+DEFAULT_ZONE = "Asia/Shanghai"
 COOKIE = "fw_locale"
 babel = Babel()
 
@@ -21,6 +25,26 @@ def current_locale() -> str:
         return cookie
     best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
     return "en" if best == "en" else "zh-CN"
+
+
+def instance_zone() -> str:
+    return os.environ.get("FORMWARDEN_TIME_ZONE") or DEFAULT_ZONE
+
+
+def current_zone() -> ZoneInfo:
+    """The reader's time zone: their account's, else the instance's."""
+    actor = g.get("actor")
+    try:
+        return ZoneInfo((actor.time_zone if actor is not None else "") or instance_zone())
+    except (KeyError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time in the reader's time zone."""
+    if value is None:
+        return ""
+    return value.replace(tzinfo=dt.UTC).astimezone(current_zone()).strftime(fmt)
 
 
 def _babel_locale() -> str:

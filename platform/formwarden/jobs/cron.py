@@ -45,6 +45,7 @@ PERIODIC = (
     ("alert-scan", "formwarden.jobs.alerts.run_alert_scan", "default", 15, 600),
     ("audit-checkpoint", "formwarden.jobs.alerts.run_checkpoint", "default", 300, 1800),
     ("backup-health", "formwarden.jobs.backups.health_check", "default", 600, 300),
+    ("account-check", "formwarden.jobs.accounts.check_accounts", "default", 3600, 300),
 )
 SCHEDULED = (
     ("backup", "formwarden.jobs.backups.scheduled_backup", "schedule"),

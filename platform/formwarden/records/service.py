@@ -326,6 +326,13 @@ def purge_record(actor: Actor, form_key: str, record_id, reason: str = "") -> No
         record_event(actor, "purge", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)  # still sealed
 
 
+def owner_of(form_key: str, record_id: int) -> int | None:
+    """The owner's id of a record already loaded through the gate (for explanations)."""
+    form, _ = versions.current(form_key)
+    row = Record.select(Record.owner).where(Record.id == record_id, Record.form == form.id).first()
+    return row.owner_id if row is not None else None
+
+
 def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False, reveal=()) -> RecordView:
     """Read one record. Restricted fields come masked unless named in `reveal`, which needs
     read access to them and is recorded as a `reveal` event."""

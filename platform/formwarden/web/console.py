@@ -1,0 +1,125 @@
+"""Shared pieces of the admin console pages: messages for the services' error codes in the
+reader's language, labels of permissions, statuses and levels, and parsing dates typed in the
+reader's time zone."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_babel import gettext as _
+
+from formwarden.errors import DomainError
+from formwarden.forms.messages import N_
+from formwarden.http.errors import page_message
+from formwarden.http.i18n import current_zone
+
+MESSAGES = {
+    "duplicate": N_("That name is taken."),
+    "invalid_name": N_("A role key is lowercase letters, digits and _ (up to 40), starting with a letter."),
+    "invalid_username": N_("A username is letters, digits, _ and . only (up to 64)."),
+    "role_in_use": N_("This role is still held by: %(detail)s. Give them another role first."),
+    "role_in_policy": N_("A form's access policy still names this role. Remove its column there, or retire the role instead."),
+    "last_administrator": N_("This would leave nobody who can manage people. Keep at least one active administrator."),
+    "unknown_role": N_("There is no active role by that name."),
+    "unknown_team": N_("There is no team by that name."),
+    "unknown_user": N_("There is no account by that name."),
+    "invalid_time_zone": N_("Unknown time zone. Use a name such as Asia/Shanghai."),
+    "invalid_expiry": N_("The expiry must be in the future."),
+    "invalid_date": N_("Enter a date as YYYY-MM-DD."),
+    "reason_required": N_("Say why: the reason is kept in the audit trail."),
+    "too_long": N_("This is too long."),
+    "required": N_("This is required."),
+    "is_manager": N_("This person manages the team. Choose another manager first."),
+    "same_user": N_("Choose someone else to take the records over."),
+    "unusable_account": N_("That account cannot take records over (inactive, expired or an integration)."),
+    "integration": N_("An integration signs in with API tokens only."),
+    "invalid_locale": N_("Choose zh-CN or English."),
+    "invalid_kind": N_("Choose a person or an integration."),
+    "invalid_policy": N_("The policy has problems: see the marked cells."),
+    "stale_version": N_("Someone saved this policy meanwhile. Discard your draft and start again from the new version."),
+    "unknown_version": N_("That version does not exist."),
+    "invalid_json": N_("The file is not readable JSON."),
+    "no_access_block": N_("The file holds no x-access block."),
+    "wrong_form": N_("The file belongs to another form."),
+    "invalid_scope": N_("Choose a scope or permission that exists."),
+    "invalid_field": N_("Name fields as form.field, e.g. customer.mobile."),
+    "invalid_ip": N_("Enter IP addresses or networks, e.g. 10.0.0.0/8."),
+    "too_many": N_("Too many entries."),
+    "last_role": N_("A policy keeps at least one role."),
+    "unknown_field": N_("There is no such field."),
+    "invalid_level": N_("Choose hidden, masked, read or write."),
+}
+
+
+def say(exc: DomainError) -> str:
+    """The error in the reader's language (the service's own words when there is no template)."""
+    template = MESSAGES.get(exc.code)
+    if template is None:
+        return page_message(exc)
+    detail = ""
+    if exc.details:
+        detail = str(exc.details[0].get("message", ""))
+    return _(template) % {"detail": detail}
+
+
+def parse_date(raw: str, field: str = "expires_at") -> dt.datetime | None:
+    """A date typed as YYYY-MM-DD: the end of that day in the reader's time zone, as naive UTC."""
+    from formwarden.errors import Invalid
+
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise Invalid("not a date", field=field, code="invalid_date") from None
+    end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=current_zone())
+    return end.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def date_value(value: dt.datetime | None) -> str:
+    """A stored expiry as the date input shows it (the reader's time zone)."""
+    if value is None:
+        return ""
+    return value.replace(tzinfo=dt.UTC).astimezone(current_zone()).date().isoformat()
+
+
+def perm_labels() -> dict[str, str]:
+    return {
+        "account": _("Own account (always)"), "records": _("Work with records (each form's policy decides)"),
+        "records.purge": _("Delete records for good"), "forms.manage": _("Design forms"),
+        "users.manage": _("Manage people, roles and teams"), "audit.read": _("Search the audit trail"),
+        "tokens.own": _("Own API tokens"), "alerts.manage": _("Handle alerts"), "alerts.view": _("See alerts"),
+        "backups": _("Run, restore and configure backups"), "access.manage": _("Edit access policies"),
+    }
+
+
+def status_labels() -> dict[str, str]:
+    return {"active": _("Active"), "inactive": _("Deactivated"), "expiring": _("Expires soon"),
+            "expired": _("Expired"), "dormant": _("Dormant")}
+
+
+def level_labels() -> dict[str, str]:
+    return {"hidden": _("Hidden"), "masked": _("Masked"), "read": _("Read"), "write": _("Write")}
+
+
+def scope_labels() -> dict[str, str]:
+    return {"own": _("Own records"), "team": _("Team's records"), "all": _("All records")}
+
+
+def action_labels() -> dict[str, str]:
+    return {"create": _("Create"), "read": _("View"), "update": _("Update"), "delete": _("Delete"),
+            "export": _("Export")}
+
+
+def relation_labels() -> dict[str, str]:
+    return {"own": _("their own"), "team": _("a teammate's"), "all": _("anyone else's")}
+
+
+def role_title(role, locale: str) -> str:
+    return (role.title_zh if locale == "zh-CN" else role.title_en) or role.name
+
+
+def labels() -> dict:
+    return {"perm_labels": perm_labels(), "person_status_labels": status_labels(), "level_labels": level_labels(),
+            "scope_labels": scope_labels(), "access_action_labels": action_labels(),
+            "relation_labels": relation_labels(), "role_title": role_title}
