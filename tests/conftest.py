@@ -182,3 +182,19 @@ def actor_of(username: str) -> Actor:
 
 
 VALID_CUSTOMER = {"name": "测试客户", "mobile": "13812345678", "status": "lead", "company": "测试公司"}
+
+
+@pytest.fixture()
+def restore_customer(clean_db):
+    """Put the customer form and its access policy back as form_defs/ has them after the test."""
+    yield
+    import json
+
+    from formwarden.catalog import policies, publishing
+    from formwarden.models import Form
+
+    doc = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
+    publishing.publish(Actor.system("t"), doc)
+    if policies.current_access(Form.get(Form.key == "customer")) != doc["x-access"]:
+        policies.save(actor_of("admin"), "customer", doc["x-access"], reason="test cleanup")
+    policies.discard_draft(actor_of("admin"), "customer")

@@ -21,17 +21,6 @@ def _file(name="customer"):
     return json.loads((REPO_ROOT / "form_defs" / f"{name}.json").read_text("utf-8"))
 
 
-@pytest.fixture()
-def restore_customer(clean_db):
-    """Put the customer form and its policy back as the file has them after the test."""
-    yield
-    publishing.publish(Actor.system("t"), _file())
-    form = Form.get(Form.key == "customer")
-    if policies.current_access(form) != _file()["x-access"]:
-        policies.save(actor_of(ADMIN), "customer", _file()["x-access"], reason="test cleanup")
-    policies.discard_draft(actor_of(ADMIN), "customer")
-
-
 def _level(username, field, owner="sales01"):
     form, formdef = versions.current("customer")
     who = actor_of(username)
