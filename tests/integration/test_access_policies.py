@@ -164,3 +164,13 @@ def test_records_still_work_under_a_new_policy(restore_customer, login_as):
     policies.save_draft(actor_of(ADMIN), "customer", "mask mobiles")
     page = login_as("sales01").get(f"/f/customer/{rec.id}").get_data(as_text=True)
     assert VALID_CUSTOMER["mobile"] not in page
+
+
+def test_policy_changes_are_searchable_in_the_audit_trail(restore_customer, login_as):
+    policies.edit_draft(actor_of(ADMIN), "customer", {"op": "level", "role": "support", "field": "company",
+                                                      "level": "masked"})
+    policies.save_draft(actor_of(ADMIN), "customer", "support needs less")
+    body = login_as("auditor").get("/api/v1/audit/events?action=policy_change").get_json()
+    event = body["events"][0] if "events" in body else body["items"][0]
+    assert event["reason"] == "support needs less"
+    assert event["changes"]["support.fields.company"] == ["read", "masked"]

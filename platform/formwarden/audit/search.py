@@ -15,7 +15,7 @@ from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.arguments import FIELD_NAME, int_arg, spreadsheet_safe
-from formwarden.audit import field_index
+from formwarden.audit import actions, field_index
 from formwarden.audit.events import record_event
 from formwarden.crypto.fields import is_envelope, unseal
 from formwarden.errors import Forbidden, Invalid, NotFound
@@ -174,7 +174,8 @@ def _project(viewer: Actor, event: AuditEvent, defs: dict, owners: dict) -> Even
     if event.action == "reveal":
         revealed = list((diff.get("fields") or [None, []])[1] or [])
         changes = {k: v for k, v in diff.items() if k != "fields"}
-    elif event.form_key and event.record_id is None and event.reason:
+    elif event.form_key and event.record_id is None and event.reason and event.action not in actions.ACCESS_CHANGES:
+        # a batch's reason may speak of the records; an access change's reason speaks of access
         formdef = _formdef(event.form_key, defs)
         touched = (diff.get("fields") or [None, None])[1]
         rights = gate.rights(viewer, formdef) if formdef is not None else None

@@ -54,7 +54,8 @@ def list_people():
     except ValueError:
         page = 1
     found, total = people.find_people(actor(), page=page, **args)
-    return render_template("people/list.html", people=found, total=total, page=page, args=args,
+    role_titles = {r.name: role_title(r, current_locale()) for r in roles.list_roles()}
+    return render_template("people/list.html", people=found, total=total, page=page, args=args, role_titles=role_titles,
                            pages=max(1, -(-total // people.PAGE)), roles=roles.list_roles(),
                            teams=[t for t, _m in teams.list_teams()])
 
