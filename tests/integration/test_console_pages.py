@@ -194,3 +194,25 @@ def test_view_as_is_read_only_audited_and_explains(login_as):
     assert "intern" in why.lower() or "实习生" in why
     assert admin.get(f"/admin/view-as/sales02/customer/{rec.id}").status_code == 404  # not theirs to see
     assert not AuditEvent.select().where(AuditEvent.actor_name == "intern").exists()  # nothing in their name
+
+
+def test_a_one_time_password_must_be_replaced_before_anything_else(login_as, app):
+    from tests.conftest import Client
+
+    admin = login_as("admin")
+    r = admin.post("/admin/people/new", data={"username": "wang.fang", "roles": ["sales"], "locale": "zh-CN",
+                                              "kind": "person"})
+    password = re.search(r'<p class="secret"><code>([^<]+)</code>', r.get_data(as_text=True)).group(1)
+    try:
+        c = Client(app.test_client()).login("wang.fang", password)
+        r = c.get("/f/customer/")
+        assert r.status_code == 302 and r.headers["Location"].endswith("/account/password")
+        assert c.get("/f/customer/", headers=HX).headers.get("HX-Redirect") == "/account/password"
+        page = c.get("/account/password").get_data(as_text=True)
+        assert "一次性密码" in page
+        r = c.post("/account/password", data={"old_password": password, "new_password": "Wang-Fang-2026-ok",
+                                              "confirm_password": "Wang-Fang-2026-ok"})
+        assert r.status_code == 302
+        assert c.get("/f/customer/").status_code == 200
+    finally:
+        User.delete().where(User.username == "wang.fang").execute()

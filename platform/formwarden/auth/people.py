@@ -175,7 +175,7 @@ def create_person(actor: Actor, username: str, *, display_name: str = "", roles=
         user = create_user(actor, (username or "").strip(), password, roles=roles, teams=teams,
                            display_name=(display_name or "").strip()[:120], locale=locale, check_strength=False,
                            expires_at=expires_at)
-        User.update(kind=kind, time_zone=tz).where(User.id == user.id).execute()
+        User.update(kind=kind, time_zone=tz, must_change_password=kind == "person").where(User.id == user.id).execute()
         if kind == "integration":
             User.update(password_hash=hash_password(new_secret(32))).where(User.id == user.id).execute()
     return User.get_by_id(user.id), ("" if kind == "integration" else password)
@@ -189,8 +189,8 @@ def reset_password(actor: Actor, username: str) -> str:
         raise Invalid("an integration signs in with API tokens only", field="username", code="integration")
     password = new_password()
     with write_transaction():
-        User.update(password_hash=hash_password(password), password_changed_at=utcnow()).where(
-            User.id == user.id).execute()
+        User.update(password_hash=hash_password(password), password_changed_at=utcnow(),
+                    must_change_password=True).where(User.id == user.id).execute()
         revoke_all_sessions(user.id)
         record_event(actor, "password_change", diff={"user": [user.username, user.username], "reset": [None, True]})
     return password

@@ -19,7 +19,8 @@ def start_session(user: User, ip: str = "", user_agent: str = "") -> str:
 
 
 _LOOKUP = (
-    "SELECT s.id, s.last_seen_at, u.id, u.username, u.locale, u.is_active, u.expires_at, u.display_name, u.time_zone"
+    "SELECT s.id, s.last_seen_at, u.id, u.username, u.locale, u.is_active, u.expires_at, u.display_name, u.time_zone,"
+    " u.must_change_password"
     " FROM user_session s JOIN \"user\" u ON u.id = s.user_id"
     " WHERE s.token_hash = ? AND s.revoked_at IS NULL"
 )
@@ -32,9 +33,10 @@ def session_user(raw: str | None) -> User | None:
     row = db.fetchone(_LOOKUP, (digest(raw),))
     if row is None:
         return None
-    sid, last_seen, uid, username, locale, active, expires, display, zone = row
+    sid, last_seen, uid, username, locale, active, expires, display, zone, must_change = row
     user = User(id=uid, username=username, locale=locale, is_active=bool(active),
-                expires_at=db.py_datetime(expires), display_name=display, time_zone=zone or "")
+                expires_at=db.py_datetime(expires), display_name=display, time_zone=zone or "",
+                must_change_password=bool(must_change))
     last_seen = db.py_datetime(last_seen)
     now = utcnow()
     if now - last_seen > IDLE_LIMIT or not account_usable(user, now):

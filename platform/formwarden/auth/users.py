@@ -103,7 +103,8 @@ def change_password(actor: Actor, user: User, old: str, new: str, keep_session: 
     if problem := password_problem(new):
         raise Invalid(f"new password: {problem}", field="new_password", code="weak_password")
     with write_transaction():
-        User.update(password_hash=hash_password(new), password_changed_at=utcnow()).where(User.id == user.id).execute()
+        User.update(password_hash=hash_password(new), password_changed_at=utcnow(),
+                    must_change_password=False).where(User.id == user.id).execute()
         revoke_all_sessions(user.id, except_raw=keep_session)
         record_event(actor, "password_change", diff={"user": [user.username, user.username]})
 

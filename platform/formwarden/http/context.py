@@ -89,6 +89,7 @@ def load_actor() -> None:
         return
     if current_user.is_authenticated:
         g.actor, g.auth_via = actor_for(current_user.user, **info), "session"
+        g.must_change_password = bool(current_user.user.must_change_password)
 
 
 def actor() -> Actor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes, urlencode
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
@@ -24,6 +24,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
+FIRST_SIGN_IN = {"auth.password", "auth.logout", "auth.switch_locale", "auth.login", "static"}
 INT64_MAX = 2**63 - 1  # the database's largest integer
 PATH_IDS = ("record_id", "version")  # path arguments that name a row by number
 
@@ -95,6 +96,13 @@ def _before():
     if request.method in UNSAFE and g.auth_via != "token":
         csrf.protect()
     guard.enforce()
+    if g.get("must_change_password") and request.endpoint not in FIRST_SIGN_IN:
+        # signed in with a one-time password an administrator saw: replace it before anything else
+        target = url_for("auth.password")
+        if request.headers.get("HX-Request"):
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target)
+    return None
 
 
 def _after(resp):

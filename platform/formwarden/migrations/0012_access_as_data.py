@@ -1,6 +1,7 @@
 """Access as data: roles carry their platform permissions and can be retired; teams have a
 manager; accounts have a kind (a person, or an integration that only uses API tokens), a time
-zone, a last sign-in and the reason they were deactivated; tokens may narrow to fields and IP
+zone, a last sign-in, the reason they were deactivated and whether a one-time password must
+still be replaced; tokens may narrow to fields and IP
 addresses and remember the address they were last used from; each
 form's access policy is versioned on its own (form_policy), seeded from the access blocks of
 the current form versions."""
@@ -30,6 +31,7 @@ def up(migrator, db):
             "ALTER TABLE \"user\" ADD COLUMN time_zone VARCHAR(64) NOT NULL DEFAULT ''",
             f"ALTER TABLE \"user\" ADD COLUMN last_login_at {time_type}",
             "ALTER TABLE \"user\" ADD COLUMN deactivated_reason TEXT NOT NULL DEFAULT ''",
+            f"ALTER TABLE \"user\" ADD COLUMN must_change_password {'BOOLEAN' if pg else 'INTEGER'} NOT NULL DEFAULT {'FALSE' if pg else '0'}",
             "ALTER TABLE api_token ADD COLUMN last_used_ip VARCHAR(64) NOT NULL DEFAULT ''",
             "ALTER TABLE api_token ADD COLUMN fields TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE api_token ADD COLUMN ip_allow TEXT NOT NULL DEFAULT ''",

@@ -57,6 +57,7 @@ class User(BaseModel):
     time_zone = pw.CharField(max_length=64, default="")  # "" = the instance's
     last_login_at = pw.DateTimeField(null=True)
     deactivated_reason = pw.TextField(default="")
+    must_change_password = pw.BooleanField(default=False)  # signed in with a one-time password
 
 
 class Team(BaseModel):
