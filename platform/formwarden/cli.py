@@ -307,10 +307,10 @@ def user_deactivate(username, reason):
 @command(user_group, "handover")
 @click.argument("username")
 @click.option("--to", "to", help="who takes the records over (default: the manager of their team)")
-@click.option("--reason", default="")
+@click.option("--reason", default="handover on the command line", show_default=True)
 def user_handover(username, to, reason):
     """Hand every record USERNAME owns (recycle bin included) over to another user."""
-    from formwarden.records.handover import hand_over, team_manager
+    from formwarden.catalog.handover import hand_over, team_manager
 
     _open()
     to = to or team_manager(username)

@@ -174,3 +174,73 @@ def test_policy_changes_are_searchable_in_the_audit_trail(restore_customer, logi
     event = body["events"][0] if "events" in body else body["items"][0]
     assert event["reason"] == "support needs less"
     assert event["changes"]["support.fields.company"] == ["read", "masked"]
+
+
+def test_a_rollback_or_an_old_export_does_not_unhide_a_field_added_since(restore_customer):
+    admin = actor_of(ADMIN)
+    old_version = Form.get(Form.key == "customer").policy_version
+    old_export = json.dumps({"x-access": policies.export_access("customer")})
+    doc = _file()
+    doc["properties"]["bank_account"] = {"type": "string", "maxLength": 40,
+                                         "x-label": {"zh-CN": "银行账号", "en": "Bank account"}}
+    publishing.publish(Actor.system("t"), doc)
+    policies.rollback(admin, "customer", old_version, "back to before")
+    versions.forget_forms()
+    assert _level("manager", "bank_account") == "hidden"
+    assert "bank_account" in policies.undecided(Form.get(Form.key == "customer"))
+    policies.import_access(admin, "customer", old_export, "old file")
+    versions.forget_forms()
+    assert _level("manager", "bank_account") == "hidden"
+
+
+def test_a_policy_names_only_existing_roles_and_a_named_role_is_never_deleted(restore_customer):
+    from formwarden.auth import roles
+
+    admin = actor_of(ADMIN)
+    block = policies.export_access("customer")
+    block["contractor"] = {"scope": "all", "actions": ["read"], "fields": {"*": "read"}}
+    with pytest.raises(Invalid) as exc:
+        policies.import_access(admin, "customer", json.dumps({"x-access": block}), "sneak a role in")
+    assert exc.value.code == "unknown_role"
+    roles.create_role(admin, "short_lived")
+    try:
+        policies.edit_draft(admin, "customer", {"op": "add_role", "role": "short_lived"})
+        policies.save_draft(admin, "customer", "try a column")
+        policies.edit_draft(admin, "customer", {"op": "remove_role", "role": "short_lived"})
+        policies.save_draft(admin, "customer", "remove it again")
+        with pytest.raises(Invalid) as exc:
+            roles.delete_role(admin, "short_lived")  # an old version names it: retire instead
+        assert exc.value.code == "role_in_policy"
+    finally:
+        from formwarden.models import Role
+        Role.update(retired_at=None).where(Role.name == "short_lived").execute()
+
+
+def test_a_draft_changed_by_someone_else_is_not_saved_in_my_name(restore_customer):
+    admin = actor_of(ADMIN)
+    policies.edit_draft(admin, "customer", {"op": "level", "role": "sales", "field": "notes", "level": "read"})
+    seen = policies.draft("customer")["rev"]
+    policies.edit_draft(Actor.system("other-admin"), "customer",
+                        {"op": "level", "role": "intern", "field": "id_number", "level": "read"})
+    with pytest.raises(Conflict):
+        policies.save_draft(admin, "customer", "notes read-only for sales", seen)
+    policies.save_draft(admin, "customer", "both changes reviewed", policies.draft("customer")["rev"])
+    event = AuditEvent.select().where(AuditEvent.action == "policy_change").order_by(AuditEvent.seq.desc()).first()
+    assert json.loads(event.diff)["draft_by"][1] == ["admin", "job:other-admin"]
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 100000 + "]" * 100000, '{"x-form": 5, "x-access": {}}', '{"x-form": []}',
+    '{"x-access": {"\\ud800": 1}}', '{"x-access": {"sales": ' + "[" * 3000 + "]" * 3000 + "}}",
+    json.dumps({"x-access": {f"r{i}": {"scope": "all", "actions": [], "fields": {}} for i in range(2000)}}),
+])
+def test_hostile_imports_are_clear_errors(restore_customer, login_as, body):
+    import io
+
+    admin = login_as(ADMIN)
+    r = admin.post("/admin/access/customer/import", data={"reason": "hostile", "file": (io.BytesIO(body.encode()),
+                                                                                        "x.json")},
+                   content_type="multipart/form-data")
+    assert r.status_code == 302
+    assert admin.get("/admin/access/customer").status_code == 200  # the next page still works
+    assert policies.export_access("customer") == _file()["x-access"]

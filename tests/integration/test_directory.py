@@ -10,9 +10,10 @@ from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.auth import people, roles, teams
 from formwarden.auth.tokens import authenticate_token, create_token
+from formwarden.catalog import handover
 from formwarden.errors import Forbidden, Invalid
 from formwarden.models import AuditEvent, Record, Role, User, UserRole, utcnow
-from formwarden.records import handover, service
+from formwarden.records import service
 from tests.conftest import VALID_CUSTOMER, Client, actor_of
 
 
@@ -204,3 +205,69 @@ def test_token_field_allowlist_and_ip_allowlist_only_narrow(app, clean_db):
     for bad in (dict(fields=["customer"]), dict(ip_allow=["not-an-ip"])):
         with pytest.raises(Invalid):
             create_token(Actor.system("t"), sales01, scopes=["read"], **bad)
+
+
+@pytest.fixture()
+def hr(clean_db, make_user):
+    """Someone who administers people and nothing else."""
+    roles.create_role(actor_of("admin"), "hr_only", permissions=["users.manage"])
+    user = make_user(roles=("hr_only",))
+    yield actor_of(user.username)
+    UserRole.delete().where(UserRole.role.in_(Role.select(Role.id).where(Role.name == "hr_only"))).execute()
+    Role.delete().where(Role.name == "hr_only").execute()
+
+
+def test_user_administration_cannot_be_turned_into_other_powers(hr, make_user):
+    with pytest.raises(Forbidden):
+        roles.update_role(hr, "hr_only", permissions=["users.manage", "access.manage"])
+    with pytest.raises(Forbidden):
+        roles.create_role(hr, "backup_op", permissions=["backups"])
+    with pytest.raises(Forbidden):
+        people.update_person(hr, hr.username, roles=["hr_only", "admin"])
+    with pytest.raises(Forbidden):
+        people.create_person(hr, "crm_bot", kind="integration", roles=["admin"])
+    for op in (lambda: people.reset_password(hr, "admin"), lambda: people.deactivate(hr, "admin", "x"),
+               lambda: people.update_person(hr, "admin", expires_at=utcnow() + dt.timedelta(days=1))):
+        with pytest.raises(Forbidden):
+            op()
+    newcomer = make_user(roles=("intern",))
+    people.update_person(hr, newcomer.username, roles=["sales"])  # record work is theirs to give
+    assert "sales" in people.person(newcomer.username).roles
+
+
+def test_the_last_administrator_cannot_be_given_an_expiry(clean_db):
+    with pytest.raises(Invalid) as exc:
+        people.update_person(actor_of("admin"), "admin", expires_at=utcnow() + dt.timedelta(days=30))
+    assert exc.value.code == "last_administrator"
+    from formwarden.auth.users import change_role
+    with pytest.raises(Invalid):
+        change_role(Actor.system("cli"), "admin", "admin", False)
+
+
+def test_usernames_are_ascii_and_unique_ignoring_case(clean_db):
+    for bad in ("张三", "аdmin", "two words", ""):
+        with pytest.raises(Invalid) as exc:
+            people.create_person(actor_of("admin"), bad, roles=["sales"])
+        assert exc.value.code == "invalid_username", bad
+    with pytest.raises(Invalid) as exc:
+        people.create_person(actor_of("admin"), "Admin", roles=["sales"])
+    assert exc.value.code == "duplicate_username"
+    with pytest.raises(Invalid) as exc:
+        people.create_person(actor_of("admin"), "no.roles")
+    assert exc.value.code == "no_role"
+
+
+def test_a_token_narrowed_to_fields_reaches_no_other_form_and_creates_only_with_every_required_field(app, clean_db):
+    admin = User.get(User.username == "admin")
+    _, raw = create_token(Actor.system("t"), admin, scopes=["read", "write", "delete"], fields=["customer.name"])
+    h = {"Authorization": f"Bearer {raw}"}
+    c = app.test_client()
+    follow = service.create_record(Actor.system("t"), "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    assert c.get("/api/v1/forms/followup/records", headers=h).status_code == 403
+    assert c.post("/api/v1/forms/followup/records", json={"data": {}}, headers=h).status_code == 403
+    assert c.post("/api/v1/forms/customer/records", json={"data": {"name": "x"}}, headers=h).status_code == 403
+    assert c.get(f"/api/v1/forms/customer/records/{follow.id}", headers=h).status_code == 200
+    from formwarden.auth.tokens import issue_token
+    for bad in (dict(fields=["nonexist.foo"]), dict(fields=["customer.nofield"]), dict(scopes=["nonexist:read"])):
+        with pytest.raises(Invalid):
+            issue_token(actor_of("manager"), User.get(User.username == "manager"), **{"scopes": ["read"], **bad})

@@ -107,12 +107,16 @@ def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[
     allowed = _token_actions(formdef, token_scopes)
     only = None if token_fields is None else {
         name for form, _, name in (f.partition(".") for f in token_fields) if form == formdef.key}
+    if only is not None and not only:
+        return []  # a token narrowed to fields reaches no form it names no field of
     out = []
     for role in sorted(roles):
         block = formdef.access.get(role)
         if not block:
             continue
         actions = frozenset(block["actions"]) & allowed if allowed is not None else frozenset(block["actions"])
+        if only is not None and any(fd.required and name not in only for name, fd in formdef.fields.items()):
+            actions -= {"create"}  # a token that may not write every required field creates nothing
         if not actions:
             continue
         default = block["fields"].get("*", "hidden")

@@ -11,7 +11,13 @@ from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password
-from formwarden.auth.roles import check_still_administered, require_admin
+from formwarden.auth.roles import (
+    check_may_manage,
+    check_still_administered,
+    check_within,
+    require_admin,
+    role_permission_set,
+)
 from formwarden.auth.secrets import new_password, new_secret
 from formwarden.auth.sessions import revoke_all_sessions
 from formwarden.auth.users import create_user
@@ -170,6 +176,9 @@ def create_person(actor: Actor, username: str, *, display_name: str = "", roles=
         raise Invalid("unsupported language", field="locale", code="invalid_locale")
     tz = _time_zone(time_zone)
     _roles(roles), _teams(teams)
+    if not roles:
+        raise Invalid("choose at least one role", field="roles", code="no_role")
+    check_within(actor, role_permission_set(roles), "roles")
     password = new_password()
     with write_transaction():
         user = create_user(actor, (username or "").strip(), password, roles=roles, teams=teams,
@@ -185,6 +194,7 @@ def reset_password(actor: Actor, username: str) -> str:
     """A new one-time password (shown once); every session of the account ends."""
     require_admin(actor)
     user = get_user(username)
+    check_may_manage(actor, user.id)
     if user.kind != "person":
         raise Invalid("an integration signs in with API tokens only", field="username", code="integration")
     password = new_password()
@@ -205,6 +215,7 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
     require_admin(actor)
     with write_transaction():
         user = get_user(username)
+        check_may_manage(actor, user.id)
         diff: dict = {}
         changes: dict = {}
         if display_name is not None:
@@ -230,6 +241,7 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
             wanted = sorted(set(roles))
             if wanted != sorted(current.roles):
                 keep = set(current.roles)
+                check_within(actor, role_permission_set(set(wanted) ^ keep), "roles")
                 new_roles = _roles([r for r in wanted if r not in keep])
                 UserRole.delete().where(UserRole.user == user.id, UserRole.role.in_(
                     Role.select(Role.id).where(Role.name.in_(sorted(keep - set(wanted)))))).execute()
@@ -266,6 +278,7 @@ def deactivate(actor: Actor, username: str, reason: str) -> int:
         raise Invalid("say why the account is deactivated", field="reason", code="reason_required")
     with write_transaction():
         user = get_user(username)
+        check_may_manage(actor, user.id)
         if not user.is_active:
             return 0
         User.update(is_active=False, deactivated_reason=reason[:500]).where(User.id == user.id).execute()
@@ -283,6 +296,7 @@ def reactivate(actor: Actor, username: str, reason: str = "") -> None:
     require_admin(actor)
     with write_transaction():
         user = get_user(username)
+        check_may_manage(actor, user.id)
         if user.is_active:
             return
         User.update(is_active=True, deactivated_reason="").where(User.id == user.id).execute()

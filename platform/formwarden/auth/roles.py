@@ -8,10 +8,10 @@ import re
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.access.permissions import DEFAULT_PERMISSIONS, Perm, has_perm
+from formwarden.access.permissions import DEFAULT_PERMISSIONS, Perm, has_perm, permissions_of
 from formwarden.access.permissions import parse as parse_permissions
 from formwarden.audit import record_event
-from formwarden.auth.users import ensure_role
+from formwarden.auth.users import check_still_administered, ensure_role
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import Role, utcnow
@@ -37,6 +37,36 @@ def seed_builtin_roles() -> None:
 def require_admin(actor: Actor) -> None:
     if not has_perm(actor, Perm.USERS_MANAGE):
         raise Forbidden("you may not manage people, roles or teams", code="missing_permission")
+
+
+# Record work itself is decided per form by the policies, not by this permission.
+FREELY_GRANTED = frozenset({Perm.ACCOUNT, Perm.RECORDS})
+
+
+def check_within(actor: Actor, perms, what: str = "permissions") -> None:
+    """No one hands out more than they hold: every platform permission in `perms` must be one
+    `actor` has (so user administration cannot be turned into any other power)."""
+    held = permissions_of(actor) | FREELY_GRANTED
+    beyond = sorted(p for p in perms if p not in held)
+    if beyond:
+        raise Forbidden(f"you cannot grant {what} you do not hold yourself: {', '.join(beyond)}", field=what,
+                        code="beyond_own_rights")
+
+
+def role_permission_set(names) -> set[str]:
+    """The platform permissions the roles named hold together."""
+    out: set[str] = set()
+    for role in Role.select(Role.permissions).where(Role.name.in_(sorted(names))):
+        out |= set(role.permissions.split())
+    return out
+
+
+def check_may_manage(actor: Actor, user_id: int) -> None:
+    """Only someone who holds every platform permission of an account may change, deactivate or
+    reset it (an account with more power than its administrator is out of their reach)."""
+    names = [r[0] for r in db.fetchall("SELECT r.name FROM user_role ur JOIN role r ON r.id = ur.role_id"
+                                       " WHERE ur.user_id = ?", (user_id,))]
+    check_within(actor, role_permission_set(names), "roles")
 
 
 def get_role(name: str) -> Role:
@@ -78,22 +108,6 @@ def _title(value: str, field: str) -> str:
     return value
 
 
-_ADMINISTERED = (
-    'SELECT COUNT(DISTINCT u.id) FROM "user" u JOIN user_role ur ON ur.user_id = u.id JOIN role r ON r.id = ur.role_id'
-    " WHERE u.is_active = ? AND u.kind = 'person' AND r.retired_at IS NULL AND (u.expires_at IS NULL OR u.expires_at > ?)"
-    " AND (' ' || r.permissions || ' ') LIKE ?"
-)
-
-
-def check_still_administered() -> None:
-    """Refuse (inside the change's transaction) a change that leaves no active person able to
-    manage people: nobody could undo it from the console."""
-    n = db.fetchone(_ADMINISTERED, (True, db.db_datetime(utcnow()), f"% {Perm.USERS_MANAGE.value} %"))[0]
-    if not n:
-        raise Invalid("this would leave no active person who can manage people", field="permissions",
-                      code="last_administrator")
-
-
 def create_role(actor: Actor, name: str, *, title_zh: str = "", title_en: str = "", permissions=None) -> Role:
     require_admin(actor)
     name = (name or "").strip()
@@ -103,6 +117,7 @@ def create_role(actor: Actor, name: str, *, title_zh: str = "", title_en: str = 
     if Role.select().where(Role.name == name).exists():
         raise Invalid(f"a role {name!r} exists", field="name", code="duplicate")
     perms = _permissions(permissions if permissions is not None else DEFAULT_PERMISSIONS)
+    check_within(actor, perms)
     zh, en = _title(title_zh, "title_zh") or name, _title(title_en, "title_en") or name
     with write_transaction():
         role = Role.create(name=name, title_zh=zh, title_en=en, permissions=" ".join(perms))
@@ -126,6 +141,7 @@ def update_role(actor: Actor, name: str, *, title_zh: str | None = None, title_e
         if permissions is not None:
             old = sorted(parse_permissions(role.permissions))
             new = _permissions(permissions)
+            check_within(actor, set(new) ^ set(old))  # neither grant nor take away a power one lacks
             if new != old:
                 diff["permissions"] = [old, new]
                 role.permissions = " ".join(new)
@@ -182,15 +198,27 @@ def policies_naming(name: str) -> list[str]:
     return out
 
 
+def ever_named(name: str) -> list[str]:
+    """Forms any of whose policy versions, past ones included, has a column for role `name`."""
+    out = []
+    for key, access in db.fetchall("SELECT f.key, p.access FROM form f JOIN form_policy p ON p.form_id = f.id"
+                                   " ORDER BY f.key"):
+        if key not in out and name in json.loads(access):
+            out.append(key)
+    return out
+
+
 def delete_role(actor: Actor, name: str) -> None:
-    """Delete a role nobody holds and no form's policy names (retire it otherwise)."""
+    """Delete a role nobody holds and no form's policy, present or past, names (retire it
+    otherwise: a rollback could bring the old column back for a new role of the same name)."""
     require_admin(actor)
     with write_transaction():
         role = get_role(name)
         _refuse_if_held(role, "delete")
-        forms = policies_naming(name)
+        forms = ever_named(name)
         if forms:
-            raise Invalid(f"cannot delete role {name!r}: the access policy of {', '.join(forms)} names it;"
-                          " remove its column there or retire the role", field="role", code="role_in_policy")
+            raise Invalid(f"cannot delete role {name!r}: the access policy of {', '.join(forms)} names it"
+                          " (now or in an earlier version); retire the role instead", field="role",
+                          code="role_in_policy")
         Role.delete().where(Role.id == role.id).execute()
         record_event(actor, "role_delete", diff={"role": [name, None]})

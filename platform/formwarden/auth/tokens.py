@@ -13,6 +13,7 @@ from formwarden.auth.secrets import digest, new_secret
 from formwarden.auth.sessions import account_usable
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.forms.versions import all_forms
 from formwarden.models import ApiToken, User, utcnow
 
 SCOPE_RE = re.compile(
@@ -144,6 +145,15 @@ def issue_token(actor: Actor, owner: User, **kw) -> tuple[ApiToken, str]:
                         code="missing_permission")
     if not account_usable(owner):
         raise Invalid("the account is deactivated or expired", field="user", code="unusable_account")
+    forms = {form.key: formdef for form, formdef in all_forms()}
+    for scope in parse_scopes(kw.get("scopes") or DEFAULT_SCOPES):
+        form, _, _what = scope.rpartition(":")
+        if form and form not in forms:
+            raise Invalid(f"no form {form!r}", field="scopes", code="unknown_form")
+    for name in parse_fields(kw.get("fields") or ()):
+        form, _, field = name.partition(".")
+        if form not in forms or field not in forms[form].fields:
+            raise Invalid(f"no field {name!r}", field="fields", code="unknown_field")
     return create_token(actor, owner, **kw)
 
 

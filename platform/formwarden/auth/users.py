@@ -1,6 +1,10 @@
 """Users, their roles and teams, and turning a user into an acting `Actor`."""
 from __future__ import annotations
 
+import re
+
+import peewee as pw
+
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import BUILTIN_ROLE_PERMISSIONS, DEFAULT_PERMISSIONS, Perm
@@ -14,6 +18,7 @@ from formwarden.models import ApiToken, Role, Team, User, UserRole, UserTeam, ut
 
 # Retired roles grant nothing: they are left out here, so neither their platform permissions
 # nor their grants in any form's policy reach the actor.
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.]{1,64}")
 _MEMBERSHIP = (
     "SELECT 'role', r.name, r.permissions FROM user_role ur JOIN role r ON r.id = ur.role_id"
     " WHERE ur.user_id = ? AND r.retired_at IS NULL"
@@ -54,6 +59,22 @@ def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", req
     )
 
 
+_ADMINISTERED = (
+    'SELECT COUNT(DISTINCT u.id) FROM "user" u JOIN user_role ur ON ur.user_id = u.id JOIN role r ON r.id = ur.role_id'
+    " WHERE u.is_active = ? AND u.kind = 'person' AND r.retired_at IS NULL AND u.expires_at IS NULL"
+    " AND (' ' || r.permissions || ' ') LIKE ?"
+)
+
+
+def check_still_administered() -> None:
+    """Refuse (inside the change's transaction) a change that leaves no active person without an
+    expiry able to manage people: nobody could undo it from the console."""
+    n = db.fetchone(_ADMINISTERED, (True, f"% {Perm.USERS_MANAGE.value} %"))[0]
+    if not n:
+        raise Invalid("this would leave no active person who can manage people", field="permissions",
+                      code="last_administrator")
+
+
 def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
     """The role named `name`, created when missing (built-in roles with their built-in platform
     permissions, any other with the default ones: record work, decided per form by its policy)."""
@@ -69,12 +90,13 @@ def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
 def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(), display_name: str = "",
                 locale: str = "zh-CN", check_strength: bool = True, expires_at=None) -> User:
     """Create a user with roles and teams (created if missing). Raises Invalid."""
-    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
-        raise Invalid("username: letters, digits, _ and . only", field="username", code="invalid_username")
+    if not USERNAME_RE.fullmatch(username or ""):
+        raise Invalid("username: ASCII letters, digits, _ and . only (up to 64)", field="username",
+                      code="invalid_username")
     if check_strength and (problem := password_problem(password)):
         raise Invalid(f"password: {problem}", field="password", code="weak_password")
-    if User.select().where(User.username == username).exists():
-        raise Invalid(f"user {username!r} exists", field="username", code="duplicate")
+    if User.select().where(pw.fn.LOWER(User.username) == username.lower()).exists():  # no "Admin" beside "admin"
+        raise Invalid(f"user {username!r} exists", field="username", code="duplicate_username")
     with write_transaction():
         user = User.create(username=username, password_hash=hash_password(password),
                            display_name=display_name or username, locale=locale, expires_at=expires_at)
@@ -131,6 +153,7 @@ def set_active(actor: Actor, username: str, active: bool) -> User:
         if not active:
             ended = revoke_all_sessions(user.id)
             ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user.id, ApiToken.revoked_at.is_null()).execute()
+            check_still_administered()
         record_event(actor, "user_activate" if active else "user_deactivate",
                      diff={"user": [username, username], "active": [bool(user.is_active), active],
                            "sessions_ended": [None, ended]})
@@ -147,6 +170,7 @@ def change_role(actor: Actor, username: str, role: str, grant: bool) -> None:
             r = Role.get_or_none(Role.name == role)
             if r is None or not UserRole.delete().where(UserRole.user == user.id, UserRole.role == r.id).execute():
                 raise Invalid(f"{username} does not have role {role!r}", field="role", code="no_such_role")
+            check_still_administered()
         record_event(actor, "role_grant" if grant else "role_revoke",
                      diff={"user": [username, username], "role": [None, role] if grant else [role, None]})
 

@@ -78,7 +78,10 @@ def check(form: Form, access: dict) -> tuple[FormDef | None, list[Problem], list
     (the same checks publishing runs) and the warnings to show before saving."""
     doc = _published_doc(form)
     doc["x-access"] = access
-    problems = check_definition(doc)
+    try:
+        problems = check_definition(doc)
+    except RecursionError:
+        return None, [Problem("/x-access", "nested too deep")], []
     if problems:
         return None, problems, []
     formdef = FormDef(doc)
@@ -111,7 +114,7 @@ def _reason(reason: str) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 def write_version(actor: Actor, form: Form, access: dict, *, reason: str, undecided_fields=(),
-                  base_version: int | None = None) -> FormPolicy | None:
+                  base_version: int | None = None, editors=()) -> FormPolicy | None:
     """Save `access` as the form's next policy version (inside the caller's transaction or its
     own); None when nothing would change. Raises Invalid listing every problem, Conflict when
     the policy moved on since `base_version`."""
@@ -134,18 +137,70 @@ def write_version(actor: Actor, form: Form, access: dict, *, reason: str, undeci
         created_at=utcnow(), created_by_id=actor.user_id, created_by_name=actor.username or actor.name)
     Form.update(policy_version=version).where(Form.id == form.id).execute()
     versions.forget_forms()
+    extra = {"draft_by": [None, list(editors)]} if editors else {}
     record_event(actor, "policy_change", form_key=form.key,
-                 diff={"policy_version": [form.policy_version or None, version], **diff}, reason=reason)
+                 diff={"policy_version": [form.policy_version or None, version], **extra, **diff}, reason=reason)
     return row
 
 
+MAX_ROLES = 100
+
+
+def _check_roles(access) -> None:
+    """A policy saved by a person names only existing, active roles (a column for a role that
+    does not exist would hand its rights to whoever later creates a role by that name)."""
+    if not isinstance(access, dict):
+        raise Invalid("the x-access block must be an object", field="file", code="no_access_block")
+    if len(access) > MAX_ROLES:
+        raise Invalid(f"at most {MAX_ROLES} roles in a policy", field="file", code="too_many")
+    unknown = sorted(str(r) for r in access if r not in _role_names())
+    if unknown:
+        raise Invalid(f"no active role named {', '.join(unknown[:10])}", field="role", code="unknown_role",
+                      details=[{"field": "role", "code": "unknown_role", "message": ", ".join(unknown[:10])}])
+
+
+def _carry(form: Form, access: dict, fields, *, effective: bool) -> tuple[dict, list[str]]:
+    """`access` where a block that has no say about a field in `fields` does not change it (a
+    rollback to before the field existed, or an old export, cannot hand out through a wildcard
+    a field hidden since), and the fields among them still undecided. `effective`: keep the
+    level in force even where it comes from a wildcard (a rollback: the fields did not exist
+    then); otherwise only the entries in force that name the field (an import)."""
+    now = current_access(form)
+    out = copy.deepcopy(access)
+    for role, block in out.items():
+        if not isinstance(block, dict) or not isinstance(block.get("fields"), dict):
+            continue
+        in_force = (now.get(role) or {}).get("fields", {})
+        for name in fields:
+            if name in block["fields"]:
+                continue
+            if name in in_force:
+                block["fields"][name] = in_force[name]
+            elif effective and block["fields"].get("*", "hidden") != in_force.get("*", "hidden"):
+                block["fields"][name] = in_force.get("*", "hidden")
+    return out, [n for n in undecided(form) if n in set(fields)]
+
+
+def _fields_since(form: Form, moment) -> list[str]:
+    """Fields of the current form version that the version in force at `moment` did not have."""
+    row = (FormVersion.select().where(FormVersion.form == form.id, FormVersion.published_at <= moment)
+           .order_by(FormVersion.version.desc()).first())
+    before = set(json.loads(row.definition)["properties"]) if row is not None else set()
+    return [n for n in _published_doc(form)["properties"] if n not in before]
+
+
 def save(actor: Actor, form_key: str, access: dict, *, reason: str, base_version: int | None = None,
-         undecided_fields=()) -> FormPolicy | None:
+         undecided_fields=(), editors=(), carry=(), effective: bool = False) -> FormPolicy | None:
+    """Save `access` as the next version; the fields in `carry` keep what is in force (see `_carry`)."""
     require_manager(actor)
     reason = _reason(reason)
+    _check_roles(access)
     with write_transaction():
-        return write_version(actor, _form(form_key), access, reason=reason, base_version=base_version,
-                             undecided_fields=undecided_fields)
+        form = _form(form_key)
+        if carry:
+            access, undecided_fields = _carry(form, access, carry, effective=effective)
+        return write_version(actor, form, access, reason=reason, base_version=base_version,
+                             undecided_fields=undecided_fields, editors=editors)
 
 
 def rollback(actor: Actor, form_key: str, version: int, reason: str) -> FormPolicy | None:
@@ -155,25 +210,34 @@ def rollback(actor: Actor, form_key: str, version: int, reason: str) -> FormPoli
     old = FormPolicy.get_or_none(FormPolicy.form == form.id, FormPolicy.version == version)
     if old is None:
         raise NotFound(f"the policy has no version {version}", field="version", code="unknown_version")
-    reason = _reason(reason)
-    with write_transaction():
-        return write_version(actor, form, json.loads(old.access), reason=f"{reason} (rollback to version {version})")
+    return save(actor, form_key, json.loads(old.access), reason=f"{_reason(reason)} (rollback to version {version})",
+                carry=_fields_since(form, old.created_at), effective=True)
+
+
+MAX_IMPORT = 512 * 1024
 
 
 def import_access(actor: Actor, form_key: str, text: str, reason: str) -> FormPolicy | None:
     """Import the `x-access` block of a form_defs/ file (the whole file, or the block alone)."""
     require_manager(actor)
+    if len(text) > MAX_IMPORT:
+        raise Invalid("the file is larger than a form definition can be", field="file", code="too_large")
     try:
         doc = json.loads(text)
-    except ValueError as exc:
-        raise Invalid(f"not readable JSON: {exc}", field="file", code="invalid_json") from None
+    except (ValueError, RecursionError):
+        raise Invalid("not readable JSON", field="file", code="invalid_json") from None
     access = doc.get("x-access", doc) if isinstance(doc, dict) else None
-    if isinstance(doc, dict) and "x-form" in doc and doc["x-form"].get("key") not in (None, form_key):
-        raise Invalid(f"the file is for form {doc['x-form'].get('key')!r}, not {form_key!r}", field="file",
-                      code="wrong_form")
+    meta = doc.get("x-form") if isinstance(doc, dict) else None
+    if meta is not None and (not isinstance(meta, dict) or meta.get("key") not in (None, form_key)):
+        raise Invalid("the file is for another form", field="file", code="wrong_form")
     if not isinstance(access, dict):
         raise Invalid("the file holds no x-access block", field="file", code="no_access_block")
-    return save(actor, form_key, access, reason=reason)
+    _check_roles(access)
+    named = {n for block in access.values() if isinstance(block, dict) and isinstance(block.get("fields"), dict)
+             for n in block["fields"]}
+    form = _form(form_key)
+    return save(actor, form_key, access, reason=reason,
+                carry=[n for n in _published_doc(form)["properties"] if n not in named])
 
 
 # --- new fields of a new form version --------------------------------------------------------
@@ -208,11 +272,14 @@ def draft(form_key: str) -> dict:
         if value.get("base") == form.policy_version:
             return value
     return {"access": current_access(form), "base": form.policy_version, "undecided": undecided(form),
-            "by": "", "at": "", "edited": False}
+            "by": "", "at": "", "edited": False, "rev": 0, "editors": []}
 
 
 def _store_draft(actor: Actor, form_key: str, value: dict) -> dict:
-    value.update(by=actor.username or actor.name, at=utcnow().isoformat(timespec="seconds"), edited=True)
+    who = actor.username or actor.name
+    editors = value.get("editors") or []
+    value.update(by=who, at=utcnow().isoformat(timespec="seconds"), edited=True, rev=int(value.get("rev") or 0) + 1,
+                 editors=editors if who in editors else [*editors, who])
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     with write_transaction():
         n = Setting.update(value=text, updated_at=utcnow()).where(Setting.key == DRAFT + form_key).execute()
@@ -223,8 +290,15 @@ def _store_draft(actor: Actor, form_key: str, value: dict) -> dict:
 
 def discard_draft(actor: Actor, form_key: str) -> None:
     require_manager(actor)
-    _form(form_key)
-    Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+    form = _form(form_key)
+    value = draft(form_key)
+    if not value.get("edited"):
+        return
+    with write_transaction():
+        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+        record_event(actor, "policy_draft_discard", form_key=form.key,
+                     diff={"draft_by": [value.get("editors") or [], None],
+                           **{k: [v[1], None] for k, v in _diff(current_access(form), value["access"]).items()}})
 
 
 def _role_names() -> set[str]:
@@ -312,10 +386,13 @@ def edit_draft(actor: Actor, form_key: str, change: dict) -> dict:
     return _store_draft(actor, form_key, value)
 
 
-def save_draft(actor: Actor, form_key: str, reason: str) -> FormPolicy | None:
-    """Save the draft as the next policy version and drop it."""
+def save_draft(actor: Actor, form_key: str, reason: str, rev: int | None = None) -> FormPolicy | None:
+    """Save the draft as the next policy version and drop it. `rev` is the draft revision the
+    saver looked at: a draft someone else changed since is not saved in the saver's name."""
     value = draft(form_key)
+    if rev is not None and rev != int(value.get("rev") or 0):
+        raise Conflict("the draft changed since you looked at it; review it again", code="draft_changed")
     row = save(actor, form_key, value["access"], reason=reason, base_version=value["base"],
-               undecided_fields=value.get("undecided", []))
+               undecided_fields=value.get("undecided", []), editors=value.get("editors") or [])
     Setting.delete().where(Setting.key == DRAFT + form_key).execute()
     return row

@@ -23,7 +23,16 @@ def actor_as(admin: Actor, username: str) -> Actor:
     return actor_for(user, ip=admin.ip, user_agent=admin.user_agent, request_id=admin.request_id)
 
 
-def note_view(admin: Actor, username: str, what: str, form_key: str | None = None, record_id: int | None = None) -> None:
+def note_view(admin: Actor, username: str, what: str, form_key: str | None = None, record_id: int | None = None,
+              field: str | None = None) -> None:
+    """One event per page seen as `username`. The form and record go in the event's details, not
+    its record columns: a look is not a change, and must not appear in the record's history."""
+    diff: dict[str, list] = {"as": [None, username], "page": [None, what]}
+    if form_key:
+        diff["form"] = [None, form_key]
+    if record_id is not None:
+        diff["record"] = [None, record_id]
+    if field:
+        diff["field"] = [None, field]
     with write_transaction():
-        record_event(admin, "view_as", form_key=form_key, record_id=record_id,
-                     diff={"as": [None, username], "page": [None, what]})
+        record_event(admin, "view_as", diff=diff)

@@ -11,11 +11,12 @@ from flask_babel import gettext as _
 
 from formwarden.access import explain, gate
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.arguments import int_arg
 from formwarden.auth import people
 from formwarden.auth import roles as role_service
 from formwarden.auth.users import actor_for
 from formwarden.catalog import policies, simulate
-from formwarden.errors import DomainError, Invalid
+from formwarden.errors import DomainError, Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.messages import N_
 from formwarden.http.context import actor
@@ -23,8 +24,8 @@ from formwarden.http.guard import accepts_upload, requires
 from formwarden.http.i18n import current_locale
 from formwarden.http.rendering import is_htmx, render_block
 from formwarden.records import history, service
-from formwarden.records.query import from_args
-from formwarden.web.console import labels, level_labels, relation_labels, role_title, say, scope_labels
+from formwarden.records.query import ListQuery
+from formwarden.web.console import clean, labels, level_labels, relation_labels, role_title, say, scope_labels
 
 bp = Blueprint("access", __name__, url_prefix="/admin")
 
@@ -139,8 +140,10 @@ def edit(form_key):
 @bp.route("/access/<form_key>/save", methods=["POST"])
 @requires(Perm.ACCESS_MANAGE)
 def save(form_key):
+    raw_rev = request.form.get("rev", "")
+    rev = int(raw_rev) if raw_rev.isascii() and raw_rev.isdigit() and len(raw_rev) < 10 else None
     try:
-        row = policies.save_draft(actor(), form_key, request.form.get("reason", ""))
+        row = policies.save_draft(actor(), form_key, request.form.get("reason", ""), rev)
     except Invalid as exc:
         if exc.code == "invalid_policy":
             form, _fd = versions.current(form_key)
@@ -181,11 +184,11 @@ def policy_history(form_key):
 @bp.route("/access/<form_key>/rollback", methods=["POST"])
 @requires(Perm.ACCESS_MANAGE)
 def rollback(form_key):
-    try:
-        version = int(request.form.get("version", ""))
-    except ValueError:
+    raw = request.form.get("version", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
         flash(_("Choose a version."), "error")
         return redirect(url_for("access.policy_history", form_key=form_key))
+    version = int(raw)
     try:
         row = policies.rollback(actor(), form_key, version, request.form.get("reason", ""))
     except DomainError as exc:
@@ -218,8 +221,9 @@ def import_policy(form_key):
     except UnicodeDecodeError:
         flash(_("The file is not UTF-8 text."), "error")
     except DomainError as exc:
-        details = "; ".join(f"{d.get('pointer', '')}: {d.get('reason', '')}" for d in exc.details[:5])
-        flash(say(exc) + (f" ({details})" if details else ""), "error")
+        details = "; ".join(f"{d.get('pointer', '')}: {d.get('reason', '')}" for d in exc.details[:5]
+                            if "pointer" in d)
+        flash(say(exc) + (f" ({clean(details)})" if details else ""), "error")
     else:
         flash(_("Imported as policy version %(v)s.", v=row.version) if row else _("The file holds the policy in force."),
               "success")
@@ -257,9 +261,12 @@ def view_as(username):
 def view_as_list(username, form_key):
     target = simulate.actor_as(actor(), username)
     _form, formdef = versions.current(form_key)
-    args = request.args.copy()
-    args.pop("q", None)  # a search on restricted fields would be recorded in their name
-    page = service.list_records(target, form_key, from_args(args, default_per_page=25))
+    # Paging only: a search or filter would run in their name (and record reveals as theirs).
+    number = max(1, int_arg(request.args, "page", 1) or 1)
+    try:
+        page = service.list_records(target, form_key, ListQuery(page=number, per_page=25))
+    except (Forbidden, NotFound) as exc:
+        return _refused_them(username, exc)
     r = gate.rights(target, formdef)
     columns = [n for n in formdef.list_fields if r.level(n) != "hidden"]
     simulate.note_view(actor(), username, "list", form_key)
@@ -272,7 +279,10 @@ def view_as_list(username, form_key):
 def view_as_record(username, form_key, record_id):
     target = simulate.actor_as(actor(), username)
     _form, formdef = versions.current(form_key)
-    view = service.get_record(target, form_key, record_id)
+    try:
+        view = service.get_record(target, form_key, record_id)
+    except (Forbidden, NotFound) as exc:
+        return _refused_them(username, exc)
     timeline = history.history(target, form_key, record_id, reveal_restricted=False)[::-1]
     levels = {n: view.rights.level(n) for n in formdef.layout_order}
     simulate.note_view(actor(), username, "record", form_key, record_id)
@@ -285,15 +295,30 @@ def view_as_record(username, form_key, record_id):
 def why(username, form_key, record_id, field):
     target = simulate.actor_as(actor(), username)
     _form, formdef = versions.current(form_key)
-    view = service.get_record(target, form_key, record_id)  # NotFound outside what they may read
+    try:
+        view = service.get_record(target, form_key, record_id)
+    except (Forbidden, NotFound) as exc:
+        return _refused_them(username, exc)
     owner_id = service.owner_of(form_key, view.id)
+    if field not in formdef.fields:
+        raise NotFound("there is no such field", field="field", code="unknown_field")
     answer = explain.why(target, formdef, owner_id, field)
+    simulate.note_view(actor(), username, "why", form_key, record_id, field)
     lines = [_why_text(line, current_locale()) for line in answer["lines"]]
     ctx = {"answer": answer, "lines": lines, "field": field, "formdef": formdef, "p": people.person(username),
            "form_key": form_key, "record_id": record_id}
     if is_htmx():
         return render_block("access/why.html", "why", **ctx)
     return render_template("access/why.html", **ctx)
+
+
+def _refused_them(username: str, exc: DomainError):
+    """What the viewed person would get, said about them (not about the administrator)."""
+    p = people.person(username)
+    message = (_("%(name)s may not see records of this form.", name=p.user.display_name or p.user.username)
+               if isinstance(exc, Forbidden) else
+               _("This record does not exist, or %(name)s may not see it.", name=p.user.display_name or p.user.username))
+    return render_template("access/view_as_refused.html", p=p, message=message), exc.status
 
 
 def _why_text(line: dict, locale: str) -> str:

@@ -14,10 +14,14 @@ from formwarden.http.i18n import current_zone
 
 MESSAGES = {
     "duplicate": N_("That name is taken."),
+    "duplicate_username": N_("That username is taken (usernames ignore upper and lower case)."),
+    "no_role": N_("Choose at least one role."),
+    "beyond_own_rights": N_("You cannot grant or change powers you do not hold yourself: %(detail)s."),
     "invalid_name": N_("A role key is lowercase letters, digits and _ (up to 40), starting with a letter."),
-    "invalid_username": N_("A username is letters, digits, _ and . only (up to 64)."),
+    "invalid_username": N_("A username is ASCII letters, digits, _ and . only (up to 64): no Chinese characters or spaces; put the name in the display name."),
     "role_in_use": N_("This role is still held by: %(detail)s. Give them another role first."),
-    "role_in_policy": N_("A form's access policy still names this role. Remove its column there, or retire the role instead."),
+    "role_in_policy": N_("A form's access policy names this role, now or in an earlier version. Retire the role instead: it then grants nothing."),
+    "draft_changed": N_("Someone changed the draft after you opened it. Look at it again, then save."),
     "last_administrator": N_("This would leave nobody who can manage people. Keep at least one active administrator."),
     "unknown_role": N_("There is no active role by that name."),
     "unknown_team": N_("There is no team by that name."),
@@ -30,6 +34,7 @@ MESSAGES = {
     "required": N_("This is required."),
     "is_manager": N_("This person manages the team. Choose another manager first."),
     "same_user": N_("Choose someone else to take the records over."),
+    "cannot_read_records": N_("That person may not read records of every form involved, so they could not see what they would own."),
     "unusable_account": N_("That account cannot take records over (inactive, expired or an integration)."),
     "integration": N_("An integration signs in with API tokens only."),
     "invalid_locale": N_("Choose zh-CN or English."),
@@ -50,15 +55,26 @@ MESSAGES = {
 }
 
 
+def clean(text: str, limit: int = 300) -> str:
+    """Text that came from a request or a file, safe to keep in a message (the session cookie
+    holds flashed messages): no lone surrogates or control characters, and short."""
+    text = str(text).encode("utf-8", "replace").decode("utf-8")
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def say(exc: DomainError) -> str:
     """The error in the reader's language (the service's own words when there is no template)."""
     template = MESSAGES.get(exc.code)
     if template is None:
-        return page_message(exc)
+        return clean(page_message(exc))
     detail = ""
     if exc.details:
         detail = str(exc.details[0].get("message", ""))
-    return _(template) % {"detail": detail}
+    elif exc.code == "beyond_own_rights":
+        labels_ = perm_labels()
+        detail = ", ".join(labels_.get(p, p) for p in exc.message.rpartition(": ")[2].split(", "))
+    return _(template) % {"detail": clean(detail)}
 
 
 def parse_date(raw: str, field: str = "expires_at") -> dt.datetime | None:

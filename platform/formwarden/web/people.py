@@ -10,12 +10,12 @@ from flask_babel import gettext as _
 from formwarden.access.permissions import Perm
 from formwarden.auth import people, roles, teams
 from formwarden.auth.tokens import tokens_of
-from formwarden.errors import DomainError
+from formwarden.catalog import handover
+from formwarden.errors import DomainError, Invalid
 from formwarden.forms.versions import all_forms
 from formwarden.http.context import actor
 from formwarden.http.guard import requires
 from formwarden.http.i18n import current_locale
-from formwarden.records import handover
 from formwarden.web.console import date_value, labels, parse_date, role_title, say
 
 bp = Blueprint("people", __name__, url_prefix="/admin")
@@ -157,10 +157,9 @@ def handover_page(username):
         else:
             flash(_("%(n)s records handed over to %(to)s.", n=sum(counts.values()), to=to), "success")
             return redirect(url_for("people.person", username=username))
-    candidates, _total = people.find_people(actor(), status="active", kind="person")
     return render_template("people/handover.html", p=p, preview=preview, to=to, error=error,
                            error_text=say(error) if error else "",
-                           candidates=[c for c in candidates if c.user.username != username]), (422 if error else 200)
+                           candidates=handover.candidates(username)), (422 if error else 200)
 
 
 @bp.route("/people/dormant", methods=["POST"])
@@ -218,6 +217,8 @@ def role(name):
                 roles.delete_role(actor(), name)
                 flash(_("Role deleted."), "success")
                 return redirect(url_for("people.list_roles"))
+            elif op != "save":
+                raise Invalid("unknown action", field="op", code="invalid_op")
             else:
                 roles.update_role(actor(), name, title_zh=request.form.get("title_zh", ""),
                                   title_en=request.form.get("title_en", ""),
@@ -271,6 +272,8 @@ def team(team_id):
                 teams.delete_team(actor(), t.id)
                 flash(_("Team deleted."), "success")
                 return redirect(url_for("people.list_teams"))
+            elif op != "save":
+                raise Invalid("unknown action", field="op", code="invalid_op")
             else:
                 teams.update_team(actor(), t.id, name=request.form.get("name", ""),
                                   manager=request.form.get("manager", ""))

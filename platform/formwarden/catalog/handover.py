@@ -4,20 +4,24 @@ without an owner. Each record gets its own `handover` event (a new record versio
 new) and the batch one `bulk_handover` event with the counts per form.
 
 It is a user-administration act, not a record edit: it needs the users.manage permission and
-changes nothing but the owner (the owner field, when the form has one)."""
+changes nothing but the owner (the owner field, when the form has one). Records go only to an
+active person who may read that form's records: never to someone who could not see them."""
 from __future__ import annotations
 
 import json
 
 from formwarden import db
+from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import record_event
+from formwarden.auth.roles import check_may_manage
+from formwarden.auth.users import actor_for
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.models import Form, Record, Team, User, UserTeam, utcnow
-from formwarden.records.sealing import seal_data, unseal_data
+from formwarden.records.sealing import seal_data, seal_diff, unseal_data
 
 
 def _require(actor: Actor) -> None:
@@ -49,9 +53,31 @@ def team_manager(username: str) -> str | None:
     return row[0] if row else None
 
 
+def can_receive(user: User, form_keys) -> bool:
+    """Whether `user` is an active person who may read records of every form in `form_keys`."""
+    now = utcnow()
+    if not user.is_active or user.kind != "person" or (user.expires_at is not None and user.expires_at <= now):
+        return False
+    who = actor_for(user)
+    forms = {f.key: f for f in Form.select().where(Form.key.in_(sorted(form_keys)))}
+    return all(gate.can(who, versions.definition(forms[k]), "read") for k in form_keys if k in forms)
+
+
+def candidates(username: str) -> list[User]:
+    """Who may take `username`'s records over, by display name."""
+    counts = owned_counts(username)
+    people = User.select().where(User.is_active == True, User.kind == "person",  # noqa: E712
+                                 User.username != username).order_by(User.display_name, User.username)
+    return [u for u in people if can_receive(u, counts)]
+
+
 def preview(actor: Actor, username: str) -> dict:
     _require(actor)
-    return {"counts": owned_counts(username), "manager": team_manager(username)}
+    manager = team_manager(username)
+    counts = owned_counts(username)
+    if manager and not can_receive(User.get(User.username == manager), counts):
+        manager = None
+    return {"counts": counts, "manager": manager}
 
 
 def hand_over(actor: Actor, username: str, to: str, reason: str = "") -> dict[str, int]:
@@ -64,7 +90,14 @@ def hand_over(actor: Actor, username: str, to: str, reason: str = "") -> dict[st
     if not target.is_active or (target.expires_at is not None and target.expires_at <= now) or target.kind != "person":
         raise Invalid(f"{to} cannot take records over (inactive, expired or not a person)", field="to",
                       code="unusable_account")
-    reason = (reason or "").strip()[:500] or f"handover from {source.username}"
+    check_may_manage(actor, source.id)
+    counts_before = owned_counts(source.username)
+    if not can_receive(target, counts_before):
+        raise Invalid(f"{to} may not read records of every form involved ({', '.join(counts_before)})", field="to",
+                      code="cannot_read_records")
+    reason = (reason or "").strip()[:500]
+    if not any(ch.isalnum() for ch in reason):
+        raise Invalid("say why the records are handed over", field="reason", code="reason_required")
     counts: dict[str, int] = {}
     with write_transaction():
         for form in Form.select().where(Form.current_version > 0):
@@ -84,8 +117,9 @@ def hand_over(actor: Actor, username: str, to: str, reason: str = "") -> dict[st
                 db.execute("UPDATE record SET data = json(?), owner_id = ?, version = version + 1, updated_at = ?,"
                            " updated_by_id = ? WHERE id = ?",
                            (_json(data), target.id, db.db_datetime(now), actor.user_id, rec.id))
+                change = {field or "owner": [old_owner, target.username]}
                 record_event(actor, "handover", form_key=form.key, record_id=rec.id,
-                             diff={field or "owner": [old_owner, target.username]}, reason=reason)
+                             diff=seal_diff(formdef, change) if field else change, reason=reason)
             counts[form.key] = len(rows)
         record_event(actor, "bulk_handover", diff={"from": [source.username, None], "to": [None, target.username],
                                                    "counts": [None, counts]}, reason=reason)
