@@ -58,7 +58,8 @@ def test_admin_masks_mobile_for_sales_and_the_salesperson_sees_it_masked(page, s
     expect(second.locator("main")).to_contain_text("5678")  # the last four digits stay
 
     page.get_by_role("link", name="策略历史").click()
-    expect(page.locator(".policy-history")).to_contain_text("sales.fields.mobile")
+    expect(page.locator(".policy-history")).to_contain_text("手机号")
+    expect(page.locator(".policy-history")).to_contain_text("可写 → 脱敏")
     expect(page.locator(".policy-history")).to_contain_text("销售不再需要完整手机号")
     page.shot("history")
 

@@ -68,7 +68,7 @@ def test_matrix_cell_change_through_htmx_then_save_applies_to_the_next_page(logi
     assert VALID_CUSTOMER["mobile"] not in sales.get(f"/f/customer/{rec.id}").get_data(as_text=True)
     assert _last("policy_change").reason == "mobiles masked for sales"
     history = admin.get("/admin/access/customer/history").get_data(as_text=True)
-    assert "sales.fields.mobile" in history and "mobiles masked for sales" in history
+    assert "手机号" in history and "销售" in history and "mobiles masked for sales" in history
 
 
 def test_matrix_shows_problems_and_refuses_to_save_them(login_as, restore_customer):

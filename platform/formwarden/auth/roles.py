@@ -69,6 +69,14 @@ def check_may_manage(actor: Actor, user_id: int) -> None:
     check_within(actor, role_permission_set(names), "roles")
 
 
+def role_titles(names, locale: str) -> list[str]:
+    """The roles' titles in `locale` (their keys where a title is missing), in title order."""
+    if not names:
+        return []
+    rows = Role.select(Role.name, Role.title_zh, Role.title_en).where(Role.name.in_(sorted(names)))
+    return sorted(((r.title_zh if locale == "zh-CN" else r.title_en) or r.name) for r in rows)
+
+
 def get_role(name: str) -> Role:
     role = Role.get_or_none(Role.name == name)
     if role is None:

@@ -56,4 +56,12 @@ def access_warnings(formdef: FormDef) -> list[Problem]:
             if level == "write" and actions & WRITE_ACTIONS and "read" not in actions:
                 out.append(Problem(pointer, f"role {role!r} may write {name!r} but cannot read records afterwards",
                                    "write_without_read", (("role", role), ("field", name))))
+        shown = any(_level(block, n) != "hidden" for n in formdef.fields)
+        if shown and "read" not in actions and not actions & WRITE_ACTIONS:
+            out.append(Problem(f"/x-access/{role}/actions", f"role {role!r} is given fields but may not view records",
+                               "fields_without_view", (("role", role),)))
+        if "read" in actions and block["scope"] == "own" and "create" not in actions:
+            out.append(Problem(f"/x-access/{role}/scope", f"role {role!r} sees only records it owns but may not"
+                               " create any: it sees only records handed to it", "own_without_create",
+                               (("role", role),)))
     return out

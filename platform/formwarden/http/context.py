@@ -90,6 +90,7 @@ def load_actor() -> None:
     if current_user.is_authenticated:
         g.actor, g.auth_via = actor_for(current_user.user, **info), "session"
         g.must_change_password = bool(current_user.user.must_change_password)
+        g.display_name = current_user.user.display_name or current_user.user.username
 
 
 def actor() -> Actor:

@@ -41,6 +41,11 @@ CODE_MESSAGES = {
     "invalid_character": N_("The request holds a character that is not allowed (NUL, a lone surrogate or bytes that are not UTF-8)."),
     "invalid_id": N_("%(field)s must be a whole number."),
     "number_out_of_range": N_("A number in the request is too large."),
+    "unknown_user": N_("There is no account by that name."),
+    "unknown_role": N_("There is no role by that name."),
+    "unknown_team": N_("There is no such team."),
+    "unknown_token": N_("There is no such token, or it is not yours."),
+    "unknown_version": N_("That version does not exist."),
 }
 
 

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect, generate_csrf
 from formwarden import db
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import actions
+from formwarden.auth.roles import role_titles
 from formwarden.errors import BadRequest, NotFound
 from formwarden.forms import versions
 from formwarden.http import guard
@@ -133,6 +134,14 @@ def _rule_labels() -> dict:
             "account_expiring": _("Account expires soon")}
 
 
+def _who_label(who, locale: str) -> str:
+    """The top bar's "name · roles", in words: the display name and the roles' titles."""
+    if who is None:
+        return ""
+    titles = role_titles(who.roles, locale)
+    return f"{g.get('display_name') or who.name} · {', '.join(titles)}" if titles else g.get("display_name") or who.name
+
+
 def _action_labels() -> dict:
     return {name: _(label) for name, label in actions.LABELS.items()}
 
@@ -162,7 +171,9 @@ def init_http(app: Flask) -> None:
     @app.context_processor
     def _globals():
         who = g.get("actor")
-        return {"actor": who, "locale": current_locale(), "csrf_token": generate_csrf,
+        locale = current_locale()
+        return {"actor": who, "locale": locale, "csrf_token": generate_csrf,
+                "who_label": _who_label(who, locale),
                 "action_labels": _action_labels(), "status_labels": _status_labels(), "rule_labels": _rule_labels(),
                 "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ)),
                 "can_alerts": bool(who and has_perm(who, Perm.ALERTS_VIEW)),

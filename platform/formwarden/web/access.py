@@ -5,6 +5,7 @@ person (users.manage): effective rights, "view as" and "why?"."""
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -25,7 +26,16 @@ from formwarden.http.i18n import current_locale
 from formwarden.http.rendering import is_htmx, render_block
 from formwarden.records import history, service
 from formwarden.records.query import ListQuery
-from formwarden.web.console import clean, labels, level_labels, relation_labels, role_title, say, scope_labels
+from formwarden.web.console import (
+    action_labels,
+    clean,
+    labels,
+    level_labels,
+    relation_labels,
+    role_title,
+    say,
+    scope_labels,
+)
 
 bp = Blueprint("access", __name__, url_prefix="/admin")
 
@@ -34,6 +44,8 @@ CHECK_MESSAGES = {
     "rule_not_writable": N_("%(role)s may set %(trigger)s, which then requires %(field)s, but cannot write %(field)s: they would be stuck."),
     "restricted_export": N_("%(role)s may read the restricted field %(field)s and export records."),
     "write_without_read": N_("%(role)s may write %(field)s but cannot read records afterwards."),
+    "fields_without_view": N_("%(role)s is given fields but may not view records: tick “View” in its actions, or it sees nothing."),
+    "own_without_create": N_("%(role)s sees only its own records but may not create any: it will see only records handed over to it. Widen its records to the team or all, or allow Create."),
 }
 WHY_MESSAGES = {
     "role_gives": N_("Role %(role)s (scope: %(scope)s) gives %(level)s."),
@@ -82,10 +94,15 @@ def _matrix_context(form_key: str, problems=None) -> dict:
             parts = p.pointer.split("/")
             if len(parts) == 5 and parts[1] == "x-access":
                 marks[(parts[2], parts[4])] = kind
+            elif len(parts) == 4 and parts[1] == "x-access":
+                marks[(parts[2], parts[3])] = kind  # a role's scope or actions
     columns = list(draft["access"])
     addable = [name for name, r in role_rows.items() if name not in columns and r.retired_at is None]
     current = policies.current_version(form)
+    locale = current_locale()
+    titles = {r: role_title(role_rows[r], locale) if r in role_rows else r for r in columns}
     return {
+        "titles": titles, "who_of": who_of, "reason_of": reason_of,
         "form_key": form_key, "formdef": formdef, "draft": draft, "access": draft["access"], "in_force": in_force,
         "columns": columns, "role_rows": role_rows, "addable": addable, "marks": marks,
         "problems": [_check_text(p, formdef, role_rows) for p in blocking],
@@ -93,6 +110,56 @@ def _matrix_context(form_key: str, problems=None) -> dict:
         "undecided": set(draft.get("undecided") or []), "version": form.policy_version, "current": current,
         "changed": draft["access"] != in_force or sorted(draft.get("undecided") or []) != sorted(policies.undecided(form)),
     }
+
+
+SYSTEM_REASON = re.compile(r"^form version (\d+) published$")
+ROLLBACK_REASON = re.compile(r"^(.*) \(rollback to version (\d+)\)$", re.S)
+
+
+def reason_of(reason: str) -> str:
+    """A policy version's reason in the reader's words (the platform writes some itself)."""
+    if m := SYSTEM_REASON.match(reason or ""):
+        return _("form version %(v)s published", v=m.group(1))
+    if m := ROLLBACK_REASON.match(reason or ""):
+        return _("%(reason)s (rollback to version %(v)s)", reason=m.group(1), v=m.group(2))
+    if reason == "taken over from the published form definition":
+        return _("taken over from the form definition")
+    return reason
+
+
+def who_of(name: str) -> str:
+    return _("the system") if not name or name.startswith("job:") or name == "system" else name
+
+
+def change_rows(diff: dict, formdef, role_rows: dict) -> list[dict]:
+    """A policy version's old → new diff as rows a person reads: role, what, old, new."""
+    locale = current_locale()
+    levels, scopes, acts = level_labels(), scope_labels(), action_labels()
+
+    def words(part: str, value):
+        if value is None:
+            return "–"
+        if part == "scope":
+            return scopes.get(value, value)
+        if part == "actions":
+            return "、".join(acts.get(a, a) for a in value) if locale == "zh-CN" else ", ".join(
+                acts.get(a, a) for a in value) or "–"
+        return levels.get(value, value)
+
+    rows = []
+    for key, (old, new) in diff.items():
+        role, _sep, rest = key.partition(".")
+        if key in ("policy_version", "draft_by") or not rest:
+            continue
+        part, _sep, name = rest.partition(".")
+        if part == "fields":
+            what = _("other fields") if name == "*" else (
+                formdef.fields[name].label(locale) if name in formdef.fields else name)
+        else:
+            what = _("Whose records") if part == "scope" else _("Actions")
+        rows.append({"role": role_title(role_rows[role], locale) if role in role_rows else role, "what": what,
+                     "old": words(part, old), "new": words(part, new)})
+    return rows
 
 
 def _level(block: dict, name: str) -> str:
@@ -176,9 +243,10 @@ def discard(form_key):
 @requires(Perm.ACCESS_MANAGE)
 def policy_history(form_key):
     _form, formdef = versions.current(form_key)
-    rows = [(row, json.loads(row.diff)) for row in policies.history(form_key)]
+    role_rows = {r.name: r for r in role_service.list_roles()}
+    rows = [(row, change_rows(json.loads(row.diff), formdef, role_rows)) for row in policies.history(form_key)]
     return render_template("access/history.html", form_key=form_key, formdef=formdef, rows=rows,
-                           version=_form.policy_version)
+                           version=_form.policy_version, who_of=who_of, reason_of=reason_of)
 
 
 @bp.route("/access/<form_key>/rollback", methods=["POST"])
@@ -238,7 +306,10 @@ def rights(username):
     p = people.person(username)
     target = _target(username)
     forms = [(f, d, explain.effective(target, d)) for f, d in versions.all_forms()]
+    locale = current_locale()
+    titles = {r.name: role_title(r, locale) for r in role_service.list_roles()}
     return render_template("access/rights.html", p=p, forms=forms,
+                           names=lambda keys: ", ".join(titles.get(k, k) for k in keys),
                            can_view_as=has_perm(actor(), Perm.ACCESS_MANAGE))
 
 

@@ -9,8 +9,9 @@ from flask_babel import gettext as _
 
 from formwarden.errors import DomainError
 from formwarden.forms.messages import N_
+from formwarden.forms.versions import all_forms
 from formwarden.http.errors import page_message
-from formwarden.http.i18n import current_zone
+from formwarden.http.i18n import current_locale, current_zone
 
 MESSAGES = {
     "duplicate": N_("That name is taken."),
@@ -135,7 +136,26 @@ def role_title(role, locale: str) -> str:
     return (role.title_zh if locale == "zh-CN" else role.title_en) or role.name
 
 
+def form_title(key: str) -> str:
+    for form, formdef in all_forms():
+        if form.key == key:
+            return formdef.title(current_locale())
+    return key
+
+
+def field_labels(names: str) -> str:
+    """"customer.mobile customer.name" as "客户 · 手机号, 客户 · 客户姓名"."""
+    defs = {form.key: formdef for form, formdef in all_forms()}
+    out = []
+    for name in names.split():
+        form, _sep, field = name.partition(".")
+        fd = defs.get(form)
+        out.append(f"{fd.title(current_locale())} · {fd.fields[field].label(current_locale())}"
+                   if fd is not None and field in fd.fields else name)
+    return ", ".join(out)
+
+
 def labels() -> dict:
-    return {"perm_labels": perm_labels(), "person_status_labels": status_labels(), "level_labels": level_labels(),
+    return {"form_title": form_title, "field_labels": field_labels,"perm_labels": perm_labels(), "person_status_labels": status_labels(), "level_labels": level_labels(),
             "scope_labels": scope_labels(), "access_action_labels": action_labels(),
             "relation_labels": relation_labels(), "role_title": role_title}

@@ -12,7 +12,6 @@ from formwarden.auth import people, roles, teams
 from formwarden.auth.tokens import tokens_of
 from formwarden.catalog import handover
 from formwarden.errors import DomainError, Invalid
-from formwarden.forms.versions import all_forms
 from formwarden.http.context import actor
 from formwarden.http.guard import requires
 from formwarden.http.i18n import current_locale
@@ -23,14 +22,7 @@ bp = Blueprint("people", __name__, url_prefix="/admin")
 
 @bp.context_processor
 def _labels():
-    return {**labels(), "form_title": _form_title}
-
-
-def _form_title(key: str) -> str:
-    for form, formdef in all_forms():
-        if form.key == key:
-            return formdef.title(current_locale())
-    return key
+    return labels()
 
 
 def _role_choices():
@@ -175,6 +167,11 @@ def deactivate_dormant():
         flash(say(exc), "error")
         return redirect(url_for("people.list_people", status="dormant"))
     flash(_("%(n)s accounts deactivated.", n=n), "success")
+    owning = [u for u in names if handover.owned_counts(u)]
+    if owning:
+        flash(_("Records still belong to %(names)s: open each account and hand them over.", names=", ".join(owning)),
+              "error")
+        return redirect(url_for("people.handover_page", username=owning[0]))
     return redirect(url_for("people.list_people", status="dormant"))
 
 

@@ -8,7 +8,8 @@ import datetime as dt
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from formwarden.access.permissions import TOKEN_SCOPE_PERMISSIONS, Perm
+from formwarden.access.permissions import TOKEN_SCOPE_PERMISSIONS, Perm, role_permissions
+from formwarden.auth import people
 from formwarden.auth.people import get_user
 from formwarden.auth.tokens import get_token, issue_token, revoke_token, tokens_of
 from formwarden.errors import DomainError, Invalid
@@ -24,8 +25,7 @@ DEFAULT_DAYS = 90
 
 @bp.context_processor
 def _labels():
-    return {**labels(), "platform_scopes": sorted(TOKEN_SCOPE_PERMISSIONS),
-            "record_scopes": RECORD_SCOPES,
+    return {**labels(), "record_scopes": RECORD_SCOPES,
             "scope_names": {"read": _("read"), "write": _("create and change"), "delete": _("delete"),
                             "export": _("export"), "purge": _("delete for good"), "audit": _("audit trail"),
                             "alerts": _("alerts"), "users": _("people and roles"), "forms": _("form design"),
@@ -34,6 +34,12 @@ def _labels():
 
 def _form_choices():
     return [(form.key, formdef) for form, formdef in all_forms()]
+
+
+def _platform_scopes(owner) -> list[str]:
+    """The platform scopes worth offering: those whose permissions the owner holds."""
+    held = role_permissions(people.person(owner.username).roles)
+    return [s for s, perms in sorted(TOKEN_SCOPE_PERMISSIONS.items()) if perms & held]
 
 
 def _create(owner, back: str):
@@ -51,7 +57,7 @@ def _create(owner, back: str):
                                  fields=fields, ip_allow=ip_allow)
     except DomainError as exc:
         return render_template("tokens/new.html", owner=owner, values=values, error=exc, error_text=say(exc),
-                               forms=_form_choices(), back=back), 422
+                               forms=_form_choices(), back=back, platform_scopes=_platform_scopes(owner)), 422
     return render_template("tokens/created.html", token=token, raw=raw, owner=owner, back=back)
 
 
@@ -67,7 +73,7 @@ def my_tokens():
     if request.method == "POST":
         return _create(me, url_for("tokens.my_tokens"))
     return render_template("tokens/mine.html", tokens=tokens_of(me), owner=me, values=_blank(), forms=_form_choices(),
-                           back=url_for("tokens.my_tokens"))
+                           back=url_for("tokens.my_tokens"), platform_scopes=_platform_scopes(me))
 
 
 @bp.route("/admin/tokens")
@@ -87,7 +93,8 @@ def new_token(username):
         flash(_("People create their own tokens (Account → API tokens); administrators create tokens for integrations only."),
               "error")
         return redirect(back)
-    return render_template("tokens/new.html", owner=owner, values=_blank(), forms=_form_choices(), back=back)
+    return render_template("tokens/new.html", owner=owner, values=_blank(), forms=_form_choices(), back=back,
+                           platform_scopes=_platform_scopes(owner))
 
 
 @bp.route("/tokens/<token_id>/revoke", methods=["POST"])
@@ -95,6 +102,6 @@ def new_token(username):
 def revoke(token_id):
     token = get_token(actor(), token_id)
     revoke_token(actor(), token, request.form.get("reason", ""))
-    flash(_("Token %(prefix)s revoked: it stops working at once.", prefix=token.prefix), "success")
+    flash(_("Token “%(name)s” revoked: it stops working at once.", name=token.name or token.prefix), "success")
     target = request.form.get("back", "")
     return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("records.home"))
