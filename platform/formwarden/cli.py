@@ -47,7 +47,7 @@ def init():
     admin_role = ensure_role("admin")
     if not UserRole.select().join(Role).where(Role.id == admin_role.id).exists():
         password = new_password()
-        create_user(Actor.system("cli:init"), "admin", password, roles=["admin"], display_name="Administrator")
+        create_user(Actor.system("cli:init"), "admin", password, roles=["admin"], display_name="admin")
         click.echo(f"first admin: admin / {password}  (shown once; change it after signing in)")
 
 

@@ -109,3 +109,31 @@ def test_view_as_an_intern_shows_the_masked_mobile_and_why(page, clean_db):
     expect(row.locator(".why-answer")).to_contain_text("实习生")
     expect(row.locator(".why-answer")).to_contain_text("脱敏")
     page.shot("why")
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_console_pages_fit_a_phone(browser, live_server, clean_db, locale):
+    from tests.conftest import ARTIFACTS
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale)
+    pg = context.new_page()
+    try:
+        pg.goto(f"{live_server}/login")
+        pg.fill("#username", "admin")
+        pg.fill("#password", DEMO_PASSWORD)
+        pg.click("button.primary")
+        pg.wait_for_url(f"{live_server}/**")
+        form = pg.locator("form.locale button")
+        if (locale == "en") == ("English" in form.inner_text()):
+            form.click()
+        for path in ("/admin/people", "/admin/people?status=dormant", "/admin/people/intern", "/admin/roles",
+                     "/admin/roles/sales", "/admin/teams", "/admin/access", "/admin/access/customer",
+                     "/admin/access/customer/history", "/admin/people/intern/rights", "/admin/tokens",
+                     "/account/tokens"):
+            pg.goto(f"{live_server}{path}")
+            width = pg.evaluate("document.documentElement.scrollWidth")
+            ARTIFACTS.mkdir(exist_ok=True)
+            pg.screenshot(path=str(ARTIFACTS / f"console-phone-{locale}{path.replace('/', '-')}.png"), full_page=True)
+            assert width <= 390, f"{path} is {width}px wide at 390"
+    finally:
+        context.close()
