@@ -21,6 +21,11 @@ def _file(name="customer"):
     return json.loads((REPO_ROOT / "form_defs" / f"{name}.json").read_text("utf-8"))
 
 
+def _save(actor, reason):
+    """Save the draft as its editor saw it."""
+    return policies.save_draft(actor, "customer", reason, policies.draft("customer")["rev"])
+
+
 def _level(username, field, owner="sales01"):
     form, formdef = versions.current("customer")
     who = actor_of(username)
@@ -34,7 +39,7 @@ def test_a_matrix_edit_is_a_draft_until_saved_then_applies_at_once(restore_custo
     policies.edit_draft(admin, "customer", {"op": "level", "role": "sales", "field": "mobile", "level": "masked"})
     assert _level("sales01", "mobile") == "write"  # a draft does nothing
     before = Form.get(Form.key == "customer").policy_version
-    row = policies.save_draft(admin, "customer", "mobile numbers leak through screenshots")
+    row = _save(admin, "mobile numbers leak through screenshots")
     assert row.version == before + 1
     versions.forget_forms()
     assert _level("sales01", "mobile") == "masked"
@@ -48,7 +53,7 @@ def test_rollback_is_a_new_version(restore_customer):
     admin = actor_of(ADMIN)
     start = Form.get(Form.key == "customer").policy_version
     policies.edit_draft(admin, "customer", {"op": "row", "field": "notes", "level": "hidden"})
-    policies.save_draft(admin, "customer", "hide notes")
+    _save(admin, "hide notes")
     versions.forget_forms()
     assert _level("manager", "notes") == "hidden"
     row = policies.rollback(admin, "customer", start, "notes are needed after all")
@@ -63,7 +68,7 @@ def test_saving_runs_the_publish_checks(restore_customer):
     # sales may create customers, and name is required: hiding it leaves sales unable to save
     policies.edit_draft(admin, "customer", {"op": "level", "role": "sales", "field": "name", "level": "read"})
     with pytest.raises(Invalid) as exc:
-        policies.save_draft(admin, "customer", "try")
+        _save(admin, "try")
     assert any("name" in d["pointer"] for d in exc.value.details)
     _, problems, _ = policies.check(Form.get(Form.key == "customer"), policies.draft("customer")["access"])
     assert problems
@@ -140,14 +145,14 @@ def test_new_fields_start_hidden_and_undecided(restore_customer):
     policies.edit_draft(actor_of(ADMIN), "customer", {"op": "level", "role": "sales", "field": "wechat",
                                                       "level": "write"})
     assert policies.draft("customer")["undecided"] == []
-    policies.save_draft(actor_of(ADMIN), "customer", "sales keep WeChat ids")
+    _save(actor_of(ADMIN), "sales keep WeChat ids")
     assert policies.undecided(Form.get(Form.key == "customer")) == []
 
 
 def test_a_definition_without_access_changes_keeps_the_policy_in_force(restore_customer):
     admin = actor_of(ADMIN)
     policies.edit_draft(admin, "customer", {"op": "level", "role": "support", "field": "company", "level": "masked"})
-    policies.save_draft(admin, "customer", "support sees companies masked")
+    _save(admin, "support sees companies masked")
     doc = _file()
     doc["properties"]["notes"]["maxLength"] = doc["properties"]["notes"].get("maxLength", 2000) + 1
     publishing.publish(Actor.system("t"), doc)
@@ -161,7 +166,7 @@ def test_records_still_work_under_a_new_policy(restore_customer, login_as):
     rec = service.create_record(actor_of("sales01"), "customer", dict(VALID_CUSTOMER))
     policies.edit_draft(actor_of(ADMIN), "customer", {"op": "level", "role": "sales", "field": "mobile",
                                                       "level": "masked"})
-    policies.save_draft(actor_of(ADMIN), "customer", "mask mobiles")
+    _save(actor_of(ADMIN), "mask mobiles")
     page = login_as("sales01").get(f"/f/customer/{rec.id}").get_data(as_text=True)
     assert VALID_CUSTOMER["mobile"] not in page
 
@@ -169,7 +174,7 @@ def test_records_still_work_under_a_new_policy(restore_customer, login_as):
 def test_policy_changes_are_searchable_in_the_audit_trail(restore_customer, login_as):
     policies.edit_draft(actor_of(ADMIN), "customer", {"op": "level", "role": "support", "field": "company",
                                                       "level": "masked"})
-    policies.save_draft(actor_of(ADMIN), "customer", "support needs less")
+    _save(actor_of(ADMIN), "support needs less")
     body = login_as("auditor").get("/api/v1/audit/events?action=policy_change").get_json()
     event = body["events"][0] if "events" in body else body["items"][0]
     assert event["reason"] == "support needs less"
@@ -205,9 +210,9 @@ def test_a_policy_names_only_existing_roles_and_a_named_role_is_never_deleted(re
     roles.create_role(admin, "short_lived")
     try:
         policies.edit_draft(admin, "customer", {"op": "add_role", "role": "short_lived"})
-        policies.save_draft(admin, "customer", "try a column")
+        _save(admin, "try a column")
         policies.edit_draft(admin, "customer", {"op": "remove_role", "role": "short_lived"})
-        policies.save_draft(admin, "customer", "remove it again")
+        _save(admin, "remove it again")
         with pytest.raises(Invalid) as exc:
             roles.delete_role(admin, "short_lived")  # an old version names it: retire instead
         assert exc.value.code == "role_in_policy"
@@ -233,6 +238,10 @@ def test_a_draft_changed_by_someone_else_is_not_saved_in_my_name(restore_custome
     "[" * 100000 + "]" * 100000, '{"x-form": 5, "x-access": {}}', '{"x-form": []}',
     '{"x-access": {"\\ud800": 1}}', '{"x-access": {"sales": ' + "[" * 3000 + "]" * 3000 + "}}",
     json.dumps({"x-access": {f"r{i}": {"scope": "all", "actions": [], "fields": {}} for i in range(2000)}}),
+    '{"x-access": {"admin": {"scope": "all", "actions": [], "fields": ' + '{"a": ' * 700 + "1" + "}" * 700 + "}}}",
+    '{"x-access": {"admin": {"scope": "all", "actions": [], "fields": {}, "junk": ' + "[" * 900 + "]" * 900 + "}}}",
+    '{"x-access": {"sales": {"scope": "all", "actions": [], "fields": {}}, "sales": {"scope": "own", "actions": [],'
+    ' "fields": {}}}}',
 ])
 def test_hostile_imports_are_clear_errors(restore_customer, login_as, body):
     import io
@@ -244,3 +253,31 @@ def test_hostile_imports_are_clear_errors(restore_customer, login_as, body):
     assert r.status_code == 302
     assert admin.get("/admin/access/customer").status_code == 200  # the next page still works
     assert policies.export_access("customer") == _file()["x-access"]
+
+
+def test_an_old_export_cannot_unhide_through_a_wildcard(restore_customer):
+    admin = actor_of(ADMIN)
+    policies.edit_draft(admin, "customer", {"op": "level", "role": "support", "field": "*", "level": "read"})
+    _save(admin, "support reads everything")
+    old_export = json.dumps({"x-access": policies.export_access("customer")})
+    policies.edit_draft(admin, "customer", {"op": "level", "role": "support", "field": "*", "level": "hidden"})
+    _save(admin, "support reads only what is named")
+    doc = _file()
+    doc["properties"]["vip_score"] = {"type": "integer", "x-label": {"zh-CN": "VIP 分", "en": "VIP score"}}
+    publishing.publish(Actor.system("t"), doc)
+    policies.import_access(admin, "customer", old_export, "old file")
+    versions.forget_forms()
+    assert _level("support", "vip_score", owner="sales01") == "hidden"
+
+
+def test_a_definition_naming_an_unknown_role_brings_it_in_retired(restore_customer):
+    from formwarden.models import Role
+
+    doc = _file()
+    doc["x-access"]["ghost_role"] = {"scope": "all", "actions": ["read", "export"], "fields": {"*": "read"}}
+    try:
+        publishing.publish(Actor.system("t"), doc)
+        assert Role.get(Role.name == "ghost_role").retired_at is not None
+    finally:
+        publishing.publish(Actor.system("t"), _file())
+        Role.delete().where(Role.name == "ghost_role").execute()

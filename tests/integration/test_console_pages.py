@@ -16,6 +16,12 @@ from tests.conftest import VALID_CUSTOMER, actor_of
 HX = {"HX-Request": "true"}
 
 
+def _rev(client) -> str:
+    """The draft revision the matrix page shows (what its save button would send)."""
+    m = re.search(r'name="rev" value="([^"]+)"', client.get("/admin/access/customer").get_data(as_text=True))
+    return m.group(1) if m else ""
+
+
 def _last(action):
     return AuditEvent.select().where(AuditEvent.action == action).order_by(AuditEvent.seq.desc()).first()
 
@@ -61,9 +67,12 @@ def test_matrix_cell_change_through_htmx_then_save_applies_to_the_next_page(logi
     assert r.status_code == 200 and 'id="matrix"' in r.get_data(as_text=True)
     assert "<html" not in r.get_data(as_text=True)  # a fragment, not a page
     assert VALID_CUSTOMER["mobile"] in sales.get(f"/f/customer/{rec.id}").get_data(as_text=True)  # draft only
-    r = admin.post("/admin/access/customer/save", data={"reason": ""})
+    rev = _rev(admin)
+    r = admin.post("/admin/access/customer/save", data={"reason": "", "rev": rev})
     assert r.status_code == 422
-    r = admin.post("/admin/access/customer/save", data={"reason": "mobiles masked for sales"})
+    r = admin.post("/admin/access/customer/save", data={"reason": "mobiles masked for sales", "rev": "stale"})
+    assert r.status_code == 302 and _last("policy_change") is None  # not the draft on the page: refused
+    r = admin.post("/admin/access/customer/save", data={"reason": "mobiles masked for sales", "rev": rev})
     assert r.status_code == 302
     assert VALID_CUSTOMER["mobile"] not in sales.get(f"/f/customer/{rec.id}").get_data(as_text=True)
     assert _last("policy_change").reason == "mobiles masked for sales"
@@ -77,7 +86,7 @@ def test_matrix_shows_problems_and_refuses_to_save_them(login_as, restore_custom
                                                         "level": "read"}, headers=HX)
     body = r.get_data(as_text=True)
     assert "problem" in body
-    r = admin.post("/admin/access/customer/save", data={"reason": "try it"})
+    r = admin.post("/admin/access/customer/save", data={"reason": "try it", "rev": _rev(admin)})
     assert r.status_code == 422
 
 

@@ -12,7 +12,7 @@ from formwarden.auth import people, roles, teams
 from formwarden.auth.tokens import authenticate_token, create_token
 from formwarden.catalog import handover
 from formwarden.errors import Forbidden, Invalid
-from formwarden.models import AuditEvent, Record, Role, User, UserRole, utcnow
+from formwarden.models import AuditEvent, Record, Role, Team, User, UserRole, utcnow
 from formwarden.records import service
 from tests.conftest import VALID_CUSTOMER, Client, actor_of
 
@@ -84,8 +84,11 @@ def test_nobody_can_remove_the_last_administrator(clean_db):
     with pytest.raises(Invalid) as exc:
         roles.update_role(actor_of("admin"), "admin", permissions=["records"])
     assert exc.value.code == "last_administrator"
-    with pytest.raises(Invalid):
+    with pytest.raises(Forbidden):  # one's own account: another administrator does it
         people.deactivate(actor_of("admin"), "admin", "leaving")
+    with pytest.raises(Invalid) as exc:
+        people.deactivate(Actor.system("cli"), "admin", "leaving")
+    assert exc.value.code == "last_administrator"
     assert User.get(User.username == "admin").is_active
     assert "users.manage" in Role.get(Role.name == "admin").permissions
 
@@ -237,8 +240,10 @@ def test_user_administration_cannot_be_turned_into_other_powers(hr, make_user):
 
 def test_the_last_administrator_cannot_be_given_an_expiry(clean_db):
     with pytest.raises(Invalid) as exc:
-        people.update_person(actor_of("admin"), "admin", expires_at=utcnow() + dt.timedelta(days=30))
+        people.update_person(Actor.system("cli"), "admin", expires_at=utcnow() + dt.timedelta(days=30))
     assert exc.value.code == "last_administrator"
+    with pytest.raises(Forbidden):  # and never by themselves
+        people.update_person(actor_of("admin"), "admin", expires_at=utcnow() + dt.timedelta(days=30))
     from formwarden.auth.users import change_role
     with pytest.raises(Invalid):
         change_role(Actor.system("cli"), "admin", "admin", False)
@@ -271,3 +276,40 @@ def test_a_token_narrowed_to_fields_reaches_no_other_form_and_creates_only_with_
     for bad in (dict(fields=["nonexist.foo"]), dict(fields=["customer.nofield"]), dict(scopes=["nonexist:read"])):
         with pytest.raises(Invalid):
             issue_token(actor_of("manager"), User.get(User.username == "manager"), **{"scopes": ["read"], **bad})
+
+
+def test_user_administration_stops_at_accounts_roles_and_teams_above_it(hr, make_user):
+    etl, _ = people.create_person(actor_of("admin"), "etl_feed", kind="integration", roles=["auditor"])
+    try:
+        from formwarden.auth.tokens import issue_token
+        with pytest.raises(Forbidden):  # an integration holding powers hr lacks
+            issue_token(hr, etl, name="mine", scopes=["read", "audit"])
+        with pytest.raises(Forbidden):
+            roles.update_role(hr, "admin", permissions=["records", "users.manage"])
+        with pytest.raises(Forbidden):
+            roles.update_role(hr, "admin", title_en="Boss")
+        team = Team.get(Team.name == "East sales")
+        with pytest.raises(Forbidden):
+            teams.set_members(hr, team.id, add=["admin"])
+        with pytest.raises(Forbidden):
+            teams.update_team(hr, team.id, manager=hr.username)  # replaces manager, whose roles hr lacks
+        with pytest.raises(Forbidden):
+            people.update_person(hr, hr.username, roles=["hr_only", "finance"])  # never one's own access
+        admin_token = create_token(Actor.system("t"), User.get(User.username == "admin"), scopes=["read"])[0]
+        from formwarden.auth.tokens import may_revoke
+        assert not may_revoke(hr, admin_token)
+        with pytest.raises(Invalid):
+            people.update_person(actor_of("admin"), "sales05", roles=[])
+        for bad in (".", "..", "new", "New", "_x"):
+            with pytest.raises(Invalid):
+                people.create_person(actor_of("admin"), bad, roles=["sales"])
+    finally:
+        User.delete().where(User.username == "etl_feed").execute()
+
+
+def test_a_token_narrowed_to_fields_cannot_skip_fields_a_rule_requires(app, clean_db):
+    admin = User.get(User.username == "admin")
+    _, raw = create_token(Actor.system("t"), admin, scopes=["read", "write"], fields=["customer.name", "customer.status"])
+    r = app.test_client().post("/api/v1/forms/customer/records", json={"data": {"name": "X", "status": "won"}},
+                               headers={"Authorization": f"Bearer {raw}"})
+    assert r.status_code in (403, 422)

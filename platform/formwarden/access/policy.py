@@ -109,14 +109,19 @@ def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[
         name for form, _, name in (f.partition(".") for f in token_fields) if form == formdef.key}
     if only is not None and not only:
         return []  # a token narrowed to fields reaches no form it names no field of
+    needed = set() if only is None else {n for n, fd in formdef.fields.items() if fd.required} | {
+        n for rule in formdef.rules for n in rule.get("require", [])}
+    # a trigger whose rule would require a field the token may not write is read-only for it
+    stuck = set() if only is None else {rule["when"]["field"] for rule in formdef.rules
+                                         if any(n not in only for n in rule.get("require", []))}
     out = []
     for role in sorted(roles):
         block = formdef.access.get(role)
         if not block:
             continue
         actions = frozenset(block["actions"]) & allowed if allowed is not None else frozenset(block["actions"])
-        if only is not None and any(fd.required and name not in only for name, fd in formdef.fields.items()):
-            actions -= {"create"}  # a token that may not write every required field creates nothing
+        if only is not None and needed - only:
+            actions -= {"create"}  # a token that may not write every field a save can require creates nothing
         if not actions:
             continue
         default = block["fields"].get("*", "hidden")
@@ -127,6 +132,8 @@ def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[
                 level = "read"  # a grant that cannot write shows its writable fields read-only
             if only is not None and name not in only:
                 level = "hidden"  # a token's field allowlist: deny by default, forms it does not name included
+            elif name in stuck and level == "write":
+                level = "read"
             if level != "hidden":
                 levels.append((name, level))
         out.append(Grant(role, block["scope"], actions, tuple(levels)))

@@ -215,7 +215,7 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
     require_admin(actor)
     with write_transaction():
         user = get_user(username)
-        check_may_manage(actor, user.id)
+        check_may_manage(actor, user.id, self_ok=True)
         diff: dict = {}
         changes: dict = {}
         if display_name is not None:
@@ -239,6 +239,8 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
         current = person(username)
         if roles is not None:
             wanted = sorted(set(roles))
+            if not wanted:
+                raise Invalid("choose at least one role", field="roles", code="no_role")
             if wanted != sorted(current.roles):
                 keep = set(current.roles)
                 check_within(actor, role_permission_set(set(wanted) ^ keep), "roles")
@@ -264,6 +266,8 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
                 diff["teams"] = [sorted(current.teams), wanted]
         if not diff:
             return user
+        if {"roles", "teams", "expires_at"} & set(diff):
+            check_may_manage(actor, user.id)  # never one's own access
         check_still_administered()
         record_event(actor, "user_update", diff={"user": [username, username], **diff})
     return User.get_by_id(user.id)

@@ -61,9 +61,13 @@ def role_permission_set(names) -> set[str]:
     return out
 
 
-def check_may_manage(actor: Actor, user_id: int) -> None:
+def check_may_manage(actor: Actor, user_id: int, *, self_ok: bool = False) -> None:
     """Only someone who holds every platform permission of an account may change, deactivate or
-    reset it (an account with more power than its administrator is out of their reach)."""
+    reset it (an account with more power than its administrator is out of their reach); and no
+    one changes their own account's access (another administrator does)."""
+    if actor.user_id is not None and actor.user_id == user_id and not self_ok:
+        raise Forbidden("you cannot change your own roles, teams, expiry or activation: ask another administrator",
+                        field="username", code="own_account")
     names = [r[0] for r in db.fetchall("SELECT r.name FROM user_role ur JOIN role r ON r.id = ur.role_id"
                                        " WHERE ur.user_id = ?", (user_id,))]
     check_within(actor, role_permission_set(names), "roles")
@@ -139,6 +143,7 @@ def update_role(actor: Actor, name: str, *, title_zh: str | None = None, title_e
     require_admin(actor)
     with write_transaction():
         role = get_role(name)
+        check_within(actor, parse_permissions(role.permissions), "roles")  # a role above you is out of reach
         diff = {}
         for attr, value in (("title_zh", title_zh), ("title_en", title_en)):
             if value is not None:
@@ -149,7 +154,7 @@ def update_role(actor: Actor, name: str, *, title_zh: str | None = None, title_e
         if permissions is not None:
             old = sorted(parse_permissions(role.permissions))
             new = _permissions(permissions)
-            check_within(actor, set(new) ^ set(old))  # neither grant nor take away a power one lacks
+            check_within(actor, new)
             if new != old:
                 diff["permissions"] = [old, new]
                 role.permissions = " ".join(new)
@@ -174,6 +179,7 @@ def retire_role(actor: Actor, name: str) -> Role:
     require_admin(actor)
     with write_transaction():
         role = get_role(name)
+        check_within(actor, parse_permissions(role.permissions), "roles")
         if role.retired_at is not None:
             return role
         _refuse_if_held(role, "retire")
@@ -187,6 +193,7 @@ def reinstate_role(actor: Actor, name: str) -> Role:
     require_admin(actor)
     with write_transaction():
         role = get_role(name)
+        check_within(actor, parse_permissions(role.permissions), "roles")
         if role.retired_at is None:
             return role
         role.retired_at = None
@@ -222,6 +229,7 @@ def delete_role(actor: Actor, name: str) -> None:
     require_admin(actor)
     with write_transaction():
         role = get_role(name)
+        check_within(actor, parse_permissions(role.permissions), "roles")
         _refuse_if_held(role, "delete")
         forms = ever_named(name)
         if forms:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
-from formwarden.auth.roles import require_admin
+from formwarden.auth.roles import check_may_manage, require_admin
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid, NotFound
 from formwarden.models import Team, User, UserTeam
@@ -58,6 +58,8 @@ def create_team(actor: Actor, name: str, manager: str = "") -> Team:
         if Team.select().where(Team.name == name).exists():
             raise Invalid(f"a team {name!r} exists", field="name", code="duplicate")
         boss = _user(manager, "manager") if manager else None
+        if boss is not None:
+            check_may_manage(actor, boss.id)
         team = Team.create(name=name, manager=boss)
         if boss is not None:
             UserTeam.get_or_create(user=boss, team=team)
@@ -84,6 +86,9 @@ def update_team(actor: Actor, team_id, *, name: str | None = None, manager: str 
             boss = _user(manager, "manager") if manager else None
             new: str | None = boss.username if boss else None
             if new != old:
+                for uid in (team.manager_id, boss.id if boss else None):
+                    if uid is not None:
+                        check_may_manage(actor, uid)  # a team's scope is part of its members' access
                 diff["manager"] = [old, new]
                 team.manager = boss
                 if boss is not None:
@@ -101,11 +106,13 @@ def set_members(actor: Actor, team_id, add=(), remove=()) -> Team:
         added, removed = [], []
         for username in add:
             user = _user(username, "add")
+            check_may_manage(actor, user.id)
             _, created = UserTeam.get_or_create(user=user, team=team)
             if created:
                 added.append(user.username)
         for username in remove:
             user = _user(username, "remove")
+            check_may_manage(actor, user.id)
             if user.id == team.manager_id:
                 raise Invalid(f"{username} manages this team; choose another manager first", field="remove",
                               code="is_manager")
@@ -123,5 +130,7 @@ def delete_team(actor: Actor, team_id) -> None:
     with write_transaction():
         team = get_team(team_id)
         names = members(team.id)
+        for uid in [row[0] for row in db.fetchall("SELECT user_id FROM user_team WHERE team_id = ?", (team.id,))]:
+            check_may_manage(actor, uid)
         Team.delete().where(Team.id == team.id).execute()
         record_event(actor, "team_delete", diff={"team": [team.name, None], "members": [names, None]})

@@ -9,6 +9,7 @@ from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import record_event
+from formwarden.auth.roles import check_may_manage
 from formwarden.auth.secrets import digest, new_secret
 from formwarden.auth.sessions import account_usable
 from formwarden.db import write_transaction
@@ -84,6 +85,7 @@ def create_token(actor: Actor, user: User, *, name: str = "", scopes=DEFAULT_SCO
     both only ever narrow what the user may do."""
     scopes = parse_scopes(scopes)
     field_list, networks = parse_fields(fields), parse_networks(ip_allow)
+    _check_names(scopes, field_list)
     if expires_at is not None and expires_at <= utcnow():
         raise Invalid("expiry must be in the future", field="expires", code="invalid_expiry")
     prefix = new_secret(6)[:8].replace("_", "x").replace("-", "x")
@@ -143,22 +145,42 @@ def issue_token(actor: Actor, owner: User, **kw) -> tuple[ApiToken, str]:
     if not own and not (owner.kind == "integration" and has_perm(actor, Perm.USERS_MANAGE)):
         raise Forbidden("tokens are made by their owner, or by an administrator for an integration",
                         code="missing_permission")
+    if not own:
+        check_may_manage(actor, owner.id)
+        if not has_perm(actor, Perm.ACCESS_MANAGE):  # record rights: only roles one holds oneself
+            theirs = {r for (r,) in db.fetchall("SELECT r.name FROM user_role ur JOIN role r ON r.id = ur.role_id"
+                                                " WHERE ur.user_id = ?", (owner.id,))}
+            if not theirs <= set(actor.roles):
+                raise Forbidden("the integration holds roles you do not hold", code="beyond_own_rights")
     if not account_usable(owner):
         raise Invalid("the account is deactivated or expired", field="user", code="unusable_account")
-    forms = {form.key: formdef for form, formdef in all_forms()}
-    for scope in parse_scopes(kw.get("scopes") or DEFAULT_SCOPES):
-        form, _, _what = scope.rpartition(":")
-        if form and form not in forms:
-            raise Invalid(f"no form {form!r}", field="scopes", code="unknown_form")
-    for name in parse_fields(kw.get("fields") or ()):
-        form, _, field = name.partition(".")
-        if form not in forms or field not in forms[form].fields:
-            raise Invalid(f"no field {name!r}", field="fields", code="unknown_field")
     return create_token(actor, owner, **kw)
 
 
+def _check_names(scopes, fields) -> None:
+    """Scopes and allowlisted fields name forms and fields that exist."""
+    forms = {form.key: formdef for form, formdef in all_forms()}
+    for scope in scopes:
+        form, _, _what = scope.rpartition(":")
+        if form and form not in forms:
+            raise Invalid(f"no form {form!r}", field="scopes", code="unknown_form")
+    for name in fields:
+        form, _, field = name.partition(".")
+        if form not in forms or field not in forms[form].fields:
+            raise Invalid(f"no field {name!r}", field="fields", code="unknown_field")
+
+
 def may_revoke(actor: Actor, token: ApiToken) -> bool:
-    return token.user_id == actor.user_id or has_perm(actor, Perm.USERS_MANAGE)  # type: ignore[attr-defined]
+    """Its owner, or an administrator who may manage the owner's account."""
+    if token.user_id == actor.user_id:  # type: ignore[attr-defined]
+        return True
+    if not has_perm(actor, Perm.USERS_MANAGE):
+        return False
+    try:
+        check_may_manage(actor, token.user_id)  # type: ignore[attr-defined]
+    except Forbidden:
+        return False
+    return True
 
 
 def get_token(actor: Actor, token_id) -> ApiToken:

@@ -18,7 +18,9 @@ from formwarden.models import ApiToken, Role, Team, User, UserRole, UserTeam, ut
 
 # Retired roles grant nothing: they are left out here, so neither their platform permissions
 # nor their grants in any form's policy reach the actor.
-USERNAME_RE = re.compile(r"[A-Za-z0-9_.]{1,64}")
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,63}")
+ROLE_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+RESERVED_USERNAMES = frozenset({"new", "dormant"})  # console paths under /admin/people/
 _MEMBERSHIP = (
     "SELECT 'role', r.name, r.permissions FROM user_role ur JOIN role r ON r.id = ur.role_id"
     " WHERE ur.user_id = ? AND r.retired_at IS NULL"
@@ -78,6 +80,9 @@ def check_still_administered() -> None:
 def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
     """The role named `name`, created when missing (built-in roles with their built-in platform
     permissions, any other with the default ones: record work, decided per form by its policy)."""
+    if not ROLE_KEY_RE.fullmatch(name or ""):
+        raise Invalid(f"{name!r} is not a role key (lowercase letters, digits and _, starting with a letter)",
+                      field="role", code="invalid_name")
     perms = BUILTIN_ROLE_PERMISSIONS.get(name, DEFAULT_PERMISSIONS)
     role, created = Role.get_or_create(name=name, defaults={"title_zh": title_zh, "title_en": title_en,
                                                             "permissions": " ".join(sorted(perms))})
@@ -90,7 +95,7 @@ def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
 def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(), display_name: str = "",
                 locale: str = "zh-CN", check_strength: bool = True, expires_at=None) -> User:
     """Create a user with roles and teams (created if missing). Raises Invalid."""
-    if not USERNAME_RE.fullmatch(username or ""):
+    if not USERNAME_RE.fullmatch(username or "") or username.lower() in RESERVED_USERNAMES:
         raise Invalid("username: ASCII letters, digits, _ and . only (up to 64)", field="username",
                       code="invalid_username")
     if check_strength and (problem := password_problem(password)):
@@ -165,7 +170,10 @@ def change_role(actor: Actor, username: str, role: str, grant: bool) -> None:
     user = _user(username)
     with write_transaction():
         if grant:
-            UserRole.get_or_create(user=user, role=ensure_role(role))
+            given = ensure_role(role)
+            if given.retired_at is not None:
+                raise Invalid(f"role {role!r} is retired", field="role", code="unknown_role")
+            UserRole.get_or_create(user=user, role=given)
         else:
             r = Role.get_or_none(Role.name == role)
             if r is None or not UserRole.delete().where(UserRole.user == user.id, UserRole.role == r.id).execute():

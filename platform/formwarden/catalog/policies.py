@@ -9,6 +9,7 @@ gate reads the current version on the next request (see `forms.versions.definiti
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 
 from formwarden import db
@@ -153,6 +154,15 @@ def _check_roles(access) -> None:
         raise Invalid("the x-access block must be an object", field="file", code="no_access_block")
     if len(access) > MAX_ROLES:
         raise Invalid(f"at most {MAX_ROLES} roles in a policy", field="file", code="too_many")
+    for block in access.values():  # the shape first: nothing deeper than a block is ever walked
+        ok = (isinstance(block, dict) and set(block) == {"scope", "actions", "fields"}
+              and isinstance(block.get("fields"), dict)
+              and isinstance(block.get("actions"), list) and isinstance(block.get("scope"), str)
+              and all(isinstance(a, str) for a in block["actions"])
+              and all(isinstance(k, str) and isinstance(v, str) for k, v in block["fields"].items()))
+        if not ok:
+            raise Invalid("each role needs scope, actions and fields, written as in form_defs/", field="file",
+                          code="no_access_block")
     unknown = sorted(str(r) for r in access if r not in _role_names())
     if unknown:
         raise Invalid(f"no active role named {', '.join(unknown[:10])}", field="role", code="unknown_role",
@@ -163,8 +173,8 @@ def _carry(form: Form, access: dict, fields, *, effective: bool) -> tuple[dict, 
     """`access` where a block that has no say about a field in `fields` does not change it (a
     rollback to before the field existed, or an old export, cannot hand out through a wildcard
     a field hidden since), and the fields among them still undecided. `effective`: keep the
-    level in force even where it comes from a wildcard (a rollback: the fields did not exist
-    then); otherwise only the entries in force that name the field (an import)."""
+    level in force even where it comes from a wildcard; otherwise only the entries in force
+    that name the field."""
     now = current_access(form)
     out = copy.deepcopy(access)
     for role, block in out.items():
@@ -217,15 +227,22 @@ def rollback(actor: Actor, form_key: str, version: int, reason: str) -> FormPoli
 MAX_IMPORT = 512 * 1024
 
 
+def _no_duplicates(pairs):
+    keys = [k for k, _v in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
 def import_access(actor: Actor, form_key: str, text: str, reason: str) -> FormPolicy | None:
     """Import the `x-access` block of a form_defs/ file (the whole file, or the block alone)."""
     require_manager(actor)
     if len(text) > MAX_IMPORT:
         raise Invalid("the file is larger than a form definition can be", field="file", code="too_large")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError):
-        raise Invalid("not readable JSON", field="file", code="invalid_json") from None
+        raise Invalid("not readable JSON (or a key given twice)", field="file", code="invalid_json") from None
     access = doc.get("x-access", doc) if isinstance(doc, dict) else None
     meta = doc.get("x-form") if isinstance(doc, dict) else None
     if meta is not None and (not isinstance(meta, dict) or meta.get("key") not in (None, form_key)):
@@ -236,7 +253,7 @@ def import_access(actor: Actor, form_key: str, text: str, reason: str) -> FormPo
     named = {n for block in access.values() if isinstance(block, dict) and isinstance(block.get("fields"), dict)
              for n in block["fields"]}
     form = _form(form_key)
-    return save(actor, form_key, access, reason=reason,
+    return save(actor, form_key, access, reason=reason, effective=True,
                 carry=[n for n in _published_doc(form)["properties"] if n not in named])
 
 
@@ -262,39 +279,57 @@ def hide_new_fields(access: dict, added) -> tuple[dict, list[str]]:
 
 # --- the draft the matrix edits --------------------------------------------------------------
 
-def draft(form_key: str) -> dict:
-    """The form's draft: {"access", "base", "undecided", "by", "at"}; a fresh copy of the
-    version in force when there is none (not stored until edited)."""
+def revision(value: dict) -> str:
+    """What a draft says, as a digest: a save names the revision its saver looked at, so a draft
+    changed since (by anyone, even back and forth) is never saved in their name."""
+    body = json.dumps([value.get("base"), value["access"], sorted(value.get("undecided") or []),
+                       value.get("editors") or []], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def draft(form_key: str, *, lock: bool = False) -> dict:
+    """The form's draft: {"access", "base", "undecided", "by", "at", "editors", "rev"}; a fresh
+    copy of the version in force when there is none (not stored until edited). `lock` (inside a
+    write transaction) holds the draft until the transaction ends, so edits never overwrite
+    each other."""
     form = _form(form_key)
-    row = Setting.get_or_none(Setting.key == DRAFT + form_key)
+    query = Setting.select().where(Setting.key == DRAFT + form_key)
+    if lock and db.is_postgres():
+        query = query.for_update()
+    row = query.first()
+    value = None
     if row is not None:
-        value = json.loads(row.value)
-        if value.get("base") == form.policy_version:
-            return value
-    return {"access": current_access(form), "base": form.policy_version, "undecided": undecided(form),
-            "by": "", "at": "", "edited": False, "rev": 0, "editors": []}
+        stored = json.loads(row.value)
+        if stored.get("base") == form.policy_version:
+            value = stored
+    if value is None:
+        value = {"access": current_access(form), "base": form.policy_version, "undecided": undecided(form),
+                 "by": "", "at": "", "edited": False, "editors": []}
+    value["rev"] = revision(value)
+    return value
 
 
 def _store_draft(actor: Actor, form_key: str, value: dict) -> dict:
+    """Store an edited draft (inside the transaction that read it with `lock`)."""
     who = actor.username or actor.name
     editors = value.get("editors") or []
-    value.update(by=who, at=utcnow().isoformat(timespec="seconds"), edited=True, rev=int(value.get("rev") or 0) + 1,
+    value.update(by=who, at=utcnow().isoformat(timespec="seconds"), edited=True,
                  editors=editors if who in editors else [*editors, who])
+    value["rev"] = revision(value)
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    with write_transaction():
-        n = Setting.update(value=text, updated_at=utcnow()).where(Setting.key == DRAFT + form_key).execute()
-        if not n:
-            Setting.create(key=DRAFT + form_key, value=text)
+    n = Setting.update(value=text, updated_at=utcnow()).where(Setting.key == DRAFT + form_key).execute()
+    if not n:
+        Setting.create(key=DRAFT + form_key, value=text)
     return value
 
 
 def discard_draft(actor: Actor, form_key: str) -> None:
     require_manager(actor)
     form = _form(form_key)
-    value = draft(form_key)
-    if not value.get("edited"):
-        return
     with write_transaction():
+        value = draft(form_key, lock=True)
+        if not value.get("edited"):
+            return
         Setting.delete().where(Setting.key == DRAFT + form_key).execute()
         record_event(actor, "policy_draft_discard", form_key=form.key,
                      diff={"draft_by": [value.get("editors") or [], None],
@@ -313,9 +348,14 @@ def edit_draft(actor: Actor, form_key: str, change: dict) -> dict:
     {"op": "copy", "role", "from"}; {"op": "add_role", "role"}; {"op": "remove_role", "role"};
     {"op": "decide", "field"} — keep a new field as it is (hidden unless set)."""
     require_manager(actor)
+    with write_transaction():
+        return _edit(actor, form_key, change)
+
+
+def _edit(actor: Actor, form_key: str, change: dict) -> dict:
     form = _form(form_key)
     formdef = versions.definition(form)
-    value = draft(form_key)
+    value = draft(form_key, lock=True)
     access = value["access"]
     op = change.get("op")
     role = change.get("role")
@@ -386,13 +426,15 @@ def edit_draft(actor: Actor, form_key: str, change: dict) -> dict:
     return _store_draft(actor, form_key, value)
 
 
-def save_draft(actor: Actor, form_key: str, reason: str, rev: int | None = None) -> FormPolicy | None:
-    """Save the draft as the next policy version and drop it. `rev` is the draft revision the
-    saver looked at: a draft someone else changed since is not saved in the saver's name."""
-    value = draft(form_key)
-    if rev is not None and rev != int(value.get("rev") or 0):
-        raise Conflict("the draft changed since you looked at it; review it again", code="draft_changed")
-    row = save(actor, form_key, value["access"], reason=reason, base_version=value["base"],
-               undecided_fields=value.get("undecided", []), editors=value.get("editors") or [])
-    Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+def save_draft(actor: Actor, form_key: str, reason: str, rev: str) -> FormPolicy | None:
+    """Save the draft as the next policy version and drop it, in one transaction. `rev` is the
+    revision the saver looked at (see `revision`): any other draft is refused."""
+    require_manager(actor)
+    with write_transaction():
+        value = draft(form_key, lock=True)
+        if rev != value["rev"]:
+            raise Conflict("the draft changed since you looked at it; review it again", code="draft_changed")
+        row = save(actor, form_key, value["access"], reason=reason, base_version=value["base"],
+                   undecided_fields=value.get("undecided", []), editors=value.get("editors") or [])
+        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
     return row

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from formwarden.access.actor import Actor
 from formwarden.audit import record_event
+from formwarden.auth.roles import seed_builtin_roles
+from formwarden.auth.users import ensure_role
 from formwarden.catalog import policies
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid
 from formwarden.forms import versions
-from formwarden.models import Form, FormVersion
+from formwarden.models import Form, FormVersion, Role, utcnow
 from formwarden.records.indexes import ensure_field_indexes
 
 
@@ -71,12 +73,25 @@ def _carry_policy(actor: Actor, form: Form, previous: dict | None, doc: dict, ve
                                           if n == "*" or n in doc["properties"]}}
               for role, block in access.items()}  # a field the version removes leaves the policy with it
     access, undecided = policies.hide_new_fields(access, added)
+    _arrive_retired(actor, access)
     try:
         policies.write_version(actor, form, access, reason=f"form version {version} published",
                                undecided_fields=undecided)
     except Invalid as exc:
         raise Invalid(f"version {version} would leave the access policy with problems: {exc.message}",
                       code="invalid_definition", details=exc.details) from None
+
+
+def _arrive_retired(actor: Actor, access: dict) -> None:
+    """A definition may name roles this installation does not have: they are created retired, so
+    their column grants nothing until an administrator reinstates the role (whoever later made a
+    role of that name would otherwise inherit the column's rights)."""
+    for name in access:
+        if not Role.select().where(Role.name == name).exists():
+            ensure_role(name)
+            Role.update(retired_at=utcnow()).where(Role.name == name).execute()
+            record_event(actor, "role_create", diff={"role": [None, name], "retired": [None, True]},
+                         reason="named by a published form definition")
 
 
 def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
@@ -101,6 +116,7 @@ def load_directory(actor: Actor, path: Path) -> list[tuple[str, int, bool]]:
         raise Invalid(f"{len(problems)} problem(s) in form definitions", code="invalid_definition", details=problems)
     out = []
     with write_transaction():
+        seed_builtin_roles()  # the roles the bundled definitions name, before anything names them
         for doc in docs:
             form, version, changed = publish(actor, doc)
             out.append((form.key, version, changed))

@@ -207,8 +207,7 @@ def edit(form_key):
 @bp.route("/access/<form_key>/save", methods=["POST"])
 @requires(Perm.ACCESS_MANAGE)
 def save(form_key):
-    raw_rev = request.form.get("rev", "")
-    rev = int(raw_rev) if raw_rev.isascii() and raw_rev.isdigit() and len(raw_rev) < 10 else None
+    rev = request.form.get("rev", "")[:64]
     try:
         row = policies.save_draft(actor(), form_key, request.form.get("reason", ""), rev)
     except Invalid as exc:

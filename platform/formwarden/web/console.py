@@ -17,6 +17,7 @@ MESSAGES = {
     "duplicate": N_("That name is taken."),
     "duplicate_username": N_("That username is taken (usernames ignore upper and lower case)."),
     "no_role": N_("Choose at least one role."),
+    "own_account": N_("You cannot change your own roles, teams, expiry or activation: ask another administrator."),
     "beyond_own_rights": N_("You cannot grant or change powers you do not hold yourself: %(detail)s."),
     "invalid_name": N_("A role key is lowercase letters, digits and _ (up to 40), starting with a letter."),
     "invalid_username": N_("A username is ASCII letters, digits, _ and . only (up to 64): no Chinese characters or spaces; put the name in the display name."),

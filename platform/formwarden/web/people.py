@@ -110,7 +110,7 @@ def deactivate(username):
     try:
         ended = people.deactivate(actor(), username, request.form.get("reason", ""))
     except DomainError as exc:
-        return _show(username, exc, status=422)
+        return _show(username, exc, status=exc.status)
     flash(_("%(user)s is deactivated: %(n)s open sessions ended, every API token revoked.", user=username, n=ended),
           "success")
     return redirect(url_for("people.handover_page", username=username))
@@ -119,7 +119,10 @@ def deactivate(username):
 @bp.route("/people/<username>/reactivate", methods=["POST"])
 @requires(Perm.USERS_MANAGE)
 def reactivate(username):
-    people.reactivate(actor(), username, request.form.get("reason", ""))
+    try:
+        people.reactivate(actor(), username, request.form.get("reason", ""))
+    except DomainError as exc:
+        return _show(username, exc, status=exc.status)
     flash(_("%(user)s can sign in again. Their old API tokens stay revoked.", user=username), "success")
     return redirect(url_for("people.person", username=username))
 
@@ -130,7 +133,7 @@ def reset_password(username):
     try:
         password = people.reset_password(actor(), username)
     except DomainError as exc:
-        return _show(username, exc, status=422)
+        return _show(username, exc, status=exc.status)
     return render_template("people/created.html", user=people.get_user(username), password=password, reset=True)
 
 
