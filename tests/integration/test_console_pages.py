@@ -225,3 +225,11 @@ def test_a_one_time_password_must_be_replaced_before_anything_else(login_as, app
         assert c.get("/f/customer/").status_code == 200
     finally:
         User.delete().where(User.username == "wang.fang").execute()
+
+
+def test_people_are_found_by_role_title_and_policy_downloads_are_recorded(login_as):
+    admin = login_as("admin")
+    page = admin.get("/admin/people?q=实习生").get_data(as_text=True)
+    assert "/admin/people/intern" in page
+    admin.get("/admin/access/customer/export.json")
+    assert _last("policy_export").actor_name == "admin"

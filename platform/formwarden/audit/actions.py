@@ -24,6 +24,7 @@ LABELS: dict[str, str] = {
     "role_delete": N_("Deleted a role"), "team_create": N_("Created a team"), "team_update": N_("Changed a team"),
     "team_delete": N_("Deleted a team"), "policy_change": N_("Changed a form's access policy"),
     "policy_draft_discard": N_("Discarded a draft access policy"),
+    "policy_export": N_("Exported an access policy"),
     "handover": N_("Handed a record over"), "bulk_handover": N_("Handed records over"),
     "view_as": N_("Viewed as another user"),
     # backups and keys

@@ -83,7 +83,9 @@ def find_people(actor: Actor, *, q: str = "", role: str = "", team: str = "", st
     query = User.select()
     if q.strip():
         like = "%" + q.strip().replace("%", "") + "%"  # "_" stays a one-character wildcard: harmless here
-        query = query.where((User.username ** like) | (User.display_name ** like))
+        titled = UserRole.select(UserRole.user).join(Role).where(
+            (Role.title_zh ** like) | (Role.title_en ** like) | (Role.name ** like))
+        query = query.where((User.username ** like) | (User.display_name ** like) | User.id.in_(titled))
     if role:
         query = query.where(User.id.in_(UserRole.select(UserRole.user).join(Role).where(Role.name == role)))
     if team:

@@ -67,6 +67,15 @@ def export_access(form_key: str) -> dict:
     return copy.deepcopy(current_access(_form(form_key)))
 
 
+def download(actor: Actor, form_key: str) -> dict:
+    """The policy in force for a download, recorded (who knows who may see what is worth knowing)."""
+    require_manager(actor)
+    form = _form(form_key)
+    with write_transaction():
+        record_event(actor, "policy_export", form_key=form.key, diff={"policy_version": [None, form.policy_version]})
+    return export_access(form_key)
+
+
 def undecided(form: Form) -> list[str]:
     row = current_version(form)
     return json.loads(row.undecided) if row is not None else []

@@ -269,7 +269,7 @@ def rollback(form_key):
 @bp.route("/access/<form_key>/export.json")
 @requires(Perm.ACCESS_MANAGE)
 def export(form_key):
-    body = json.dumps({"x-access": policies.export_access(form_key)}, ensure_ascii=False, indent=2, sort_keys=True)
+    body = json.dumps({"x-access": policies.download(actor(), form_key)}, ensure_ascii=False, indent=2, sort_keys=True)
     return Response(body + "\n", mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{form_key}-x-access.json"'})
 
