@@ -347,12 +347,9 @@ def view_as_list(username, form_key):
 @bp.route("/view-as/<username>/<form_key>/<int:record_id>")
 @requires(Perm.USERS_MANAGE, Perm.ACCESS_MANAGE)
 def view_as_record(username, form_key, record_id):
-    target = simulate.actor_as(actor(), username)
-    _form, formdef = versions.current(form_key)
-    try:
-        view = service.get_record(target, form_key, record_id)
-    except (Forbidden, NotFound) as exc:
-        return _refused_them(username, exc)
+    target, formdef, view, refused = _their_record(username, form_key, record_id)
+    if refused is not None:
+        return refused
     timeline = history.history(target, form_key, record_id, reveal_restricted=False)[::-1]
     levels = {n: view.rights.level(n) for n in formdef.layout_order}
     simulate.note_view(actor(), username, "record", form_key, record_id)
@@ -363,12 +360,9 @@ def view_as_record(username, form_key, record_id):
 @bp.route("/view-as/<username>/<form_key>/<int:record_id>/why/<field>")
 @requires(Perm.USERS_MANAGE, Perm.ACCESS_MANAGE)
 def why(username, form_key, record_id, field):
-    target = simulate.actor_as(actor(), username)
-    _form, formdef = versions.current(form_key)
-    try:
-        view = service.get_record(target, form_key, record_id)
-    except (Forbidden, NotFound) as exc:
-        return _refused_them(username, exc)
+    target, formdef, view, refused = _their_record(username, form_key, record_id)
+    if refused is not None:
+        return refused
     owner_id = service.owner_of(form_key, view.id)
     if field not in formdef.fields:
         raise NotFound("there is no such field", field="field", code="unknown_field")
@@ -380,6 +374,16 @@ def why(username, form_key, record_id, field):
     if is_htmx():
         return render_block("access/why.html", "why", **ctx)
     return render_template("access/why.html", **ctx)
+
+
+def _their_record(username: str, form_key: str, record_id: int):
+    """(their actor, the form, the record as they see it, None), or the page saying they may not."""
+    target = simulate.actor_as(actor(), username)
+    _form, formdef = versions.current(form_key)
+    try:
+        return target, formdef, service.get_record(target, form_key, record_id), None
+    except (Forbidden, NotFound) as exc:
+        return target, formdef, None, _refused_them(username, exc)
 
 
 def _refused_them(username: str, exc: DomainError):
