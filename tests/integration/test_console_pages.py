@@ -18,7 +18,7 @@ HX = {"HX-Request": "true"}
 
 def _rev(client) -> str:
     """The draft revision the matrix page shows (what its save button would send)."""
-    m = re.search(r'name="rev" value="([^"]+)"', client.get("/admin/access/customer").get_data(as_text=True))
+    m = re.search(r'id="draft-rev"[^>]*value="([^"]+)"', client.get("/admin/access/customer").get_data(as_text=True))
     return m.group(1) if m else ""
 
 
@@ -233,3 +233,27 @@ def test_people_are_found_by_role_title_and_policy_downloads_are_recorded(login_
     assert "/admin/people/intern" in page
     admin.get("/admin/access/customer/export.json")
     assert _last("policy_export").actor_name == "admin"
+
+
+def test_pages_of_people_with_tokens_and_a_same_password_change(login_as, app):
+    from formwarden.auth.tokens import create_token
+
+    create_token(Actor.system("t"), User.get(User.username == "manager"), name="BI", scopes=["customer:read"])
+    admin = login_as("admin")
+    page = admin.get("/admin/people/manager")
+    assert page.status_code == 200 and "BI" in page.get_data(as_text=True)
+    assert admin.get("/admin/tokens").status_code == 200
+    manager = login_as("manager")
+    r = manager.post("/account/password", data={"old_password": "demo-pass-123", "new_password": "demo-pass-123",
+                                                 "confirm_password": "demo-pass-123"})
+    assert r.status_code == 422 and "不能与当前密码相同" in r.get_data(as_text=True)
+
+
+def test_dormant_filter_keeps_the_other_filters(login_as):
+    import datetime as dt
+
+    from formwarden.models import utcnow
+    User.update(last_login_at=utcnow() - dt.timedelta(days=90), created_at=utcnow() - dt.timedelta(days=100)).where(
+        User.username.in_(["sales02", "sales15"])).execute()
+    page = login_as("admin").get("/admin/people?status=dormant&team=East+sales").get_data(as_text=True)
+    assert "/admin/people/sales02" in page and "/admin/people/sales15" not in page

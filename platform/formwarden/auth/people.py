@@ -102,12 +102,18 @@ def find_people(actor: Actor, *, q: str = "", role: str = "", team: str = "", st
     elif status == "expired":
         query = query.where(User.is_active == True, User.expires_at <= now)  # noqa: E712
     elif status == "dormant":
-        query = dormant_query(now, dormant_days)
+        query = query.where(User.id.in_(dormant_query(now, dormant_days).select(User.id)))
     total = query.count()
     rows = list(query.order_by(User.last_login_at.desc(nulls="LAST"), User.username)
                 .paginate(max(1, page), PAGE))
     roles, teams = _memberships([u.id for u in rows])
     return [Person(u, roles.get(u.id, []), teams.get(u.id, [])) for u in rows], total
+
+
+def active_people() -> list[User]:
+    """Every active person (for choosing a manager or a member), by display name."""
+    return list(User.select().where(User.is_active == True, User.kind == "person")  # noqa: E712
+                .order_by(User.display_name, User.username))
 
 
 def dormant_query(now: dt.datetime, days: int = DORMANT_DAYS):

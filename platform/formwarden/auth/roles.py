@@ -169,7 +169,7 @@ def update_role(actor: Actor, name: str, *, title_zh: str | None = None, title_e
 def _refuse_if_held(role: Role, doing: str) -> None:
     names = holders(role)
     if names:
-        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        shown = ", ".join(names[:10]) + (f" … (+{len(names) - 10})" if len(names) > 10 else "")
         raise Invalid(f"cannot {doing} role {role.name!r}: held by {shown}", field="role", code="role_in_use",
                       details=[{"field": "role", "code": "role_in_use", "message": shown, "holders": names}])
 

@@ -95,9 +95,11 @@ def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
 def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(), display_name: str = "",
                 locale: str = "zh-CN", check_strength: bool = True, expires_at=None) -> User:
     """Create a user with roles and teams (created if missing). Raises Invalid."""
-    if not USERNAME_RE.fullmatch(username or "") or username.lower() in RESERVED_USERNAMES:
-        raise Invalid("username: ASCII letters, digits, _ and . only (up to 64)", field="username",
-                      code="invalid_username")
+    if not USERNAME_RE.fullmatch(username or ""):
+        raise Invalid("username: ASCII letters, digits, _ and . only (up to 64), starting with a letter or digit",
+                      field="username", code="invalid_username")
+    if username.lower() in RESERVED_USERNAMES:
+        raise Invalid(f"{username!r} is reserved", field="username", code="reserved_username")
     if check_strength and (problem := password_problem(password)):
         raise Invalid(f"password: {problem}", field="password", code="weak_password")
     if User.select().where(pw.fn.LOWER(User.username) == username.lower()).exists():  # no "Admin" beside "admin"
@@ -129,6 +131,9 @@ def change_password(actor: Actor, user: User, old: str, new: str, keep_session: 
         raise Forbidden("current password is wrong", field="old_password", code="wrong_password")
     if problem := password_problem(new):
         raise Invalid(f"new password: {problem}", field="new_password", code="weak_password")
+    if verify_password(user.password_hash, new):
+        raise Invalid("the new password must differ from the current one", field="new_password",
+                      code="same_password")
     with write_transaction():
         User.update(password_hash=hash_password(new), password_changed_at=utcnow(),
                     must_change_password=False).where(User.id == user.id).execute()

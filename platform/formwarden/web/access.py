@@ -98,15 +98,19 @@ def _matrix_context(form_key: str, problems=None) -> dict:
                 marks[(parts[2], parts[3])] = kind  # a role's scope or actions
     columns = list(draft["access"])
     addable = [name for name, r in role_rows.items() if name not in columns and r.retired_at is None]
-    current = policies.current_version(form)
+    held = role_service.holder_counts()
     locale = current_locale()
+    left_out = [_("%(role)s (held by %(n)s people) has no rights in this form.",
+                  role=role_title(role_rows[name], locale), n=held[role_rows[name].id])
+                for name in addable if held.get(role_rows[name].id) and name in in_force]
+    current = policies.current_version(form)
     titles = {r: role_title(role_rows[r], locale) if r in role_rows else r for r in columns}
     return {
         "titles": titles, "who_of": who_of, "reason_of": reason_of,
         "form_key": form_key, "formdef": formdef, "draft": draft, "access": draft["access"], "in_force": in_force,
         "columns": columns, "role_rows": role_rows, "addable": addable, "marks": marks,
         "problems": [_check_text(p, formdef, role_rows) for p in blocking],
-        "warnings": [_check_text(p, formdef, role_rows) for p in warnings],
+        "warnings": [_check_text(p, formdef, role_rows) for p in warnings] + left_out,
         "undecided": set(draft.get("undecided") or []), "version": form.policy_version, "current": current,
         "changed": draft["access"] != in_force or sorted(draft.get("undecided") or []) != sorted(policies.undecided(form)),
     }
@@ -138,12 +142,12 @@ def change_rows(diff: dict, formdef, role_rows: dict) -> list[dict]:
 
     def words(part: str, value):
         if value is None:
-            return "–"
+            return _("as the role's other fields") if part == "fields" else "–"
         if part == "scope":
             return scopes.get(value, value)
         if part == "actions":
-            return "、".join(acts.get(a, a) for a in value) if locale == "zh-CN" else ", ".join(
-                acts.get(a, a) for a in value) or "–"
+            ordered = [acts[a] for a in acts if a in value]  # in the matrix's order
+            return ("、" if locale == "zh-CN" else ", ").join(ordered) or "–"
         return levels.get(value, value)
 
     rows = []

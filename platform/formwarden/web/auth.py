@@ -13,6 +13,7 @@ from flask_login import current_user, login_user, logout_user
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm
 from formwarden.auth import signin, throttle
+from formwarden.auth.passwords import MIN_LENGTH
 from formwarden.auth.sessions import account_usable, revoke_session, start_session
 from formwarden.auth.users import authenticate, change_password, set_locale
 from formwarden.backup.overview import recent_restore
@@ -127,6 +128,14 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+PASSWORD_ERRORS = {
+    "wrong_password": lambda: _("The current password is wrong."),
+    "weak_password": lambda: _("Too weak: at least %(n)s characters, mixing letters with digits or symbols.",
+                               n=MIN_LENGTH),
+    "same_password": lambda: _("Choose a password different from the current one."),
+}
+
+
 @bp.route("/account/password", methods=["GET", "POST"])
 @requires(Perm.ACCOUNT)
 def password():
@@ -140,7 +149,8 @@ def password():
                 change_password(actor(), current_user.user, request.form.get("old_password") or "", new,
                                 keep_session=current_user.session_token)
             except DomainError as exc:
-                errors[exc.field or "new_password"] = _(exc.message)
+                errors[exc.field or "new_password"] = PASSWORD_ERRORS[exc.code]() if exc.code in PASSWORD_ERRORS \
+                    else _(exc.message)
             else:
                 flash(_("Password changed. Your other sessions were signed out."), "success")
                 return redirect(url_for("records.home"))

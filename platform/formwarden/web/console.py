@@ -20,7 +20,8 @@ MESSAGES = {
     "own_account": N_("You cannot change your own roles, teams, expiry or activation: ask another administrator."),
     "beyond_own_rights": N_("You cannot grant or change powers you do not hold yourself: %(detail)s."),
     "invalid_name": N_("A role key is lowercase letters, digits and _ (up to 40), starting with a letter."),
-    "invalid_username": N_("A username is ASCII letters, digits, _ and . only (up to 64): no Chinese characters or spaces; put the name in the display name."),
+    "invalid_username": N_("A username is ASCII letters, digits, _ and . only (up to 64), starting with a letter or digit: no Chinese characters or spaces; put the name in the display name."),
+    "reserved_username": N_("This word is used by the console itself; choose another username."),
     "role_in_use": N_("This role is still held by: %(detail)s. Give them another role first."),
     "role_in_policy": N_("A form's access policy names this role, now or in an earlier version. Retire the role instead: it then grants nothing."),
     "draft_changed": N_("Someone changed the draft after you opened it. Look at it again, then save."),
@@ -156,7 +157,26 @@ def field_labels(names: str) -> str:
     return ", ".join(out)
 
 
+def scope_names() -> dict[str, str]:
+    """API token scopes in words."""
+    return {"read": _("read"), "write": _("create and change"), "delete": _("delete"),
+            "export": _("export"), "purge": _("delete for good"), "audit": _("audit trail"),
+            "alerts": _("alerts"), "users": _("people and roles"), "forms": _("form design"),
+            "tokens": _("tokens"), "backups": _("backups"), "access": _("access policies")}
+
+
+def scope_text(scopes: str) -> str:
+    """"customer:read export" as "客户: 查看, 导出"."""
+    names = scope_names()
+    out = []
+    for s in scopes.split():
+        form, _sep, what = s.rpartition(":")
+        out.append((form_title(form) + ": " if form else "") + names.get(what, what))
+    return ", ".join(out)
+
+
 def labels() -> dict:
-    return {"form_title": form_title, "field_labels": field_labels,"perm_labels": perm_labels(), "person_status_labels": status_labels(), "level_labels": level_labels(),
+    return {"form_title": form_title, "field_labels": field_labels, "scope_names": scope_names(),
+            "scope_text": scope_text,"perm_labels": perm_labels(), "person_status_labels": status_labels(), "level_labels": level_labels(),
             "scope_labels": scope_labels(), "access_action_labels": action_labels(),
             "relation_labels": relation_labels(), "role_title": role_title}

@@ -253,7 +253,7 @@ def list_teams():
 
 
 def _usernames() -> dict:
-    return {p.user.username: p.user.display_name for p in people.find_people(actor(), status="active", kind="person")[0]}
+    return {u.username: u.display_name or u.username for u in people.active_people()}
 
 
 @bp.route("/teams/<team_id>", methods=["GET", "POST"])

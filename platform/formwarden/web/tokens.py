@@ -25,11 +25,7 @@ DEFAULT_DAYS = 90
 
 @bp.context_processor
 def _labels():
-    return {**labels(), "record_scopes": RECORD_SCOPES,
-            "scope_names": {"read": _("read"), "write": _("create and change"), "delete": _("delete"),
-                            "export": _("export"), "purge": _("delete for good"), "audit": _("audit trail"),
-                            "alerts": _("alerts"), "users": _("people and roles"), "forms": _("form design"),
-                            "tokens": _("tokens"), "backups": _("backups"), "access": _("access policies")}}
+    return {**labels(), "record_scopes": RECORD_SCOPES}
 
 
 def _form_choices():
@@ -90,7 +86,7 @@ def new_token(username):
     if request.method == "POST":
         return _create(owner, back)
     if owner.kind != "integration":
-        flash(_("People create their own tokens (Account → API tokens); administrators create tokens for integrations only."),
+        flash(_("People create their own tokens (“API tokens” in the top bar); administrators create tokens for integrations only."),
               "error")
         return redirect(back)
     return render_template("tokens/new.html", owner=owner, values=_blank(), forms=_form_choices(), back=back,
