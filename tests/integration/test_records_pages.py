@@ -1,4 +1,6 @@
 """Record pages beyond the route walk: concurrent edits, HTMX fragments."""
+import pytest
+
 from formwarden.access.actor import Actor
 from formwarden.records import service
 
@@ -69,3 +71,12 @@ def test_recycle_bin_shows_who_deleted_and_when(login_as):
     assert api["deleted_by"] == "sales01" and api["deleted_at"].endswith("Z")
     r = c.post(f"/f/customer/{rec.id}/restore", data={"csrf_token": c.csrf})
     assert r.status_code == 302 and service.get_record(Actor.system("t"), "customer", rec.id).id == rec.id
+
+
+@pytest.mark.parametrize("locale, words", [("zh-CN", "手机号格式不正确"), ("en", "Not a valid Mainland mobile")])
+def test_format_errors_name_the_format_in_words(login_as, locale, words):
+    c = login_as("sales01")
+    c.post("/locale", data={"locale": locale, "next": "/", "csrf_token": c.csrf})
+    r = c.post("/f/customer/check", data={"_field": "mobile", "_present": ["mobile"], "mobile": "123"})
+    body = r.get_data(as_text=True)
+    assert words in body and "cn-mobile" not in body

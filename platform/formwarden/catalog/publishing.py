@@ -43,12 +43,14 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
             ensure_field_indexes(form.id, formdef)  # idempotent; repairs a missing index
             return form, form.current_version, False
         version = form.current_version + 1
-        stored = json.loads(text)
-        stored["x-form"]["version"] = version
+        # Stored in the author's order (the checksum uses the sorted form): without a layout, the
+        # fields appear, export and show in history in the order the definition lists them.
+        stored = {k: v for k, v in doc.items() if k != "$id"}
+        stored["x-form"] = {**doc["x-form"], "version": version}
         stored["$id"] = f"urn:formwarden:form:{formdef.key}:v{version}"
         FormVersion.create(
             form=form, version=version, checksum=checksum,
-            definition=json.dumps(stored, ensure_ascii=False, sort_keys=True),
+            definition=json.dumps(stored, ensure_ascii=False),
             published_by=actor.user_id,
         )
         previous = json.loads(current.definition) if current is not None else None

@@ -301,8 +301,8 @@ class FormDef:
 
     @cached_property
     def layout_order(self) -> tuple[str, ...]:
-        """Every field in the order a person sees them: section by section (stored definitions
-        keep their properties sorted by name)."""
+        """Every field in the order a person sees them: section by section, then the fields no
+        section places in the order the definition lists them."""
         return tuple(f for s in self.sections for f in s.fields if f in self.fields)
 
     @property

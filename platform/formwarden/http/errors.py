@@ -14,6 +14,8 @@ from formwarden import db
 from formwarden.errors import BadRequest, DomainError, Unauthorized
 from formwarden.forms.messages import N_
 from formwarden.forms.messages import render as render_message
+from formwarden.forms.registry import field_types
+from formwarden.http.i18n import current_locale
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,38 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or "Authorization" in request.headers
 
 
+def _type_words() -> dict[str, str]:
+    return {"string": _("text"), "integer": _("a whole number"), "number": _("a number"), "boolean": _("yes or no"),
+            "array": _("a list"), "object": _("a record"), "null": _("empty")}
+
+
+def _format_words(name: str) -> str:
+    """A field type's name in the reader's words (a plugin gives its labels), never its key."""
+    ft = field_types.get(name)
+    if ft is not None and ft.label:
+        return ft.label.get(current_locale()) or ft.label.get("en") or name
+    return {"date": _("date"), "date-time": _("date and time"), "email": _("email address"), "time": _("time"),
+            "uri": _("web address")}.get(name, _("value"))
+
+
+def _in_words(params: dict) -> dict:
+    out = dict(params)
+    if isinstance(out.get("format"), str):
+        out["format"] = _format_words(out["format"])
+    expected = out.get("expected")
+    if isinstance(expected, (str, list)):
+        words = _type_words()
+        names = [expected] if isinstance(expected, str) else expected
+        out["expected"] = _(" or ").join(words.get(n, n) for n in names if isinstance(n, str))
+    return out
+
+
 def translate_details(details):
     out = []
     for d in details:
         if "code" in d and "field" in d:
-            d = {**d, "message": render_message(d["code"], d.get("params"), _) if "params" in d else _(d["message"])}
+            d = {**d, "message": render_message(d["code"], _in_words(d["params"]), _) if "params" in d
+                 else _(d["message"])}
         out.append(d)
     return out
 

@@ -269,7 +269,7 @@ def check_field(form_key):
     ctx = _form_context(formdef, values, {}, "edit" if current is not None else "create", record=current)
     affected = {f for rule in formdef.rules if rule["when"]["field"] == name
                 for f in rule.get("show", []) + rule.get("require", [])}
-    ctx.update(check_field=name, field_error=own.as_dict(_)["message"] if own else "",
+    ctx.update(check_field=name, field_error=translate_details([own.as_dict()])[0]["message"] if own else "",
                affected=[f for f in formdef.fields if f in affected and f in readable])
     return render_block("records/form.html", "field_check", **ctx), 200, {"Vary": "HX-Request"}
 
