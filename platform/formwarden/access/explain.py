@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from formwarden.access import gate
 from formwarden.access.actor import Actor
-from formwarden.access.policy import LEVEL_RANK, RELATIONS, SCOPE_RANK, grants_for
+from formwarden.access.policy import RELATIONS, SCOPE_RANK, grants_for
 from formwarden.forms.definition import ACTIONS, FormDef
 
 
@@ -33,13 +33,12 @@ def effective(actor: Actor, formdef: FormDef) -> dict:
         if best is not None:
             actions[action] = Source(best, tuple(g.role for g in grants if action in g.actions and g.scope == best))
     fields: dict[str, dict[str, Source]] = {}
+    rights = gate.rights(actor, formdef)
     for name in formdef.layout_order:
         row = {}
         for relation in RELATIONS:
-            r = gate.rights(actor, formdef).at(relation)
-            level = r.level(name)
-            givers = tuple(g.role for g in grants if g.covers(relation) and dict(g.levels).get(name) is not None
-                           and _shown_level(g, name) == level)
+            level = rights.at(relation).level(name)
+            givers = tuple(g.role for g in grants if g.covers(relation) and _shown_level(g, name) == level)
             row[relation] = Source(level, givers if level != "hidden" else ())
         fields[name] = row
     return {"actions": actions, "fields": fields}
@@ -87,6 +86,3 @@ def why(actor: Actor, formdef: FormDef, owner_id: int | None, name: str) -> dict
     lines.sort(key=lambda ln: 0 if ln.get("decides") else 1)
     return {"level": level, "relation": relation, "lines": lines}
 
-
-def rank(level: str) -> int:
-    return LEVEL_RANK[level]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from formwarden import db
 from formwarden.access.actor import Actor
+from formwarden.access.permissions import role_permissions
 from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password
 from formwarden.auth.roles import (
@@ -16,7 +17,6 @@ from formwarden.auth.roles import (
     check_still_administered,
     check_within,
     require_admin,
-    role_permission_set,
 )
 from formwarden.auth.secrets import new_password, new_secret
 from formwarden.auth.sessions import revoke_all_sessions
@@ -186,16 +186,13 @@ def create_person(actor: Actor, username: str, *, display_name: str = "", roles=
     _roles(roles), _teams(teams)
     if not roles:
         raise Invalid("choose at least one role", field="roles", code="no_role")
-    check_within(actor, role_permission_set(roles), "roles")
-    password = new_password()
-    with write_transaction():
-        user = create_user(actor, (username or "").strip(), password, roles=roles, teams=teams,
-                           display_name=(display_name or "").strip()[:120], locale=locale, check_strength=False,
-                           expires_at=expires_at)
-        User.update(kind=kind, time_zone=tz, must_change_password=kind == "person").where(User.id == user.id).execute()
-        if kind == "integration":
-            User.update(password_hash=hash_password(new_secret(32))).where(User.id == user.id).execute()
-    return User.get_by_id(user.id), ("" if kind == "integration" else password)
+    check_within(actor, role_permissions(roles), "roles")
+    # an integration gets a password no one ever sees: it works through API tokens only
+    password = new_password() if kind == "person" else new_secret(32)
+    user = create_user(actor, (username or "").strip(), password, roles=roles, teams=teams,
+                       display_name=(display_name or "").strip()[:120], locale=locale, check_strength=False,
+                       expires_at=expires_at, kind=kind, time_zone=tz, must_change_password=kind == "person")
+    return user, ("" if kind == "integration" else password)
 
 
 def reset_password(actor: Actor, username: str) -> str:
@@ -251,7 +248,7 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
                 raise Invalid("choose at least one role", field="roles", code="no_role")
             if wanted != sorted(current.roles):
                 keep = set(current.roles)
-                check_within(actor, role_permission_set(set(wanted) ^ keep), "roles")
+                check_within(actor, role_permissions(set(wanted) ^ keep), "roles")
                 new_roles = _roles([r for r in wanted if r not in keep])
                 UserRole.delete().where(UserRole.user == user.id, UserRole.role.in_(
                     Role.select(Role.id).where(Role.name.in_(sorted(keep - set(wanted)))))).execute()
@@ -322,7 +319,3 @@ def deactivate_many(actor: Actor, usernames, reason: str) -> int:
         for username in usernames:
             deactivate(actor, username, reason)
     return len(list(usernames))
-
-
-def zone_of(user: User, default: str = "Asia/Shanghai") -> ZoneInfo:
-    return ZoneInfo(user.time_zone or default)

@@ -8,7 +8,7 @@ import re
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.access.permissions import DEFAULT_PERMISSIONS, Perm, has_perm, permissions_of
+from formwarden.access.permissions import DEFAULT_PERMISSIONS, Perm, has_perm, permissions_of, role_permissions
 from formwarden.access.permissions import parse as parse_permissions
 from formwarden.audit import record_event
 from formwarden.auth.users import check_still_administered, ensure_role
@@ -53,14 +53,6 @@ def check_within(actor: Actor, perms, what: str = "permissions") -> None:
                         code="beyond_own_rights")
 
 
-def role_permission_set(names) -> set[str]:
-    """The platform permissions the roles named hold together."""
-    out: set[str] = set()
-    for role in Role.select(Role.permissions).where(Role.name.in_(sorted(names))):
-        out |= set(role.permissions.split())
-    return out
-
-
 def check_may_manage(actor: Actor, user_id: int, *, self_ok: bool = False) -> None:
     """Only someone who holds every platform permission of an account may change, deactivate or
     reset it (an account with more power than its administrator is out of their reach); and no
@@ -70,7 +62,7 @@ def check_may_manage(actor: Actor, user_id: int, *, self_ok: bool = False) -> No
                         field="username", code="own_account")
     names = [r[0] for r in db.fetchall("SELECT r.name FROM user_role ur JOIN role r ON r.id = ur.role_id"
                                        " WHERE ur.user_id = ?", (user_id,))]
-    check_within(actor, role_permission_set(names), "roles")
+    check_within(actor, role_permissions(names), "roles")
 
 
 def role_titles(names, locale: str) -> list[str]:

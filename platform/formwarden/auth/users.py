@@ -93,7 +93,8 @@ def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
 
 
 def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(), display_name: str = "",
-                locale: str = "zh-CN", check_strength: bool = True, expires_at=None) -> User:
+                locale: str = "zh-CN", check_strength: bool = True, expires_at=None, kind: str = "person",
+                time_zone: str = "", must_change_password: bool = False) -> User:
     """Create a user with roles and teams (created if missing). Raises Invalid."""
     if not USERNAME_RE.fullmatch(username or ""):
         raise Invalid("username: ASCII letters, digits, _ and . only (up to 64), starting with a letter or digit",
@@ -106,14 +107,15 @@ def create_user(actor: Actor, username: str, password: str, *, roles=(), teams=(
         raise Invalid(f"user {username!r} exists", field="username", code="duplicate_username")
     with write_transaction():
         user = User.create(username=username, password_hash=hash_password(password),
-                           display_name=display_name or username, locale=locale, expires_at=expires_at)
+                           display_name=display_name or username, locale=locale, expires_at=expires_at, kind=kind,
+                           time_zone=time_zone, must_change_password=must_change_password)
         for name in roles:
             UserRole.create(user=user, role=ensure_role(name))
         for name in teams:
             team, _ = Team.get_or_create(name=name)
             UserTeam.create(user=user, team=team)
         record_event(actor, "user_create", diff={"username": [None, username], "roles": [None, sorted(roles)],
-                                                 "teams": [None, sorted(teams)],
+                                                 "teams": [None, sorted(teams)], "kind": [None, kind],
                                                  "expires_at": [None, expires_at.isoformat() if expires_at else None]})
     return user
 

@@ -80,14 +80,12 @@ def _check_text(problem, formdef, role_rows: dict) -> str:
     return _(template) % params
 
 
-def _matrix_context(form_key: str, problems=None) -> dict:
+def _matrix_context(form_key: str) -> dict:
     form, formdef = versions.current(form_key)
     role_rows = {r.name: r for r in role_service.list_roles()}
     draft = policies.draft(form_key)
     in_force = policies.current_access(form)
     _fd, blocking, warnings = policies.check(form, draft["access"])
-    if problems is not None:
-        blocking = problems
     marks: dict[tuple[str, str], str] = {}
     for kind, items in (("warning", warnings), ("problem", blocking)):
         for p in items:
@@ -214,13 +212,7 @@ def save(form_key):
     rev = request.form.get("rev", "")[:64]
     try:
         row = policies.save_draft(actor(), form_key, request.form.get("reason", ""), rev)
-    except Invalid as exc:
-        if exc.code == "invalid_policy":
-            form, _fd = versions.current(form_key)
-            _fd2, blocking, _w = policies.check(form, policies.draft(form_key)["access"])
-            ctx = _matrix_context(form_key, blocking)
-            return render_template("access/matrix.html", level_of=_level, save_error=say(exc),
-                                   reason=request.form.get("reason", ""), **ctx), 422
+    except Invalid as exc:  # the matrix shows the draft's problems itself
         ctx = _matrix_context(form_key)
         return render_template("access/matrix.html", level_of=_level, save_error=say(exc),
                                reason=request.form.get("reason", ""), **ctx), 422

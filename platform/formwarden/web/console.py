@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask import g
 from flask_babel import gettext as _
 
-from formwarden.errors import DomainError
+from formwarden.errors import DomainError, Invalid
 from formwarden.forms.messages import N_
 from formwarden.forms.versions import all_forms
 from formwarden.http.errors import page_message
@@ -82,8 +83,6 @@ def say(exc: DomainError) -> str:
 
 def parse_date(raw: str, field: str = "expires_at") -> dt.datetime | None:
     """A date typed as YYYY-MM-DD: the end of that day in the reader's time zone, as naive UTC."""
-    from formwarden.errors import Invalid
-
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -138,20 +137,24 @@ def role_title(role, locale: str) -> str:
     return (role.title_zh if locale == "zh-CN" else role.title_en) or role.name
 
 
+def _defs() -> dict:
+    """The current definitions by form key, read once per request (pages ask per row)."""
+    if "console_defs" not in g:
+        g.console_defs = {form.key: formdef for form, formdef in all_forms()}
+    return g.console_defs
+
+
 def form_title(key: str) -> str:
-    for form, formdef in all_forms():
-        if form.key == key:
-            return formdef.title(current_locale())
-    return key
+    formdef = _defs().get(key)
+    return formdef.title(current_locale()) if formdef is not None else key
 
 
 def field_labels(names: str) -> str:
     """"customer.mobile customer.name" as "客户 · 手机号, 客户 · 客户姓名"."""
-    defs = {form.key: formdef for form, formdef in all_forms()}
     out = []
     for name in names.split():
         form, _sep, field = name.partition(".")
-        fd = defs.get(form)
+        fd = _defs().get(form)
         out.append(f"{fd.title(current_locale())} · {fd.fields[field].label(current_locale())}"
                    if fd is not None and field in fd.fields else name)
     return ", ".join(out)
