@@ -257,3 +257,10 @@ def test_dormant_filter_keeps_the_other_filters(login_as):
         User.username.in_(["sales02", "sales15"])).execute()
     page = login_as("admin").get("/admin/people?status=dormant&team=East+sales").get_data(as_text=True)
     assert "/admin/people/sales02" in page and "/admin/people/sales15" not in page
+
+
+def test_numbers_in_console_paths_are_whole_numbers_the_database_holds(login_as):
+    admin = login_as("admin")
+    for url in ("/admin/teams/99999999999999999999999", "/admin/teams/١", "/admin/teams/-1"):
+        assert admin.get(url).status_code == 404, url
+    assert admin.post("/tokens/99999999999999999999999/revoke", data={}).status_code == 404

@@ -27,7 +27,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 FIRST_SIGN_IN = {"auth.password", "auth.logout", "auth.switch_locale", "auth.login", "static"}
 INT64_MAX = 2**63 - 1  # the database's largest integer
-PATH_IDS = ("record_id", "version")  # path arguments that name a row by number
+PATH_IDS = ("record_id", "version", "team_id", "token_id")  # path arguments that name a row by number
 
 
 def _undecodable(raw: bytes) -> str | None:
@@ -73,7 +73,7 @@ def _reject_bad_text() -> None:
 
 
 def _check_path_ids() -> None:
-    """A record id or version in the path is a whole number the database can hold; any other
+    """A record, team or token id or a version in the path is a whole number the database can hold; any other
     path names nothing, so 404, with the reason."""
     for name in PATH_IDS:
         value = (request.view_args or {}).get(name)
