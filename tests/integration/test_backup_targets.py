@@ -128,8 +128,10 @@ def test_a_copy_that_reads_back_wrong_does_not_count(targets, monkeypatch):
         real_put(self, local, name)
         if self.name == "disk":
             with open(self.root / name, "r+b") as fh:
-                fh.seek(5000)
-                fh.write(b"\xff")
+                fh.seek(-1, 2)
+                last = fh.read(1)
+                fh.seek(-1, 2)
+                fh.write(bytes([last[0] ^ 0xFF]))  # always a different byte
     monkeypatch.setattr(DirTarget, "put", corrupting)
     run = _backup()
     assert run.status == "degraded" and "another SHA-256" in json.loads(run.targets)["disk"]["error"]
