@@ -17,6 +17,7 @@ from formwarden.backup.tables import columns, snapshot
 from formwarden.models import AuditEvent, Record, Role, User, utcnow
 from formwarden.records import service
 from formwarden.records.history import history
+from formwarden.records.query import ListQuery
 from tests.conftest import VALID_CUSTOMER
 
 ID = "11010519491231002X"
@@ -90,6 +91,9 @@ def test_a_rollback_restores_the_data_and_keeps_the_whole_trail(archive, data):
     assert report.ok, report.finding
     rec = service.get_record(SYSTEM, "customer", data[0], reveal=["id_number"])
     assert rec.data["id_number"] == ID and rec.data["company"] == "新公司"
+    found = service.list_records(SYSTEM, "customer", ListQuery(search="新公司"))  # the search index is rebuilt
+    assert [r.id for r in found.items] == [data[0]]
+    assert service.list_records(SYSTEM, "customer", ListQuery(search="测试公司")).total == 23
 
 
 def test_a_rollback_keeps_access_closed_since_the_archive(archive, make_user):

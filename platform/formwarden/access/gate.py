@@ -8,6 +8,7 @@ one record uses the grants whose scope covers that record (see `access.policy`):
 - `require(actor, formdef, action)`: Forbidden unless the action is granted at all
 - `scoped(query, actor, formdef, action, fields)`: restricts a Record query to the records the
   actor may `action` and on which every field in `fields` can be read
+- `readable_by_relation(...)` / `relation_condition(...)`: where a search may look in which field
 - `in_scope(actor, formdef, record, action)`: the same test for one loaded record
 - `project(actor, formdef, data, owner_id)`: what the actor may see of a record
 - `project_diff(...)`: the same for a change (history, audit search)
@@ -96,6 +97,24 @@ def scoped(query, actor: Actor, formdef: FormDef, action: str = "read", fields=(
         raise Forbidden(f"you may not filter or sort by {name!r}", field=name, code="field_not_readable")
     cond = _scope_condition(actor, widest)
     return query if cond is None else query.where(cond)
+
+
+def readable_by_relation(actor: Actor, formdef: FormDef, names, action: str = "read") -> dict[str, list[str]]:
+    """`names` grouped by the widest relation ("own", "team", "all") on which the actor may
+    `action` a record and read the field in clear; fields readable nowhere are left out. A
+    search looks in each field only within its group's records (`relation_condition`)."""
+    r = rights(actor, formdef)
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        widest = "all" if actor.is_system else r.widest(action, [name])
+        if widest is not None:
+            groups.setdefault(widest, []).append(name)
+    return groups
+
+
+def relation_condition(actor: Actor, relation: str):
+    """The Record condition for records at `relation` or closer (None: every record)."""
+    return None if actor.is_system else _scope_condition(actor, relation)
 
 
 def in_scope(actor: Actor, formdef: FormDef, record: Record, action: str) -> bool:

@@ -225,7 +225,7 @@ def list_forms():
 def list_records(form_key):
     deleted = request.args.get("deleted") in ("1", "true")
     page = service.list_records(actor(), form_key, from_args(request.args), deleted=deleted)
-    return jsonify({"items": [v.as_api() for v in page.items], "total": page.total,
+    return jsonify({"items": [v.as_api() for v in page.items], "total": page.total, "total_is_lower_bound": page.capped,
                     "page": page.page, "per_page": page.per_page})
 
 

@@ -26,6 +26,7 @@ from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, table
 from formwarden.config import instance_path
 from formwarden.forms import versions
 from formwarden.models import Setting, utcnow
+from formwarden.records import search
 
 log = logging.getLogger(__name__)
 TRAIL = ("audit_event", "audit_checkpoint", "alert", "alert_cursor")  # the trail and what points into it
@@ -95,6 +96,9 @@ def _swap(source: str, target: str, pg: bool, manifest: dict, actor: Actor, name
         db.execute(f"INSERT INTO {target}audit_field_cursor (last_seq) SELECT last_seq FROM {source}audit_field_cursor")  # noqa: S608 - names from the models
     _restore_high_water(pg, high_water)
     closed = _keep_closed(access)
+    versions.clear_cache()
+    search.clear()  # derived from the records: made again from the restored ones
+    search.rebuild((form.id, formdef) for form, formdef in versions.all_forms())
     epoch = f"{manifest['archive_id']}:{utcnow().isoformat()}"
     if not Setting.update(value=epoch, updated_at=utcnow()).where(Setting.key == versions.RESTORE_EPOCH).execute():
         Setting.create(key=versions.RESTORE_EPOCH, value=epoch)

@@ -21,7 +21,9 @@ from formwarden.catalog import policies
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid
 from formwarden.forms import versions
+from formwarden.forms.definition import parse_definition
 from formwarden.models import Form, FormVersion, Role, utcnow
+from formwarden.records import search
 from formwarden.records.indexes import ensure_field_indexes
 
 
@@ -58,6 +60,8 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
         form.save()
         versions.forget_forms()
         ensure_field_indexes(form.id, formdef)
+        if previous is not None and search.searched_fields(parse_definition(previous)) != search.searched_fields(formdef):
+            search.rebuild([(form.id, formdef)])  # a field now searched, or no longer
         record_event(actor, "form_publish", form_key=formdef.key, diff={"version": [version - 1 or None, version]})
         _carry_policy(actor, form, previous, doc, version)
     return form, version, True

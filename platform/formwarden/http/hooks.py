@@ -6,6 +6,7 @@ from urllib.parse import unquote_to_bytes, urlencode
 from flask import Flask, current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect, generate_csrf
+from markupsafe import Markup
 
 from formwarden import db
 from formwarden.access.permissions import Perm, has_perm
@@ -163,6 +164,14 @@ def init_http(app: Flask) -> None:
     @app.template_filter("local")
     def _local(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return local_time(value, fmt)
+
+    @app.template_filter("when")
+    def _when(value, fmt: str = "%Y-%m-%d %H:%M"):
+        """A time in the reader's zone, the stored UTC time on hover (and for machines)."""
+        if value is None:
+            return ""
+        return Markup('<time datetime="{}Z" title="{} UTC">{}</time>').format(
+            value.strftime("%Y-%m-%dT%H:%M:%S"), value.strftime("%Y-%m-%d %H:%M:%S"), local_time(value, fmt))
 
     @app.template_filter("label_of")
     def _label_of(name: str, formdef, locale: str) -> str:

@@ -23,7 +23,7 @@ class ListQuery:
     descending: bool = True
     page: int = 1
     per_page: int = 50
-    search: str = ""  # contains-match on the form's title field
+    search: str = ""  # the search box: any readable text field (records.search)
 
 
 def parse_sort(value: str | None) -> tuple[str | None, str, bool]:
@@ -86,13 +86,6 @@ def apply_filters(query, formdef: FormDef, filters):
             values = [str(v) for v in values]
         query = query.where(expr == values[0]) if len(values) == 1 else query.where(expr.in_(values))
     return query
-
-
-def apply_search(query, formdef: FormDef, text: str):
-    """Records whose title field contains `text` (case-insensitive; peewee escapes LIKE wildcards)."""
-    if not text:
-        return query
-    return query.where(field_expr(formdef.title_field).contains(text))
 
 
 def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool, column: str = "updated_at"):

@@ -13,6 +13,7 @@ from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.models import Record, User, utcnow
+from formwarden.records import search
 from formwarden.records.sealing import seal_diff, unseal_data
 
 
@@ -50,6 +51,7 @@ def bring_back(actor: Actor, form_key: str, archived: dict, *, archive: str, rea
                           deleted_at=None, deleted_by=None, updated_at=now, updated_by=actor.user_id).where(
                 Record.id == live.id).execute()
             outcome = "replaced"
+        search.index_record(formdef, archived["id"], data)
         record_event(actor, "backup_restore_record", form_key=form.key, record_id=archived["id"],
                      diff=seal_diff(formdef, diff), reason=f"{reason.strip()} ({archive})")
     return archived["id"], outcome

@@ -15,6 +15,7 @@ from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.crypto.fields import current_key_id, is_envelope, seal, unseal
 from formwarden.forms import versions
+from formwarden.records import search
 
 _BATCH = "SELECT id, version, data FROM record WHERE form_id = ? AND id > ? ORDER BY id LIMIT ?"
 # Only if the record is still the version that was read: a user's change in between is never overwritten.
@@ -51,6 +52,7 @@ def reseal_batch(actor: Actor, form, formdef, names, after_id: int, limit: int =
                     dirty = True
             if dirty:
                 if db.execute(_WRITE, (json.dumps(data, ensure_ascii=False), rid, version)).rowcount == 1:
+                    search.index_record(formdef, rid, data)  # a field restricted or opened again
                     changed.append(rid)
                 else:
                     skipped.append(rid)

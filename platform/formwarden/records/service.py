@@ -22,11 +22,13 @@ from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import check as validate_data
 from formwarden.models import Form, Record, User, utcnow
+from formwarden.records import search
 from formwarden.records.indexes import form_is
-from formwarden.records.query import ListQuery, apply_filters, apply_search, apply_sort
+from formwarden.records.query import ListQuery, apply_filters, apply_sort
 from formwarden.records.sealing import seal_data, seal_diff, unseal_data
 
 MAX_PER_PAGE = 200
+COUNT_CAP = 1000
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,7 @@ def insert_record(actor: Actor, form: Form, formdef: FormDef, new: NewRecord, re
     with write_transaction():
         rid = db.fetchone(_INSERT, (form.id, form.current_version, owner_id, _json(stored), stamp, actor.user_id,
                                     stamp, actor.user_id))[0]
+        search.index_record(formdef, rid, stored)
         record_event(actor, "create", form_key=form.key, record_id=rid, diff=seal_diff(formdef, _diff({}, data)),
                      reason=reason)
     rec = Record(id=rid, form=form.id, form_version=form.current_version, version=1, owner=owner_id, data=stored,
@@ -265,6 +268,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
                                  rec.id, rec.version)).rowcount
         if n != 1:
             raise Conflict("record was changed by someone else; reload and retry", code="stale_version")
+        search.index_record(formdef, rec.id, stored)
         record_event(actor, action, form_key=form.key, record_id=rec.id, diff=seal_diff(formdef, diff), reason=reason)
     rec = Record(id=rec.id, form=form.id, form_version=form.current_version, version=rec.version + 1,
                  owner=owner_id, data=stored, created_at=rec.created_at, updated_at=now)
@@ -323,6 +327,7 @@ def purge_record(actor: Actor, form_key: str, record_id, reason: str = "") -> No
              .where(Record.id == rec.id, Record.version == rec.version, Record.deleted_at.is_null(False)).execute())
         if n != 1:
             raise Conflict("the record is no longer in the recycle bin as you saw it", code="stale_version")
+        search.forget_record(rec.id)
         record_event(actor, "purge", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)  # still sealed
 
 
@@ -345,11 +350,12 @@ def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
     return _view(actor, formdef, form, rec, _owner_name(rec.owner_id), shown)
 
 
-def _audit_restricted_search(actor: Actor, formdef: FormDef, q: ListQuery) -> None:
+def _audit_restricted_search(actor: Actor, formdef: FormDef, q: ListQuery, searched=()) -> None:
     """An exact-match search on a restricted field tells whether a value exists, so it counts as
     a reveal: one candidate per search (no list of guesses), and an audited `reveal` event that
-    the reveal-burst alert counts like any other."""
-    names = sorted({name for name, _ in q.filters if name in formdef.restricted_fields})
+    the reveal-burst alert counts like any other. `searched`: the restricted fields the search
+    box tested the whole query against."""
+    names = sorted({name for name, _ in q.filters if name in formdef.restricted_fields} | set(searched))
     for name, values in q.filters:
         if name in formdef.restricted_fields and len(values) > 1:
             raise Invalid(f"search {name!r} for one value at a time", field=name, code="one_value_only")
@@ -364,6 +370,7 @@ class Page:
     total: int
     page: int
     per_page: int
+    capped: bool = False  # more than `total` match (a broad search is counted up to COUNT_CAP)
 
     @property
     def pages(self) -> int:
@@ -378,15 +385,23 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
         raise Invalid(f"per_page must be between 1 and {MAX_PER_PAGE}", field="per_page", code="out_of_range")
     if q.page < 1:
         raise Invalid("page must be 1 or more", field="page", code="out_of_range")
-    queried = sorted({f for f, _ in q.filters} | ({q.sort_field} if q.sort_field else set())
-                     | ({formdef.title_field} if q.search else set()))
+    queried = sorted({f for f, _ in q.filters} | ({q.sort_field} if q.sort_field else set()))
     gate.check_query_fields(actor, formdef, queried)
-    _audit_restricted_search(actor, formdef, q)
-    base = Record.select().where(form_is(form.id))
+    scope_action = "delete" if deleted else action
+    found = search.condition(actor, formdef, q.search, scope_action) if q.search else None
+    # A selective search leads: `form_id + 0` keeps SQLite from walking the form's index in list
+    # order and testing each record against the matches (the plan it picks otherwise).
+    base = Record.select().where((Record.form + 0) == form.id if found and found.selective else form_is(form.id))
     base = base.where(Record.deleted_at.is_null(False) if deleted else Record.deleted_at.is_null())
-    base = gate.scoped(base, actor, formdef, "delete" if deleted else action, queried)
-    base = apply_search(apply_filters(base, formdef, q.filters), formdef, q.search)
-    total = base.count()
+    base = apply_filters(gate.scoped(base, actor, formdef, scope_action, queried), formdef, q.filters)
+    if found:
+        base = base.where(found.condition)
+    _audit_restricted_search(actor, formdef, q, found.tested if found else ())
+    if found and not found.selective:  # a broad search: counting every match would cost more than the page
+        total = base.limit(COUNT_CAP + 1).count()
+        total, capped = min(total, COUNT_CAP), total > COUNT_CAP
+    else:
+        total, capped = base.count(), False
     rows = apply_sort(base, formdef, q.sort_field, q.descending, q.sort_column).paginate(q.page, q.per_page)
     owners = {}
     rows = list(rows)
@@ -395,4 +410,4 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
         owners = {u.id: u.username for u in User.select(User.id, User.username).where(User.id.in_(list(ids)))}
     items = [_view(actor, formdef, form, r, owners.get(r.owner_id), deleted_by=owners.get(r.deleted_by_id, ""),
                    action=action) for r in rows]
-    return Page(items, total, q.page, q.per_page)
+    return Page(items, total, q.page, q.per_page, capped)

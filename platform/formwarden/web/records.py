@@ -15,7 +15,7 @@ from formwarden.http.context import actor
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
-from formwarden.records import bulk, history, service
+from formwarden.records import bulk, history, search, service
 from formwarden.records.query import from_args
 
 bp = Blueprint("records", __name__)
@@ -85,7 +85,7 @@ def list_records(form_key):
         formdef=formdef, page=page, columns=columns, filterable=filterable, sortable=sortable,
         active=active, sort=request.args.get("sort", "-updated_at"), deleted=deleted,
         can=lambda action: r.can(action), args=request.args, levels={n: r.level(n) for n in formdef.fields},
-        searchable=r.at_least(formdef.title_field, "read"),
+        searchable=search.searchable_for(who, formdef),
         bulk_fields=_bulk_fields(formdef, r), can_purge=has_perm(who, Perm.RECORDS_PURGE),
     )
 
