@@ -18,6 +18,7 @@ from formwarden.web.backups import bp as backup_pages
 from formwarden.web.jobs import bp as job_pages
 from formwarden.web.people import bp as people_pages
 from formwarden.web.records import bp as record_pages
+from formwarden.web.references import bp as reference_pages
 from formwarden.web.tokens import bp as token_pages
 
 
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["formwarden_plugins"] = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
 
     init_http(app)
-    for blueprint in (auth_pages, record_pages, job_pages, audit_pages, alert_pages, backup_pages, people_pages,
+    for blueprint in (auth_pages, record_pages, reference_pages, job_pages, audit_pages, alert_pages, backup_pages, people_pages,
                       access_pages, token_pages, api_v1):
         app.register_blueprint(blueprint)
     guard.wrap_static(app)

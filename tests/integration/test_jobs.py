@@ -45,7 +45,7 @@ def test_export_runs_in_a_real_worker_and_respects_field_access(login_as, base_d
     assert r.status_code == 200
     rows = list(csv.reader(r.get_data(as_text=True).lstrip("\ufeff").splitlines()))
     assert rows[0] == ["id", "version", "公司名称", "合同金额", "状态"]
-    assert rows[1][2:] == ["探针公司", "7654321.09", "won"]
+    assert rows[1][2:] == ["探针公司", "7654321.09", "已成交"]  # choices by their label in the reader's language
     assert "13911112222" not in r.get_data(as_text=True)
     assert AuditEvent.select().where(AuditEvent.action == "export").count() == 1
 

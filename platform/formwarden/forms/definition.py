@@ -208,6 +208,8 @@ class FieldDef:
     def widget(self) -> str:
         if "x-widget" in self.schema:
             return self.schema["x-widget"]
+        if self.ref:
+            return "ref"
         ft = field_types.get(self.format) if self.format else None
         if ft:
             return ft.widget

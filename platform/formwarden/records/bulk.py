@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -112,6 +113,16 @@ def _option_value(fd, raw: str) -> str:
     return raw
 
 
+EXPORT_ONLY = ("id", "version")  # columns an export adds before the fields
+_REF = re.compile(r"#\s*([0-9]+)\)?\s*$")
+
+
+def _ref_value(raw: str) -> str:
+    """A linked record given by number, as exported ("王小明 (#60)", "#60") or bare ("60")."""
+    found = _REF.search(raw)
+    return found.group(1) if found else raw
+
+
 def read_csv(formdef: FormDef, text: str) -> list[dict]:
     """Rows of a CSV file (header: field names or labels) as typed values; Invalid on bad input,
     with the row number (counting the header as row 1) and the field."""
@@ -124,6 +135,9 @@ def read_csv(formdef: FormDef, text: str) -> list[dict]:
     columns: list[str] = []
     for h in header:
         name = known.get(h.strip().casefold())
+        if name is None and h.strip() in EXPORT_ONLY:
+            columns.append("")  # an exported file comes back as new records: its numbers are not kept
+            continue
         if name is None:
             raise Invalid(f"unknown column {h.strip()!r}", field=h.strip(), code="unknown_field",
                           details=[{"field": h.strip(), "code": "unknown_field", "message": "Unknown column.", "row": 1}])
@@ -142,15 +156,19 @@ def read_csv(formdef: FormDef, text: str) -> list[dict]:
             continue
         form: MultiDict = MultiDict()
         for name, raw in zip(columns, values, strict=False):
+            if not name:
+                continue
             fd = formdef.fields[name]
             raw = raw.strip()
             if fd.type == "array":
                 for part in raw.replace("；", ";").replace("，", ";").replace(",", ";").split(";"):
                     if part.strip():
                         form.add(name, _option_value(fd, part.strip()) if fd.options else part.strip())
+            elif fd.ref:
+                form.add(name, _ref_value(raw))
             else:
                 form.add(name, _option_value(fd, raw) if fd.options and raw else raw)
-        data, problems = coerce_form_input(formdef, form, columns)
+        data, problems = coerce_form_input(formdef, form, [c for c in columns if c])
         for p in problems:
             errors.append({"row": number, **p.as_dict()})
         rows.append({k: v for k, v in data.items() if v not in (None, [])})

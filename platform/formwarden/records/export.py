@@ -16,7 +16,7 @@ from formwarden.errors import Forbidden, NotFound
 from formwarden.forms import versions
 from formwarden.models import utcnow
 from formwarden.records.query import ListQuery
-from formwarden.records.service import MAX_PER_PAGE, list_records
+from formwarden.records.service import MAX_PER_PAGE, list_records, ref_titles
 
 
 def _cell(value) -> str:
@@ -25,6 +25,26 @@ def _cell(value) -> str:
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
     return spreadsheet_safe(str(value))
+
+
+def readable_value(fd, value, locale: str, titles: dict[int, str]):
+    """A value as a business reader writes it: choices by their label, a linked record by its
+    title and number ("王小明 (#60)"; only "#60" when the reader may not open it). Imports read
+    all of these back (records.bulk.read_csv)."""
+    if value is None or value == []:
+        return None
+    if fd.options:
+        return [fd.option_label(v, locale) for v in value] if isinstance(value, list) else fd.option_label(value, locale)
+    if fd.ref and isinstance(value, int):
+        title = titles.get(value)
+        return f"{title} (#{value})" if title else f"#{value}"
+    return value
+
+
+def page_titles(actor: Actor, formdef, items) -> dict[str, dict[int, str]]:
+    """The linked records' titles for one page of records, per reference field."""
+    return {fd.name: ref_titles(actor, fd.ref, {i.data.get(fd.name) for i in items} - {None})
+            for fd in formdef.fields.values() if fd.ref}
 
 
 def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None) -> int:
@@ -46,8 +66,11 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
             q = ListQuery(filters=query.filters, sort_field=None, sort_column="id", descending=False,
                           page=page_no, per_page=MAX_PER_PAGE)
             page = list_records(actor, form_key, q, action="export")
+            titles = page_titles(actor, formdef, page.items)
             for item in page.items:
-                out.writerow([item.id, item.version] + [_cell(item.data.get(c)) for c in columns])
+                out.writerow([item.id, item.version] + [
+                    _cell(readable_value(formdef.fields[c], item.data.get(c), actor.locale, titles.get(c, {})))
+                    for c in columns])
             written += len(page.items)
             if on_progress:
                 on_progress(written, page.total)

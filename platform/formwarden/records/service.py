@@ -158,6 +158,31 @@ def _check_refs(actor: Actor, formdef: FormDef, data: dict, names) -> None:
                                     "message": "No such record, or you may not see it."}]) from None
 
 
+def ref_titles(actor: Actor, form_key: str, ids) -> dict[int, str]:
+    """The titles of the records among `ids` of `form_key` that the actor may read, as the
+    actor sees them (masked if the title field is masked for them; "" if it has none or it is
+    hidden). Records the actor may not read, deleted ones and unknown ids are left out: a
+    reference to them shows no title."""
+    wanted = sorted({i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63})
+    if not wanted:
+        return {}
+    try:
+        form, formdef = versions.current(form_key)
+        if not gate.can(actor, formdef, "read"):
+            return {}
+    except NotFound:
+        return {}
+    title = formdef.title_field
+    query = Record.select(Record.id, Record.owner, Record.data).where(
+        form_is(form.id), Record.deleted_at.is_null(), Record.id.in_(wanted))
+    out = {}
+    for rec in gate.scoped(query, actor, formdef, "read"):
+        shown = gate.project(actor, formdef, {title: unseal_data(formdef, rec.data, only={title}).get(title)},
+                             rec.owner_id)
+        out[rec.id] = "" if shown.get(title) in (None, "") else str(shown[title])  # "": untitled, yet readable
+    return out
+
+
 def assignable_owners(actor: Actor, formdef: FormDef, action: str, rights: Rights | None = None) -> list[str]:
     """Usernames `actor` may give a record to by `action` (create or update): active users inside
     the action's scope, none when the owner field is not theirs to write. Pages offer only these,

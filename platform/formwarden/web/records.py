@@ -17,6 +17,7 @@ from formwarden.http.guard import requires
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
 from formwarden.records import bulk, history, search, service
 from formwarden.records.query import from_args
+from formwarden.web import references
 
 bp = Blueprint("records", __name__)
 
@@ -75,6 +76,7 @@ def list_records(form_key):
     q = from_args(request.args, default_per_page=25)
     deleted = request.args.get("bin") == "1"
     page = service.list_records(who, form_key, q, deleted=deleted)
+    references.prefetch(formdef, page.items)
     r = gate.rights(who, formdef)  # what some record may show; each row is projected on its own
     columns = [n for n in formdef.list_fields if r.level(n) != "hidden"]
     filterable = [fd for fd in formdef.fields.values() if fd.options and r.at_least(fd.name, "read")]

@@ -1,0 +1,80 @@
+"""Links between records (`x-ref` fields): their titles wherever a reference is shown, and the
+search-as-you-type picker that sets one. Titles come through the gate: a reference to a record
+the reader may not open shows that a link exists, never the linked record's title."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, render_template, request
+
+from formwarden.access.permissions import Perm
+from formwarden.arguments import FIELD_NAME
+from formwarden.forms import versions
+from formwarden.http.context import actor
+from formwarden.http.guard import requires
+from formwarden.records import service
+from formwarden.records.query import ListQuery
+
+bp = Blueprint("references", __name__)
+PICK_RESULTS = 8
+
+
+def _cache() -> dict:
+    if "ref_titles" not in g:
+        g.ref_titles = {}
+    return g.ref_titles
+
+
+def prefetch(formdef, items) -> None:
+    """Look up, in one query per referenced form, the titles a list page is about to show."""
+    cache = _cache()
+    for fd in formdef.fields.values():
+        if fd.ref:
+            ids = {item.data.get(fd.name) for item in items} - {None}
+            found = service.ref_titles(actor(), fd.ref, ids)
+            cache.update({(fd.ref, i): found.get(i) for i in ids if isinstance(i, int)})
+
+
+@bp.app_template_global("ref_title")
+def ref_title(form_key: str, record_id) -> str | None:
+    """The title of the linked record as the reader sees it; None when they may not open it."""
+    if not isinstance(record_id, int) or isinstance(record_id, bool):
+        return None
+    cache = _cache()
+    key = (form_key, record_id)
+    if key not in cache:
+        cache[key] = service.ref_titles(actor(), form_key, [record_id]).get(record_id)
+    return cache[key]
+
+
+def _target() -> str:
+    name = request.args.get("for", "")
+    if not FIELD_NAME.match(name):
+        abort(400)
+    return name
+
+
+@bp.route("/pick/<ref_form>")
+@requires(Perm.RECORDS)
+def search(ref_form):
+    """HTMX: records of `ref_form` the user may read matching the typed text."""
+    name = _target()
+    text = (request.args.get("_pick_q") or request.args.get("q") or "").strip()[:100]
+    page = service.list_records(actor(), ref_form, ListQuery(search=text, per_page=PICK_RESULTS)) if text else None
+    formdef = versions.current(ref_form)[1]
+    extra = [n for n in formdef.list_fields if n != formdef.title_field and formdef.fields[n].type in ("string", "array")
+             and not formdef.fields[n].options and n != formdef.owner_field][:2]
+    return render_template("records/_ref_results.html", page=page, name=name, ref=ref_form, text=text,
+                           title_field=formdef.title_field, extra=extra)
+
+
+@bp.route("/pick/<ref_form>/<int:record_id>")
+@requires(Perm.RECORDS)
+def choose(ref_form, record_id):
+    """HTMX: the picker with `record_id` chosen (0 clears it)."""
+    name = _target()
+    title = None
+    if record_id:
+        title = ref_title(ref_form, record_id)
+        if title is None:
+            abort(404)
+    return render_template("records/_ref_picker.html", name=name, ref=ref_form,
+                           value=record_id or None, title=title)
