@@ -39,6 +39,7 @@ def test_import_lists_problems_by_row(page, tmp_path, base_db):
     bad.write_text("客户姓名,手机号,状态\n好客户,13911112222,线索\n坏客户,123,线索\n", encoding="utf-8")
     page.login("sales01")
     page.goto(f"{page.base}/f/customer/")
+    page.locator(".more-actions summary").click()  # import and export sit under "More"
     page.get_by_role("link", name="导入 CSV").click()
     expect(page.locator("h1")).to_contain_text("导入 CSV")
     page.shot("import-page")

@@ -95,8 +95,8 @@ def test_bulk_bar_on_the_list_page(login_as):
     assert "未做任何修改" in r.get_data(as_text=True)  # the demo users read Chinese
     assert Record.get_by_id(ids[0]).data["status"] == "contacted"
     other = _own("sales02", 1)[0]  # not in sales01's scope: refused with a message, nothing deleted
-    r = c.post("/f/customer/bulk", data={"csrf_token": c.csrf, "ids": [str(ids[0]), str(other)], "action": "delete"},
-               follow_redirects=True)
+    r = c.post("/f/customer/bulk", data={"csrf_token": c.csrf, "ids": [str(ids[0]), str(other)], "action": "delete",
+                                         "confirmed": "1"}, follow_redirects=True)
     assert r.status_code == 200 and "未做任何修改" in r.get_data(as_text=True)
     assert Record.get_by_id(ids[0]).deleted_at is None and Record.get_by_id(other).deleted_at is None
     r = c.post("/f/customer/bulk", data={"ids": [str(ids[0])], "action": "delete"},

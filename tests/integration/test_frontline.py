@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from formwarden.models import User
 from formwarden.records import service
+from formwarden.records.query import ListQuery
 from tests.conftest import VALID_CUSTOMER, actor_of
 
 
@@ -22,3 +23,65 @@ def test_times_show_in_the_readers_zone_with_utc_on_hover(login_as):
     iso, _utc, shown = re.findall(r'<time datetime="([^"]+)Z" title="([^"]+) UTC">([^<]+)</time>', listed)[0]
     at = dt.datetime.fromisoformat(iso).replace(tzinfo=dt.UTC)
     assert shown == at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def test_deleting_asks_first_and_offers_undo(login_as):
+    rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01", "name": "王小明"})
+    sales = login_as("sales01")
+    page = sales.get(f"/f/customer/{rec.id}/delete")
+    assert page.status_code == 200 and "王小明" in page.text and "<script" not in page.text.split("<main>")[1]
+    assert service.get_record(actor_of("sales01"), "customer", rec.id)  # asking changed nothing
+    r = sales.post(f"/f/customer/{rec.id}/delete", data={"csrf_token": sales.csrf})
+    assert r.status_code == 302
+    listed = sales.get(r.headers["Location"]).text
+    undo = re.search(r'<form method="post" action="([^"]+)" class="inline">', listed.split('class="flash info undo"')[1])
+    assert undo and undo.group(1) == f"/f/customer/{rec.id}/restore"
+    sales.refresh_csrf(listed)
+    assert sales.post(undo.group(1), data={"csrf_token": sales.csrf}).status_code == 302
+    assert service.get_record(actor_of("sales01"), "customer", rec.id).deleted_at is None
+
+
+def test_purging_needs_the_title_typed_and_a_reason(login_as):
+    rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01", "name": "王小明"})
+    service.delete_record(actor_of("admin"), "customer", rec.id)
+    admin = login_as("admin")
+    assert "王小明" in admin.get(f"/f/customer/{rec.id}/purge").text
+    r = admin.post(f"/f/customer/{rec.id}/purge", data={"csrf_token": admin.csrf, "confirm": "王小", "reason": ""})
+    assert r.status_code == 422
+    assert service.get_record(actor_of("admin"), "customer", rec.id, deleted=True)  # still in the bin
+    r = admin.post(f"/f/customer/{rec.id}/purge", data={"csrf_token": admin.csrf, "confirm": "王小明", "reason": "重复录入"})
+    assert r.status_code == 302
+    assert login_as("sales01").get(f"/f/customer/{rec.id}/purge").status_code in (403, 404)
+
+
+def test_bulk_delete_shows_the_count_and_asks_once(login_as):
+    ids = [service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01"}).id
+           for _ in range(3)]
+    sales = login_as("sales01")
+    r = sales.post("/f/customer/bulk", data={"csrf_token": sales.csrf, "action": "delete", "ids": [str(i) for i in ids]})
+    assert r.status_code == 200 and "3" in r.text
+    assert service.list_records(actor_of("sales01"), "customer", ListQuery()).total == 3  # nothing yet
+    r = sales.post("/f/customer/bulk", data={"csrf_token": sales.csrf, "action": "delete", "confirmed": "1",
+                                             "ids": [str(i) for i in ids]})
+    assert r.status_code == 302
+    assert service.list_records(actor_of("sales01"), "customer", ListQuery()).total == 0
+
+
+def test_the_list_sorts_by_header_filters_ranges_and_remembers_columns(login_as):
+    for name, amount in (("甲", 100), ("乙", 300), ("丙", 200)):
+        service.create_record(actor_of("admin"), "customer",
+                              {**VALID_CUSTOMER, "owner": "sales01", "name": name, "contract_amount": amount})
+    manager = login_as("manager")
+    page = manager.get("/f/customer/", query_string={"sort": "-contract_amount"}).text
+    assert page.index("乙") < page.index("丙") < page.index("甲")
+    assert 'href="?sort=contract_amount' in page  # the header flips the order
+    page = manager.get("/f/customer/", query_string={"from[contract_amount]": "150", "to[contract_amount]": "250"}).text
+    assert "丙" in page and "乙" not in page.split('id="results"')[1] and "甲" not in page.split('id="results"')[1]
+    assert "Clear filters" in page or "清除筛选" in page
+    r = manager.get("/f/customer/", query_string={"cols_set": "1", "cols": ["company", "region"]})
+    assert "fw_cols_customer=company.region" in r.headers.get("Set-Cookie", "")
+    head = manager.get("/f/customer/").text.split("<thead>")[1].split("</thead>")[0]  # remembered
+    assert "公司名称" in head and "区域" in head and "合同金额" not in head
+    r = manager.get("/f/customer/", query_string={"from[contract_amount]": "lots"})
+    assert r.status_code == 422
+    assert login_as("finance").get("/f/customer/", query_string={"from[next_followup]": "2026-01-01"}).status_code == 403

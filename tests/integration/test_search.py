@@ -94,3 +94,16 @@ def test_search_combines_with_filters_and_is_shown_on_the_list_page(customers, l
     assert _names(admin, "小", **{"filter[status]": "won"}) == []
     page = admin.get("/f/customer/", query_string={"q": "5678"})
     assert page.status_code == 200 and "王小明" in page.text and "李小红" not in page.text
+
+
+def test_letters_the_full_text_engine_might_not_know_never_join_or_split_terms(customers, login_as):
+    """U+19B0 is a letter to Python and a separator to older Unicode tables: a term holding it
+    must stay one term, never a phrase (refused) or a way to plant another field's term."""
+    from formwarden.records.search import field_code
+
+    service.update_record(actor_of("admin"), "customer", customers["li"].id,
+                          {"notes": "\u19b0" + field_code("customer", "name") + "ceo"}, expected_version=1)
+    support = login_as("support")  # may not read notes
+    r = support.get(URL, query_string={"q": "a\u19b0b"})
+    assert r.status_code == 200 and r.json["total"] == 0
+    assert _names(support, "ceo") == []

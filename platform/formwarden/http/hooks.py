@@ -161,6 +161,12 @@ def init_http(app: Flask) -> None:
     def _merge_page(args: dict, page: int) -> str:
         return urlencode([(k, v) for k, vs in args.items() if k != "page" for v in vs] + [("page", page)])
 
+    @app.template_filter("with_args")
+    def _with_args(args, **changes) -> str:
+        """The query string of `args` with `changes` (None drops a key); back to page 1."""
+        kept = [(k, v) for k, vs in args.lists() if k not in changes and k != "page" for v in vs]
+        return urlencode(kept + [(k, v) for k, v in changes.items() if v is not None])
+
     @app.template_filter("local")
     def _local(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return local_time(value, fmt)

@@ -30,7 +30,8 @@ def run_export(job_id: str) -> int:
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     remove_expired(out_dir)
     path = out_dir / f"{job_id}.csv"
-    q = ListQuery(filters=[(k, v) for k, v in params.get("filters", [])])
+    q = ListQuery(filters=[(k, v) for k, v in params.get("filters", [])], search=params.get("search") or "",
+                  ranges=[(f, lo, hi) for f, lo, hi in params.get("ranges", [])])
     progress(run, 0, 0)
     try:
         count = export_csv(actor, params["form"], q, path, on_progress=lambda d, t: progress(run, d, t))

@@ -11,9 +11,12 @@ def up(migrator, db):
                        " REFERENCES record (id) ON DELETE CASCADE, terms tsvector NOT NULL)")
         db.execute_sql("CREATE INDEX IF NOT EXISTS record_search_terms ON record_search USING gin (terms)")
     else:
-        # rowid = record id; detail=none: no positions are kept (queries are sets of terms)
+        # rowid = record id; detail=none: no positions are kept (queries are sets of terms). The
+        # `ascii` tokenizer splits only at ASCII separators, which no term contains: each term
+        # made by records/search.py stays one token whatever Unicode version SQLite was built with
+        # (unicode61's older tables would split some letters Python knows, joining terms of two fields).
         db.execute_sql("CREATE VIRTUAL TABLE IF NOT EXISTS record_search USING fts5("
-                       "terms, tokenize = 'unicode61 remove_diacritics 0', detail = none)")
+                       "terms, tokenize = 'ascii', detail = none)")
     from formwarden.forms import versions
     from formwarden.records import search
 

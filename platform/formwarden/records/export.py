@@ -63,7 +63,8 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
         out = csv.writer(fh)
         out.writerow(["id", "version"] + [formdef.fields[c].label(actor.locale) for c in columns])
         while True:
-            q = ListQuery(filters=query.filters, sort_field=None, sort_column="id", descending=False,
+            q = ListQuery(filters=query.filters, ranges=query.ranges, search=query.search, sort_field=None,
+                          sort_column="id", descending=False,
                           page=page_no, per_page=MAX_PER_PAGE)
             page = list_records(actor, form_key, q, action="export")
             titles = page_titles(actor, formdef, page.items)
@@ -129,7 +130,9 @@ def request_export(actor: Actor, form_key: str, query: ListQuery, submit) -> str
     """
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "export")
-    gate.check_query_fields(actor, formdef, [f for f, _ in query.filters])
+    gate.check_query_fields(actor, formdef, [f for f, _ in query.filters] + [f for f, _, _ in query.ranges])
     run = submit("export", "formwarden.jobs.exports.run_export", "exports", actor.user_id,
-                 {"form": form_key, "filters": [[f, v] for f, v in query.filters], "origin": actor.origin()})
+                 {"form": form_key, "filters": [[f, v] for f, v in query.filters],
+                  "ranges": [[f, lo, hi] for f, lo, hi in query.ranges], "search": query.search,
+                  "origin": actor.origin()})
     return run.job_id

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from formwarden import db
@@ -23,6 +24,7 @@ class ListQuery:
     descending: bool = True
     page: int = 1
     per_page: int = 50
+    ranges: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # (field, from, to) as typed
     search: str = ""  # the search box: any readable text field (records.search)
 
 
@@ -88,6 +90,37 @@ def apply_filters(query, formdef: FormDef, filters):
     return query
 
 
+RANGE_TYPES = ("number", "integer")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def range_bound(formdef: FormDef, name: str, raw: str):
+    """A typed bound of a range filter: a number, or a date written YYYY-MM-DD."""
+    fd = formdef.fields.get(name)
+    if fd is None:
+        raise Invalid(f"unknown field {name!r}", field=name, code="unknown_field")
+    if fd.type in RANGE_TYPES:
+        return _typed(formdef, name, raw)
+    if fd.format == "date":
+        if not _DATE.match(raw):
+            raise Invalid(f"dates for {name!r} are written YYYY-MM-DD", field=name, code="invalid_filter")
+        return raw
+    raise Invalid(f"{name!r} cannot be filtered by a range", field=name, code="not_rangeable")
+
+
+def apply_ranges(query, formdef: FormDef, ranges):
+    for name, low, high in ranges:
+        fd = formdef.fields[name]
+        if fd.sensitivity == "restricted":
+            raise Invalid(f"{name!r} is encrypted and cannot be filtered by a range", field=name, code="not_rangeable")
+        expr = field_expr(name, fd.type)
+        if low is not None:
+            query = query.where(expr >= low)
+        if high is not None:
+            query = query.where(expr <= high)
+    return query
+
+
 def apply_sort(query, formdef: FormDef, sort_field: str | None, descending: bool, column: str = "updated_at"):
     if sort_field:
         fd = formdef.fields[sort_field]
@@ -113,8 +146,14 @@ def from_args(args, default_per_page: int = 50) -> ListQuery:
             if values:
                 filters.setdefault(key[7:-1], []).extend(values)
     sort_field, column, desc = parse_sort(args.get("sort"))
+    bounds: dict[str, list] = {}
+    for key in args:
+        for side, prefix in ((0, "from["), (1, "to[")):
+            if key.startswith(prefix) and key.endswith("]") and (args.get(key) or "").strip():
+                bounds.setdefault(key[len(prefix):-1], [None, None])[side] = args.get(key).strip()
     return ListQuery(
         filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
+        ranges=[(name, low, high) for name, (low, high) in sorted(bounds.items())],
         page=int_arg(args, "page", 1) or 1, per_page=int_arg(args, "per_page", default_per_page) or default_per_page,
         search=(args.get("q") or "").strip()[:100],
     )

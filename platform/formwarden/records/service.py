@@ -24,7 +24,7 @@ from formwarden.forms.validation import check as validate_data
 from formwarden.models import Form, Record, User, utcnow
 from formwarden.records import search
 from formwarden.records.indexes import form_is
-from formwarden.records.query import ListQuery, apply_filters, apply_sort
+from formwarden.records.query import ListQuery, apply_filters, apply_ranges, apply_sort, range_bound
 from formwarden.records.sealing import seal_data, seal_diff, unseal_data
 
 MAX_PER_PAGE = 200
@@ -410,8 +410,10 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
         raise Invalid(f"per_page must be between 1 and {MAX_PER_PAGE}", field="per_page", code="out_of_range")
     if q.page < 1:
         raise Invalid("page must be 1 or more", field="page", code="out_of_range")
-    queried = sorted({f for f, _ in q.filters} | ({q.sort_field} if q.sort_field else set()))
+    queried = sorted({f for f, _ in q.filters} | {f for f, _, _ in q.ranges} | ({q.sort_field} if q.sort_field else set()))
     gate.check_query_fields(actor, formdef, queried)
+    ranges = [(name, None if low is None else range_bound(formdef, name, low),
+               None if high is None else range_bound(formdef, name, high)) for name, low, high in q.ranges]
     scope_action = "delete" if deleted else action
     found = search.condition(actor, formdef, q.search, scope_action) if q.search else None
     # A selective search leads: `form_id + 0` keeps SQLite from walking the form's index in list
@@ -419,6 +421,7 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
     base = Record.select().where((Record.form + 0) == form.id if found and found.selective else form_is(form.id))
     base = base.where(Record.deleted_at.is_null(False) if deleted else Record.deleted_at.is_null())
     base = apply_filters(gate.scoped(base, actor, formdef, scope_action, queried), formdef, q.filters)
+    base = apply_ranges(base, formdef, ranges)
     if found:
         base = base.where(found.condition)
     _audit_restricted_search(actor, formdef, q, found.tested if found else ())

@@ -1,7 +1,7 @@
 """Record pages and their HTMX partials: list, create, view, edit, delete, recycle bin."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
@@ -16,7 +16,7 @@ from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
 from formwarden.records import bulk, history, search, service
-from formwarden.records.query import from_args
+from formwarden.records.query import RANGE_TYPES, from_args
 from formwarden.web import references
 
 bp = Blueprint("records", __name__)
@@ -68,6 +68,20 @@ def home():
     return render_template("records/home.html", forms=forms)
 
 
+COLUMNS_COOKIE = "fw_cols_%s"  # the columns a person chose for a form's list, remembered in their browser
+
+
+def _chosen_columns(formdef, readable: list[str]) -> tuple[list[str], str | None]:
+    """The list's columns: chosen now (`cols`), else remembered, else the form's list fields;
+    always among the fields the user may see. Returns (columns, value to remember or None)."""
+    if request.args.get("cols_set"):
+        chosen = [n for n in request.args.getlist("cols") if n in readable]
+        return chosen or [n for n in formdef.list_fields if n in readable], ".".join(chosen)
+    remembered = request.cookies.get(COLUMNS_COOKIE % formdef.key, "")
+    chosen = [n for n in remembered.split(".") if n in readable]
+    return chosen or [n for n in formdef.list_fields if n in readable], None
+
+
 @bp.route("/f/<form_key>/")
 @requires(Perm.RECORDS)
 def list_records(form_key):
@@ -78,18 +92,30 @@ def list_records(form_key):
     page = service.list_records(who, form_key, q, deleted=deleted)
     references.prefetch(formdef, page.items)
     r = gate.rights(who, formdef)  # what some record may show; each row is projected on its own
-    columns = [n for n in formdef.list_fields if r.level(n) != "hidden"]
-    filterable = [fd for fd in formdef.fields.values() if fd.options and r.at_least(fd.name, "read")]
-    sortable = [n for n in formdef.layout_order if r.at_least(n, "read") and n not in formdef.restricted_fields]
-    active = {name: values for name, values in q.filters}
-    return page_or_block(
+    readable = [n for n in formdef.layout_order if r.level(n) != "hidden"]
+    columns, remember = _chosen_columns(formdef, readable)
+    title = formdef.title_field if formdef.title_field in readable else None
+    clear = [n for n in readable if r.at_least(n, "read") and n not in formdef.restricted_fields]
+    body = page_or_block(
         "records/list.html", "results",
-        formdef=formdef, page=page, columns=columns, filterable=filterable, sortable=sortable,
-        active=active, sort=request.args.get("sort", "-updated_at"), deleted=deleted,
+        formdef=formdef, page=page, title=title, columns=[c for c in columns if c != title], readable=readable,
+        filterable=[formdef.fields[n] for n in clear if formdef.fields[n].options],
+        rangeable=[formdef.fields[n] for n in clear
+                   if formdef.fields[n].type in RANGE_TYPES or formdef.fields[n].format == "date"],
+        sortable=clear, active=dict(q.filters), ranges={n: (lo, hi) for n, lo, hi in q.ranges},
+        filtered=bool(q.filters or q.ranges or q.search),
+        sort=request.args.get("sort", "-updated_at"), deleted=deleted,
         can=lambda action: r.can(action), args=request.args, levels={n: r.level(n) for n in formdef.fields},
         searchable=search.searchable_for(who, formdef),
+        forms=[(f.key, d) for f, d in versions.all_forms() if gate.can(who, d, "read")],
         bulk_fields=_bulk_fields(formdef, r), can_purge=has_perm(who, Perm.RECORDS_PURGE),
     )
+    if remember is None:
+        return body
+    response = make_response(body)
+    response.set_cookie(COLUMNS_COOKIE % formdef.key, remember, max_age=365 * 86400, httponly=True, samesite="Lax",
+                        secure=request.is_secure)
+    return response
 
 
 def _bulk_fields(formdef, r) -> list:
@@ -108,6 +134,11 @@ def bulk_action(form_key):
     back = redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
                     else url_for("records.list_records", form_key=form_key))
     try:
+        if request.form.get("action") == "delete" and not request.form.get("confirmed"):
+            if not ids:
+                raise Invalid("choose at least one record", field="ids", code="required")
+            return render_template("records/confirm_bulk_delete.html", formdef=formdef, ids=ids, reason=reason,
+                                   back=back.location)
         if request.form.get("action") == "delete":
             n = bulk.bulk_delete(actor(), form_key, ids, reason=reason)
             flash(ngettext("%(num)s record moved to the recycle bin.", "%(num)s records moved to the recycle bin.", n),
@@ -286,11 +317,24 @@ def reveal(form_key, record_id, field):
                         value=view.data.get(field)), 200, {"Vary": "HX-Request"}
 
 
-@bp.route("/f/<form_key>/<int:record_id>/delete", methods=["POST"])
+def _record_title(formdef, view) -> str:
+    title = view.data.get(formdef.title_field)
+    return str(title) if title not in (None, "") and formdef.title_field not in formdef.restricted_fields else f"#{view.id}"
+
+
+@bp.route("/f/<form_key>/<int:record_id>/delete", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
 def delete(form_key, record_id):
+    """Asks first (a page, no script), then moves the record to the recycle bin and offers undo."""
+    formdef = _formdef(form_key)
+    view = service.get_record(actor(), form_key, record_id)
+    gate.require(actor(), formdef, "delete")
+    if request.method == "GET":
+        return render_template("records/confirm_delete.html", formdef=formdef, record=view,
+                               title=_record_title(formdef, view))
     service.delete_record(actor(), form_key, record_id, reason=request.form.get("reason", ""))
-    flash(_("Moved to the recycle bin."), "info")
+    flash({"text": _("%(title)s moved to the recycle bin.", title=_record_title(formdef, view)),
+           "undo": url_for("records.restore", form_key=form_key, record_id=record_id)}, "undo")
     return redirect(url_for("records.list_records", form_key=form_key))
 
 
@@ -302,9 +346,22 @@ def restore(form_key, record_id):
     return redirect(url_for("records.show", form_key=form_key, record_id=record_id))
 
 
-@bp.route("/f/<form_key>/<int:record_id>/purge", methods=["POST"])
+@bp.route("/f/<form_key>/<int:record_id>/purge", methods=["GET", "POST"])
 @requires(Perm.RECORDS_PURGE)
 def purge(form_key, record_id):
-    service.purge_record(actor(), form_key, record_id, reason=request.form.get("reason", ""))
-    flash(_("Deleted for good."), "info")
-    return redirect(url_for("records.list_records", form_key=form_key, bin="1"))
+    """For good: the administrator types the record's title and a reason first."""
+    formdef = _formdef(form_key)
+    view = service.get_record(actor(), form_key, record_id, deleted=True)
+    title = _record_title(formdef, view)
+    errors = {}
+    if request.method == "POST":
+        if request.form.get("confirm", "").strip() != title:
+            errors["confirm"] = _("Type the record's title exactly as shown to confirm.")
+        if not request.form.get("reason", "").strip():
+            errors["reason"] = _("Say why this record is deleted for good.")
+        if not errors:
+            service.purge_record(actor(), form_key, record_id, reason=request.form["reason"])
+            flash(_("%(title)s deleted for good.", title=title), "info")
+            return redirect(url_for("records.list_records", form_key=form_key, bin="1"))
+    return render_template("records/confirm_purge.html", formdef=formdef, record=view, title=title,
+                           errors=errors), (422 if errors else 200)
