@@ -52,6 +52,19 @@ def customer_data(rng: random.Random, owner: str) -> dict:
     return data
 
 
+# Demo people go by names, as people do; they sign in with their usernames.
+DISPLAY_NAMES = {"admin": "周敏（管理员）", "manager": "王强（销售经理）", "finance": "李娜（财务）", "support": "陈静（客服）",
+                 "intern": "刘洋（实习生）", "auditor": "赵磊（审计）"}
+SALES_NAMES = ["张伟", "王芳", "李军", "刘洋", "陈杰", "杨丽", "黄磊", "赵静", "吴超", "周婷",
+               "徐明", "孙红", "马涛", "朱琳", "胡斌", "郭敏", "何平", "高翔", "林娜", "罗宇"]
+
+
+def display_name(username: str) -> str:
+    if username.startswith("sales") and username[5:].isdigit() and 1 <= int(username[5:]) <= len(SALES_NAMES):
+        return f"{SALES_NAMES[int(username[5:]) - 1]}（销售）"
+    return DISPLAY_NAMES.get(username, username)
+
+
 def ensure_people(password: str) -> list[str]:
     """Create missing demo roles, teams and users; set `password` for every demo user."""
     system = Actor.system("demo")
@@ -60,7 +73,8 @@ def ensure_people(password: str) -> list[str]:
     for username, roles in USERS:
         user = User.get_or_none(User.username == username)
         if user is None:
-            create_user(system, username, password, roles=roles, display_name=username, check_strength=False)
+            create_user(system, username, password, roles=roles, display_name=display_name(username),
+                        check_strength=False)
             created.append(username)
         else:
             with write_transaction():

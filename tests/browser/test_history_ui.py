@@ -17,7 +17,7 @@ def test_admin_reads_history_and_reverts(page):
     page.login("admin")
     page.goto(f"{page.base}/f/customer/{rec.id}")
     history = page.locator("#history")
-    expect(history).to_contain_text("manager")
+    expect(history).to_contain_text("王强（销售经理）")  # people by their display names
     expect(history).to_contain_text("客户砍价")
     expect(history.locator("table.diff").first).to_contain_text("120,000.00")
     page.shot("history")
@@ -64,7 +64,7 @@ def test_admin_finds_the_change_on_the_audit_page_and_reverts_it(page):
     page.select_option("select[name=form]", "customer")
     page.get_by_role("button", name="搜索").click()
     row = page.locator("#results tbody tr").first
-    expect(row).to_contain_text("manager")
+    expect(row).to_contain_text("王强（销售经理）")
     expect(row).to_contain_text("少写了一个零")
     expect(row).to_contain_text("88,000.00")
     page.shot("audit-search")

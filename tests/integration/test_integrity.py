@@ -560,7 +560,8 @@ def test_audit_search_date_out_of_range_names_the_field(login_as):
 def test_forms_offer_only_owners_inside_the_writers_scope(login_as, make_user):
     east = make_user(roles=("manager",), teams=("East sales",))
     page = login_as(east.username).get("/f/customer/new").get_data(as_text=True)
-    assert ">sales01<" in page and ">sales11<" not in page and ">auditor<" not in page
+    assert 'value="sales01"' in page and ">张伟（销售）<" in page  # offered by display name
+    assert 'value="sales11"' not in page and 'value="auditor"' not in page
 
 
 def test_one_thread_can_work_on_a_second_database(clean_db, tmp_path):

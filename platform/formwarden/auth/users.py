@@ -206,3 +206,12 @@ def actor_for_job(user_id: int | None, origin: dict, job_id: str) -> Actor:
             raise Forbidden("the API token that started this job is revoked or expired", code="token_unusable")
     return actor_for(user, token=token, ip=str(origin.get("ip") or ""), user_agent=str(origin.get("user_agent") or ""),
                      request_id=f"job:{job_id}")
+
+
+def display_names(usernames) -> dict[str, str]:
+    """Display names of the accounts among `usernames` (those without one keep their username)."""
+    wanted = sorted({u for u in usernames if isinstance(u, str) and u})
+    if not wanted:
+        return {}
+    rows = User.select(User.username, User.display_name).where(User.username.in_(wanted))
+    return {row.username: (row.display_name or row.username) for row in rows}

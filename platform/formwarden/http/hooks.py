@@ -12,6 +12,7 @@ from formwarden import db
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import actions
 from formwarden.auth.roles import role_titles
+from formwarden.auth.users import display_names
 from formwarden.errors import BadRequest, NotFound
 from formwarden.forms import versions
 from formwarden.http import guard
@@ -143,6 +144,23 @@ def _who_label(who, locale: str) -> str:
     return f"{g.get('display_name') or who.name} · {', '.join(titles)}" if titles else g.get("display_name") or who.name
 
 
+def person_label(name) -> str:
+    """Who did something, as a person reads it: an account's display name (once per request),
+    or what the system was doing (demo data, a background job, the command line)."""
+    if not name or name == "system":
+        return _("the system")
+    if name == "job:demo" or name == "cli:demo":
+        return _("demo data")
+    if name.startswith("job:"):
+        return _("a background job")
+    if name.startswith("cli:"):
+        return _("the command line")
+    cache = g.setdefault("person_labels", {})
+    if name not in cache:
+        cache[name] = display_names([name]).get(name, name)
+    return cache[name]
+
+
 def _action_labels() -> dict:
     return {name: _(label) for name, label in actions.LABELS.items()}
 
@@ -178,6 +196,10 @@ def init_http(app: Flask) -> None:
             return ""
         return Markup('<time datetime="{}Z" title="{} UTC">{}</time>').format(
             value.strftime("%Y-%m-%dT%H:%M:%S"), value.strftime("%Y-%m-%d %H:%M:%S"), local_time(value, fmt))
+
+    @app.template_global("person")
+    def _person(name) -> str:
+        return person_label(name)
 
     @app.template_filter("label_of")
     def _label_of(name: str, formdef, locale: str) -> str:

@@ -22,6 +22,7 @@ from formwarden.forms import versions
 from formwarden.forms.messages import N_
 from formwarden.http.context import actor
 from formwarden.http.guard import accepts_upload, requires
+from formwarden.http.hooks import person_label
 from formwarden.http.i18n import current_locale
 from formwarden.http.rendering import is_htmx, render_block
 from formwarden.records import history, service
@@ -130,7 +131,7 @@ def reason_of(reason: str) -> str:
 
 
 def who_of(name: str) -> str:
-    return _("the system") if not name or name.startswith("job:") or name == "system" else name
+    return person_label(name)
 
 
 def change_rows(diff: dict, formdef, role_rows: dict) -> list[dict]:

@@ -1,13 +1,14 @@
 """Record pages and their HTMX partials: list, create, view, edit, delete, recycle bin."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.auth.users import display_names
 from formwarden.errors import Conflict, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
@@ -44,9 +45,16 @@ def _form_context(formdef, values, errors, mode, record=None):
         restricted_names=formdef.restricted_fields,
         shown=visible_fields(formdef, values), required=required_fields(formdef, values),
         rule_triggers={rule["when"]["field"] for rule in formdef.rules},
-        members=service.assignable_owners(who, formdef, action, record.rights if record is not None else None),
+        members=_with_names(service.assignable_owners(who, formdef, action, record.rights if record is not None else None)),
         can=lambda action: r.can(action),
     )
+
+
+def _with_names(usernames: list[str]) -> list[str]:
+    """The owner picker's accounts, by display name; their names looked up once for the page."""
+    names = display_names(usernames)
+    g.setdefault("person_labels", {}).update(names)
+    return sorted(usernames, key=lambda u: names.get(u, u))
 
 
 def _errors_by_field(details) -> dict:
