@@ -12,7 +12,10 @@ from tests.conftest import VALID_CUSTOMER, actor_of
 def test_times_show_in_the_readers_zone_with_utc_on_hover(login_as):
     rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01"})
     User.update(time_zone="America/New_York").where(User.username == "sales01").execute()
-    page = login_as("sales01").get(f"/f/customer/{rec.id}").text
+    try:
+        page = login_as("sales01").get(f"/f/customer/{rec.id}").text
+    finally:
+        User.update(time_zone="").where(User.username == "sales01").execute()
     stamps = re.findall(r'<time datetime="([^"]+)Z" title="([^"]+) UTC">([^<]+)</time>', page)
     assert stamps, "the record page shows its times"
     for iso, utc, shown in stamps:
@@ -85,3 +88,20 @@ def test_the_list_sorts_by_header_filters_ranges_and_remembers_columns(login_as)
     r = manager.get("/f/customer/", query_string={"from[contract_amount]": "lots"})
     assert r.status_code == 422
     assert login_as("finance").get("/f/customer/", query_string={"from[next_followup]": "2026-01-01"}).status_code == 403
+
+
+def test_home_shows_each_form_with_counts_and_follow_ups_due(login_as):
+    zone = User.get(User.username == "sales01").time_zone or "Asia/Shanghai"
+    today = dt.datetime.now(ZoneInfo(zone)).date()  # "today" is the user's
+    for days in (-3, 0, 5):
+        service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01",
+                                                              "next_followup": (today + dt.timedelta(days=days)).isoformat()})
+    service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales02",
+                                                          "next_followup": today.isoformat()})
+    page = login_as("sales01").get("/").text
+    assert "2 个跟进到期" in page or "2 follow-ups due" in page
+    assert page.index("客户") < page.index("跟进记录") < page.index("合同")  # the forms' configured order
+    due = re.search(r'class="due" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    listed = login_as("sales01").get(due)
+    assert listed.status_code == 200 and "2 条记录" in listed.text
+    assert "跟进到期" not in login_as("finance").get("/").text  # finance may not read the follow-up date

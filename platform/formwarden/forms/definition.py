@@ -89,9 +89,12 @@ def check_definition(doc: object) -> list[Problem]:
                     if len(labels[loc]) != len(options):
                         problems.append(Problem(f"{base}/x-enum-labels/{loc}", f"has {len(labels[loc])} labels for {len(options)} options"))
     form = doc["x-form"]
-    for key in ("owner_field", "title_field"):
+    for key in ("owner_field", "title_field", "followup_field"):
         if key in form and form[key] not in names:
             problems.append(Problem(f"/x-form/{key}", f"names unknown field {form[key]!r}"))
+    followup = form.get("followup_field")
+    if followup in names and doc["properties"][followup].get("format") != "date":
+        problems.append(Problem("/x-form/followup_field", "the follow-up field must be a date field"))
     for i, name in enumerate(form.get("list_fields", [])):
         if name not in names:
             problems.append(Problem(f"/x-form/list_fields/{i}", f"names unknown field {name!r}"))
@@ -284,6 +287,16 @@ class FormDef:
     @property
     def title_field(self) -> str:
         return self.doc["x-form"].get("title_field") or next(iter(self.fields))
+
+    @property
+    def followup_field(self) -> str | None:
+        """A date field whose date, once reached, means "follow up now" (home page, `x-form.followup_field`)."""
+        return self.doc["x-form"].get("followup_field")
+
+    @property
+    def order(self) -> int:
+        """Where the form sits among the forms (home page, switcher): `x-form.order`, then by key."""
+        return int(self.doc["x-form"].get("order", 1000))
 
     @property
     def list_fields(self) -> list[str]:

@@ -40,6 +40,11 @@ def current_zone() -> ZoneInfo:
         return ZoneInfo(DEFAULT_ZONE)
 
 
+def local_now() -> dt.datetime:
+    """Now in the reader's time zone (what "today" means to them)."""
+    return dt.datetime.now(dt.UTC).astimezone(current_zone())
+
+
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time in the reader's time zone."""
     if value is None:

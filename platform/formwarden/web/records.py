@@ -15,8 +15,9 @@ from formwarden.forms.validation import FieldError, coerce_form_input, required_
 from formwarden.http.context import actor
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
+from formwarden.http.i18n import local_now
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
-from formwarden.records import bulk, history, search, service
+from formwarden.records import bulk, history, overview, search, service
 from formwarden.records.query import RANGE_TYPES, from_args
 from formwarden.web import references
 
@@ -64,16 +65,24 @@ def _errors_by_field(details) -> dict:
     return out
 
 
+def _forms_for(who) -> list:
+    """The forms the user may read, in their configured order."""
+    forms = [(f, d) for f, d in versions.all_forms() if gate.can(who, d, "read")]
+    return sorted(forms, key=lambda fd: (fd[1].order, fd[0].key))
+
+
 @bp.route("/")
 @requires(Perm.ACCOUNT)
 def home():
     who = actor()
-    forms = [(f, d) for f, d in versions.all_forms() if gate.can(who, d, "read")]
+    forms = _forms_for(who)
     if not forms and has_perm(who, Perm.AUDIT_READ):
         return redirect(url_for("audit.search"))
     if len(forms) == 1 and not has_perm(who, Perm.AUDIT_READ):
         return redirect(url_for("records.list_records", form_key=forms[0][0].key))
-    return render_template("records/home.html", forms=forms)
+    today = local_now().date()
+    cards = [(f, d, overview.summary(who, f.key, today)) for f, d in forms]
+    return render_template("records/home.html", cards=cards, today=today.isoformat(), me=who.name)
 
 
 COLUMNS_COOKIE = "fw_cols_%s"  # the columns a person chose for a form's list, remembered in their browser
@@ -115,7 +124,7 @@ def list_records(form_key):
         sort=request.args.get("sort", "-updated_at"), deleted=deleted,
         can=lambda action: r.can(action), args=request.args, levels={n: r.level(n) for n in formdef.fields},
         searchable=search.searchable_for(who, formdef),
-        forms=[(f.key, d) for f, d in versions.all_forms() if gate.can(who, d, "read")],
+        forms=[(f.key, d) for f, d in _forms_for(who)],
         bulk_fields=_bulk_fields(formdef, r), can_purge=has_perm(who, Perm.RECORDS_PURGE),
     )
     if remember is None:
