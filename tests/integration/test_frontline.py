@@ -105,3 +105,25 @@ def test_home_shows_each_form_with_counts_and_follow_ups_due(login_as):
     listed = login_as("sales01").get(due)
     assert listed.status_code == 200 and "2 条记录" in listed.text
     assert "跟进到期" not in login_as("finance").get("/").text  # finance may not read the follow-up date
+
+
+def test_an_edit_conflict_keeps_both_peoples_changes_without_retyping(login_as):
+    rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01", "company": "旧公司",
+                                                                "notes": "旧备注"})
+    sales = login_as("sales01")
+    sales.refresh_csrf(sales.get(f"/f/customer/{rec.id}/edit").text)  # the form at version 1
+    service.update_record(actor_of("manager"), "customer", rec.id, {"company": "经理改的公司", "region": "east"},
+                          expected_version=1)
+    form = {"csrf_token": sales.csrf, "version": "1", "_present": ["name", "company", "notes", "region"],
+            "name": VALID_CUSTOMER["name"], "company": "销售改的公司", "notes": "销售的新备注", "region": ""}
+    r = sales.post(f"/f/customer/{rec.id}/edit", data=form)
+    assert r.status_code == 409
+    page = r.text
+    assert "经理改的公司" in page and "销售改的公司" in page and "销售的新备注" in page
+    assert 'name="version" value="2"' in page  # saving again applies to the new version
+    assert 'value="east" selected' in page  # their region kept: this person never touched it
+    sales.refresh_csrf(page)
+    again = {**form, "csrf_token": sales.csrf, "version": "2", "region": "east"}
+    assert sales.post(f"/f/customer/{rec.id}/edit", data=again).status_code == 302
+    data = service.get_record(actor_of("admin"), "customer", rec.id).data
+    assert data["company"] == "销售改的公司" and data["notes"] == "销售的新备注" and data["region"] == "east"

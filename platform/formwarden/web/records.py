@@ -262,6 +262,7 @@ def edit(form_key, record_id):
     sealed = formdef.restricted_fields
     # Restricted values are never put into the form; an empty input keeps the stored value.
     values, errors, status = {k: v for k, v in current.data.items() if k not in sealed}, {}, 200
+    conflict = None
     if request.method == "POST":
         writable = [n for n in formdef.fields if current.rights.may_write(n, "update")]
         submitted, coerce_errors = _submitted(formdef, writable)
@@ -278,8 +279,11 @@ def edit(form_key, record_id):
         except Invalid as exc:
             errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
             status = 422
-        except Conflict as exc:
-            errors, status = {"": page_message(exc)}, 409
+        except Conflict:
+            conflict = _conflict(formdef, who, form_key, record_id, int(request.form.get("version", "0")), submitted)
+            current, values, status = conflict["record"], conflict["values"], 409
+            errors = {"": _("Someone saved this record while you were editing. Your changes are kept below, "
+                            "next to theirs: check the marked fields and save again.")}
         except ValueError:
             abort(400)
         else:
@@ -289,9 +293,30 @@ def edit(form_key, record_id):
                 return "", 204, {"HX-Redirect": target}
             return redirect(target)
     ctx = _form_context(formdef, values, errors, "edit", record=current)
+    ctx["conflict"] = conflict
     if is_htmx() and request.method == "POST":
         return render_block("records/form.html", "form_body", **ctx), status, {"Vary": "HX-Request"}
     return render_template("records/form.html", **ctx), status
+
+
+def _conflict(formdef, who, form_key, record_id, base_version: int, submitted: dict) -> dict:
+    """An edit that lost a race: what the other person changed since `base_version`, what this
+    person changed, and the form again with their record plus this person's changes, at the new
+    version, so saving again keeps both without retyping (fields both changed are marked)."""
+    fresh = service.get_record(who, form_key, record_id)
+    sealed = set(formdef.restricted_fields)
+    try:
+        base = history.record_at(who, form_key, record_id, base_version) if base_version > 0 else {}
+    except (NotFound, Invalid):
+        base = {}
+    mine = {k: v for k, v in submitted.items() if k not in sealed and v != base.get(k) and not (v in (None, []) and base.get(k) in (None, []))}
+    theirs = {k for k in set(base) | set(fresh.data)
+              if k not in sealed and k in formdef.fields and base.get(k) != fresh.data.get(k)}
+    rows = [{"name": n, "before": base.get(n), "theirs": fresh.data.get(n), "mine": mine.get(n, base.get(n)),
+             "both": n in mine and mine[n] != fresh.data.get(n)}
+            for n in formdef.layout_order if n in theirs or n in mine]
+    values = {**{k: v for k, v in fresh.data.items() if k not in sealed}, **mine}
+    return {"record": fresh, "values": values, "rows": rows, "both": {r["name"] for r in rows if r["both"]}}
 
 
 @bp.route("/f/<form_key>/check", methods=["POST"])
