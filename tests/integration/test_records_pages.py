@@ -15,7 +15,7 @@ def test_concurrent_edit_is_refused_with_a_clear_message(login_as):
     r = b.post(f"/f/customer/{rec.id}/edit", data={**form, "company": "B 公司", "csrf_token": b.csrf},
                headers={"HX-Request": "true"})
     assert r.status_code == 409
-    assert "此记录已被他人修改" in r.get_data(as_text=True)
+    assert "你编辑期间有人保存了这条记录" in r.get_data(as_text=True) and "A 公司" in r.get_data(as_text=True)
     assert service.get_record(Actor.system("tests"), "customer", rec.id).data["company"] == "A 公司"
 
 
