@@ -119,7 +119,7 @@ def load_settings(env=None, *, require_instance: bool = True) -> Settings:
     )
 
 
-INSTANCE_KEYS = ("audit", "field-k1", "blind", "backup-b1")  # read by formwarden.crypto.keys
+INSTANCE_KEYS = ("audit", "field-k1", "blind", "backup-b1", "drafts")  # read by formwarden.crypto.keys
 
 
 def init_instance(instance: Path) -> bool:

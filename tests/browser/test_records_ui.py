@@ -14,7 +14,7 @@ def test_sales_creates_a_customer_fixing_errors_inline(page):
     page.login("sales01")
     expect(page.locator("h1")).to_have_text("我的表单")
     page.shot("home")
-    page.locator("a.form-card", has_text="客户").click()
+    page.locator(".form-card h2 a", has_text="客户").click()
     expect(page.locator("h1")).to_have_text("客户")
     page.shot("list")
     page.get_by_role("link", name="新建记录").click()

@@ -127,3 +127,33 @@ def test_an_edit_conflict_keeps_both_peoples_changes_without_retyping(login_as):
     assert sales.post(f"/f/customer/{rec.id}/edit", data=again).status_code == 302
     data = service.get_record(actor_of("admin"), "customer", rec.id).data
     assert data["company"] == "销售改的公司" and data["notes"] == "销售的新备注" and data["region"] == "east"
+
+
+def test_typing_survives_a_session_that_ended_before_the_save(login_as):
+    from formwarden.models import FormDraft, UserSession, utcnow
+
+    sales = login_as("sales01")
+    sales.refresh_csrf(sales.get("/f/customer/new").text)
+    UserSession.update(revoked_at=utcnow()).execute()  # the session ends (idle, or a password change elsewhere)
+    typed = {"csrf_token": sales.csrf, "_present": ["name", "mobile", "company", "status"], "name": "没保存的客户",
+             "mobile": "13800001111", "company": "打字公司", "status": "lead"}
+    r = sales.post("/f/customer/new", data=typed)
+    assert r.status_code == 302 and "/login" in r.headers["Location"] and "next=/f/customer/new" in r.headers["Location"]
+    kept = list(FormDraft.select())
+    assert len(kept) == 1 and "没保存" not in kept[0].data and "13800001111" not in kept[0].data  # encrypted
+    assert login_as("sales02").get("/f/customer/new").text.count("没保存的客户") == 0  # theirs only
+    again = login_as("sales01").get("/f/customer/new").text
+    assert 'value="没保存的客户"' in again and 'value="13800001111"' in again and "打字公司" in again
+    assert FormDraft.select().count() == 0  # handed back once
+    assert 'value="没保存的客户"' not in login_as("sales01").get("/f/customer/new").text
+
+
+def test_nothing_is_kept_after_signing_out(login_as):
+    from formwarden.models import FormDraft
+
+    sales = login_as("sales01")
+    page = sales.get("/f/customer/new").text
+    sales.refresh_csrf(page)
+    sales.post("/logout", data={"csrf_token": sales.csrf})
+    sales.post("/f/customer/new", data={"csrf_token": sales.csrf, "_present": "name", "name": "退出后"})
+    assert FormDraft.select().count() == 0

@@ -46,6 +46,19 @@ def session_user(raw: str | None) -> User | None:
     return user
 
 
+def owner_of_ended_session(raw: str | None) -> int | None:
+    """The account a session token belonged to, even if the session has since ended (idle,
+    revoked by a password change), while the account itself may still sign in; else None."""
+    if not raw or not isinstance(raw, str):
+        return None
+    row = db.fetchone("SELECT u.id, u.is_active, u.expires_at FROM user_session s JOIN \"user\" u ON u.id = s.user_id"
+                      " WHERE s.token_hash = ?", (digest(raw),))
+    if row is None:
+        return None
+    uid, active, expires = row
+    return uid if account_usable(User(is_active=bool(active), expires_at=db.py_datetime(expires))) else None
+
+
 def account_usable(user: User, now: dt.datetime | None = None) -> bool:
     now = now or utcnow()
     return bool(user.is_active) and (user.expires_at is None or user.expires_at > now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import peewee
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -15,6 +15,7 @@ from formwarden.errors import BadRequest, DomainError, Unauthorized
 from formwarden.forms.messages import N_
 from formwarden.forms.messages import render as render_message
 from formwarden.forms.registry import field_types
+from formwarden.http.drafts import keep_typing
 from formwarden.http.i18n import current_locale
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,13 @@ def respond(err: DomainError):
         if err.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="formwarden"'
         return resp
+    if isinstance(err, Unauthorized) and request.method == "POST" and keep_typing():
+        flash(_("Your session ended before this was saved. What you typed is kept: sign in and it is back in "
+                "the form."), "info")
+        target = url_for("auth.login", next=request.path)
+        if request.headers.get("HX-Request"):
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target)
     if isinstance(err, Unauthorized) and not request.headers.get("HX-Request"):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     details = translate_details(err.details)

@@ -95,6 +95,20 @@ class UserSession(BaseModel):
     user_agent = pw.CharField(max_length=255, default="")
 
 
+class FormDraft(BaseModel):
+    """What someone typed into a record form when their session had ended: kept encrypted for
+    them alone, for a few hours, and put back into the form when they sign in again."""
+
+    user = pw.ForeignKeyField(User, backref="+", on_delete="CASCADE", index=False)
+    path = pw.CharField(max_length=255)
+    data = pw.TextField()  # AES-GCM, see records/drafts.py
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "form_draft"
+        indexes = ((("user", "path"), False),)
+
+
 class ApiToken(BaseModel):
     """A partner-system credential; only the SHA-256 of the secret is stored."""
     id = NeverReusedIdField()
@@ -369,7 +383,7 @@ class BackupCopy(BaseModel):
 
 
 ALL_MODELS = [
-    Team, Role, User, UserRole, UserTeam, UserSession, ApiToken,
+    Team, Role, User, UserRole, UserTeam, UserSession, FormDraft, ApiToken,
     Form, FormVersion, FormPolicy, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, AuditEventAbandoned, Alert, AlertCursor, JobRun,
     Setting, BackupRun, BackupCopy,
 ]

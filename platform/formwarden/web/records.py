@@ -1,6 +1,8 @@
 """Record pages and their HTMX partials: list, create, view, edit, delete, recycle bin."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -13,6 +15,7 @@ from formwarden.errors import Conflict, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
 from formwarden.http.context import actor
+from formwarden.http.drafts import take_typing
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
 from formwarden.http.i18n import local_now
@@ -176,10 +179,23 @@ def bulk_action(form_key):
     return back
 
 
-def _submitted(formdef, writable):
+def _submitted(formdef, writable, form=None):
     """Only fields the page rendered (marked `_present`) count: a field hidden by a rule keeps its value."""
-    present = set(request.form.getlist("_present"))
-    return coerce_form_input(formdef, request.form, [n for n in writable if n in present])
+    form = request.form if form is None else form
+    present = set(form.getlist("_present"))
+    return coerce_form_input(formdef, form, [n for n in writable if n in present])
+
+
+def _kept_typing(formdef, writable) -> tuple[dict, MultiDict] | None:
+    """What this person typed here before their session ended (once), as form values."""
+    user_id = actor().user_id
+    items = take_typing(user_id) if request.method == "GET" and user_id else None
+    if not items:
+        return None
+    form = MultiDict(items)
+    values, _problems = _submitted(formdef, writable, form)
+    flash(_("What you typed before your session ended is back in the form. Check it and save."), "info")
+    return values, form
 
 
 @bp.route("/f/<form_key>/new", methods=["GET", "POST"])
@@ -190,6 +206,9 @@ def create(form_key):
     gate.require(who, formdef, "create")
     writable = gate.writable_fields(who, formdef, "create")
     values, errors = {}, {}
+    kept = _kept_typing(formdef, writable)
+    if kept:
+        values = {k: v for k, v in kept[0].items() if v not in (None, [])}
     if request.method == "POST":
         values, coerce_errors = _submitted(formdef, writable)
         try:
@@ -263,6 +282,10 @@ def edit(form_key, record_id):
     # Restricted values are never put into the form; an empty input keeps the stored value.
     values, errors, status = {k: v for k, v in current.data.items() if k not in sealed}, {}, 200
     conflict = None
+    kept = _kept_typing(formdef, [n for n in formdef.fields if current.rights.may_write(n, "update")])
+    if kept:  # the version typed against goes with it: a change made meanwhile shows as a conflict on save
+        values.update({k: v for k, v in kept[0].items() if k not in sealed})
+        current = replace(current, version=int(kept[1].get("version", current.version) or current.version))
     if request.method == "POST":
         writable = [n for n in formdef.fields if current.rights.may_write(n, "update")]
         submitted, coerce_errors = _submitted(formdef, writable)
