@@ -34,3 +34,21 @@ function updateBulk() {
   if (count) count.textContent = count.dataset.template.replace("__N__", ticked);
   bar.querySelectorAll("button").forEach(function (b) { b.disabled = ticked === 0; });
 }
+
+// After a save that comes back with problems, bring the first one into view and focus it, so
+// a person on a phone sees what to fix (the server marks each problem field aria-invalid).
+function focusFirstError(root) {
+  var bad = (root || document).querySelector("[aria-invalid=true]");
+  if (!bad) return;
+  bad.scrollIntoView({block: "center"});
+  bad.focus({preventScroll: true});
+}
+document.addEventListener("htmx:afterSettle", function (evt) {
+  // only after saving the whole form (a field's own check must not move the focus)
+  var cfg = evt.detail.requestConfig || {};
+  var source = cfg.elt || evt.detail.elt;
+  if (source && source.id === "record-form" && cfg.verb === "post") focusFirstError(document.getElementById("form-body"));
+});
+document.addEventListener("DOMContentLoaded", function () {
+  if (document.querySelector(".record-form .alert.error")) focusFirstError(document.querySelector(".record-form"));
+});

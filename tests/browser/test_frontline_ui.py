@@ -68,3 +68,24 @@ def test_the_list_is_cards_on_a_phone(browser, live_server, clean_db, locale):
     expect(page.locator(".filter-fields")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+def test_a_failed_save_brings_the_first_problem_into_view(browser, live_server, clean_db):
+    from tests.conftest import DEMO_PASSWORD
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{live_server}/login")
+    page.fill("#username", "sales01")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button.primary")
+    page.goto(f"{live_server}/f/customer/new")
+    page.fill("#in-name", "手机号写错")
+    page.fill("#in-mobile", "123")
+    page.click("button.primary")
+    expect(page.locator(".alert.error")).to_be_visible()
+    focused = page.locator(":focus")
+    expect(focused).to_have_attribute("aria-invalid", "true")
+    box = focused.bounding_box()
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= 844, "the first problem is on screen"
+    context.close()
