@@ -4,6 +4,7 @@ import pytest
 from formwarden.access.actor import Actor
 from formwarden.models import AuditEvent, JobRun, Record
 from formwarden.records import service
+from tests.conftest import actor_of
 from tests.integration.test_jobs import run_worker_burst
 
 
@@ -188,13 +189,31 @@ def test_read_csv_reports_problems_by_row():
     _, formdef = versions.current("customer")
     with pytest.raises(Invalid) as err:
         read_csv(formdef, "name,nonsense\nx,y\n")
-    assert err.value.field == "nonsense"
+    assert err.value.details[0]["field"] == "nonsense" and err.value.details[0]["row"] == 1
     with pytest.raises(Invalid) as err:
         read_csv(formdef, "name,contract_amount\nx,abc\ny,1,2\n")
     rows = {(d["row"], d["field"]) for d in err.value.details}
     assert (2, "contract_amount") in rows and (3, "") in rows
     assert read_csv(formdef, "客户姓名,Contract amount,状态\n甲,\"1,200.5\",已成交\n\n") == [
         {"name": "甲", "contract_amount": 1200.5, "status": "won"}]
+
+
+def test_import_reports_every_problem_in_the_file_at_once(login_as, base_db):
+    """Unknown columns, values that are not numbers, bad formats, missing and unknown choices:
+    all of them, row by row, in one report; nothing is written."""
+    from formwarden.forms import versions
+    from formwarden.records.bulk import import_rows, parse_csv
+
+    text = ("客户姓名,手机号,合同金额,状态,微信\n"
+            "甲,123,abc,线索,x\n"
+            "乙,13911112222,100,,y\n"
+            "丙,13911113333,200,不存在,z\n")
+    parsed = parse_csv(versions.current("customer")[1], text)
+    with pytest.raises(Exception) as err:
+        import_rows(actor_of("admin"), "customer", parsed.rows, numbers=parsed.numbers, problems=parsed.problems)
+    found = [(d["row"], d["field"]) for d in err.value.details]
+    assert found == [(1, "微信"), (2, "mobile"), (2, "contract_amount"), (3, "status"), (4, "status")], found
+    assert Record.select().count() == 0
 
 
 def test_sealed_upload_detects_tampering_and_renaming(base_db):

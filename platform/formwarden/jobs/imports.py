@@ -12,7 +12,7 @@ from formwarden.auth.users import actor_for_job
 from formwarden.errors import DomainError
 from formwarden.forms import versions
 from formwarden.jobs.runs import finish, get_run, progress
-from formwarden.records.bulk import import_rows, read_csv, read_upload
+from formwarden.records.bulk import MAX_IMPORT_ERRORS, import_rows, parse_csv, read_upload
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,13 @@ def run_import(job_id: str) -> int:
         _, formdef = versions.current(params["form"])
         progress(run, 0, 0)
         try:
-            rows = read_csv(formdef, read_upload(path))
-            count = import_rows(actor, params["form"], rows, source=params.get("name", ""),
-                                on_progress=lambda d, t: progress(run, d, t))
+            parsed = parse_csv(formdef, read_upload(path))
+            count = import_rows(actor, params["form"], parsed.rows, source=params.get("name", ""),
+                                on_progress=lambda d, t: progress(run, d, t), numbers=parsed.numbers,
+                                problems=parsed.problems)
         except DomainError as exc:
             details = exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}]
-            finish(run, status="failed", message=json.dumps(details[:12], ensure_ascii=False))
+            finish(run, status="failed", message=json.dumps(details[:MAX_IMPORT_ERRORS], ensure_ascii=False))
             log.warning("import %s refused: %s", job_id, exc.code)
             return 0
         finish(run, status="done", message=str(count))

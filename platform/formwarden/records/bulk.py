@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from werkzeug.datastructures import MultiDict
@@ -22,7 +23,7 @@ from formwarden.access.actor import Actor
 from formwarden.audit import record_event
 from formwarden.crypto.fields import open_bytes, seal_bytes
 from formwarden.db import write_transaction
-from formwarden.errors import DomainError, Invalid
+from formwarden.errors import DomainError, Forbidden, Invalid
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import coerce_form_input
@@ -123,37 +124,44 @@ def _ref_value(raw: str) -> str:
     return found.group(1) if found else raw
 
 
-def read_csv(formdef: FormDef, text: str) -> list[dict]:
-    """Rows of a CSV file (header: field names or labels) as typed values; Invalid on bad input,
-    with the row number (counting the header as row 1) and the field."""
+@dataclass
+class CsvRows:
+    """A CSV file read into typed rows, with every problem found on the way (row, column, problem)."""
+
+    rows: list[dict] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)  # each row's line in the file (the header is 1)
+    problems: list[dict] = field(default_factory=list)
+
+
+def parse_csv(formdef: FormDef, text: str) -> CsvRows:
+    """Read every row; a problem in one cell is listed and the rest of the file still read, so a
+    person fixes the whole file at once. Raises Invalid only when the file itself cannot be read
+    (empty, no header, a column twice, too many rows)."""
     text = text.lstrip("\ufeff")  # Excel writes a byte-order mark
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         raise Invalid("the file is empty or has no header row", field="file", code="empty_file")
     known = _column_names(formdef)
+    out = CsvRows()
     columns: list[str] = []
     for h in header:
         name = known.get(h.strip().casefold())
-        if name is None and h.strip() in EXPORT_ONLY:
+        if name is None:
+            if h.strip() not in EXPORT_ONLY and h.strip():
+                out.problems.append({"row": 1, "field": h.strip(), "code": "unknown_field", "message": "Unknown column."})
             columns.append("")  # an exported file comes back as new records: its numbers are not kept
             continue
-        if name is None:
-            raise Invalid(f"unknown column {h.strip()!r}", field=h.strip(), code="unknown_field",
-                          details=[{"field": h.strip(), "code": "unknown_field", "message": "Unknown column.", "row": 1}])
         if name in columns:
             raise Invalid(f"column {h.strip()!r} appears twice", field=name, code="duplicate_column")
         columns.append(name)
-    rows: list[dict] = []
-    errors: list[dict] = []
     for number, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
             continue
-        if len(rows) >= MAX_IMPORT_ROWS:
+        if len(out.rows) >= MAX_IMPORT_ROWS:
             raise Invalid(f"at most {MAX_IMPORT_ROWS} rows per import", field="file", code="too_many")
         if len(values) > len(columns):
-            errors.append({"row": number, "field": "", "code": "extra_values", "message": "More values than columns."})
-            continue
+            out.problems.append({"row": number, "field": "", "code": "extra_values", "message": "More values than columns."})
         form: MultiDict = MultiDict()
         for name, raw in zip(columns, values, strict=False):
             if not name:
@@ -169,35 +177,48 @@ def read_csv(formdef: FormDef, text: str) -> list[dict]:
             else:
                 form.add(name, _option_value(fd, raw) if fd.options and raw else raw)
         data, problems = coerce_form_input(formdef, form, [c for c in columns if c])
-        for p in problems:
-            errors.append({"row": number, **p.as_dict()})
-        rows.append({k: v for k, v in data.items() if v not in (None, [])})
-    if errors:
-        raise Invalid(f"{len(errors)} problem(s) in the file", field="file", code="import_failed",
-                      details=errors[:MAX_IMPORT_ERRORS])
-    if not rows:
+        out.problems += [{"row": number, **p.as_dict()} for p in problems]
+        out.rows.append({k: v for k, v in data.items() if v not in (None, [])})
+        out.numbers.append(number)
+    if not out.rows and not out.problems:
         raise Invalid("the file has no rows to import", field="file", code="empty_file")
-    return rows
+    return out
+
+
+def read_csv(formdef: FormDef, text: str) -> list[dict]:
+    """The typed rows of a CSV file; Invalid listing every problem (row, column) if it has any."""
+    parsed = parse_csv(formdef, text)
+    if parsed.problems:
+        raise Invalid(f"{len(parsed.problems)} problem(s) in the file", field="file", code="import_failed",
+                      details=parsed.problems[:MAX_IMPORT_ERRORS])
+    return parsed.rows
 
 
 def import_rows(actor: Actor, form_key: str, rows: Iterable[dict], *, source: str = "",
-                on_progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+                on_progress: Callable[[int, int], None] = lambda done, total: None,
+                numbers: list[int] | None = None, problems=()) -> int:
     """Create one record per row: every row is checked first, then all are written in one
     transaction, or none when any row has a problem (each listed with its row number)."""
     form, formdef = versions.current(form_key)
     rows = list(rows)
-    prepared, errors = [], []
-    for number, row in enumerate(rows, start=2):
+    prepared, errors = [], list(problems)
+    reported = {(p.get("row"), p.get("field")) for p in errors}
+    for index, row in enumerate(rows):
+        number = numbers[index] if numbers else index + 2
         try:
             prepared.append(service.prepare_create(actor, formdef, row))
-        except Invalid as exc:
-            errors += [{**d, "row": number} for d in exc.details] or [
-                {"row": number, "field": exc.field or "", "code": exc.code, "message": exc.message}]
+        except (Invalid, Forbidden) as exc:
+            for d in exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}]:
+                if (number, d.get("field")) not in reported:  # a cell already named keeps its first problem
+                    reported.add((number, d.get("field")))
+                    errors.append({**d, "row": number})
         if len(errors) >= MAX_IMPORT_ERRORS:
             break
-        if number % 100 == 0:
-            on_progress(number - 1, len(rows))
+        if (index + 1) % 100 == 0:
+            on_progress(index + 1, len(rows))
     if errors:
+        order = {name: i for i, name in enumerate(formdef.layout_order)}
+        errors.sort(key=lambda e: (e.get("row") or 0, order.get(e.get("field") or "", -1)))
         raise Invalid(f"{len(errors)} problem(s) in the file; nothing was imported", field="file",
                       code="import_failed", details=errors[:MAX_IMPORT_ERRORS])
     with write_transaction():
