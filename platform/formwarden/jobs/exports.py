@@ -11,7 +11,7 @@ from formwarden.errors import DomainError
 from formwarden.forms import versions
 from formwarden.jobs.runs import finish, get_run, progress
 from formwarden.models import JobRun
-from formwarden.records.export import export_csv, remove_expired
+from formwarden.records.export import FORMATS, export_csv, remove_expired
 from formwarden.records.query import ListQuery
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,13 @@ def run_export(job_id: str) -> int:
     out_dir = load_settings().exports_dir
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     remove_expired(out_dir)
-    path = out_dir / f"{job_id}.csv"
+    fmt = params.get("format") if params.get("format") in FORMATS else "csv"
+    path = out_dir / f"{job_id}.{fmt}"
     q = ListQuery(filters=[(k, v) for k, v in params.get("filters", [])], search=params.get("search") or "",
                   ranges=[(f, lo, hi) for f, lo, hi in params.get("ranges", [])])
     progress(run, 0, 0)
     try:
-        count = export_csv(actor, params["form"], q, path, on_progress=lambda d, t: progress(run, d, t))
+        count = export_csv(actor, params["form"], q, path, on_progress=lambda d, t: progress(run, d, t), fmt=fmt)
     except DomainError as exc:
         finish(run, status="failed", message=exc.message)
         log.warning("export %s refused: %s", job_id, exc.code)

@@ -12,7 +12,7 @@ from formwarden.auth.users import actor_for_job
 from formwarden.errors import DomainError
 from formwarden.forms import versions
 from formwarden.jobs.runs import finish, get_run, progress
-from formwarden.records.bulk import MAX_IMPORT_ERRORS, import_rows, parse_csv, read_upload
+from formwarden.records.bulk import MAX_IMPORT_ERRORS, import_rows, parse_upload, read_upload
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def run_import(job_id: str) -> int:
         _, formdef = versions.current(params["form"])
         progress(run, 0, 0)
         try:
-            parsed = parse_csv(formdef, read_upload(path))
+            parsed = parse_upload(formdef, read_upload(path))
             count = import_rows(actor, params["form"], parsed.rows, source=params.get("name", ""),
                                 on_progress=lambda d, t: progress(run, d, t), numbers=parsed.numbers,
                                 problems=parsed.problems)

@@ -134,11 +134,57 @@ class CsvRows:
 
 
 def parse_csv(formdef: FormDef, text: str) -> CsvRows:
+    """Read every row of a CSV file (see `parse_table`)."""
+    return parse_table(formdef, csv.reader(io.StringIO(text.lstrip("\ufeff"))))  # Excel writes a byte-order mark
+
+
+def parse_upload(formdef: FormDef, content: bytes) -> CsvRows:
+    """An uploaded CSV (UTF-8) or Excel workbook (its first sheet), read the same way."""
+    if content[:4] == b"PK\x03\x04":
+        return parse_table(formdef, xlsx_rows(content))
+    try:
+        return parse_csv(formdef, content.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Invalid("the file is neither UTF-8 CSV nor an Excel workbook", field="file", code="not_utf8") from None
+
+
+def xlsx_rows(content: bytes):
+    """The first sheet's rows as text cells, as an export wrote them (dates as YYYY-MM-DD, whole
+    numbers without ".0"); stops at MAX_IMPORT_ROWS + 1 rows and 200 columns."""
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable workbook is the same problem for the person
+        raise Invalid("the Excel file cannot be read", field="file", code="bad_workbook") from None
+    try:
+        sheet = book.worksheets[0]
+        for index, row in enumerate(sheet.iter_rows(values_only=True, max_col=200)):
+            if index > MAX_IMPORT_ROWS + 1:
+                break
+            cells = []
+            for value in row:
+                if value is None:
+                    cells.append("")
+                elif isinstance(value, dt.datetime):
+                    cells.append(value.date().isoformat() if value.time() == dt.time() else value.isoformat(" "))
+                elif isinstance(value, dt.date):
+                    cells.append(value.isoformat())
+                elif isinstance(value, float) and value.is_integer():
+                    cells.append(str(int(value)))
+                else:
+                    cells.append(str(value))
+            yield cells
+    finally:
+        book.close()
+
+
+def parse_table(formdef: FormDef, reader) -> CsvRows:
     """Read every row; a problem in one cell is listed and the rest of the file still read, so a
     person fixes the whole file at once. Raises Invalid only when the file itself cannot be read
     (empty, no header, a column twice, too many rows)."""
-    text = text.lstrip("\ufeff")  # Excel writes a byte-order mark
-    reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         raise Invalid("the file is empty or has no header row", field="file", code="empty_file")
@@ -200,7 +246,10 @@ def import_rows(actor: Actor, form_key: str, rows: Iterable[dict], *, source: st
     """Create one record per row: every row is checked first, then all are written in one
     transaction, or none when any row has a problem (each listed with its row number)."""
     form, formdef = versions.current(form_key)
-    rows = list(rows)
+    # A file exported by this person carries masked values where they see masks: those cells
+    # are no data to write, so a file comes back in unchanged.
+    masked = {n for n in formdef.fields if gate.rights(actor, formdef).level(n) == "masked"}
+    rows = [{k: v for k, v in row.items() if not (k in masked and isinstance(v, str) and "*" in v)} for row in rows]
     prepared, errors = [], list(problems)
     reported = {(p.get("row"), p.get("field")) for p in errors}
     for index, row in enumerate(rows):
@@ -236,7 +285,7 @@ def request_import(actor: Actor, form_key: str, filename: str, content: bytes, d
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "create")
     if not content.strip():
-        raise Invalid("choose a CSV file", field="file", code="no_file")
+        raise Invalid("choose a CSV or Excel file", field="file", code="no_file")
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{uuid.uuid4().hex}.csv.enc"
     path = directory / name
@@ -253,9 +302,6 @@ def request_import(actor: Actor, form_key: str, filename: str, content: bytes, d
     return run.job_id
 
 
-def read_upload(path: Path) -> str:
-    """The text of an upload kept by `request_import`; Invalid when it is not UTF-8."""
-    try:
-        return open_bytes(path.read_bytes(), path.name).decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid("the file is not UTF-8 text", field="file", code="not_utf8") from None
+def read_upload(path: Path) -> bytes:
+    """The content of an upload kept by `request_import` (checked and opened)."""
+    return open_bytes(path.read_bytes(), path.name)

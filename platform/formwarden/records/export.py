@@ -12,7 +12,7 @@ from formwarden.access.actor import Actor
 from formwarden.arguments import spreadsheet_safe
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
-from formwarden.errors import Forbidden, NotFound
+from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.models import utcnow
 from formwarden.records.query import ListQuery
@@ -47,41 +47,108 @@ def page_titles(actor: Actor, formdef, items) -> dict[str, dict[int, str]]:
             for fd in formdef.fields.values() if fd.ref}
 
 
-def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None) -> int:
-    """Write the actor's exportable records to `path` (written to a temp file, then renamed).
+FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None, fmt: str = "csv") -> int:
+    """Write the actor's exportable records to `path` as CSV or Excel (`fmt`; written to a temp
+    file, then renamed). Columns in the form's order, labelled in the actor's language; values
+    as `readable_value` writes them, masked as the actor sees them.
 
     Raises Forbidden without the export action. Returns the number of records written.
     """
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "export")
     columns = gate.visible_fields(actor, formdef, action="export")
+    header = ["id", "version"] + [formdef.fields[c].label(actor.locale) for c in columns]
     tmp = path.with_suffix(".part")
-    written = 0
-    page_no = 1
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customer data: owner only
-    with open(fd, "w", newline="", encoding="utf-8-sig") as fh:
-        out = csv.writer(fh)
-        out.writerow(["id", "version"] + [formdef.fields[c].label(actor.locale) for c in columns])
+    written = 0
+
+    def rows():
+        nonlocal written
+        page_no = 1
         while True:
             q = ListQuery(filters=query.filters, ranges=query.ranges, search=query.search, sort_field=None,
-                          sort_column="id", descending=False,
-                          page=page_no, per_page=MAX_PER_PAGE)
+                          sort_column="id", descending=False, page=page_no, per_page=MAX_PER_PAGE)
             page = list_records(actor, form_key, q, action="export")
             titles = page_titles(actor, formdef, page.items)
             for item in page.items:
-                out.writerow([item.id, item.version] + [
-                    _cell(readable_value(formdef.fields[c], item.data.get(c), actor.locale, titles.get(c, {})))
-                    for c in columns])
+                yield [item.id, item.version] + [
+                    (formdef.fields[c], readable_value(formdef.fields[c], item.data.get(c), actor.locale, titles.get(c, {})))
+                    for c in columns]
             written += len(page.items)
             if on_progress:
                 on_progress(written, page.total)
             if page_no >= page.pages:
                 break
             page_no += 1
+
+    if fmt == "xlsx":
+        with open(fd, "wb") as fh:
+            write_xlsx(fh, formdef.title(actor.locale), header, rows())
+    else:
+        with open(fd, "w", newline="", encoding="utf-8-sig") as fh:
+            out = csv.writer(fh)
+            out.writerow(header)
+            for row in rows():
+                out.writerow(row[:2] + [_cell(value) for _fd, value in row[2:]])
     os.replace(tmp, path)
     with write_transaction():
-        record_event(actor, "export", form_key=form_key, diff={"count": [None, written]})
+        record_event(actor, "export", form_key=form_key, diff={"count": [None, written], "format": [None, fmt]})
     return written
+
+
+def write_xlsx(fh, title: str, header: list[str], rows) -> None:
+    """One sheet: a bold header, typed cells (numbers, dates, money with two decimals), text
+    always written as text (never a formula, whatever it starts with)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=_sheet_title(title))
+    bold = Font(bold=True)
+    head = []
+    for text in header:
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font = bold
+        head.append(cell)
+    sheet.append(head)
+    for row in rows:
+        cells = [row[0], row[1]]
+        for fd, value in row[2:]:
+            cells.append(_xlsx_cell(sheet, fd, value, WriteOnlyCell))
+        sheet.append(cells)
+    book.save(fh)
+
+
+def _sheet_title(title: str) -> str:
+    return "".join(ch for ch in title if ch not in "[]:*?/\\")[:31] or "Sheet1"
+
+
+def _xlsx_cell(sheet, fd, value, cell_type):
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and fd.type in ("number", "integer"):
+        cell = cell_type(sheet, value=value)
+        if fd.widget == "money" or fd.type == "number":
+            cell.number_format = "#,##0.00"
+        return cell
+    if fd.format == "date" and isinstance(value, str):
+        try:
+            cell = cell_type(sheet, value=dt.date.fromisoformat(value))
+            cell.number_format = "yyyy-mm-dd"
+            return cell
+        except ValueError:
+            pass
+    cell = cell_type(sheet, value=str(value))
+    cell.data_type = "s"  # text stays text: "=cmd|..." is never a formula
+    return cell
 
 
 RETENTION = dt.timedelta(hours=24)
@@ -93,7 +160,7 @@ def remove_expired(directory: Path, retention: dt.timedelta = RETENTION) -> int:
         return 0
     cutoff = time.time() - retention.total_seconds()
     gone = 0
-    for path in directory.glob("*.csv*"):
+    for path in [*directory.glob("*.csv*"), *directory.glob("*.xlsx*")]:
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
@@ -123,16 +190,18 @@ def open_export(actor: Actor, form_key: str, path: str, created_at: dt.datetime,
     return file
 
 
-def request_export(actor: Actor, form_key: str, query: ListQuery, submit) -> str:
+def request_export(actor: Actor, form_key: str, query: ListQuery, submit, fmt: str = "csv") -> str:
     """Check the export right now (and again when the job runs), then queue the job; returns its id.
 
     `submit(kind, func, queue, requested_by, params)` creates the job run (see jobs.runs.submit).
     """
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "export")
+    if fmt not in FORMATS:
+        raise Invalid("export as csv or xlsx", field="format", code="unknown_format")
     gate.check_query_fields(actor, formdef, [f for f, _ in query.filters] + [f for f, _, _ in query.ranges])
     run = submit("export", "formwarden.jobs.exports.run_export", "exports", actor.user_id,
-                 {"form": form_key, "filters": [[f, v] for f, v in query.filters],
+                 {"form": form_key, "format": fmt, "filters": [[f, v] for f, v in query.filters],
                   "ranges": [[f, lo, hi] for f, lo, hi in query.ranges], "search": query.search,
                   "origin": actor.origin()})
     return run.job_id

@@ -19,7 +19,7 @@ from formwarden.http.i18n import current_locale
 from formwarden.http.jobs import own_run, submit_job
 from formwarden.http.rendering import page_or_block
 from formwarden.records.bulk import MAX_IMPORT_ROWS, request_import
-from formwarden.records.export import open_export, request_export
+from formwarden.records.export import FORMATS, open_export, request_export
 from formwarden.records.query import from_args
 
 bp = Blueprint("jobs", __name__)
@@ -28,7 +28,8 @@ bp = Blueprint("jobs", __name__)
 @bp.route("/f/<form_key>/export", methods=["POST"])
 @requires(Perm.RECORDS)
 def start_export(form_key):
-    job_id = request_export(actor(), form_key, from_args(request.form), submit_job)
+    job_id = request_export(actor(), form_key, from_args(request.form), submit_job,
+                            fmt=request.form.get("format") or "csv")
     return redirect(url_for("jobs.show", job_id=job_id))
 
 
@@ -112,5 +113,6 @@ def download(job_id):
     params = json.loads(run.params or "{}")
     path = open_export(actor(), params.get("form", ""), run.result_path, run.created_at, run.job_id,
                        params.get("made_under", ""))
-    return send_file(path, mimetype="text/csv", as_attachment=True,
-                     download_name=f"{run.kind}-{run.created_at:%Y%m%d-%H%M}.csv")
+    fmt = "xlsx" if path.suffix == ".xlsx" else "csv"
+    return send_file(path, mimetype=FORMATS[fmt], as_attachment=True,
+                     download_name=f"{params.get('form', run.kind)}-{run.created_at:%Y%m%d-%H%M}.{fmt}")

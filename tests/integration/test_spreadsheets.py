@@ -1,0 +1,60 @@
+"""Excel exports a business user can read, and that come back in unchanged."""
+import datetime as dt
+import io
+
+from openpyxl import load_workbook
+
+from formwarden.forms import versions
+from formwarden.records import service
+from formwarden.records.bulk import import_rows, parse_upload
+from formwarden.records.export import export_csv
+from formwarden.records.query import ListQuery
+from tests.conftest import VALID_CUSTOMER, actor_of
+from tests.integration.test_jobs import run_worker_burst
+
+
+def _customer(**kw):
+    return service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01", **kw})
+
+
+def test_an_excel_export_has_labels_typed_cells_and_reads_back(clean_db, tmp_path):
+    _customer(name="王小明", status="won", contract_amount=1234567.5, next_followup="2026-12-20",
+              notes="=HYPERLINK(\"http://x\")", id_number="11010519491231002X")
+    path = tmp_path / "c.xlsx"
+    manager = actor_of("manager")  # id_number masked for managers
+    assert export_csv(manager, "customer", ListQuery(search="王小明"), path, fmt="xlsx") == 1
+    sheet = load_workbook(path).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    assert header[:4] == ["id", "version", "客户姓名", "手机号"] and "合同金额" in header
+    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    assert row["状态"].value == "已成交"  # the choice by its label
+    assert row["合同金额"].value == 1234567.5 and row["合同金额"].number_format == "#,##0.00"
+    assert row["下次跟进"].value.date() == dt.date(2026, 12, 20) and row["下次跟进"].number_format == "yyyy-mm-dd"
+    assert row["备注"].data_type == "s" and row["备注"].value.startswith("=HYPERLINK")  # text, never a formula
+    assert "11010519491231002X" not in [c.value for c in sheet[2]]  # masked as the reader sees it
+    parsed = parse_upload(versions.current("customer")[1], path.read_bytes())
+    assert parsed.problems == []
+    assert parsed.rows[0]["status"] == "won" and parsed.rows[0]["contract_amount"] == 1234567.5
+    assert parsed.rows[0]["next_followup"] == "2026-12-20" and "*" in parsed.rows[0]["id_number"]
+    assert import_rows(manager, "customer", parsed.rows, numbers=parsed.numbers) == 1  # the masked ID is no data
+
+
+def test_excel_export_and_import_through_the_pages(login_as, base_db, tmp_path):
+    _customer(name="李小红")
+    manager = login_as("manager")
+    r = manager.post("/f/customer/export", data={"csrf_token": manager.csrf, "format": "xlsx", "q": "李小红"})
+    job_id = r.headers["Location"].rsplit("/", 1)[1]
+    run_worker_burst(base_db)
+    got = manager.get(f"/jobs/{job_id}/download")
+    assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
+    assert "customer-" in got.headers["Content-Disposition"] and ".xlsx" in got.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(got.data))
+    assert [c.value for c in book.worksheets[0]["C"]][1:] == ["李小红"]
+    r = manager.post("/f/customer/import", data={"csrf_token": manager.csrf,
+                                                 "file": (io.BytesIO(got.data), "back.xlsx")},
+                     content_type="multipart/form-data")
+    job_id = r.headers["Location"].rsplit("/", 1)[1]
+    run_worker_burst(base_db)
+    status = manager.get(f"/api/v1/jobs/{job_id}").get_json()
+    assert status["status"] == "done", status  # the exported file comes back in unchanged
+    assert service.list_records(actor_of("manager"), "customer", ListQuery(search="李小红")).total == 2
