@@ -85,11 +85,11 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
             page_no += 1
 
     if fmt == "xlsx":
-        with open(fd, "wb") as fh:
-            write_xlsx(fh, formdef.title(actor.locale), header, rows())
+        with open(fd, "wb") as book:
+            write_xlsx(book, formdef.title(actor.locale), header, rows())
     else:
-        with open(fd, "w", newline="", encoding="utf-8-sig") as fh:
-            out = csv.writer(fh)
+        with open(fd, "w", newline="", encoding="utf-8-sig") as text:
+            out = csv.writer(text)
             out.writerow(header)
             for row in rows():
                 out.writerow(row[:2] + [_cell(value) for _fd, value in row[2:]])
