@@ -157,3 +157,15 @@ def test_nothing_is_kept_after_signing_out(login_as):
     sales.post("/logout", data={"csrf_token": sales.csrf})
     sales.post("/f/customer/new", data={"csrf_token": sales.csrf, "_present": "name", "name": "退出后"})
     assert FormDraft.select().count() == 0
+
+
+def test_events_about_many_records_read_as_sentences(login_as):
+    from formwarden.records import bulk
+
+    ids = [service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01"}).id
+           for _ in range(2)]
+    bulk.bulk_update(actor_of("admin"), "customer", ids, {"status": "won"})
+    bulk.bulk_delete(actor_of("admin"), "customer", ids)
+    page = login_as("admin").get("/audit", query_string={"form": "customer"}).text
+    assert "将 2 条记录移入回收站" in page and "批量修改了 2 条记录的状态" in page
+    assert "records:" not in page and "[" + str(ids[0]) not in page

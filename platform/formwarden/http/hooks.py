@@ -5,6 +5,7 @@ from urllib.parse import unquote_to_bytes, urlencode
 
 from flask import Flask, current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from markupsafe import Markup
 
@@ -144,6 +145,37 @@ def _who_label(who, locale: str) -> str:
     return f"{g.get('display_name') or who.name} · {', '.join(titles)}" if titles else g.get("display_name") or who.name
 
 
+def event_sentence(action: str, changes: dict, formdef=None) -> str:
+    """Events about many records at once, said as a sentence ("Imported 12 records from a.xlsx");
+    "" for events shown field by field."""
+    def new(key):
+        pair = changes.get(key)
+        return pair[1] if isinstance(pair, list | tuple) and len(pair) == 2 else None
+
+    def count(key):
+        value = new(key)
+        return len(value) if isinstance(value, list) else value if isinstance(value, int) else 0
+
+    if action == "import":
+        return ngettext("Imported %(num)s record from %(file)s", "Imported %(num)s records from %(file)s",
+                        count("rows"), file=new("file") or "–")
+    if action == "export":
+        return ngettext("Exported %(num)s record", "Exported %(num)s records", count("count"))
+    if action == "bulk_delete":
+        return ngettext("Moved %(num)s record to the recycle bin", "Moved %(num)s records to the recycle bin",
+                        count("records"))
+    if action == "bulk_update":
+        names = new("fields") or []
+        labels = [formdef.fields[n].label(current_locale()) if formdef and n in formdef.fields else str(n) for n in names]
+        return ngettext("Changed %(fields)s on %(num)s record", "Changed %(fields)s on %(num)s records",
+                        count("records"), fields=("、" if current_locale() == "zh-CN" else ", ").join(labels))
+    if action == "reveal" and new("via") == "search":
+        names = new("fields") or []
+        labels = [formdef.fields[n].label(current_locale()) if formdef and n in formdef.fields else str(n) for n in names]
+        return _("Searched %(fields)s for one exact value", fields=("、" if current_locale() == "zh-CN" else ", ").join(labels))
+    return ""
+
+
 def person_label(name) -> str:
     """Who did something, as a person reads it: an account's display name (once per request),
     or what the system was doing (demo data, a background job, the command line)."""
@@ -196,6 +228,10 @@ def init_http(app: Flask) -> None:
             return ""
         return Markup('<time datetime="{}Z" title="{} UTC">{}</time>').format(
             value.strftime("%Y-%m-%dT%H:%M:%S"), value.strftime("%Y-%m-%d %H:%M:%S"), local_time(value, fmt))
+
+    @app.template_global("event_sentence")
+    def _event_sentence(action: str, changes: dict, formdef=None) -> str:
+        return event_sentence(action, changes, formdef)
 
     @app.template_global("person")
     def _person(name) -> str:
