@@ -169,3 +169,15 @@ def test_events_about_many_records_read_as_sentences(login_as):
     page = login_as("admin").get("/audit", query_string={"form": "customer"}).text
     assert "将 2 条记录移入回收站" in page and "批量修改了 2 条记录的状态" in page
     assert "records:" not in page and "[" + str(ids[0]) not in page
+
+
+def test_the_reason_box_says_what_needs_the_reason(login_as):
+    rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01", "status": "won",
+                                                                "contract_amount": 100})
+    manager = login_as("manager")
+    manager.refresh_csrf(manager.get(f"/f/customer/{rec.id}/edit").text)
+    r = manager.post(f"/f/customer/{rec.id}/edit", data={"csrf_token": manager.csrf, "version": "1",
+                                                         "_present": ["contract_amount"], "contract_amount": "200"})
+    assert r.status_code == 422
+    error = re.search(r'<span class="error-text" id="err-reason" role="alert">([^<]*)</span>', r.text).group(1)
+    assert "合同金额" in error and "原因" in error

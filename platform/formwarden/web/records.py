@@ -18,7 +18,7 @@ from formwarden.http.context import actor
 from formwarden.http.drafts import take_typing
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
-from formwarden.http.i18n import local_now
+from formwarden.http.i18n import current_locale, local_now
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
 from formwarden.records import bulk, history, overview, search, service
 from formwarden.records.query import RANGE_TYPES, from_args
@@ -61,9 +61,14 @@ def _with_names(usernames: list[str]) -> list[str]:
     return sorted(usernames, key=lambda u: names.get(u, u))
 
 
-def _errors_by_field(details) -> dict:
+def _errors_by_field(details, formdef=None) -> dict:
     out: dict[str, str] = {}
     for d in translate_details(details):
+        if d.get("code") == "reason_required" and d.get("fields") and formdef is not None:
+            # under the reason box, the message names what needs the reason, in the label's words
+            labels = [formdef.fields[n].label(current_locale()) for n in d["fields"] if n in formdef.fields]
+            d = {**d, "message": _("Changing %(fields)s needs a reason: write it here.",
+                                   fields=("、" if current_locale() == "zh-CN" else ", ").join(labels))}
         out.setdefault(d.get("field") or "", d["message"])
     return out
 
@@ -300,7 +305,8 @@ def edit(form_key, record_id):
             service.update_record(who, form_key, record_id, changes, expected_version=version,
                                   reason=request.form.get("reason", ""))
         except Invalid as exc:
-            errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
+            errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}],
+                                      formdef)
             status = 422
         except Conflict:
             conflict = _conflict(formdef, who, form_key, record_id, int(request.form.get("version", "0")), submitted)
