@@ -93,7 +93,7 @@ def test_edit_page_asks_for_the_reason_inline(login_as, record):
     assert 'name="reason"' in page and "合同金额" in page
     form = {"_present": ["contract_amount"], "contract_amount": "9", "version": "3", "csrf_token": c.csrf}
     r = c.post(f"/f/customer/{record}/edit", data=form, headers={"HX-Request": "true"})
-    assert r.status_code == 422 and "修改此项需要填写原因" in r.get_data(as_text=True)
+    assert r.status_code == 422 and "修改合同金额需要填写原因" in r.get_data(as_text=True)
     r = c.post(f"/f/customer/{record}/edit", data={**form, "reason": "客户要求"})
     assert r.status_code == 302
     page = c.get(f"/f/customer/{record}").get_data(as_text=True)
