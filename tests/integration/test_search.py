@@ -107,3 +107,15 @@ def test_letters_the_full_text_engine_might_not_know_never_join_or_split_terms(c
     r = support.get(URL, query_string={"q": "a\u19b0b"})
     assert r.status_code == 200 and r.json["total"] == 0
     assert _names(support, "ceo") == []
+
+
+def test_search_in_one_field_is_a_text_contains_filter(customers, login_as):
+    admin = login_as("admin")
+    assert _names(admin, "青山", q_in="company") == ["王小明"]
+    assert _names(admin, "青山", q_in="name") == []
+    assert _names(admin, "小", q_in="name") == ["李小红", "王小明"]
+    assert login_as("finance").get(URL, query_string={"q": "王", "q_in": "name"}).status_code == 403
+    r = admin.get(URL, query_string={"q": "won", "q_in": "status"})
+    assert r.status_code == 422 and r.json["error"]["field"] == "q_in"
+    page = admin.get("/f/customer/", query_string={"q": "青山", "q_in": "company"}).text
+    assert 'option value="company" selected' in page and "王小明" in page

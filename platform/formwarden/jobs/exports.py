@@ -32,6 +32,7 @@ def run_export(job_id: str) -> int:
     fmt = params.get("format") if params.get("format") in FORMATS else "csv"
     path = out_dir / f"{job_id}.{fmt}"
     q = ListQuery(filters=[(k, v) for k, v in params.get("filters", [])], search=params.get("search") or "",
+                  search_in=params.get("search_in") or "",
                   ranges=[(f, lo, hi) for f, lo, hi in params.get("ranges", [])])
     progress(run, 0, 0)
     try:

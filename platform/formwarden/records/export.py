@@ -69,7 +69,8 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
         nonlocal written
         page_no = 1
         while True:
-            q = ListQuery(filters=query.filters, ranges=query.ranges, search=query.search, sort_field=None,
+            q = ListQuery(filters=query.filters, ranges=query.ranges, search=query.search, search_in=query.search_in,
+                          sort_field=None,
                           sort_column="id", descending=False, page=page_no, per_page=MAX_PER_PAGE)
             page = list_records(actor, form_key, q, action="export")
             titles = page_titles(actor, formdef, page.items)
@@ -203,5 +204,6 @@ def request_export(actor: Actor, form_key: str, query: ListQuery, submit, fmt: s
     run = submit("export", "formwarden.jobs.exports.run_export", "exports", actor.user_id,
                  {"form": form_key, "format": fmt, "filters": [[f, v] for f, v in query.filters],
                   "ranges": [[f, lo, hi] for f, lo, hi in query.ranges], "search": query.search,
+                  "search_in": query.search_in,
                   "origin": actor.origin()})
     return run.job_id

@@ -26,6 +26,7 @@ class ListQuery:
     per_page: int = 50
     ranges: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # (field, from, to) as typed
     search: str = ""  # the search box: any readable text field (records.search)
+    search_in: str = ""  # one field to search in ("text contains" on that field); "" = every field
 
 
 def parse_sort(value: str | None) -> tuple[str | None, str, bool]:
@@ -155,5 +156,5 @@ def from_args(args, default_per_page: int = 50) -> ListQuery:
         filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
         ranges=[(name, low, high) for name, (low, high) in sorted(bounds.items())],
         page=int_arg(args, "page", 1) or 1, per_page=int_arg(args, "per_page", default_per_page) or default_per_page,
-        search=(args.get("q") or "").strip()[:100],
+        search=(args.get("q") or "").strip()[:100], search_in=(args.get("q_in") or "").strip()[:64],
     )

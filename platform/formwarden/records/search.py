@@ -31,6 +31,7 @@ from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.crypto.fields import blind_index, is_envelope
+from formwarden.errors import Invalid
 from formwarden.forms.definition import FieldDef, FormDef
 from formwarden.models import Record
 
@@ -244,14 +245,21 @@ def _hits(expression: str) -> int:
     return db.fetchone(sql, (expression,))[0]
 
 
-def condition(actor: Actor, formdef: FormDef, text: str, action: str = "read") -> Found:
-    """Each field is searched only in the records where the actor may read it."""
+def condition(actor: Actor, formdef: FormDef, text: str, action: str = "read", only: str = "") -> Found:
+    """Each field is searched only in the records where the actor may read it; `only` keeps the
+    search to one field (the list's "search in")."""
+    names = searched_fields(formdef)
+    if only:
+        if only not in names:
+            raise Invalid(f"{only!r} cannot be searched", field="q_in", code="not_searchable")
+        gate.check_query_fields(actor, formdef, [only])
+        names = [only]
     terms = query_terms(text)
     whole = text.strip()
     tested: list[str] = []
     cond = None
     hits = 0
-    for relation, readable in gate.readable_by_relation(actor, formdef, searched_fields(formdef), action).items():
+    for relation, readable in gate.readable_by_relation(actor, formdef, names, action).items():
         codes = [field_code(formdef.key, n) for n in readable if n not in formdef.restricted_fields]
         exact = []
         for n in readable:

@@ -415,7 +415,7 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
     ranges = [(name, None if low is None else range_bound(formdef, name, low),
                None if high is None else range_bound(formdef, name, high)) for name, low, high in q.ranges]
     scope_action = "delete" if deleted else action
-    found = search.condition(actor, formdef, q.search, scope_action) if q.search else None
+    found = search.condition(actor, formdef, q.search, scope_action, q.search_in) if q.search else None
     # A selective search leads: `form_id + 0` keeps SQLite from walking the form's index in list
     # order and testing each record against the matches (the plan it picks otherwise).
     base = Record.select().where((Record.form + 0) == form.id if found and found.selective else form_is(form.id))
