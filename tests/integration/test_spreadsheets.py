@@ -28,6 +28,7 @@ def test_an_excel_export_has_labels_typed_cells_and_reads_back(clean_db, tmp_pat
     assert header[:4] == ["id", "version", "客户姓名", "手机号"] and "合同金额" in header
     row = {h: c for h, c in zip(header, sheet[2], strict=True)}
     assert row["状态"].value == "已成交"  # the choice by its label
+    assert row["负责人"].value == "张伟（销售）"  # the owner by their name
     assert row["合同金额"].value == 1234567.5 and row["合同金额"].number_format == "#,##0.00"
     assert row["下次跟进"].value.date() == dt.date(2026, 12, 20) and row["下次跟进"].number_format == "yyyy-mm-dd"
     assert row["备注"].data_type == "s" and row["备注"].value.startswith("=HYPERLINK")  # text, never a formula

@@ -27,6 +27,7 @@ from formwarden.errors import DomainError, Forbidden, Invalid
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import coerce_form_input
+from formwarden.models import User
 from formwarden.records import service
 
 MAX_BULK = 500
@@ -181,6 +182,15 @@ def xlsx_rows(content: bytes):
         book.close()
 
 
+def usernames_by_display_name() -> dict[str, str]:
+    """Display name → username for the display names exactly one account has (exports write
+    owners by display name; a name two people share is left to be written as a username)."""
+    found: dict[str, list[str]] = {}
+    for row in User.select(User.username, User.display_name).where(User.display_name != ""):
+        found.setdefault(row.display_name, []).append(row.username)
+    return {display: names[0] for display, names in found.items() if len(names) == 1}
+
+
 def parse_table(formdef: FormDef, reader) -> CsvRows:
     """Read every row; a problem in one cell is listed and the rest of the file still read, so a
     person fixes the whole file at once. Raises Invalid only when the file itself cannot be read
@@ -201,6 +211,7 @@ def parse_table(formdef: FormDef, reader) -> CsvRows:
         if name in columns:
             raise Invalid(f"column {h.strip()!r} appears twice", field=name, code="duplicate_column")
         columns.append(name)
+    people = usernames_by_display_name() if formdef.owner_field in columns else {}
     for number, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
             continue
@@ -220,6 +231,8 @@ def parse_table(formdef: FormDef, reader) -> CsvRows:
                         form.add(name, _option_value(fd, part.strip()) if fd.options else part.strip())
             elif fd.ref:
                 form.add(name, _ref_value(raw))
+            elif name == formdef.owner_field and raw:
+                form.add(name, people.get(raw, raw))
             else:
                 form.add(name, _option_value(fd, raw) if fd.options and raw else raw)
         data, problems = coerce_form_input(formdef, form, [c for c in columns if c])

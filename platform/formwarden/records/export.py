@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from peewee import fn
+
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.arguments import spreadsheet_safe
@@ -14,7 +16,7 @@ from formwarden.audit import record_event
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
-from formwarden.models import utcnow
+from formwarden.models import User, utcnow
 from formwarden.records.query import ListQuery
 from formwarden.records.service import MAX_PER_PAGE, list_records, ref_titles
 
@@ -27,7 +29,7 @@ def _cell(value) -> str:
     return spreadsheet_safe(str(value))
 
 
-def readable_value(fd, value, locale: str, titles: dict[int, str]):
+def readable_value(fd, value, locale: str, titles: dict):
     """A value as a business reader writes it: choices by their label, a linked record by its
     title and number ("王小明 (#60)"; only "#60" when the reader may not open it). Imports read
     all of these back (records.bulk.read_csv)."""
@@ -38,13 +40,33 @@ def readable_value(fd, value, locale: str, titles: dict[int, str]):
     if fd.ref and isinstance(value, int):
         title = titles.get(value)
         return f"{title} (#{value})" if title else f"#{value}"
+    if isinstance(value, str) and value in titles:  # an owner by their display name
+        return titles[value]
     return value
 
 
-def page_titles(actor: Actor, formdef, items) -> dict[str, dict[int, str]]:
-    """The linked records' titles for one page of records, per reference field."""
-    return {fd.name: ref_titles(actor, fd.ref, {i.data.get(fd.name) for i in items} - {None})
-            for fd in formdef.fields.values() if fd.ref}
+def page_titles(actor: Actor, formdef, items) -> dict[str, dict]:
+    """What one page of records shows instead of ids and usernames: the linked records' titles
+    per reference field, and the owners' display names (only where no one else has the same
+    one, so an import reads each back to exactly one person)."""
+    out: dict[str, dict] = {fd.name: ref_titles(actor, fd.ref, {i.data.get(fd.name) for i in items} - {None})
+                            for fd in formdef.fields.values() if fd.ref}
+    if formdef.owner_field:
+        out[formdef.owner_field] = people_names({i.data.get(formdef.owner_field) for i in items} - {None})
+    return out
+
+
+def people_names(usernames) -> dict[str, str]:
+    """username → display name, for display names no other account shares."""
+    wanted = sorted(u for u in usernames if isinstance(u, str))
+    if not wanted:
+        return {}
+    rows = User.select(User.username, User.display_name).where(User.username.in_(wanted))
+    names = {r.username: r.display_name for r in rows if r.display_name and r.display_name != r.username}
+    counts = (User.select(User.display_name, fn.COUNT(User.id).alias("n"))
+              .where(User.display_name.in_(sorted(set(names.values())))).group_by(User.display_name))
+    shared = {row.display_name for row in counts if getattr(row, "n", 0) > 1}
+    return {u: n for u, n in names.items() if n not in shared}
 
 
 FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
