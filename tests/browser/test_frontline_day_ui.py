@@ -74,3 +74,29 @@ def test_home_leads_to_the_follow_ups_due(page):
     page.locator(".home-cards .due").first.click()
     expect(page.locator("#results tbody")).to_contain_text("今天要回访")
     expect(page.locator("#results tbody")).not_to_contain_text("下月再说")
+
+
+def test_sort_by_header_choose_columns_and_purge_by_typing_the_title(page):
+    for name, amount in (("甲客户", 100), ("乙客户", 300)):
+        _customer(name=name, status="won", contract_amount=amount)
+    gone = _customer(name="要清除的客户")
+    service.delete_record(actor_of("admin"), "customer", gone.id)
+    page.login("admin")
+    page.goto(f"{page.base}/f/customer/")
+    page.locator("thead a.sort", has_text="合同金额").click()
+    page.locator("thead a.sort", has_text="合同金额").click()  # again: the other way round
+    expect(page.locator("#results tbody tr").first).to_contain_text("乙客户")
+    page.locator(".columns-choice summary").click()
+    page.locator(".columns-choice input[value=notes]").check()
+    expect(page.locator("#results thead")).to_contain_text("备注")
+    page.reload()
+    expect(page.locator("#results thead")).to_contain_text("备注")  # remembered
+    page.goto(f"{page.base}/f/customer/?bin=1")
+    page.get_by_role("link", name="彻底删除…").first.click()
+    page.fill("#in-confirm", "要清除")
+    page.fill("#in-reason", "重复录入")
+    page.get_by_role("button", name="彻底删除").click()
+    expect(page.locator("#in-confirm")).to_have_attribute("aria-invalid", "true")  # not the title: nothing happens
+    page.fill("#in-confirm", "要清除的客户")
+    page.get_by_role("button", name="彻底删除").click()
+    expect(page.locator(".flash")).to_contain_text("已彻底删除")
