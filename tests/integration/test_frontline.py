@@ -181,3 +181,16 @@ def test_the_reason_box_says_what_needs_the_reason(login_as):
     assert r.status_code == 422
     error = re.search(r'<span class="error-text" id="err-reason" role="alert">([^<]*)</span>', r.text).group(1)
     assert "合同金额" in error and "原因" in error
+
+
+def test_a_field_check_after_the_session_ended_keeps_the_typing_too(login_as):
+    from formwarden.models import FormDraft, UserSession, utcnow
+
+    sales = login_as("sales01")
+    sales.refresh_csrf(sales.get("/f/customer/new").text)
+    UserSession.update(revoked_at=utcnow()).execute()
+    r = sales.post("/f/customer/check", data={"csrf_token": sales.csrf, "_field": "mobile", "_present": ["name", "mobile"],
+                                             "name": "检查时失效", "mobile": "138"}, headers={"HX-Request": "true"})
+    assert "next=/f/customer/new" in r.headers.get("HX-Redirect", "")
+    assert FormDraft.select().count() == 1
+    assert 'value="检查时失效"' in login_as("sales01").get("/f/customer/new").text

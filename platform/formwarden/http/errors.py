@@ -107,10 +107,11 @@ def respond(err: DomainError):
         if err.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="formwarden"'
         return resp
-    if isinstance(err, Unauthorized) and request.method == "POST" and keep_typing():
+    kept = keep_typing() if isinstance(err, Unauthorized) and request.method == "POST" else None
+    if kept:
         flash(_("Your session ended before this was saved. What you typed is kept: sign in and it is back in "
                 "the form."), "info")
-        target = url_for("auth.login", next=request.path)
+        target = url_for("auth.login", next=kept)
         if request.headers.get("HX-Request"):
             return "", 204, {"HX-Redirect": target}
         return redirect(target)
