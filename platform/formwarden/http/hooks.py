@@ -152,6 +152,11 @@ def event_sentence(action: str, changes: dict, formdef=None) -> str:
         pair = changes.get(key)
         return pair[1] if isinstance(pair, list | tuple) and len(pair) == 2 else None
 
+    def labels(names) -> str:
+        words = [formdef.fields[n].label(current_locale()) if formdef and n in formdef.fields else str(n)
+                 for n in names or []]
+        return ("、" if current_locale() == "zh-CN" else ", ").join(words)
+
     def count(key):
         value = new(key)
         return len(value) if isinstance(value, list) else value if isinstance(value, int) else 0
@@ -165,20 +170,26 @@ def event_sentence(action: str, changes: dict, formdef=None) -> str:
         return ngettext("Moved %(num)s record to the recycle bin", "Moved %(num)s records to the recycle bin",
                         count("records"))
     if action == "bulk_update":
-        names = new("fields") or []
-        labels = [formdef.fields[n].label(current_locale()) if formdef and n in formdef.fields else str(n) for n in names]
         return ngettext("Changed %(fields)s on %(num)s record", "Changed %(fields)s on %(num)s records",
-                        count("records"), fields=("、" if current_locale() == "zh-CN" else ", ").join(labels))
+                        count("records"), fields=labels(new("fields")))
     if action == "reveal" and new("via") == "search":
-        names = new("fields") or []
-        labels = [formdef.fields[n].label(current_locale()) if formdef and n in formdef.fields else str(n) for n in names]
-        return _("Searched %(fields)s for one exact value", fields=("、" if current_locale() == "zh-CN" else ", ").join(labels))
+        return _("Searched %(fields)s for one exact value", fields=labels(new("fields")))
     return ""
 
 
+def remember_people(usernames) -> None:
+    """Look up the display names a page is about to show in one query (see `person_label`)."""
+    cache = g.setdefault("person_labels", {})
+    missing = {u for u in usernames if isinstance(u, str) and u and u not in cache and ":" not in u}
+    if missing:
+        found = display_names(missing)
+        cache.update({u: found.get(u, u) for u in missing})
+
+
 def person_label(name) -> str:
-    """Who did something, as a person reads it: an account's display name (once per request),
-    or what the system was doing (demo data, a background job, the command line)."""
+    """Who did something, as a person reads it: an account's display name (once per request;
+    pages look up theirs together with `remember_people`), or what the system was doing (demo
+    data, a background job, the command line)."""
     if not name or name == "system":
         return _("the system")
     if name == "job:demo" or name == "cli:demo":
@@ -187,10 +198,8 @@ def person_label(name) -> str:
         return _("a background job")
     if name.startswith("cli:"):
         return _("the command line")
-    cache = g.setdefault("person_labels", {})
-    if name not in cache:
-        cache[name] = display_names([name]).get(name, name)
-    return cache[name]
+    remember_people([name])
+    return g.person_labels[name]
 
 
 def _action_labels() -> dict:

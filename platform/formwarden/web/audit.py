@@ -13,6 +13,7 @@ from formwarden.forms import versions
 from formwarden.http.context import actor
 from formwarden.http.errors import page_message
 from formwarden.http.guard import requires
+from formwarden.http.hooks import remember_people
 from formwarden.http.rendering import page_or_block
 
 bp = Blueprint("audit", __name__)
@@ -33,6 +34,7 @@ def search():
     try:
         q = audit_search.query_from_args(args)
         items, total = audit_search.search_events(actor(), q)
+        remember_people([e.actor for e in items])
     except Invalid as exc:
         q, items, total, error = audit_search.EventQuery(), [], 0, page_message(exc)
     readable = {key for key, formdef in forms.items() if gate.can(actor(), formdef, "read")}

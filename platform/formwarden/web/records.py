@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.auth.users import display_names
 from formwarden.errors import Conflict, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
@@ -18,6 +17,7 @@ from formwarden.http.context import actor
 from formwarden.http.drafts import take_typing
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import requires
+from formwarden.http.hooks import person_label, remember_people
 from formwarden.http.i18n import current_locale, local_now
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
 from formwarden.records import bulk, history, overview, search, service
@@ -56,9 +56,8 @@ def _form_context(formdef, values, errors, mode, record=None):
 
 def _with_names(usernames: list[str]) -> list[str]:
     """The owner picker's accounts, by display name; their names looked up once for the page."""
-    names = display_names(usernames)
-    g.setdefault("person_labels", {}).update(names)
-    return sorted(usernames, key=lambda u: names.get(u, u))
+    remember_people(usernames)
+    return sorted(usernames, key=person_label)
 
 
 def _errors_by_field(details, formdef=None) -> dict:
@@ -116,6 +115,8 @@ def list_records(form_key):
     deleted = request.args.get("bin") == "1"
     page = service.list_records(who, form_key, q, deleted=deleted)
     references.prefetch(formdef, page.items)
+    remember_people([i.data.get(formdef.owner_field) for i in page.items if formdef.owner_field]
+                    + [i.deleted_by for i in page.items])
     r = gate.rights(who, formdef)  # what some record may show; each row is projected on its own
     readable = [n for n in formdef.layout_order if r.level(n) != "hidden"]
     columns, remember = _chosen_columns(formdef, readable)
@@ -244,6 +245,7 @@ def show(form_key, record_id):
     ctx = _form_context(formdef, view.data, {}, "show", record=view)
     reveal_history = request.method == "POST" and request.form.get("reveal") == "history"
     timeline = history.history(actor(), form_key, record_id, reveal_restricted=reveal_history)[::-1]
+    remember_people([e.actor for e in timeline] + ([view.data.get(formdef.owner_field)] if formdef.owner_field else []))
     return render_template("records/show.html", timeline=timeline, reveal_history=reveal_history, **ctx)
 
 
