@@ -46,17 +46,23 @@ def test_a_followup_links_its_customer_by_name(page):
     expect(page.locator(f"a[href='/f/customer/{ids['王小明']}']").first).to_have_text("王小明")
 
 
-@pytest.mark.parametrize("locale", ["zh-CN", "en"])
-def test_the_list_is_cards_on_a_phone(browser, live_server, clean_db, locale):
+def _phone(browser, live_server, username: str, locale: str):
+    """A 390 × 844 browser signed in as `username`."""
     from tests.conftest import DEMO_PASSWORD
 
-    _customers()
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale)
     page = context.new_page()
     page.goto(f"{live_server}/login")
-    page.fill("#username", "sales01")
+    page.fill("#username", username)
     page.fill("#password", DEMO_PASSWORD)
     page.click("button.primary")
+    return context, page
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_the_list_is_cards_on_a_phone(browser, live_server, clean_db, locale):
+    _customers()
+    context, page = _phone(browser, live_server, "sales01", locale)
     page.goto(f"{live_server}/f/customer/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     first = page.locator("#results tbody tr").first.locator("td.title a")
@@ -71,14 +77,7 @@ def test_the_list_is_cards_on_a_phone(browser, live_server, clean_db, locale):
 
 
 def test_a_failed_save_brings_the_first_problem_into_view(browser, live_server, clean_db):
-    from tests.conftest import DEMO_PASSWORD
-
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-    page = context.new_page()
-    page.goto(f"{live_server}/login")
-    page.fill("#username", "sales01")
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("button.primary")
+    context, page = _phone(browser, live_server, "sales01", "zh-CN")
     page.goto(f"{live_server}/f/customer/new")
     page.fill("#in-name", "手机号写错")
     page.fill("#in-mobile", "123")

@@ -62,3 +62,22 @@ def test_excel_export_and_import_through_the_pages(login_as, base_db, tmp_path):
     status = manager.get(f"/api/v1/jobs/{job_id}").get_json()
     assert status["status"] == "done", status  # the exported file comes back in unchanged
     assert service.list_records(actor_of("manager"), "customer", ListQuery(search="李小红")).total == 2
+
+
+def test_a_workbook_that_unpacks_to_gigabytes_is_refused_before_it_is_read(clean_db):
+    import zipfile
+
+    import pytest
+
+    from formwarden.errors import Invalid
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"0" * (65 * 2**20))
+    assert len(bomb.getvalue()) < 200_000  # small on the wire
+    with pytest.raises(Invalid) as err:
+        parse_upload(versions.current("customer")[1], bomb.getvalue())
+    assert err.value.code == "too_large" and err.value.field == "file"
+    with pytest.raises(Invalid) as err:
+        parse_upload(versions.current("customer")[1], b"PK\x03\x04 not a zip at all")
+    assert err.value.code == "bad_workbook"

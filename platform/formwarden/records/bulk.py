@@ -11,6 +11,7 @@ import io
 import os
 import re
 import uuid
+import zipfile
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from formwarden.records import service
 MAX_BULK = 500
 MAX_IMPORT_ROWS = 5000
 MAX_IMPORT_ERRORS = 50
+MAX_UNPACKED = 64 * 2**20  # an .xlsx is a zip: what its parts may unpack to, at most
 
 
 def _ids(ids) -> list[int]:
@@ -156,6 +158,13 @@ def xlsx_rows(content: bytes):
 
     from openpyxl import load_workbook
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as packed:  # a few KB may unpack to gigabytes
+            unpacked = sum(item.file_size for item in packed.infolist())
+    except zipfile.BadZipFile:
+        raise Invalid("the Excel file cannot be read", field="file", code="bad_workbook") from None
+    if unpacked > MAX_UNPACKED:
+        raise Invalid(f"the Excel file unpacks to more than {MAX_UNPACKED // 2**20} MB", field="file", code="too_large")
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - any unreadable workbook is the same problem for the person
