@@ -1,58 +1,204 @@
-"""Chinese field types: mainland mobile, 18-digit resident ID (with checksum), unified social credit code."""
+"""Chinese field types: mainland mobile, 18-digit resident ID, unified social credit code,
+money in CNY and a mainland address (province / city / district).
+
+Check digits, birth dates and region codes come from python-stdnum (GB 11643 MOD 11-2 and
+GB 32100); mobile segments from phonenumbers. Values typed with full-width digits, spaces or
+dashes are normalised before they are checked and stored.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+from stdnum import numdb
+from stdnum.cn import ric, uscc
 
 from formwarden.forms import FieldType
+from formwarden.forms.registry import half_width
 from formwarden.plugins import hookimpl
 
-_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
-_ID = re.compile(r"^[1-9][0-9]{16}[0-9X]$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_ID = re.compile(r"[1-9][0-9]{16}[0-9X]")
 
 
-def is_cn_mobile(value: str) -> bool:
-    return bool(_MOBILE.fullmatch(value))
+def normalise_mobile(text: str) -> str:
+    """'+86 138-1234 5678', '１３８１２３４５６７８' → '13812345678'."""
+    digits = half_width(text).replace("-", "").replace("(", "").replace(")", "")
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return digits
 
 
-def resident_id_check_char(first17: str) -> str:
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+def is_cn_mobile(value) -> bool:
+    """Loose on purpose: any 11-digit number in the 13x–19x ranges (new segments open every year)."""
+    return isinstance(value, str) and bool(_MOBILE.fullmatch(value))
 
 
-def is_resident_id(value: str) -> bool:
-    if not _ID.fullmatch(value):
+def mobile_warning(value) -> dict | None:
+    """A number in a segment phonenumbers does not know yet is kept, with a word to check it."""
+    try:
+        known = phonenumbers.is_valid_number(phonenumbers.parse(value, "CN"))
+    except phonenumbers.NumberParseException:
+        known = False
+    if known:
+        return None
+    return {"zh-CN": "号段不常见，请核对号码", "en": "Unusual number range: please check the number"}
+
+
+def _region_known(code: str) -> bool:
+    """A region code (first six digits) that exists or existed: an ID keeps the code of where it
+    was issued, which may be older or newer than the holder (so no check against the birth year)."""
+    info = {k: v for _part, props in numdb.get("cn/loc").info(code) for k, v in props.items()}
+    return bool(info.get("county"))
+
+
+def normalise_id(text: str) -> str:
+    return half_width(text).upper()
+
+
+def is_resident_id(value) -> bool:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        return False
+    if ric.calc_check_digit(value) != value[17]:
         return False
     try:
-        born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
+        born = ric.get_birth_date(value)
+    except Exception:  # stdnum: InvalidComponent for a date that does not exist
         return False
-    if not dt.date(1900, 1, 1) <= born <= dt.date.today():
+    return dt.date(1900, 1, 1) <= born <= dt.date.today() and _region_known(value[:6])
+
+
+def is_uscc(value) -> bool:
+    if not isinstance(value, str):
         return False
-    return resident_id_check_char(value[:17]) == value[17]
-
-
-def uscc_check_char(first17: str) -> str:
-    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
-    return _USCC_CHARS[(31 - total % 31) % 31]
-
-
-def is_uscc(value: str) -> bool:
-    if len(value) != 18 or any(c not in _USCC_CHARS for c in value):
+    try:
+        return uscc.validate(value) == value
+    except Exception:  # stdnum's ValidationError and its kinds
         return False
-    return uscc_check_char(value[:17]) == value[17]
+
+
+def normalise_money(text: str) -> int:
+    """'¥12,345.5' → 1234550 (cents, exact: Decimal, never float); more than two decimals is refused."""
+    plain = half_width(text).replace(",", "").replace("，", "").lstrip("¥￥").removeprefix("CNY").removesuffix("元")
+    try:
+        amount = Decimal(plain)
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError(text)
+    return int(amount * 100)
+
+
+def show_money(cents) -> str:
+    if not isinstance(cents, int) or isinstance(cents, bool):
+        return str(cents)
+    sign, cents = ("-" if cents < 0 else ""), abs(cents)
+    return f"¥{sign}{cents // 100:,}.{cents % 100:02d}"
+
+
+def money_text(cents) -> str:
+    if not isinstance(cents, int) or isinstance(cents, bool):
+        return str(cents)
+    sign, cents = ("-" if cents < 0 else ""), abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def _regions() -> dict[str, dict[str, set[str]]]:
+    """Province → city → districts, by today's names, from stdnum's table of region codes (a
+    municipality's "市辖区" is filed under the municipality's own name)."""
+    if "tree" not in _REGIONS:
+        names = dict(_table())
+        tree: dict[str, dict[str, set[str]]] = {}
+        for code, name in sorted(names.items()):
+            province = names.get(code[:2] + "0000")
+            if province is None or code.endswith("0000"):
+                continue
+            cities = tree.setdefault(province, {})
+            city = names.get(code[:4] + "00") or province
+            city = province if city == "市辖区" else city
+            if code.endswith("00"):
+                cities.setdefault(city, set())
+            else:
+                cities.setdefault(city, set()).add(name)
+        _REGIONS["tree"] = tree
+    return _REGIONS["tree"]
+
+
+_REGIONS: dict = {}
+
+
+def _table():
+    """(six-digit code, current name) for every region in stdnum's table that still exists."""
+    from importlib.resources import files
+    province = ""
+    for line in files("stdnum").joinpath("cn/loc.dat").read_text("utf-8").splitlines():
+        m = re.match(r'^(\s*)(\d+)\s+(?:province|county)="([^"]*)"', line)
+        if not m:
+            continue
+        if not m.group(1):
+            province = m.group(2)
+            yield province + "0000", m.group(3)
+            continue
+        current = [n.split("]")[-1] for n in m.group(3).split(",")
+                   if not n.startswith("[") or n.split("]")[0].endswith("-")]
+        if current:
+            yield province + m.group(2), current[-1]
+
+
+def normalise_address(text: str) -> str:
+    return " ".join(text.replace("\u3000", " ").split())
+
+
+def is_cn_address(value) -> bool:
+    """'省 市 区 详细地址': a province, one of its cities and a district of that city; a
+    municipality may leave out the city ('北京市 朝阳区 …'), a city without districts the district."""
+    if not isinstance(value, str):
+        return False
+    parts = value.split(" ")
+    cities = _regions().get(parts[0])
+    if cities is None or len(parts) < 2:
+        return False
+    if len(parts) >= 3 and parts[2] in cities.get(parts[1], ()):
+        return True
+    if parts[1] in cities.get(parts[0], ()):  # municipality
+        return True
+    return parts[1] in cities and not cities[parts[1]]
+
+
+ADDRESS_MACRO = """{% macro widget(fd, value, locale, attrs) -%}
+<input id="in-{{ fd.name }}" name="{{ fd.name }}" type="text" value="{{ value or '' }}" autocomplete="street-address"
+  placeholder="{{ '省 市 区 详细地址' if locale == 'zh-CN' else 'Province City District Street' }}" {{ attrs }}>
+{%- endmacro %}"""
 
 
 @hookimpl
 def formwarden_field_types():
     return [
-        FieldType("cn-mobile", is_cn_mobile, widget="tel", mask="keep:3,4",
-                  label={"zh-CN": "手机号", "en": "Mainland mobile"}),
-        FieldType("cn-resident-id", is_resident_id, widget="text", mask="keep:6,4",
-                  label={"zh-CN": "身份证号", "en": "Resident ID"}),
-        FieldType("cn-uscc", is_uscc, widget="text", mask="keep:2,4",
-                  label={"zh-CN": "统一社会信用代码", "en": "Unified social credit code"}),
+        FieldType("cn-mobile", is_cn_mobile, widget="tel", mask="keep:3,4", normalise=normalise_mobile,
+                  warn=mobile_warning, schema={"type": "string", "maxLength": 11},
+                  label={"zh-CN": "手机号", "en": "Mainland mobile"},
+                  message={"zh-CN": "请输入 11 位中国大陆手机号", "en": "Enter an 11-digit mainland mobile number"}),
+        FieldType("cn-resident-id", is_resident_id, widget="text", mask="keep:6,4", normalise=normalise_id,
+                  schema={"type": "string", "maxLength": 18},
+                  label={"zh-CN": "身份证号", "en": "Resident ID"},
+                  message={"zh-CN": "身份证号不正确：请核对出生日期、地区码和最后一位校验码",
+                           "en": "Not a valid resident ID: check the birth date, region code and the last (check) character"}),
+        FieldType("cn-uscc", is_uscc, widget="text", mask="keep:2,4", normalise=normalise_id,
+                  schema={"type": "string", "maxLength": 18},
+                  label={"zh-CN": "统一社会信用代码", "en": "Unified social credit code"},
+                  message={"zh-CN": "统一社会信用代码不正确：请核对 18 位代码及最后一位校验码",
+                           "en": "Not a valid unified social credit code: check the 18 characters and the last (check) one"}),
+        FieldType("cny", lambda v: isinstance(v, int) and abs(v) < 10**15, widget="money", normalise=normalise_money,
+                  display=show_money, as_text=money_text, schema={"type": "integer", "x-unit": "CNY"},
+                  label={"zh-CN": "金额（元）", "en": "Amount (CNY)"},
+                  message={"zh-CN": "请输入金额，最多两位小数", "en": "Enter an amount with at most two decimals"}),
+        FieldType("cn-address", is_cn_address, widget="text", mask="keep:6,0", normalise=normalise_address,
+                  widget_macro=ADDRESS_MACRO, schema={"type": "string", "maxLength": 200},
+                  label={"zh-CN": "地址", "en": "Address"},
+                  message={"zh-CN": "请按“省 市 区 详细地址”填写，省市区用空格隔开",
+                           "en": "Write it as 'province city district street', separated by spaces"}),
     ]

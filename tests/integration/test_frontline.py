@@ -73,7 +73,7 @@ def test_bulk_delete_shows_the_count_and_asks_once(login_as):
 def test_the_list_sorts_by_header_filters_ranges_and_remembers_columns(login_as):
     for name, amount in (("甲", 100), ("乙", 300), ("丙", 200)):
         service.create_record(actor_of("admin"), "customer",
-                              {**VALID_CUSTOMER, "owner": "sales01", "name": name, "contract_amount": amount})
+                              {**VALID_CUSTOMER, "owner": "sales01", "name": name, "status": "won", "contract_amount": amount})
     manager = login_as("manager")
     page = manager.get("/f/customer/", query_string={"sort": "-contract_amount"}).text
     assert page.index("乙") < page.index("丙") < page.index("甲")

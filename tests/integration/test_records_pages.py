@@ -73,7 +73,7 @@ def test_recycle_bin_shows_who_deleted_and_when(login_as):
     assert r.status_code == 302 and service.get_record(Actor.system("t"), "customer", rec.id).id == rec.id
 
 
-@pytest.mark.parametrize("locale, words", [("zh-CN", "手机号格式不正确"), ("en", "Not a valid Mainland mobile")])
+@pytest.mark.parametrize("locale, words", [("zh-CN", "请输入 11 位中国大陆手机号"), ("en", "Enter an 11-digit mainland mobile number")])
 def test_format_errors_name_the_format_in_words(login_as, locale, words):
     c = login_as("sales01")
     c.post("/locale", data={"locale": locale, "next": "/", "csrf_token": c.csrf})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from formwarden.forms.definition import FormDef
+from formwarden.forms.rules import when_fields
 
 LEVEL_RANK = {"hidden": 0, "masked": 1, "read": 2, "write": 3}
 SCOPE_RANK = {"own": 1, "team": 2, "all": 3}
@@ -112,8 +113,8 @@ def grants_for(formdef: FormDef, roles: frozenset[str], token_scopes: frozenset[
     needed = set() if only is None else {n for n, fd in formdef.fields.items() if fd.required} | {
         n for rule in formdef.rules for n in rule.get("require", [])}
     # a trigger whose rule would require a field the token may not write is read-only for it
-    stuck = set() if only is None else {rule["when"]["field"] for rule in formdef.rules
-                                         if any(n not in only for n in rule.get("require", []))}
+    stuck = set() if only is None else {t for rule in formdef.rules if any(n not in only for n in rule.get("require", []))
+                                         for t in when_fields(rule["when"])}
     out = []
     for role in sorted(roles):
         block = formdef.access.get(role)

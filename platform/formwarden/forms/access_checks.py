@@ -5,6 +5,7 @@ values a role may export, fields a role may write but never see again)."""
 from __future__ import annotations
 
 from formwarden.forms.definition import FormDef, Problem
+from formwarden.forms.rules import when_fields
 
 WRITE_ACTIONS = {"create", "update"}
 
@@ -29,9 +30,10 @@ def access_problems(formdef: FormDef) -> list[Problem]:
                         f"role {role!r} may create records but cannot write the required field {name!r}",
                         "required_not_writable", (("role", role), ("field", name))))
         for r, rule in enumerate(formdef.rules):
-            trigger = rule["when"]["field"]
-            if _level(block, trigger) != "write":
+            triggers = [t for t in when_fields(rule["when"]) if _level(block, t) == "write"]
+            if not triggers:
                 continue
+            trigger = triggers[0]
             for name in rule.get("require", []):
                 if _level(block, name) != "write":
                     problems.append(Problem(

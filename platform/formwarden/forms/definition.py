@@ -24,6 +24,7 @@ from formwarden.forms.patterns import (
     subschemas,
 )
 from formwarden.forms.registry import field_types
+from formwarden.forms.rules import conditions, when_fields
 
 LOCALES = ("zh-CN", "en")
 LEVELS = ("hidden", "masked", "read", "write")
@@ -109,8 +110,14 @@ def check_definition(doc: object) -> list[Problem]:
             else:
                 placed[name] = ptr
     for r, rule in enumerate(doc.get("x-rules", [])):
-        if rule["when"]["field"] not in names:
-            problems.append(Problem(f"/x-rules/{r}/when/field", f"names unknown field {rule['when']['field']!r}"))
+        when = rule["when"]
+        for c, cond in enumerate(conditions(when)):
+            ptr = f"/x-rules/{r}/when" + (f"/{'all' if 'all' in when else 'any'}/{c}" if cond is not when else "")
+            if cond["field"] not in names:
+                problems.append(Problem(f"{ptr}/field", f"names unknown field {cond['field']!r}"))
+            elif any(op in cond for op in ("gt", "gte", "lt", "lte")) and \
+                    doc["properties"][cond["field"]].get("type") not in ("integer", "number", "string"):
+                problems.append(Problem(ptr, "greater / less than compares numbers or dates only"))
         for key in ("show", "require"):
             for i, name in enumerate(rule.get(key, [])):
                 if name not in names:
@@ -206,6 +213,11 @@ class FieldDef:
             if opt == value:
                 return label
         return "" if value is None else str(value)
+
+    @property
+    def field_type(self):
+        """The registered type named by `format` (a plugin's), if any."""
+        return field_types.get(self.format or (self.schema.get("items") or {}).get("format"))
 
     @property
     def widget(self) -> str:
@@ -323,6 +335,16 @@ class FormDef:
     @property
     def rules(self) -> list[dict]:
         return self.doc.get("x-rules", [])
+
+    @cached_property
+    def rule_triggers(self) -> frozenset[str]:
+        """Fields whose value a rule reads (a change to one re-renders the fields rules govern)."""
+        return frozenset(f for rule in self.rules for f in when_fields(rule["when"]))
+
+    def ruled_by(self, trigger: str) -> set[str]:
+        """Fields some rule triggered by `trigger` shows or requires."""
+        return {f for rule in self.rules if trigger in when_fields(rule["when"])
+                for f in rule.get("show", []) + rule.get("require", [])}
 
     @property
     def access(self) -> dict:

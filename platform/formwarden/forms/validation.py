@@ -13,6 +13,7 @@ from formwarden.errors import Invalid, Unavailable
 from formwarden.forms.definition import FormDef
 from formwarden.forms.messages import render
 from formwarden.forms.registry import field_types
+from formwarden.forms.rules import filled, matches
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,9 @@ class FieldError:
 
     def as_dict(self, translate=lambda s: s) -> dict:
         """With `params`, so a page can render the message again in its reader's language."""
-        out: dict = {"field": self.field, "code": self.code, "message": render(self.code, self.params, translate)}
+        ft = field_types.get(self.params.get("format")) if self.code == "format" else None
+        message = (ft.invalid_message("en") if ft else None) or render(self.code, self.params, translate)
+        out: dict = {"field": self.field, "code": self.code, "message": message}
         if self.params:
             out["params"] = self.params
         return out
@@ -33,17 +36,8 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-def _is_filled(value) -> bool:
-    return value not in (None, "", [], {})
-
-
-def _matches(when: dict, data: dict) -> bool:
-    value = data.get(when["field"])
-    if "in" in when and value not in when["in"]:
-        return False
-    if "filled" in when and _is_filled(value) != when["filled"]:
-        return False
-    return True
+_is_filled = filled
+_matches = matches
 
 
 def visible_fields(formdef: FormDef, data: dict) -> set[str]:
@@ -144,6 +138,41 @@ def check(formdef: FormDef, data: dict, *, writable=None, visible=None) -> None:
         )
 
 
+def normalise_values(formdef: FormDef, data: dict) -> dict:
+    """Text values of typed fields as their type stores them ('+86 138 1234 5678' → '13812345678',
+    '¥1,234.5' → 123450 cents). A value its type cannot read is left for validation to refuse."""
+    out = dict(data)
+    for name, value in data.items():
+        fd = formdef.fields.get(name)
+        ft = fd.field_type if fd is not None else None
+        if ft is None or ft.normalise is None:
+            continue
+        try:
+            if isinstance(value, str):
+                out[name] = ft.normalise(value) if value.strip() else None
+            elif isinstance(value, list):
+                out[name] = [ft.normalise(v) if isinstance(v, str) else v for v in value]
+        except Exception:  # ValueError, or a plugin's normaliser that breaks: the check says why
+            continue
+    return out
+
+
+def warnings(formdef: FormDef, data: dict, names) -> dict[str, dict]:
+    """Warnings (per locale) for valid but unusual values among `names` (a type's `warn`)."""
+    out = {}
+    for name in names:
+        fd = formdef.fields.get(name)
+        ft = fd.field_type if fd is not None else None
+        if ft is not None and ft.warn is not None and data.get(name) not in (None, ""):
+            try:
+                w = ft.warn(data[name])
+            except Exception:
+                w = None
+            if w:
+                out[name] = w
+    return out
+
+
 def coerce_form_input(formdef: FormDef, form, names) -> tuple[dict, list[FieldError]]:
     """Turn HTML form input (a MultiDict) into typed values for `names`.
 
@@ -164,6 +193,13 @@ def coerce_form_input(formdef: FormDef, form, names) -> tuple[dict, list[FieldEr
         raw = (form.get(name) or "").strip()
         if raw == "":
             out[name] = None
+            continue
+        ft = fd.field_type
+        if ft is not None and ft.normalise is not None:
+            try:
+                out[name] = ft.normalise(raw)
+            except Exception:
+                errors.append(FieldError(name, "format", {"format": ft.name}))
             continue
         try:
             if fd.type == "integer":

@@ -94,8 +94,10 @@ def translate_details(details):
     out = []
     for d in details:
         if "code" in d and "field" in d:
-            d = {**d, "message": render_message(d["code"], _in_words(d["params"]), _) if "params" in d
-                 else _(d["message"])}
+            ft = field_types.get((d.get("params") or {}).get("format")) if d["code"] == "format" else None
+            own = ft.invalid_message(current_locale()) if ft is not None else None
+            d = {**d, "message": own or (render_message(d["code"], _in_words(d["params"]), _) if "params" in d
+                                         else _(d["message"]))}
         out.append(d)
     return out
 

@@ -20,6 +20,7 @@ from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.errors import init_errors
 from formwarden.http.i18n import current_locale, init_i18n, local_time
+from formwarden.http.rendering import add_plugin_templates
 
 csrf = CSRFProtect()
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -213,6 +214,7 @@ def init_http(app: Flask) -> None:
     login_manager.init_app(app)
     init_i18n(app)
     init_errors(app)
+    add_plugin_templates(app)
     app.before_request(_before)
     app.after_request(_after)
 

@@ -1,7 +1,22 @@
 """Render a whole page or one named block of it (the HTMX fragment) from the same template."""
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import Flask, current_app, render_template, request
+from jinja2 import ChoiceLoader, FunctionLoader
+
+from formwarden.forms.registry import field_types
+
+
+def _field_type_template(name: str):
+    """`fieldtype/<type>`: the widget macro a field-type plugin gives (its own Jinja source)."""
+    if not name.startswith("fieldtype/"):
+        return None
+    ft = field_types.get(name.removeprefix("fieldtype/"))
+    return ft.widget_macro if ft is not None and ft.widget_macro else None
+
+
+def add_plugin_templates(app: Flask) -> None:
+    app.jinja_env.loader = ChoiceLoader([app.jinja_env.loader, FunctionLoader(_field_type_template)])  # type: ignore[list-item]
 
 
 def is_htmx() -> bool:

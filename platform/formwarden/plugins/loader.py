@@ -5,6 +5,7 @@ platform; a duplicate field type is such a failure.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pluggy
 
-from formwarden.forms.registry import DuplicateFieldType, FieldTypeRegistry, field_types
+from formwarden.forms.registry import FieldType, FieldTypeRegistry, field_types
 from formwarden.plugins.spec import PROJECT, FormwardenSpec
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,9 @@ def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) 
             pm.register(module, name=name)
             for types in _only(pm, module, "formwarden_field_types")():
                 for ft in types or []:
-                    registry.register(ft)
+                    if not isinstance(ft, FieldType):
+                        raise TypeError(f"formwarden_field_types must return FieldType objects, not {ft!r:.80}")
+                    registry.register(dataclasses.replace(ft, plugin=name))
             for sinks in _only(pm, module, "formwarden_alert_sinks")():
                 if not all(callable(sink) for sink in sinks or []):
                     raise TypeError("formwarden_alert_sinks must return callables")
@@ -103,8 +106,9 @@ def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) 
                 if not isinstance(types, dict) or not all(callable(f) for f in types.values()):
                     raise TypeError("formwarden_backup_target_types must return {scheme: factory}")
             report.loaded.append(name)
-        except (DuplicateFieldType, Exception) as exc:
+        except Exception as exc:  # a bad hook result disables the plugin, with the types it registered
             report.broken[name] = f"registration failed: {exc}"
+            registry.unregister_plugin(name)
             if pm.is_registered(module):
                 pm.unregister(module)
     for name, why in report.broken.items():

@@ -21,6 +21,7 @@ from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import check as validate_data
+from formwarden.forms.validation import normalise_values, visible_fields
 from formwarden.models import Form, Record, User, utcnow
 from formwarden.records import search
 from formwarden.records.indexes import form_is
@@ -220,8 +221,10 @@ class NewRecord:
 
 def prepare_create(actor: Actor, formdef: FormDef, data: dict) -> NewRecord:
     """Every check a create makes, without writing (imports check all rows before writing any)."""
-    data = _clean(data)
+    data = _clean(normalise_values(formdef, data))
     gate.check_write(actor, formdef, list(data), "create")
+    shown = visible_fields(formdef, data)
+    data = {k: v for k, v in data.items() if k in shown}  # a field its rules hide is not stored
     owner_id, owner_name = _resolve_owner(formdef, data, actor, None)
     gate.check_owner(actor, formdef, owner_id, "create")
     gate.check_write(actor, formdef, list(data), "create", owner_id)
@@ -267,8 +270,13 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     gate.check_write(actor, formdef, list(changes), "update", rec.owner_id)
     if expected_version is not None and rec.version != expected_version:
         raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
+    changes = normalise_values(formdef, changes)
     old = unseal_data(formdef, rec.data)
     new = _clean({**old, **changes})
+    writable = gate.writable_fields(actor, formdef, "update", rec.owner_id)
+    shown = visible_fields(formdef, new)
+    # A field the rules now hide is cleared (if this person may write it: else it stays as it was).
+    new = {k: v for k, v in new.items() if k in shown or k not in formdef.fields or k not in writable}
     owner_id = rec.owner_id
     if formdef.owner_field and formdef.owner_field in changes:
         if changes[formdef.owner_field] in (None, ""):
@@ -278,7 +286,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
         if owner_id != rec.owner_id:
             gate.check_owner(actor, formdef, owner_id, "update")
             gate.check_write(actor, formdef, list(changes), "update", owner_id)
-    validate_data(formdef, new, writable=gate.writable_fields(actor, formdef, "update", rec.owner_id),
+    validate_data(formdef, new, writable=writable,
                   visible=gate.readable_fields(actor, formdef, rec.owner_id))
     _check_refs(actor, formdef, new, changes)
     diff = _diff(old, new)

@@ -12,7 +12,14 @@ from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.errors import Conflict, Invalid, NotFound
 from formwarden.forms import versions
-from formwarden.forms.validation import FieldError, coerce_form_input, required_fields, validate, visible_fields
+from formwarden.forms.validation import (
+    FieldError,
+    coerce_form_input,
+    required_fields,
+    validate,
+    visible_fields,
+    warnings,
+)
 from formwarden.http.context import actor
 from formwarden.http.drafts import take_typing
 from formwarden.http.errors import page_message, translate_details
@@ -48,7 +55,7 @@ def _form_context(formdef, values, errors, mode, record=None):
         reason_fields=[n for n, fd in formdef.fields.items() if fd.reason_required and levels[n] == "write"],
         restricted_names=formdef.restricted_fields,
         shown=visible_fields(formdef, values), required=required_fields(formdef, values),
-        rule_triggers={rule["when"]["field"] for rule in formdef.rules},
+        rule_triggers=formdef.rule_triggers,
         members=_with_names(service.assignable_owners(who, formdef, action, record.rights if record is not None else None)),
         can=lambda action: r.can(action),
     )
@@ -373,9 +380,10 @@ def check_field(form_key):
                                                     if e.field in readable]
     own = next((e for e in all_errors if e.field == name), None)
     ctx = _form_context(formdef, values, {}, "edit" if current is not None else "create", record=current)
-    affected = {f for rule in formdef.rules if rule["when"]["field"] == name
-                for f in rule.get("show", []) + rule.get("require", [])}
+    affected = formdef.ruled_by(name)
+    warning = warnings(formdef, values, [name]).get(name) if own is None else None
     ctx.update(check_field=name, field_error=translate_details([own.as_dict()])[0]["message"] if own else "",
+               field_warning=(warning.get(current_locale()) or warning.get("en", "")) if warning else "",
                affected=[f for f in formdef.fields if f in affected and f in readable])
     return render_block("records/form.html", "field_check", **ctx), 200, {"Vary": "HX-Request"}
 

@@ -1,0 +1,504 @@
+"""The form builder's edits to a definition draft, as pure functions on the document.
+
+A business manager never writes JSON: each edit here takes what the builder's controls send
+(labels, a kind of field, limits, options, rules) and returns the changed document. Field keys
+are made from the English label and never change once a version holding them is published
+(renaming a label touches no stored data). Problems are raised as Invalid naming the control.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import unicodedata
+
+from formwarden.errors import Invalid
+from formwarden.forms.patterns import pattern_problem
+from formwarden.forms.registry import field_types
+from formwarden.forms.rules import OPERATORS, conditions
+
+SCHEMA = "https://json-schema.org/draft/2020-12/schema"
+KEY = re.compile(r"[a-z][a-z0-9_]{0,47}")
+MAX_FIELDS = 200
+MAX_PATTERN = 200
+MAX_OPTIONS = 200
+
+# The kinds of field the builder offers, beside the registered field types (plugins).
+BASIC_KINDS: dict[str, dict] = {
+    "text": {"type": "string", "maxLength": 200},
+    "textarea": {"type": "string", "maxLength": 2000, "x-widget": "textarea"},
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "money": {"type": "number", "minimum": 0, "x-widget": "money", "x-unit": "CNY"},
+    "date": {"type": "string", "format": "date"},
+    "select": {"type": "string", "enum": []},
+    "multiselect": {"type": "array", "items": {"type": "string", "enum": []}, "uniqueItems": True},
+    "tags": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 20}, "maxItems": 20,
+             "uniqueItems": True, "x-widget": "tags"},
+    "yesno": {"type": "boolean"},
+    "member": {"type": "string", "x-widget": "member"},
+    "reference": {"type": "integer", "x-ref": ""},
+}
+_TYPE_KEYS = ("type", "format", "enum", "items", "x-widget", "x-ref", "x-unit", "x-enum-labels", "uniqueItems",
+              "maxItems", "minItems")
+
+
+def _bad(field: str, message: str, code: str = "invalid") -> Invalid:
+    return Invalid(message, field=field, code=code, details=[{"field": field, "code": code, "message": message}])
+
+
+def new_form(key: str, title_zh: str, title_en: str) -> dict:
+    key = (key or "").strip()
+    if not KEY.fullmatch(key):
+        raise _bad("key", "a form key: lower-case letters, digits and _ (starting with a letter), up to 48")
+    if not title_zh.strip() or not title_en.strip():
+        raise _bad("title_en" if title_zh.strip() else "title_zh", "a title in both languages is required", "required")
+    return {
+        "$schema": SCHEMA, "type": "object", "additionalProperties": False, "required": [],
+        "x-form": {"key": key, "title": {"zh-CN": title_zh.strip(), "en": title_en.strip()}},
+        "properties": {},
+        "x-layout": {"sections": []},
+        "x-rules": [],
+        "x-access": {"admin": {"scope": "all", "actions": ["read"], "fields": {}}},
+    }
+
+
+def kinds() -> list[str]:
+    return list(BASIC_KINDS) + [ft.name for ft in field_types.all() if ft.name != "date"]
+
+
+def kind_of(spec: dict) -> str:
+    """The builder kind a field's schema is (the reverse of `schema_for_kind`)."""
+    fmt = spec.get("format") or (spec.get("items") or {}).get("format")
+    if fmt and fmt != "date":
+        return fmt
+    if "x-ref" in spec:
+        return "reference"
+    widget = spec.get("x-widget")
+    t = spec.get("type", "string")
+    if t == "array":
+        return "multiselect" if "enum" in (spec.get("items") or {}) else "tags"
+    if "enum" in spec:
+        return "select"
+    if fmt == "date":
+        return "date"
+    if widget in ("textarea", "money", "member"):
+        return widget
+    return {"integer": "integer", "number": "number", "boolean": "yesno"}.get(t, "text")
+
+
+def schema_for_kind(kind: str) -> dict:
+    if kind in BASIC_KINDS:
+        return copy.deepcopy(BASIC_KINDS[kind])
+    ft = field_types.get(kind)
+    if ft is None:
+        raise _bad("kind", f"unknown kind of field {kind!r}")
+    return {**copy.deepcopy(ft.schema), "format": ft.name}
+
+
+def slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    out = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")[:40]
+    return out if out and out[0].isalpha() else ("field_" + out if out else "field")
+
+
+def _unique_key(doc: dict, wanted: str) -> str:
+    key, n = wanted, 2
+    while key in doc["properties"]:
+        key = f"{wanted[:44]}_{n}"
+        n += 1
+    return key
+
+
+def add_field(doc: dict, kind: str, label_zh: str, label_en: str, section: str | None = None) -> tuple[dict, str]:
+    """A new field at the end of `section` (the last one; a first section is made if none)."""
+    doc = copy.deepcopy(doc)
+    if len(doc["properties"]) >= MAX_FIELDS:
+        raise _bad("kind", f"a form holds at most {MAX_FIELDS} fields")
+    if not label_zh.strip() or not label_en.strip():
+        raise _bad("label_en" if label_zh.strip() else "label_zh", "a label in both languages is required", "required")
+    spec = schema_for_kind(kind)
+    spec["x-label"] = {"zh-CN": label_zh.strip()[:100], "en": label_en.strip()[:100]}
+    if kind in ("select", "multiselect"):
+        _set_options(spec, [("option_1", "选项一", "Option 1"), ("option_2", "选项二", "Option 2")])
+    key = _unique_key(doc, slug(label_en))
+    doc["properties"][key] = spec
+    sections = doc.setdefault("x-layout", {"sections": []})["sections"]
+    if not sections:
+        sections.append({"key": "main", "title": copy.deepcopy(doc["x-form"]["title"]), "fields": []})
+    target = next((s for s in sections if s["key"] == section), sections[-1])
+    target["fields"].append(key)
+    return doc, key
+
+
+def remove_field(doc: dict, name: str) -> dict:
+    """Leaves the form (and its rules, layout, list and required lists); stored values stay in
+    the records and their history, shown read-only as "removed in version N"."""
+    doc = copy.deepcopy(doc)
+    _field(doc, name)
+    del doc["properties"][name]
+    doc["required"] = [n for n in doc.get("required", []) if n != name]
+    for section in doc.get("x-layout", {}).get("sections", []):
+        section["fields"] = [n for n in section["fields"] if n != name]
+    doc.get("x-layout", {})["sections"] = [s for s in doc.get("x-layout", {}).get("sections", []) if s["fields"]] \
+        if "x-layout" in doc else []
+    rules = []
+    for rule in doc.get("x-rules", []):
+        if any(c["field"] == name for c in conditions(rule["when"])):
+            continue
+        rule = {k: ([n for n in v if n != name] if k in ("show", "require") else v) for k, v in rule.items()}
+        if rule.get("show") or rule.get("require"):
+            rules.append(rule)
+    doc["x-rules"] = rules
+    form = doc["x-form"]
+    for key in ("owner_field", "title_field", "followup_field"):
+        if form.get(key) == name:
+            del form[key]
+    if "list_fields" in form:
+        form["list_fields"] = [n for n in form["list_fields"] if n != name]
+        if not form["list_fields"]:
+            del form["list_fields"]
+    return doc
+
+
+def _field(doc: dict, name: str) -> dict:
+    spec = doc["properties"].get(name)
+    if spec is None:
+        raise _bad("field", f"no field {name!r} in this form", "unknown_field")
+    return spec
+
+
+def move_field(doc: dict, name: str, section: str, index: int) -> dict:
+    """Put `name` at position `index` of `section` (drag and drop, or the up/down buttons)."""
+    doc = copy.deepcopy(doc)
+    _field(doc, name)
+    sections = doc.get("x-layout", {}).get("sections", [])
+    target = next((s for s in sections if s["key"] == section), None)
+    if target is None:
+        raise _bad("section", f"no section {section!r}", "unknown_section")
+    for s in sections:
+        if name in s["fields"]:
+            s["fields"].remove(name)
+    target["fields"].insert(max(0, min(index, len(target["fields"]))), name)
+    doc["x-layout"]["sections"] = [s for s in sections if s["fields"] or s is target]
+    return doc
+
+
+def step_field(doc: dict, name: str, step: int) -> dict:
+    """One place up (-1) or down (+1), crossing into the next section at its edge."""
+    sections = doc.get("x-layout", {}).get("sections", [])
+    for i, s in enumerate(sections):
+        if name in s["fields"]:
+            j = s["fields"].index(name) + step
+            if 0 <= j < len(s["fields"]):
+                return move_field(doc, name, s["key"], j)
+            k = i + step
+            if 0 <= k < len(sections):
+                return move_field(doc, name, sections[k]["key"], len(sections[k]["fields"]) if step < 0 else 0)
+            return copy.deepcopy(doc)
+    raise _bad("field", f"field {name!r} is in no section", "unknown_field")
+
+
+def add_section(doc: dict, title_zh: str, title_en: str) -> dict:
+    doc = copy.deepcopy(doc)
+    if not title_zh.strip() or not title_en.strip():
+        raise _bad("section_en" if title_zh.strip() else "section_zh", "a title in both languages is required",
+                   "required")
+    sections = doc.setdefault("x-layout", {"sections": []})["sections"]
+    keys = {s["key"] for s in sections}
+    key, n = slug(title_en)[:30] or "section", 2
+    base = key
+    while key in keys:
+        key, n = f"{base}_{n}", n + 1
+    sections.append({"key": key, "title": {"zh-CN": title_zh.strip()[:60], "en": title_en.strip()[:60]}, "fields": []})
+    return doc
+
+
+def rename_section(doc: dict, key: str, title_zh: str, title_en: str) -> dict:
+    doc = copy.deepcopy(doc)
+    for s in doc.get("x-layout", {}).get("sections", []):
+        if s["key"] == key:
+            if not title_zh.strip() or not title_en.strip():
+                raise _bad("section_en", "a title in both languages is required", "required")
+            s["title"] = {"zh-CN": title_zh.strip()[:60], "en": title_en.strip()[:60]}
+            return doc
+    raise _bad("section", f"no section {key!r}", "unknown_section")
+
+
+def _number(form, name: str, integer: bool = False):
+    raw = (form.get(name) or "").strip()
+    if raw == "":
+        return None
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise _bad(name, "a number is expected here", "type") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value
+
+
+def _set_options(spec: dict, options: list[tuple[str, str, str]]) -> None:
+    target = spec["items"] if spec.get("type") == "array" else spec
+    target["enum"] = [o[0] for o in options]
+    spec["x-enum-labels"] = {"zh-CN": [o[1] for o in options], "en": [o[2] for o in options]}
+
+
+def parse_options(text: str) -> list[tuple[str, str, str]]:
+    """One option per line: `中文 | English` or `value | 中文 | English` (a value is made from
+    the English label when not given; values are what records store and never change)."""
+    out: list[tuple[str, str, str]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 2:
+            value, zh, en = slug(parts[1]), parts[0], parts[1]
+        elif len(parts) == 3:
+            value, zh, en = parts
+        else:
+            raise _bad("options", f"line {n}: write '中文 | English' or 'value | 中文 | English'")
+        if not zh or not en or not value:
+            raise _bad("options", f"line {n}: each option needs a label in both languages")
+        if value in [o[0] for o in out]:
+            raise _bad("options", f"line {n}: the value {value!r} is used twice")
+        out.append((value[:60], zh[:60], en[:60]))
+    if not out:
+        raise _bad("options", "a choice field needs at least one option", "required")
+    if len(out) > MAX_OPTIONS:
+        raise _bad("options", f"at most {MAX_OPTIONS} options")
+    return out
+
+
+def options_text(spec: dict) -> str:
+    target = spec["items"] if spec.get("type") == "array" else spec
+    labels = spec.get("x-enum-labels") or {}
+    return "\n".join(f"{v} | {zh} | {en}" for v, zh, en in
+                     zip(target.get("enum", []), labels.get("zh-CN", target.get("enum", [])),
+                         labels.get("en", target.get("enum", []))))
+
+
+def update_field(doc: dict, name: str, form) -> dict:
+    """The field's settings from the builder's field panel (a MultiDict-like `form`)."""
+    doc = copy.deepcopy(doc)
+    spec = _field(doc, name)
+    label_zh, label_en = (form.get("label_zh") or "").strip(), (form.get("label_en") or "").strip()
+    if not label_zh or not label_en:
+        raise _bad("label_en" if label_zh else "label_zh", "a label in both languages is required", "required")
+    kind = form.get("kind") or kind_of(spec)
+    if kind != kind_of(spec):
+        fresh = schema_for_kind(kind)
+        spec = {k: v for k, v in spec.items() if k not in _TYPE_KEYS and k not in ("minimum", "maximum", "minLength",
+                                                                                    "maxLength", "pattern", "default")}
+        spec.update(fresh)
+        if kind in ("select", "multiselect"):
+            _set_options(spec, [("option_1", "选项一", "Option 1")])
+    spec["x-label"] = {"zh-CN": label_zh[:100], "en": label_en[:100]}
+    help_zh, help_en = (form.get("help_zh") or "").strip(), (form.get("help_en") or "").strip()
+    if help_zh or help_en:
+        spec["x-help"] = {"zh-CN": help_zh or help_en, "en": help_en or help_zh}
+    else:
+        spec.pop("x-help", None)
+    t = spec.get("type")
+    if t in ("integer", "number") and "x-ref" not in spec and spec.get("format") not in field_types.names():
+        for key in ("minimum", "maximum"):
+            value = _number(form, key, integer=t == "integer")
+            if value is None:
+                spec.pop(key, None)
+            else:
+                spec[key] = value
+        if spec.get("minimum") is not None and spec.get("maximum") is not None and spec["minimum"] > spec["maximum"]:
+            raise _bad("maximum", "the largest value is below the smallest")
+    if t == "string" and kind in ("text", "textarea"):
+        for key in ("minLength", "maxLength"):
+            value = _number(form, key, integer=True)
+            if value is not None and not 0 <= value <= 10000:
+                raise _bad(key, "a length from 0 to 10,000")
+            if value is None:
+                spec.pop(key, None)
+            else:
+                spec[key] = value
+        if spec.get("minLength", 0) > spec.get("maxLength", 10000):
+            raise _bad("maxLength", "the longest is shorter than the shortest")
+        pattern = (form.get("pattern") or "").strip()
+        if pattern:
+            if len(pattern) > MAX_PATTERN:
+                raise _bad("pattern", f"a pattern of at most {MAX_PATTERN} characters")
+            reason = pattern_problem(pattern)
+            if reason:
+                raise _bad("pattern", reason, "unsafe_pattern")
+            spec["pattern"] = pattern
+        else:
+            spec.pop("pattern", None)
+    if kind in ("select", "multiselect") and "options" in form:
+        _set_options(spec, parse_options(form.get("options") or ""))
+    if kind == "reference":
+        spec["x-ref"] = (form.get("ref") or "").strip()
+    default = (form.get("default") or "").strip()
+    if default and t in ("string", "integer", "number") and kind not in ("member", "reference"):
+        try:
+            spec["default"] = int(default) if t == "integer" else float(default) if t == "number" else default
+        except ValueError:
+            raise _bad("default", "the default must be a value of the field's kind", "type") from None
+    else:
+        spec.pop("default", None)
+    sensitivity = form.get("sensitivity") or "internal"
+    if sensitivity not in ("public", "internal", "confidential", "restricted"):
+        raise _bad("sensitivity", "unknown sensitivity")
+    if sensitivity == "internal":
+        spec.pop("x-sensitivity", None)
+    else:
+        spec["x-sensitivity"] = sensitivity
+    mask = (form.get("mask") or "").strip()
+    if mask:
+        if not re.fullmatch(r"keep:[0-9]{1,2},[0-9]{1,2}|all", mask):
+            raise _bad("mask", "a mask is 'all' or 'keep:N,M' (first N and last M characters shown)")
+        spec["x-mask"] = mask
+    else:
+        spec.pop("x-mask", None)
+    if form.get("reason_required"):
+        spec["x-reason-required"] = True
+    else:
+        spec.pop("x-reason-required", None)
+    doc["properties"][name] = spec
+    required = [n for n in doc.get("required", []) if n != name]
+    if form.get("required"):
+        required.append(name)
+    doc["required"] = required
+    return doc
+
+
+def _parse_value(text: str, spec: dict):
+    t = (spec.get("items") or {}).get("type") if spec.get("type") == "array" else spec.get("type")
+    text = text.strip()
+    if t == "integer":
+        return int(text)
+    if t == "number":
+        return float(text) if "." in text else int(text)
+    if t == "boolean":
+        return text.lower() in ("1", "true", "yes", "是")
+    return text
+
+
+def condition(doc: dict, field: str, op: str, values: list[str]) -> dict:
+    """One condition from the rule panel: a field, an operator and the values typed or chosen."""
+    spec = _field(doc, field)
+    if op not in OPERATORS:
+        raise _bad("op", f"unknown test {op!r}")
+    if op == "filled":
+        return {"field": field, "filled": not values or values[0] not in ("0", "false", "no")}
+    values = [v for v in values if v.strip()]
+    if not values:
+        raise _bad("value", "choose or type the value the rule compares with", "required")
+    try:
+        parsed = [_parse_value(v, spec) for v in values]
+    except ValueError:
+        raise _bad("value", "the value must be of the field's kind (a number here)", "type") from None
+    if op in ("in", "not_in"):
+        return {"field": field, op: parsed}
+    if op in ("gt", "gte", "lt", "lte") and not all(isinstance(v, (int, float, str)) for v in parsed):
+        raise _bad("value", "compare numbers or dates", "type")
+    return {"field": field, op: parsed[0]}
+
+
+def add_rule(doc: dict, conds: list[dict], combine: str, show: list[str], require: list[str]) -> dict:
+    doc = copy.deepcopy(doc)
+    if not conds:
+        raise _bad("field", "a rule needs a condition", "required")
+    if not show and not require:
+        raise _bad("targets", "choose the fields the rule shows or requires", "required")
+    for name in [*show, *require]:
+        _field(doc, name)
+    if any(name in [c["field"] for c in conds] for name in show):
+        raise _bad("targets", "a field cannot show itself")
+    when = conds[0] if len(conds) == 1 else {("any" if combine == "any" else "all"): conds}
+    rule: dict = {"when": when}
+    if show:
+        rule["show"] = list(dict.fromkeys(show))
+    if require:
+        rule["require"] = list(dict.fromkeys(require))
+    doc.setdefault("x-rules", []).append(rule)
+    return doc
+
+
+def remove_rule(doc: dict, index: int) -> dict:
+    doc = copy.deepcopy(doc)
+    rules = doc.get("x-rules", [])
+    if not 0 <= index < len(rules):
+        raise _bad("rule", "no such rule", "unknown_rule")
+    del rules[index]
+    return doc
+
+
+def update_settings(doc: dict, form) -> dict:
+    """Title, description, title / owner / follow-up field, list columns, place among the forms."""
+    doc = copy.deepcopy(doc)
+    x = doc["x-form"]
+    zh, en = (form.get("title_zh") or "").strip(), (form.get("title_en") or "").strip()
+    if not zh or not en:
+        raise _bad("title_en" if zh else "title_zh", "a title in both languages is required", "required")
+    x["title"] = {"zh-CN": zh[:100], "en": en[:100]}
+    dzh, den = (form.get("description_zh") or "").strip(), (form.get("description_en") or "").strip()
+    if dzh or den:
+        x["description"] = {"zh-CN": (dzh or den)[:300], "en": (den or dzh)[:300]}
+    else:
+        x.pop("description", None)
+    for key in ("title_field", "owner_field", "followup_field"):
+        value = (form.get(key) or "").strip()
+        if value:
+            _field(doc, value)
+            x[key] = value
+        else:
+            x.pop(key, None)
+    columns = [n for n in form.getlist("list_fields") if n]
+    for n in columns:
+        _field(doc, n)
+    if columns:
+        x["list_fields"] = columns
+    else:
+        x.pop("list_fields", None)
+    order = _number(form, "order", integer=True)
+    if order is not None and not 0 <= order <= 10000:
+        raise _bad("order", "a place from 0 to 10,000")
+    if order is None:
+        x.pop("order", None)
+    else:
+        x["order"] = order
+    return doc
+
+
+# --- what a version changes -----------------------------------------------------------------
+
+def changelog(before: dict | None, after: dict) -> dict:
+    """{"added": [...], "removed": [...], "changed": {field: [what, ...]}, "form": [what, ...]}."""
+    old = (before or {}).get("properties", {})
+    new = after.get("properties", {})
+    added = [n for n in new if n not in old]
+    removed = [n for n in old if n not in new]
+    changed: dict[str, list[str]] = {}
+    old_required, new_required = set((before or {}).get("required", [])), set(after.get("required", []))
+    for name in new:
+        if name not in old:
+            continue
+        a, b = old[name], new[name]
+        what = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        if (name in old_required) != (name in new_required):
+            what.append("required")
+        if what:
+            changed[name] = what
+    form = []
+    if before is not None:
+        for key in ("x-form", "x-layout", "x-rules"):
+            a = {k: v for k, v in (before.get(key) or {}).items() if k != "version"} if key == "x-form" \
+                else before.get(key)
+            b = {k: v for k, v in (after.get(key) or {}).items() if k != "version"} if key == "x-form" \
+                else after.get(key)
+            if (a or None) != (b or None):
+                form.append(key)
+    return {"added": added, "removed": removed, "changed": changed, "form": form}
+
+
+def stored_shape_changed(before: dict, after: dict) -> bool:
+    """Whether a field's stored values may no longer fit: its type, format, options or limits."""
+    keys = ("type", "format", "enum", "items", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+            "minLength", "maxLength", "pattern", "multipleOf", "x-ref", "maxItems", "minItems", "uniqueItems")
+    return any(before.get(k) != after.get(k) for k in keys)
