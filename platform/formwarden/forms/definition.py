@@ -257,6 +257,11 @@ class FieldDef:
         return bool(self.schema.get("x-reason-required"))
 
     @property
+    def removed_in(self) -> int | None:
+        """The form version that removed this field (history and older records show it read-only)."""
+        return self.schema.get("x-removed-in")
+
+    @property
     def ref(self) -> str | None:
         """The form whose record id this field holds (`x-ref`), if any."""
         return self.schema.get("x-ref")

@@ -89,6 +89,45 @@ def definition(form: Form, version: int | None = None) -> FormDef:
     return cached
 
 
+def removed_fields(form: Form) -> dict[str, tuple[dict, int]]:
+    """Fields earlier versions had and the current one does not: {name: (its last schema, the
+    version that removed it)}. Their values stay in older records and in history, read-only."""
+    out: dict[str, tuple[dict, int]] = {}
+    previous: dict = {}
+    rows = (FormVersion.select(FormVersion.version, FormVersion.definition)
+            .where(FormVersion.form == form.id, FormVersion.version <= form.current_version)
+            .order_by(FormVersion.version))
+    for row in rows:
+        props = json.loads(row.definition)["properties"]
+        for name, spec in previous.items():
+            if name not in props and name not in out:
+                out[name] = (spec, row.version)
+        for name in props:
+            out.pop(name, None)  # a field added back is no longer removed
+        previous = {**previous, **props}
+    return out
+
+
+_with_removed: dict[tuple[int, int, int, int], FormDef] = {}
+
+
+def with_removed(form: Form, formdef: FormDef) -> FormDef:
+    """The current definition plus every field removed since an earlier version (after the
+    current fields), for history and older records: their values stay readable under the
+    current policy (a removed field is hidden unless the role's default level shows it)."""
+    key = (id(db.database.obj), form.id, form.current_version, form.policy_version or 0)
+    cached = _with_removed.get(key)
+    if cached is None:
+        removed = removed_fields(form)
+        if not removed:
+            return formdef
+        doc = json.loads(json.dumps(formdef.doc))
+        for name, (spec, version) in removed.items():
+            doc["properties"][name] = {**spec, "x-removed-in": version}
+        cached = _with_removed[key] = FormDef(doc)
+    return cached
+
+
 def current(key: str) -> tuple[Form, FormDef]:
     form = get_form(key)
     return form, definition(form)
@@ -100,6 +139,7 @@ def all_forms() -> list[tuple[Form, FormDef]]:
 
 def clear_cache() -> None:
     _cache.clear()
+    _with_removed.clear()
     _forms.clear()
 
 

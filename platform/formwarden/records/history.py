@@ -68,6 +68,7 @@ def history(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
     Restricted values the actor may read come in clear (and a reveal event is recorded) unless
     `reveal_restricted` is False, when they come masked."""
     form, formdef, rec = _record_for(actor, form_key, record_id, deleted)
+    formdef = versions.with_removed(form, formdef)  # removed fields stay in the history, read-only
     out, version = [], 0
     revealed: set | None = set() if reveal_restricted else None
     for seq, at, who, action, diff, reason in _events(form.key, rec.id):
@@ -108,6 +109,7 @@ def _state_at(formdef: FormDef, record_id: int, target: int) -> dict:
 def record_at(actor: Actor, form_key: str, record_id, version: int) -> dict:
     """The record's data as it was at `version`, projected for `actor` like any read."""
     form, formdef, rec = _record_for(actor, form_key, record_id, False)
+    formdef = versions.with_removed(form, formdef)
     return gate.project(actor, formdef, _state_at(formdef, rec.id, int(version)), rec.owner_id)
 
 

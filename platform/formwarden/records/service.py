@@ -47,6 +47,7 @@ class RecordView:
     deleted_at: datetime | None = None
     deleted_by: str = ""
     rights: Rights = field(default=NO_RIGHTS, compare=False, repr=False)  # on this record, for pages
+    own_rights: Rights = field(default=NO_RIGHTS, compare=False, repr=False)  # over its own version's fields
 
     def as_api(self) -> dict:
         body = {"id": self.id, "version": self.version, "form_version": self.form_version, "data": self.data}
@@ -56,16 +57,26 @@ class RecordView:
         return body
 
 
+def version_formdef(form: Form, formdef: FormDef, form_version: int | None) -> FormDef:
+    """The definition that reads a record last saved with `form_version`: today's, plus (for an
+    older record) the fields removed since, so their values stay readable (never writable)."""
+    if not form_version or form_version == form.current_version:
+        return formdef
+    return versions.with_removed(form, formdef)
+
+
 def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: str | None = None,
           reveal=frozenset(), deleted_by: str = "", action: str = "read") -> RecordView:
     owner_id = rec.owner_id  # type: ignore[attr-defined]
-    visible = gate.visible_fields(actor, formdef, owner_id, action)
+    own = version_formdef(form, formdef, rec.form_version)
+    visible = gate.visible_fields(actor, own, owner_id, action)
     return RecordView(
         id=rec.id, form=form.key, version=rec.version, form_version=rec.form_version,
-        data=gate.project(actor, formdef, unseal_data(formdef, rec.data, only=visible), owner_id, reveal, action),
+        data=gate.project(actor, own, unseal_data(own, rec.data, only=visible), owner_id, reveal, action),
         owner=owner_name or "",
         created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at, deleted_by=deleted_by,
         rights=gate.record_rights(actor, formdef, owner_id),
+        own_rights=gate.record_rights(actor, versions.with_removed(form, formdef), owner_id),
     )
 
 
@@ -271,12 +282,16 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     if expected_version is not None and rec.version != expected_version:
         raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
     changes = normalise_values(formdef, changes)
-    old = unseal_data(formdef, rec.data)
+    own = version_formdef(form, formdef, rec.form_version)
+    old = unseal_data(own, rec.data)
     new = _clean({**old, **changes})
     writable = gate.writable_fields(actor, formdef, "update", rec.owner_id)
     shown = visible_fields(formdef, new)
-    # A field the rules now hide is cleared (if this person may write it: else it stays as it was).
-    new = {k: v for k, v in new.items() if k in shown or k not in formdef.fields or k not in writable}
+    # Saving moves an older record to the current version: a field removed since leaves the record
+    # (its value stays in the history, through this change's diff). A field the rules now hide is
+    # cleared if this person may write it (else it stays as it was).
+    removed = {k: v for k, v in new.items() if k not in formdef.fields}
+    new = {k: v for k, v in new.items() if k in formdef.fields and (k in shown or k not in writable)}
     owner_id = rec.owner_id
     if formdef.owner_field and formdef.owner_field in changes:
         if changes[formdef.owner_field] in (None, ""):
@@ -289,10 +304,11 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     validate_data(formdef, new, writable=writable,
                   visible=gate.readable_fields(actor, formdef, rec.owner_id))
     _check_refs(actor, formdef, new, changes)
-    diff = _diff(old, new)
+    diff = _diff({k: v for k, v in old.items() if k not in removed}, new)
     if not diff:
         return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
     _require_reason(formdef, diff, reason)
+    sealed_diff = {**seal_diff(formdef, diff), **seal_diff(own, {k: [v, None] for k, v in removed.items()})}
     now = utcnow()
     # Unchanged sealed values keep their ciphertext; changed ones are sealed afresh.
     stored = seal_data(formdef, {k: (rec.data[k] if k not in diff and k in rec.data else v) for k, v in new.items()})
@@ -302,7 +318,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
         if n != 1:
             raise Conflict("record was changed by someone else; reload and retry", code="stale_version")
         search.index_record(formdef, rec.id, stored)
-        record_event(actor, action, form_key=form.key, record_id=rec.id, diff=seal_diff(formdef, diff), reason=reason)
+        record_event(actor, action, form_key=form.key, record_id=rec.id, diff=sealed_diff, reason=reason)
     rec = Record(id=rec.id, form=form.id, form_version=form.current_version, version=rec.version + 1,
                  owner=owner_id, data=stored, created_at=rec.created_at, updated_at=now)
     owner_name = new.get(formdef.owner_field) if formdef.owner_field else None

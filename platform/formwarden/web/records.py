@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.errors import Conflict, Invalid, NotFound
-from formwarden.forms import versions
+from formwarden.forms import builder, versions
 from formwarden.forms.validation import (
     FieldError,
     coerce_form_input,
@@ -38,10 +38,10 @@ def _formdef(form_key: str):
     return versions.current(form_key)[1]
 
 
-def _form_context(formdef, values, errors, mode, record=None):
+def _form_context(formdef, values, errors, mode, record=None, rights=None):
     """What a form page shows: on an existing record, the rights of the grants covering it."""
     who = actor()
-    r = record.rights if record is not None else gate.rights(who, formdef)
+    r = rights or (record.rights if record is not None else gate.rights(who, formdef))
     action = "create" if mode == "create" else "update"
     owner = formdef.owner_field
     if mode == "create" and owner and not r.may_write(owner, action) and not values.get(owner):
@@ -59,6 +59,20 @@ def _form_context(formdef, values, errors, mode, record=None):
         members=_with_names(service.assignable_owners(who, formdef, action, record.rights if record is not None else None)),
         can=lambda action: r.can(action),
     )
+
+
+def _own_version(form, view) -> dict:
+    """An older record shows the fields of its own form version (those removed since marked);
+    editing it moves it to the current version, with what that changes said beforehand."""
+    if not view.form_version or view.form_version == form.current_version:
+        return {"only_fields": None, "upgrade": None}
+    own = versions.definition(form, view.form_version)
+    current = versions.definition(form)
+    log = builder.changelog(own.doc, current.doc)
+    return {"only_fields": set(own.fields),
+            "upgrade": {"from": view.form_version, "to": form.current_version,
+                        "added": [current.fields[n] for n in log["added"]],
+                        "removed": [own.fields[n] for n in log["removed"]]}}
 
 
 def _with_names(usernames: list[str]) -> list[str]:
@@ -247,9 +261,10 @@ def create(form_key):
 @requires(Perm.RECORDS)
 def show(form_key, record_id):
     """The record and its history; past restricted values only on a POST (it records a reveal)."""
-    formdef = _formdef(form_key)
+    form, formdef = versions.current(form_key)
     view = service.get_record(actor(), form_key, record_id)
-    ctx = _form_context(formdef, view.data, {}, "show", record=view)
+    ctx = _form_context(versions.with_removed(form, formdef), view.data, {}, "show", record=view, rights=view.own_rights)
+    ctx.update(_own_version(form, view))
     reveal_history = request.method == "POST" and request.form.get("reveal") == "history"
     timeline = history.history(actor(), form_key, record_id, reveal_restricted=reveal_history)[::-1]
     remember_people([e.actor for e in timeline] + ([view.data.get(formdef.owner_field)] if formdef.owner_field else []))
@@ -260,10 +275,11 @@ def show(form_key, record_id):
 @requires(Perm.RECORDS)
 def show_version(form_key, record_id, version, error=None):
     """The record as it was at `version`, read-only, with a revert button."""
-    formdef = _formdef(form_key)
+    form, formdef = versions.current(form_key)
     current = service.get_record(actor(), form_key, record_id)
     data = history.record_at(actor(), form_key, record_id, version)
-    ctx = _form_context(formdef, data, {}, "show", record=current)
+    ctx = _form_context(versions.with_removed(form, formdef), data, {}, "show", record=current, rights=current.own_rights)
+    ctx["only_fields"] = None
     return render_template("records/show.html", at_version=version, revert_error=error, timeline=[], **ctx), \
         (422 if error else 200)
 
@@ -288,10 +304,11 @@ def revert(form_key, record_id):
 @bp.route("/f/<form_key>/<int:record_id>/edit", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
 def edit(form_key, record_id):
-    formdef = _formdef(form_key)
+    form, formdef = versions.current(form_key)
     who = actor()
     current = service.get_record(who, form_key, record_id)
     gate.require(who, formdef, "update")
+    upgrade = _own_version(form, current)["upgrade"]
     sealed = formdef.restricted_fields
     # Restricted values are never put into the form; an empty input keeps the stored value.
     values, errors, status = {k: v for k, v in current.data.items() if k not in sealed}, {}, 200
@@ -331,7 +348,7 @@ def edit(form_key, record_id):
                 return "", 204, {"HX-Redirect": target}
             return redirect(target)
     ctx = _form_context(formdef, values, errors, "edit", record=current)
-    ctx["conflict"] = conflict
+    ctx.update(conflict=conflict, upgrade=upgrade)
     if is_htmx() and request.method == "POST":
         return render_block("records/form.html", "form_body", **ctx), status, {"Vary": "HX-Request"}
     return render_template("records/form.html", **ctx), status
