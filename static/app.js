@@ -52,3 +52,35 @@ document.addEventListener("htmx:afterSettle", function (evt) {
 document.addEventListener("DOMContentLoaded", function () {
   if (document.querySelector(".record-form .alert.error")) focusFirstError(document.querySelector(".record-form"));
 });
+
+// Form builder: drag a field onto another place (the server moves it; ↑/↓ buttons do the same
+// without a mouse). After the move the page reloads with the new order.
+(function () {
+  var dragged = null;
+  document.addEventListener("dragstart", function (evt) {
+    var li = evt.target.closest && evt.target.closest(".design-fields li[data-field]");
+    if (!li) return;
+    dragged = li;
+    li.classList.add("dragging");
+    evt.dataTransfer.effectAllowed = "move";
+    evt.dataTransfer.setData("text/plain", li.dataset.field);
+  });
+  document.addEventListener("dragend", function () { if (dragged) dragged.classList.remove("dragging"); dragged = null; });
+  document.addEventListener("dragover", function (evt) {
+    if (dragged && evt.target.closest && evt.target.closest(".design-fields")) evt.preventDefault();
+  });
+  document.addEventListener("drop", function (evt) {
+    var list = evt.target.closest && evt.target.closest(".design-fields");
+    if (!dragged || !list) return;
+    evt.preventDefault();
+    var over = evt.target.closest("li[data-field]");
+    var items = Array.prototype.filter.call(list.children, function (li) { return li !== dragged; });
+    var index = over && over !== dragged ? items.indexOf(over) : items.length;
+    var body = new URLSearchParams({field: dragged.dataset.field, section: list.dataset.section, index: String(index),
+                                    rev: list.dataset.rev});
+    var token = document.querySelector("input[name=csrf_token]");
+    fetch(list.dataset.move, {method: "POST", body: body, credentials: "same-origin",
+                              headers: {"X-CSRFToken": token ? token.value : ""}})
+      .then(function () { window.location.reload(); });
+  });
+})();

@@ -15,6 +15,7 @@ from formwarden.web.alerts import bp as alert_pages
 from formwarden.web.audit import bp as audit_pages
 from formwarden.web.auth import bp as auth_pages
 from formwarden.web.backups import bp as backup_pages
+from formwarden.web.design import bp as design_pages
 from formwarden.web.jobs import bp as job_pages
 from formwarden.web.people import bp as people_pages
 from formwarden.web.records import bp as record_pages
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     init_http(app)
     for blueprint in (auth_pages, record_pages, reference_pages, job_pages, audit_pages, alert_pages, backup_pages, people_pages,
-                      access_pages, token_pages, api_v1):
+                      access_pages, token_pages, design_pages, api_v1):
         app.register_blueprint(blueprint)
     guard.wrap_static(app)
     guard.check_declared(app)

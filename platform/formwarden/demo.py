@@ -15,7 +15,7 @@ from formwarden.records.service import create_record
 TEAMS = {"East sales": [f"sales{i:02d}" for i in range(1, 11)] + ["intern"],
          "South sales": [f"sales{i:02d}" for i in range(11, 21)]}
 SALES = [f"sales{i:02d}" for i in range(1, 21)]
-USERS = [("admin", ["admin"]), ("manager", ["manager"]), ("finance", ["finance"]), ("support", ["support"]),
+USERS = [("admin", ["admin"]), ("manager", ["manager", "form_designer"]), ("finance", ["finance"]), ("support", ["support"]),
          ("intern", ["intern"]), ("auditor", ["auditor"])] + [(s, ["sales"]) for s in SALES]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "霞", "平", "刚", "桂英"]

@@ -134,6 +134,26 @@ def _requests(p1: int, p2: int, victim: str = "nobody"):
         "backups.restore_record": [("POST", f"{ARCHIVE}/restore-record",
                                     {"data": {"form": "customer", "record_id": str(p1), "reason": "x"}})],
         "people.index": [("GET", "/admin/", {})],
+        "design.index": [("GET", "/design/", {})],
+        "design.new_form": [("POST", "/design/new", {"data": {"key": "", "title_zh": "", "title_en": ""}})],
+        "design.editor": [("GET", "/design/customer", {}), ("GET", "/design/customer?field=mobile", {})],
+        "design.add_field": [("POST", "/design/customer/fields", {"data": {"kind": "text", "label_zh": "", "rev": "x"}})],
+        "design.update_field": [("POST", "/design/customer/fields/notes", {"data": {"label_zh": "备注", "rev": "x"}})],
+        "design.remove_field": [("POST", "/design/customer/fields/notes/remove", {"data": {"rev": "x"}})],
+        "design.step_field": [("POST", "/design/customer/fields/notes/step", {"data": {"dir": "up", "rev": "x"}})],
+        "design.move_field": [("POST", "/design/customer/move", {"data": {"field": "notes", "section": "more",
+                                                                           "index": "0", "rev": "x"}})],
+        "design.add_section": [("POST", "/design/customer/sections", {"data": {"section_zh": "", "rev": "x"}})],
+        "design.rename_section": [("POST", "/design/customer/sections/more", {"data": {"section_zh": "", "rev": "x"}})],
+        "design.add_rule": [("POST", "/design/customer/rules", {"data": {"field_0": "status", "rev": "x"}})],
+        "design.remove_rule": [("POST", "/design/customer/rules/0/remove", {"data": {"rev": "x"}})],
+        "design.settings": [("POST", "/design/customer/settings", {"data": {"title_zh": "", "rev": "x"}})],
+        "design.preview": [("POST", "/design/customer/preview", {"data": {"_field": "status", "status": "won"}})],
+        "design.publish": [("GET", "/design/customer/publish", {}),
+                           ("POST", "/design/customer/publish", {"data": {"rev": "x"}})],
+        "design.discard": [("POST", "/design/customer/discard", {"data": {}})],
+        "design.export": [("GET", "/design/customer/export", {})],
+        "design.import_definition": [("POST", "/design/customer/import", {"data": {}})],
         "people.list_people": [("GET", "/admin/people", {}), ("GET", "/admin/people?status=dormant&q=x", {})],
         "people.new_person": [("GET", "/admin/people/new", {}), ("POST", "/admin/people/new", {"data": {"username": ""}})],
         "people.person": [("GET", person, {}), ("POST", person, {"data": {"time_zone": "Nowhere/Else"}})],
@@ -311,6 +331,13 @@ def _expectations(user, s, p1, p2):
     else:
         assert set(console.values()) == {403}, f"{user} console -> {console}"
     assert s["GET /account/tokens"] == (200 if user in ("admin", "manager") else 403), user
+    design = {k: s[k] for k in s if " /design" in k}
+    if user in ("admin", "manager"):  # the demo manager is also a form designer
+        assert design["GET /design/"] == 200 and design["GET /design/customer"] == 200, design
+        assert design["GET /design/customer/export"] == 200 and design["POST /design/customer/publish"] == 409, design
+        assert set(design.values()) <= {200, 204, 302, 409}, design
+    else:
+        assert set(design.values()) == {403}, f"{user} builder -> {design}"
     assert s["POST /tokens/0/revoke"] == 404, user
     expected = {
         "auditor": dict(show1=403, show2=403, create_page=403, api_create=403),

@@ -29,6 +29,7 @@ BUILTIN_ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "admin": frozenset(Perm),
     "manager": frozenset({Perm.ACCOUNT, Perm.RECORDS, Perm.TOKENS_OWN}),
     "auditor": frozenset({Perm.ACCOUNT, Perm.AUDIT_READ, Perm.ALERTS_VIEW}),
+    "form_designer": frozenset({Perm.ACCOUNT, Perm.RECORDS, Perm.FORMS_MANAGE}),
 }
 DEFAULT_PERMISSIONS = frozenset({Perm.ACCOUNT, Perm.RECORDS})  # a new role, unless told otherwise
 

@@ -26,6 +26,7 @@ BUILTIN_ROLES = {
     "support": ("客服", "Support"),
     "intern": ("实习生", "Intern"),
     "auditor": ("审计员", "Auditor"),
+    "form_designer": ("表单设计", "Form designer"),
 }
 
 

@@ -27,9 +27,13 @@ from formwarden.records import search
 from formwarden.records.indexes import ensure_field_indexes
 
 
-def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
+def publish(actor: Actor, doc: dict, *, reason: str = "", changes: dict | None = None,
+            before_event=None, all_new: bool = False) -> tuple[Form, int, bool]:
     """Publish `doc` as the next version of its form unless identical to the current one.
 
+    `changes` (the builder's changelog) goes into the publish event; `before_event(form, version)`
+    runs inside the transaction first (the builder's conversions of stored values). `all_new`: a
+    new form from the builder, whose every field waits for a decision in the matrix.
     Returns (form, version, changed). Raises Invalid listing every problem.
     """
     formdef = versions.checked_definition(doc)
@@ -62,15 +66,20 @@ def publish(actor: Actor, doc: dict) -> tuple[Form, int, bool]:
         ensure_field_indexes(form.id, formdef)
         if previous is not None and search.searched_fields(parse_definition(previous)) != search.searched_fields(formdef):
             search.rebuild([(form.id, formdef)])  # a field now searched, or no longer
-        record_event(actor, "form_publish", form_key=formdef.key, diff={"version": [version - 1 or None, version]})
-        _carry_policy(actor, form, previous, doc, version)
+        if before_event is not None:
+            before_event(form, version)
+        record_event(actor, "form_publish", form_key=formdef.key, reason=reason,
+                     diff={"version": [version - 1 or None, version],
+                           **{k: [None, v] for k, v in (changes or {}).items() if v}})
+        _carry_policy(actor, form, previous, doc, version, all_new)
     return form, version, True
 
 
-def _carry_policy(actor: Actor, form: Form, previous: dict | None, doc: dict, version: int) -> None:
+def _carry_policy(actor: Actor, form: Form, previous: dict | None, doc: dict, version: int,
+                  all_new: bool = False) -> None:
     """The policy after publishing `doc` as `version` (see the module's docstring)."""
     if previous is None or not form.policy_version:
-        access, added = doc["x-access"], []
+        access, added = doc["x-access"], (list(doc["properties"]) if all_new else [])
     else:
         stated = doc["x-access"] != previous["x-access"]
         access = doc["x-access"] if stated else policies.current_access(form)

@@ -386,9 +386,19 @@ def condition(doc: dict, field: str, op: str, values: list[str]) -> dict:
         raise _bad("op", f"unknown test {op!r}")
     if op == "filled":
         return {"field": field, "filled": not values or values[0] not in ("0", "false", "no")}
-    values = [v for v in values if v.strip()]
+    if op in ("in", "not_in"):
+        values = [part for v in values for part in v.replace("，", ",").split(",")]
+    values = [v.strip() for v in values if v.strip()]
     if not values:
         raise _bad("value", "choose or type the value the rule compares with", "required")
+    target = spec["items"] if spec.get("type") == "array" else spec
+    if "enum" in target:  # an option may be typed as shown (either language) or by its value
+        labels = {label: opt for loc in ("zh-CN", "en")
+                  for opt, label in zip(target["enum"], (spec.get("x-enum-labels") or {}).get(loc, target["enum"]))}
+        unknown = [v for v in values if v not in target["enum"] and v not in labels]
+        if unknown:
+            raise _bad("value", f"not an option of this field: {', '.join(unknown)}")
+        values = [v if v in target["enum"] else labels[v] for v in values]
     try:
         parsed = [_parse_value(v, spec) for v in values]
     except ValueError:

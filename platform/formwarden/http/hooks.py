@@ -264,4 +264,5 @@ def init_http(app: Flask) -> None:
                 "can_backups": bool(who and has_perm(who, Perm.BACKUPS)),
                 "can_people": bool(who and has_perm(who, Perm.USERS_MANAGE)),
                 "can_access": bool(who and has_perm(who, Perm.ACCESS_MANAGE)),
+                "can_design": bool(who and has_perm(who, Perm.FORMS_MANAGE)),
                 "can_tokens": bool(who and has_perm(who, Perm.TOKENS_OWN))}

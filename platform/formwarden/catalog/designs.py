@@ -1,0 +1,348 @@
+"""Form designs: the builder's draft of a form's next version, its checks, and publishing it.
+
+One draft per form, shared by its designers, kept in `setting` under `design.draft.<key>`
+(`{"doc", "base", "by", "at", "rev"}`): edits name the revision they were made on, so two
+designers never overwrite each other. Publishing runs every check the platform has, refuses
+a change that would leave stored values invalid unless the designer picked a conversion for
+the field (previewed first), and writes version N+1 with its changelog.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+from formwarden import db
+from formwarden.access import gate
+from formwarden.access.actor import Actor
+from formwarden.access.permissions import Perm, has_perm
+from formwarden.audit import record_event
+from formwarden.catalog import publishing
+from formwarden.db import write_transaction
+from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
+from formwarden.forms import builder, versions
+from formwarden.forms.access_checks import access_problems
+from formwarden.forms.definition import FormDef, Problem, check_definition
+from formwarden.models import Form, FormVersion, Record, Setting, utcnow
+from formwarden.records import search
+from formwarden.records.indexes import form_is
+from formwarden.records.sealing import seal_data, seal_diff, unseal_data
+
+DRAFT = "design.draft."
+MAX_IMPORT = 1_000_000  # bytes of an imported definition file
+
+
+def require_designer(actor: Actor) -> None:
+    if not has_perm(actor, Perm.FORMS_MANAGE):
+        raise Forbidden("you may not design forms", code="missing_permission")
+
+
+def _published(form_key: str) -> tuple[Form | None, dict | None]:
+    form = Form.get_or_none(Form.key == form_key)
+    if form is None or not form.current_version:
+        return form, None
+    return form, copy.deepcopy(versions.definition(form).doc)
+
+
+def _rev(value: dict) -> str:
+    body = json.dumps([value.get("base"), value["doc"]], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def draft(form_key: str, *, lock: bool = False) -> dict:
+    """The form's draft; a fresh copy of the published version when none is stored (not stored
+    until edited). NotFound for a form neither published nor drafted."""
+    form, doc = _published(form_key)
+    query = Setting.select().where(Setting.key == DRAFT + form_key)
+    if lock and db.is_postgres():
+        query = query.for_update()
+    row = query.first()
+    base = form.current_version if form is not None else 0
+    value = None
+    if row is not None:
+        stored = json.loads(row.value)
+        if stored.get("base") == base:
+            value = stored
+    if value is None:
+        if doc is None:
+            raise NotFound(f"no form {form_key!r}", field="form", code="unknown_form")
+        doc.pop("$id", None)
+        doc["x-form"].pop("version", None)
+        value = {"doc": doc, "base": base, "by": "", "at": "", "edited": False}
+    value["rev"] = _rev(value)
+    return value
+
+
+def drafts() -> dict[str, dict]:
+    """Every stored draft by form key (new forms not yet published included)."""
+    out = {}
+    for row in Setting.select().where(Setting.key.startswith(DRAFT)):
+        value = json.loads(row.value)
+        out[row.key.removeprefix(DRAFT)] = value
+    return out
+
+
+def _store(actor: Actor, form_key: str, value: dict) -> dict:
+    value.update(by=actor.username or actor.name, at=utcnow().isoformat(timespec="seconds"), edited=True)
+    value["rev"] = _rev(value)
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if not Setting.update(value=text, updated_at=utcnow()).where(Setting.key == DRAFT + form_key).execute():
+        Setting.create(key=DRAFT + form_key, value=text)
+    return value
+
+
+def edit(actor: Actor, form_key: str, rev: str, change) -> dict:
+    """Apply `change(doc) -> doc` (a builder edit) to the draft seen at `rev`; Conflict when
+    someone changed the draft since."""
+    require_designer(actor)
+    with write_transaction():
+        value = draft(form_key, lock=True)
+        if rev != value["rev"]:
+            raise Conflict("someone changed this draft since you opened it: reload and try again",
+                           code="stale_draft")
+        value["doc"] = change(value["doc"])
+        return _store(actor, form_key, value)
+
+
+def create(actor: Actor, key: str, title_zh: str, title_en: str) -> dict:
+    require_designer(actor)
+    doc = builder.new_form(key, title_zh, title_en)
+    with write_transaction():
+        form = Form.get_or_none(Form.key == key)
+        if (form is not None and form.current_version) or \
+                Setting.select().where(Setting.key == DRAFT + key).exists():
+            raise Invalid(f"a form {key!r} already exists", field="key", code="exists",
+                          details=[{"field": "key", "code": "exists", "message": "A form with this key already exists."}])
+        return _store(actor, key, {"doc": doc, "base": 0})
+
+
+def discard(actor: Actor, form_key: str) -> None:
+    require_designer(actor)
+    with write_transaction():
+        value = draft(form_key, lock=True)
+        if not value.get("edited"):
+            return
+        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+        record_event(actor, "form_draft_discard", form_key=form_key,
+                     diff={"draft_by": [value.get("by"), None], "base": [value.get("base"), None]})
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+def problems(doc: dict) -> list[Problem]:
+    """Every publish-time problem of the draft: the meta-schema, pattern safety, references,
+    unknown field types, and access blocks that would leave a role unable to save."""
+    found = check_definition(doc)
+    if found:
+        return found
+    formdef = FormDef(doc)
+    out = list(access_problems(formdef))
+    for name, fd in formdef.fields.items():
+        if fd.ref and not Form.select().where(Form.key == fd.ref, Form.current_version > 0).exists() \
+                and fd.ref != formdef.key:
+            out.append(Problem(f"/properties/{name}/x-ref", f"links to the form {fd.ref!r}, which does not exist"))
+    return out
+
+
+def field_of(pointer: str) -> str:
+    """The field a problem's JSON pointer concerns ("" for the form as a whole)."""
+    parts = pointer.split("/")
+    if len(parts) > 2 and parts[1] == "properties":
+        return parts[2]
+    if len(parts) > 4 and parts[1] == "x-access" and parts[3] == "fields":
+        return parts[4]
+    return ""
+
+
+def affected_values(form: Form, before: FormDef, after: FormDef) -> dict[str, list[tuple[int, object, int]]]:
+    """Fields whose stored values the new version would refuse: {field: [(record id, value,
+    owner id), …]} over live records (each needs a conversion before it can publish)."""
+    names = [n for n in after.fields if n in before.fields
+             and builder.stored_shape_changed(before.fields[n].schema, after.fields[n].schema)]
+    out: dict[str, list] = {}
+    if not names:
+        return out
+    query = (Record.select(Record.id, Record.owner, Record.data)
+             .where(form_is(form.id), Record.deleted_at.is_null()).order_by(Record.id))
+    for rec in query:
+        data = unseal_data(after, rec.data, only=set(names))
+        for name in names:
+            value = data.get(name)
+            if value is None:
+                continue
+            if any(True for _ in after.validator.iter_errors({name: value}) if _.validator != "required"):
+                out.setdefault(name, []).append((rec.id, value, rec.owner_id))  # type: ignore[attr-defined]
+    return out
+
+
+def convert(value, fd) -> object | None:
+    """A stored value in the field's new kind, or None when it cannot become one (cleared)."""
+    target = fd.schema.get("type")
+    options = fd.options
+    try:
+        if isinstance(value, list) and target != "array":
+            value = value[0] if value else None
+        if target == "array" and not isinstance(value, list):
+            value = [value]
+        if target == "integer" and not isinstance(value, bool):
+            value = int(str(value).replace(",", "").strip())
+        elif target == "number" and not isinstance(value, bool):
+            num = float(str(value).replace(",", "").strip())
+            value = int(num) if num.is_integer() else num
+        elif target == "string" and not isinstance(value, str):
+            value = str(value)
+    except (TypeError, ValueError):
+        return None
+    if options is not None:
+        labels = {label: opt for loc in ("zh-CN", "en") for opt, label in fd.option_labels(loc)}
+        if isinstance(value, list):
+            value = [v if v in options else labels.get(v) for v in value]
+            value = [v for v in value if v is not None] or None
+        elif value not in options:
+            value = labels.get(value)
+    return value
+
+
+def preview(actor: Actor, form_key: str) -> dict:
+    """What publishing the draft would do: problems, changelog, and per field whose stored values
+    would no longer fit, the records affected with their value now and after conversion (values
+    as the designer may see them through the gate; "" when they may not)."""
+    require_designer(actor)
+    value = draft(form_key)
+    doc = value["doc"]
+    found = problems(doc)
+    form, before_doc = _published(form_key)
+    log = builder.changelog(before_doc, doc)
+    conversions: dict[str, dict] = {}
+    if not found and form is not None and before_doc is not None:
+        before, after = versions.definition(form), FormDef(doc)
+        for name, rows in affected_values(form, before, after).items():
+            samples = []
+            for rid, old, owner in rows[:20]:
+                new = convert(old, after.fields[name])
+                seen = gate.project(actor, before, {name: old}, owner)
+                seen_new = gate.project(actor, after, {name: new}, owner) if new is not None else {}
+                samples.append({"id": rid, "old": seen.get(name, ""), "new": seen_new.get(name, ""),
+                                "cleared": new is None})
+            conversions[name] = {"count": len(rows), "samples": samples,
+                                 "cleared": sum(1 for _id, old, _o in rows if convert(old, after.fields[name]) is None)}
+    return {"draft": value, "problems": found, "changelog": log, "conversions": conversions,
+            "next_version": (form.current_version if form is not None else 0) + 1}
+
+
+def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fields=()) -> int:
+    """Publish the draft seen at `rev` as the next version. A field whose stored values would no
+    longer fit is refused unless it is in `convert_fields` (each such value is converted, or
+    cleared where it cannot be: one audited change per record, in the same transaction)."""
+    require_designer(actor)
+    with write_transaction():
+        value = draft(form_key, lock=True)
+        if rev != value["rev"]:
+            raise Conflict("someone changed this draft since you checked it: check it again", code="stale_draft")
+        doc = copy.deepcopy(value["doc"])
+        found = problems(doc)
+        if found:
+            raise Invalid(f"the form has {len(found)} problem(s)", code="invalid_definition",
+                          details=[{**p.as_dict(), "field": field_of(p.pointer)} for p in found])
+        form, before_doc = _published(form_key)
+        log = builder.changelog(before_doc, doc)
+        pending: dict = {}
+        if form is not None and before_doc is not None:
+            doc["x-access"] = json.loads(FormVersion.get(FormVersion.form == form, FormVersion.version ==
+                                                          form.current_version).definition)["x-access"]
+            doc["x-access"] = {role: {**block, "fields": {n: lvl for n, lvl in block["fields"].items()
+                                                          if n == "*" or n in doc["properties"]}}
+                               for role, block in doc["x-access"].items()}
+            before, after = versions.definition(form), FormDef(doc)
+            pending = affected_values(form, before, after)
+            refused = sorted(set(pending) - set(convert_fields))
+            if refused:
+                raise Invalid(f"stored values of {', '.join(refused)} would no longer be valid", code="needs_conversion",
+                              details=[{"field": n, "code": "needs_conversion", "count": len(pending[n]),
+                                        "message": f"{len(pending[n])} record(s) hold values this change makes invalid:"
+                                                   " choose to convert them"} for n in refused])
+
+        def _convert(form: Form, version: int) -> None:
+            after = FormDef(doc)
+            for name, rows in pending.items():
+                for rid, old, _owner in rows:
+                    _apply_conversion(actor, form, after, rid, name, convert(old, after.fields[name]), version)
+
+        added_new_form = before_doc is None
+        _form, version, _changed = publishing.publish(
+            actor, doc, reason=note.strip()[:1000],
+            changes={"added": log["added"], "removed": log["removed"], "changed": sorted(log["changed"]),
+                     "converted": sorted(pending)},
+            before_event=_convert, all_new=added_new_form)
+        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+    versions.forget_forms()
+    return version
+
+
+def _apply_conversion(actor: Actor, form: Form, after: FormDef, record_id: int, name: str, new, version: int) -> None:
+    rec = Record.get_by_id(record_id)
+    data = unseal_data(after, rec.data)
+    old = data.get(name)
+    if new is None:
+        data.pop(name, None)
+    else:
+        data[name] = new
+    stored = seal_data(after, data)
+    Record.update(data=stored, version=Record.version + 1, updated_at=utcnow(), updated_by=actor.user_id) \
+        .where(Record.id == record_id).execute()
+    search.index_record(after, record_id, stored)
+    record_event(actor, "update", form_key=form.key, record_id=record_id,
+                 diff=seal_diff(after, {name: [old, new]}),
+                 reason=f"converted for form version {version}")
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+def export(actor: Actor, form_key: str) -> dict:
+    """The published definition with its access policy in force, as form_defs/ holds it."""
+    require_designer(actor)
+    form, doc = _published(form_key)
+    if form is None or doc is None:
+        raise NotFound(f"no published form {form_key!r}", code="unknown_form")
+    doc.pop("$id", None)
+    doc["x-form"].pop("version", None)
+    with write_transaction():
+        record_event(actor, "form_export", form_key=form_key, diff={"version": [None, form.current_version]})
+    return doc
+
+
+def import_file(actor: Actor, form_key: str, raw: bytes) -> dict:
+    """A definition file (as export writes it) becomes the form's draft, after its checks."""
+    require_designer(actor)
+    if len(raw) > MAX_IMPORT:
+        raise Invalid("the file is larger than 1 MB", field="file", code="too_large")
+    try:
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Invalid(f"not a JSON file: {exc}", field="file", code="invalid_json") from None
+    found = check_definition(doc)
+    if found:
+        raise Invalid(f"the file has {len(found)} problem(s)", field="file", code="invalid_definition",
+                      details=[{**p.as_dict(), "field": field_of(p.pointer)} for p in found])
+    if doc["x-form"]["key"] != form_key:
+        raise Invalid(f"the file is the form {doc['x-form']['key']!r}, not {form_key!r}", field="file",
+                      code="other_form")
+    doc.pop("$id", None)
+    doc["x-form"].pop("version", None)
+    require_designer(actor)
+    with write_transaction():
+        try:
+            value = draft(form_key, lock=True)
+        except NotFound:
+            value = {"base": 0}
+        value["doc"] = doc
+        stored = _store(actor, form_key, value)
+        record_event(actor, "form_import", form_key=form_key, diff={"fields": [None, sorted(doc["properties"])]})
+    return stored
+
+
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("a key appears twice in one object")
+    return dict(pairs)

@@ -1,0 +1,340 @@
+"""The form builder (forms.manage): create forms, add / move / configure fields and sections,
+rules without code, a live preview drawn by the record form's own macros, publish version N+1
+after every check (problems shown on the field they concern), export and import definitions."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from formwarden.access.permissions import Perm
+from formwarden.catalog import designs
+from formwarden.errors import Conflict, DomainError, Invalid, NotFound
+from formwarden.forms import builder, versions
+from formwarden.forms.definition import FormDef, check_definition
+from formwarden.forms.registry import field_types
+from formwarden.forms.rules import OPERATORS, conditions
+from formwarden.forms.validation import coerce_form_input, required_fields, validate, visible_fields, warnings
+from formwarden.http.context import actor
+from formwarden.http.errors import translate_details
+from formwarden.http.guard import requires
+from formwarden.http.i18n import current_locale
+from formwarden.http.rendering import render_block
+from formwarden.web.console import say
+
+bp = Blueprint("design", __name__, url_prefix="/design")
+
+OP_LABELS = {"in": "is one of", "not_in": "is not one of", "equals": "is", "not_equals": "is not",
+             "gt": "is greater than", "gte": "is at least", "lt": "is less than", "lte": "is at most",
+             "filled": "is filled in"}
+
+
+def _kind_labels() -> dict[str, str]:
+    out = {"text": _("Text"), "textarea": _("Long text"), "integer": _("Whole number"), "number": _("Number"),
+           "money": _("Amount"), "date": _("Date"), "select": _("Single choice"), "multiselect": _("Multiple choice"),
+           "tags": _("Tags"), "yesno": _("Yes / no"), "member": _("Person (owner)"), "reference": _("Link to a record")}
+    locale = current_locale()
+    for ft in field_types.all():
+        if ft.name not in out:
+            out[ft.name] = (ft.label or {}).get(locale) or ft.name
+    return out
+
+
+def _back(key: str, field: str | None = None, anchor: str = ""):
+    return redirect(url_for("design.editor", form_key=key, field=field) + anchor)
+
+
+def _apply(key: str, change, field: str | None = None, anchor: str = ""):
+    """Run a builder edit on the draft; its problem is flashed on the editor."""
+    try:
+        designs.edit(actor(), key, request.form.get("rev", ""), change)
+    except Conflict:
+        flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."), "error")
+    except Invalid as exc:
+        flash(f"{_(exc.message)}", "error")
+        return _back(key, field or request.form.get("field") or None, anchor)
+    return _back(key, field, anchor)
+
+
+@bp.route("/")
+@requires(Perm.FORMS_MANAGE)
+def index():
+    drafts = designs.drafts()
+    forms = [(form, formdef, drafts.get(form.key)) for form, formdef in versions.all_forms()]
+    new = [(key, value) for key, value in drafts.items() if not any(f.key == key for f, _d, _v in forms)]
+    report = current_app.extensions.get("formwarden_plugins")
+    return render_template("design/index.html", forms=forms, new_forms=new, report=report,
+                           types=field_types.all(), kind_labels=_kind_labels())
+
+
+@bp.route("/new", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def new_form():
+    f = request.form
+    try:
+        designs.create(actor(), f.get("key", "").strip(), f.get("title_zh", ""), f.get("title_en", ""))
+    except Invalid as exc:
+        flash(_(exc.message) if exc.code != "exists" else _("A form with this key already exists."), "error")
+        return redirect(url_for("design.index"))
+    return redirect(url_for("design.editor", form_key=f.get("key", "").strip()))
+
+
+def _preview_context(doc: dict, values: dict) -> dict:
+    formdef = FormDef(doc)
+    levels = {n: "write" for n in formdef.fields}
+    return dict(pformdef=formdef, pvalues=values, plevels=levels, pshown=visible_fields(formdef, values),
+                prequired=required_fields(formdef, values), ptriggers=formdef.rule_triggers)
+
+
+@bp.route("/<form_key>")
+@requires(Perm.FORMS_MANAGE)
+def editor(form_key):
+    value = designs.draft(form_key)
+    doc = value["doc"]
+    problems = designs.problems(doc)
+    by_field: dict[str, list[str]] = {}
+    for p in problems:
+        by_field.setdefault(designs.field_of(p.pointer), []).append(p.reason)
+    field = request.args.get("field")
+    if field and field not in doc["properties"]:
+        field = None
+    sound = not check_definition(doc)
+    ctx = _preview_context(doc, {}) if sound else {}
+    return render_template(
+        "design/editor.html", key=form_key, value=value, doc=doc, problems=problems, by_field=by_field,
+        field=field, spec=doc["properties"].get(field) if field else None, kinds=builder.kinds(),
+        kind_labels=_kind_labels(), kind_of=builder.kind_of, options_text=builder.options_text,
+        op_labels={k: _(v) for k, v in OP_LABELS.items()}, operators=OPERATORS, conditions=conditions,
+        rule_words=_rule_words, forms=[f.key for f, _d in versions.all_forms()], sound=sound,
+        published=versions_of(form_key), **ctx)
+
+
+def versions_of(form_key: str) -> list[dict]:
+    try:
+        form = versions.get_form(form_key)
+    except NotFound:
+        return []
+    out, before = [], None
+    for v in range(1, form.current_version + 1):
+        doc = versions.definition(form, v).doc
+        out.append({"version": v, "log": builder.changelog(before, doc)})
+        before = doc
+    return out[::-1]
+
+
+def _label(doc: dict, name: str) -> str:
+    spec = doc["properties"].get(name) or {}
+    locale = current_locale()
+    return (spec.get("x-label") or {}).get(locale) or name
+
+
+def _rule_words(doc: dict, rule: dict) -> str:
+    """A rule in the designer's words: "when Kind is one of On site: show Receipt"."""
+    when = rule["when"]
+    joiner = _(" and ") if "all" in when else _(" or ")
+    parts = []
+    for c in conditions(when):
+        spec = doc["properties"].get(c["field"]) or {}
+        fd = FormDef({"properties": {c["field"]: spec}, "x-form": {"key": "x", "title": {"en": "x"}}}).fields.get(c["field"])
+        for op in OPERATORS:
+            if op not in c:
+                continue
+            arg = c[op]
+            locale = current_locale()
+            shown = ", ".join(fd.option_label(a, locale) for a in arg) if isinstance(arg, list) and fd else \
+                ("" if op == "filled" else (fd.option_label(arg, locale) if fd else str(arg)))
+            words = _(OP_LABELS[op]) if not (op == "filled" and not arg) else _("is empty")
+            parts.append(f"{_label(doc, c['field'])} {words} {shown}".strip())
+    effects = []
+    if rule.get("show"):
+        effects.append(_("show %(fields)s", fields=", ".join(_label(doc, n) for n in rule["show"])))
+    if rule.get("require"):
+        effects.append(_("require %(fields)s", fields=", ".join(_label(doc, n) for n in rule["require"])))
+    return _("When %(cond)s: %(effects)s", cond=joiner.join(parts), effects="; ".join(effects))
+
+
+@bp.route("/<form_key>/fields", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def add_field(form_key):
+    f = request.form
+    added = {}
+
+    def change(doc):
+        doc, added["key"] = builder.add_field(doc, f.get("kind", "text"), f.get("label_zh", ""), f.get("label_en", ""),
+                                              f.get("section") or None)
+        return doc
+    try:
+        value = designs.edit(actor(), form_key, f.get("rev", ""), change)
+    except Conflict:
+        flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."), "error")
+        return _back(form_key)
+    except Invalid as exc:
+        flash(_(exc.message), "error")
+        return _back(form_key, anchor="#add-field")
+    flash(_("Field added. It starts hidden for every role until an administrator decides in the permission matrix."),
+          "success")
+    return _back(form_key, added.get("key") if value else None)
+
+
+@bp.route("/<form_key>/fields/<name>", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def update_field(form_key, name):
+    return _apply(form_key, lambda doc: builder.update_field(doc, name, request.form), field=name)
+
+
+@bp.route("/<form_key>/fields/<name>/remove", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def remove_field(form_key, name):
+    return _apply(form_key, lambda doc: builder.remove_field(doc, name))
+
+
+@bp.route("/<form_key>/fields/<name>/step", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def step_field(form_key, name):
+    step = -1 if request.form.get("dir") == "up" else 1
+    return _apply(form_key, lambda doc: builder.step_field(doc, name, step), anchor=f"#row-{name}")
+
+
+@bp.route("/<form_key>/move", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def move_field(form_key):
+    """Drag and drop: the field, the section it was dropped in and its place there."""
+    f = request.form
+    try:
+        index = int(f.get("index", ""))
+    except ValueError:
+        abort(400)
+    return _apply(form_key, lambda doc: builder.move_field(doc, f.get("field", ""), f.get("section", ""), index))
+
+
+@bp.route("/<form_key>/sections", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def add_section(form_key):
+    f = request.form
+    return _apply(form_key, lambda doc: builder.add_section(doc, f.get("section_zh", ""), f.get("section_en", "")))
+
+
+@bp.route("/<form_key>/sections/<skey>", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def rename_section(form_key, skey):
+    f = request.form
+    return _apply(form_key, lambda doc: builder.rename_section(doc, skey, f.get("section_zh", ""), f.get("section_en", "")))
+
+
+@bp.route("/<form_key>/rules", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def add_rule(form_key):
+    f = request.form
+
+    def change(doc):
+        conds = []
+        for i in range(3):
+            field = f.get(f"field_{i}")
+            if not field:
+                continue
+            conds.append(builder.condition(doc, field, f.get(f"op_{i}", "in"),
+                                           f.getlist(f"value_{i}") or [f.get(f"text_{i}", "")]))
+        return builder.add_rule(doc, conds, f.get("combine", "all"), f.getlist("show"), f.getlist("require"))
+    return _apply(form_key, change, anchor="#rules")
+
+
+@bp.route("/<form_key>/rules/<int:index>/remove", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def remove_rule(form_key, index):
+    return _apply(form_key, lambda doc: builder.remove_rule(doc, index), anchor="#rules")
+
+
+@bp.route("/<form_key>/settings", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def settings(form_key):
+    return _apply(form_key, lambda doc: builder.update_settings(doc, request.form), anchor="#settings")
+
+
+@bp.route("/<form_key>/preview", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def preview(form_key):
+    """HTMX: a field of the preview changed. The same answer as a real form's field check (the
+    field's problem, and the fields its rules show or require drawn again), from the draft."""
+    doc = designs.draft(form_key)["doc"]
+    if check_definition(doc):
+        return "", 204
+    formdef = FormDef(doc)
+    name = request.form.get("_field", "")
+    if name not in formdef.fields:
+        raise Invalid("unknown field", field="_field", code="unknown_field")
+    values, coerce_errors = coerce_form_input(formdef, request.form, list(formdef.fields))
+    values = {k: v for k, v in values.items() if v not in (None, [])}
+    problems = coerce_errors + validate(formdef, values)
+    own = next((e for e in problems if e.field == name), None)
+    warning = warnings(formdef, values, [name]).get(name) if own is None else None
+    ctx = _preview_context(doc, values)
+    return render_block(
+        "records/form.html", "field_check", formdef=formdef, values=values, levels=ctx["plevels"],
+        required=ctx["prequired"], shown=ctx["pshown"], rule_triggers=ctx["ptriggers"], members=[],
+        check_field=name, check_url=url_for("design.preview", form_key=form_key),
+        field_error=translate_details([own.as_dict()])[0]["message"] if own else "",
+        field_warning=(warning.get(current_locale()) or warning.get("en", "")) if warning else "",
+        affected=[f for f in formdef.fields if f in formdef.ruled_by(name)]), 200, {"Vary": "HX-Request"}
+
+
+@bp.route("/<form_key>/publish", methods=["GET", "POST"])
+@requires(Perm.FORMS_MANAGE)
+def publish(form_key):
+    status = 200
+    errors: list[dict] = []
+    if request.method == "POST":
+        try:
+            version = designs.publish(actor(), form_key, request.form.get("rev", ""), note=request.form.get("note", ""),
+                                      convert_fields=request.form.getlist("convert"))
+        except Conflict:
+            flash(_("Someone changed this draft since you checked it. Check it again."), "error")
+            status = 409
+        except Invalid as exc:
+            errors, status = exc.details or [{"field": exc.field or "", "message": exc.message}], 422
+        else:
+            flash(_("Version %(v)s is published. New fields stay hidden until an administrator decides in the "
+                    "permission matrix.", v=version), "success")
+            return redirect(url_for("design.editor", form_key=form_key))
+    plan = designs.preview(actor(), form_key)
+    return render_template("design/publish.html", key=form_key, plan=plan, errors=errors,
+                           label=lambda n: _label(plan["draft"]["doc"], n) if n in plan["draft"]["doc"]["properties"]
+                           else n), status
+
+
+@bp.route("/<form_key>/discard", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def discard(form_key):
+    designs.discard(actor(), form_key)
+    flash(_("The draft is discarded."), "success")
+    try:
+        versions.get_form(form_key)
+    except NotFound:
+        return redirect(url_for("design.index"))
+    return _back(form_key)
+
+
+@bp.route("/<form_key>/export")
+@requires(Perm.FORMS_MANAGE)
+def export(form_key):
+    doc = designs.export(actor(), form_key)
+    body = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{form_key}.json"'})
+
+
+@bp.route("/<form_key>/import", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def import_definition(form_key):
+    upload = request.files.get("file")
+    if upload is None:
+        flash(_("Choose a definition file (.json) to import."), "error")
+        return _back(form_key)
+    try:
+        designs.import_file(actor(), form_key, upload.read(designs.MAX_IMPORT + 1))
+    except DomainError as exc:
+        details = "; ".join(f"{d.get('pointer', '')} {d.get('reason', d.get('message', ''))}" for d in exc.details[:5])
+        flash(f"{say(exc)} {details}".strip(), "error")
+        return _back(form_key)
+    flash(_("The file is now this form's draft: check it, then publish."), "success")
+    return _back(form_key)
