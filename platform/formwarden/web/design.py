@@ -13,6 +13,7 @@ from formwarden.catalog import designs
 from formwarden.errors import Conflict, DomainError, Invalid, NotFound
 from formwarden.forms import builder, versions
 from formwarden.forms.definition import FormDef, check_definition
+from formwarden.forms.messages import N_
 from formwarden.forms.registry import field_types
 from formwarden.forms.rules import OPERATORS, conditions
 from formwarden.forms.validation import coerce_form_input, required_fields, validate, visible_fields, warnings
@@ -25,9 +26,9 @@ from formwarden.web.console import say
 
 bp = Blueprint("design", __name__, url_prefix="/design")
 
-OP_LABELS = {"in": "is one of", "not_in": "is not one of", "equals": "is", "not_equals": "is not",
-             "gt": "is greater than", "gte": "is at least", "lt": "is less than", "lte": "is at most",
-             "filled": "is filled in"}
+OP_LABELS = {"in": N_("is one of"), "not_in": N_("is not one of"), "equals": N_("is"), "not_equals": N_("is not"),
+             "gt": N_("is greater than"), "gte": N_("is at least"), "lt": N_("is less than"), "lte": N_("is at most"),
+             "filled": N_("is filled in")}
 
 
 def _kind_labels() -> dict[str, str]:
