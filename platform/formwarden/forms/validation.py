@@ -67,6 +67,15 @@ def _has_nul(value) -> bool:
     return False
 
 
+def refuse_nul(data: dict) -> None:
+    """A NUL anywhere is refused before the data reaches a query (PostgreSQL cannot take it)."""
+    bad = [name for name, value in data.items() if _has_nul(name) or _has_nul(value)]
+    if bad:
+        field = bad[0].replace("\x00", "")
+        raise Invalid("a NUL character is not allowed", field=field, code="validation_failed",
+                      details=[FieldError(n.replace("\x00", ""), "invalid_character", {}).as_dict() for n in bad])
+
+
 def validate(formdef: FormDef, data: dict, writable=None) -> list[FieldError]:
     """All problems with `data` as a complete record, at most one per field, in form order."""
     errors: dict[str, FieldError] = {

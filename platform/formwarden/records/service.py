@@ -21,7 +21,7 @@ from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import check as validate_data
-from formwarden.forms.validation import normalise_values, visible_fields
+from formwarden.forms.validation import normalise_values, refuse_nul, visible_fields
 from formwarden.models import Form, Record, User, utcnow
 from formwarden.records import search
 from formwarden.records.indexes import form_is
@@ -232,6 +232,7 @@ class NewRecord:
 
 def prepare_create(actor: Actor, formdef: FormDef, data: dict) -> NewRecord:
     """Every check a create makes, without writing (imports check all rows before writing any)."""
+    refuse_nul(data)
     data = _clean(normalise_values(formdef, data))
     gate.check_write(actor, formdef, list(data), "create")
     shown = visible_fields(formdef, data)
@@ -281,6 +282,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     gate.check_write(actor, formdef, list(changes), "update", rec.owner_id)
     if expected_version is not None and rec.version != expected_version:
         raise Conflict(f"record is at version {rec.version}, not {expected_version}", code="stale_version")
+    refuse_nul(changes)
     changes = normalise_values(formdef, changes)
     own = version_formdef(form, formdef, rec.form_version)
     old = unseal_data(own, rec.data)
