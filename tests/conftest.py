@@ -72,6 +72,7 @@ def clean_db(base_db, redis_conn):
     from formwarden.auth.throttle import forget_all
     from formwarden.models import (
         ApiToken,
+        Attachment,
         AuditCheckpoint,
         AuditEvent,
         AuditEventField,
@@ -87,7 +88,7 @@ def clean_db(base_db, redis_conn):
 
     db.ensure_connection()
     forget_all(redis_conn)  # sign-in counts of earlier tests: every test client is 127.0.0.1
-    for model in (Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken,
+    for model in (Attachment, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken,
                   BackupRun, BackupCopy, Setting):
         model.delete().execute()
     from formwarden.jobs.queue import QUEUES, get_queue

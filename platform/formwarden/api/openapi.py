@@ -42,6 +42,18 @@ def openapi_document() -> dict:
         "paths": {
             "/forms": {"get": {"summary": "Forms you may use, with your field levels",
                                "responses": {"200": {"description": "Forms"}, **ERRORS}}},
+            "/forms/{form}/files": {
+                "parameters": [FORM],
+                "post": {"summary": "Upload a file for an attachment field (multipart: field, file); 5 MB at most",
+                         "requestBody": {"content": {"multipart/form-data": {"schema": {
+                             "type": "object", "required": ["field", "file"],
+                             "properties": {"field": {"type": "string"}, "file": {"type": "string", "format": "binary"}}}}}},
+                         "responses": {"201": {"description": "The file's token: put it in the field within the hour"},
+                                       **ERRORS}}},
+            "/files/{token}": {
+                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"summary": "Download an attached file (read access to its field on its record; audited)",
+                        "responses": {"200": {"description": "The file"}, **ERRORS}}},
             "/forms/{form}/records": {
                 "parameters": [FORM],
                 "get": {

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from urllib.parse import quote
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm
@@ -19,6 +20,7 @@ from formwarden.http.hooks import INT64_MAX
 from formwarden.http.jobs import own_run, submit_job
 from formwarden.jobs.runs import get_run
 from formwarden.records import bulk, history, service
+from formwarden.records.attachments import MAX_BYTES as MAX_FILE
 from formwarden.records.query import from_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -372,6 +374,33 @@ def import_records(form_key):
     resp.status_code = 202
     resp.headers["Location"] = f"/api/v1/jobs/{job_id}"
     return resp
+
+
+@bp.route("/forms/<form_key>/files", methods=["POST"])
+@requires(Perm.RECORDS)
+@accepts_upload
+def upload_file(form_key):
+    """A file for an attachment field (multipart: `field` and `file`); answers 201 with its token,
+    which a create or update then puts in the field (within the hour, by the same user)."""
+    upload = request.files.get("file")
+    field = request.form.get("field", "")
+    if upload is None:
+        raise BadRequest("send the file as multipart field 'file', with the field's name in 'field'", field="file",
+                         code="missing_file")
+    token = service.upload_file(actor(), form_key, field, upload.filename or "", upload.read(MAX_FILE + 1))
+    resp = jsonify({"token": token, "field": field})
+    resp.status_code = 201
+    return resp
+
+
+@bp.route("/files/<token>")
+@requires(Perm.RECORDS)
+def download_file(token):
+    """A file of an attachment field, for whoever may read that field of its record (audited)."""
+    info, data = service.read_file(actor(), token)
+    return Response(data, mimetype=info.content_type.split(";")[0],
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(info.name)}",
+                             "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
 
 
 def _job_body(run) -> dict:

@@ -11,6 +11,7 @@ LABELS: dict[str, str] = {
     "bulk_delete": N_("Bulk delete"), "import": N_("Imported"), "reseal": N_("Re-encrypted"),
     # reading out
     "reveal": N_("Revealed a restricted value"), "export": N_("Exported"),
+    "attachment_download": N_("Downloaded an attached file"),
     "export_download": N_("Downloaded an export"), "audit_export": N_("Exported the audit trail"),
     # accounts and access
     "login": N_("Signed in"), "login_failed": N_("Failed sign-in"), "login_locked": N_("Sign-in locked"),
@@ -42,7 +43,7 @@ ACTIONS = tuple(LABELS)
 CHANGING = ("create", "update", "revert", "backup_restore_record", "handover")  # actions that make a new record version
 # What a person does with customer data (alert rules on activity: off-hours, dormant accounts).
 ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "bulk_update", "bulk_delete", "import",
-            "export", "export_download", "audit_export", "reveal", "view_as")
+            "export", "export_download", "audit_export", "reveal", "view_as", "attachment_download")
 # Changes to who may do what (alert rules watch for bursts and for grants outside working hours).
 ACCESS_CHANGES = ("role_grant", "role_revoke", "role_create", "role_update", "role_retire", "role_reinstate",
                   "role_delete", "policy_change", "token_create", "user_create", "user_update", "user_activate",

@@ -13,7 +13,7 @@ from pathlib import Path
 from formwarden import __version__, db
 from formwarden.backup import keys as master_keys
 from formwarden.backup.archive import FORMAT, ArchiveWriter, Header
-from formwarden.backup.tables import PARTS, columns, portable, stream_rows, table
+from formwarden.backup.tables import BATCHES, PARTS, columns, portable, stream_rows, table
 from formwarden.config import instance_path
 from formwarden.models import AuditCheckpoint, AuditEvent, Form, Record, utcnow
 
@@ -64,7 +64,7 @@ def write_archive(path: Path, *, on_progress: Progress | None = None, batch: int
             progress(f"table:{name}", done, total, writer.bytes_written)
             cols = columns(model)
             writer.begin_part(name, cols)
-            for page in stream_rows(model, batch):
+            for page in stream_rows(model, BATCHES.get(model, batch)):
                 if model is Record:
                     _note_records(page, cols, per_form, field_kids)
                 elif model is AuditEvent:

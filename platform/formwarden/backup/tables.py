@@ -16,6 +16,7 @@ from formwarden.models import (
     Alert,
     AlertCursor,
     ApiToken,
+    Attachment,
     AuditCheckpoint,
     AuditEvent,
     Form,
@@ -32,9 +33,10 @@ from formwarden.models import (
 
 # In an order that satisfies every foreign key when inserted front to back.
 PARTS: tuple[type[pw.Model], ...] = (
-    Role, User, Team, UserRole, UserTeam, ApiToken, Form, FormVersion, FormPolicy, Record, AuditEvent, AuditCheckpoint,
-    Alert, AlertCursor, Setting,
+    Role, User, Team, UserRole, UserTeam, ApiToken, Form, FormVersion, FormPolicy, Record, Attachment, AuditEvent,
+    AuditCheckpoint, Alert, AlertCursor, Setting,
 )
+BATCHES: dict[type[pw.Model], int] = {Attachment: 8}  # rows per page where a row may hold megabytes (files)
 LOCAL_SETTINGS = "backup."  # settings about this installation's backups survive a restore
 _TIME = "%Y-%m-%d %H:%M:%S.%f"
 

@@ -31,6 +31,10 @@ MESSAGES = {
     "invalid_schedule": N_("Not a schedule that runs: five cron fields (minute 0–59, hour 0–23, day, month, weekday), e.g. 0 2 * * * for 02:00 every day."),
     "out_of_range": N_("A whole number from %(low)s to %(high)s."),
     "unknown_user": N_("No active account by that name may run backups."),
+    "file_too_large": N_("A file may be at most 5 MB."),
+    "file_type": N_("Only PDF, images (PNG, JPEG, GIF, WebP), Word, Excel and text files are accepted."),
+    "empty_file": N_("The file is empty."),
+    "unknown_file": N_("No such uploaded file: upload it again."),
 }
 
 

@@ -195,6 +195,25 @@ class Record(BaseModel):
         )
 
 
+class Attachment(BaseModel):
+    """A file held by an `attachment` field: encrypted under the field key (AES-GCM, bound to its
+    token), in the database so it commits with its record and travels in every backup. `token`
+    is what the record stores; `record_id` is set when a saved record first holds it."""
+
+    id = NeverReusedIdField()
+    token = pw.CharField(max_length=32, unique=True)
+    form = pw.ForeignKeyField(Form, backref="+", on_delete="CASCADE", index=False)
+    field = pw.CharField(max_length=48)
+    record_id = pw.IntegerField(null=True, index=True)
+    name = pw.CharField(max_length=255)
+    content_type = pw.CharField(max_length=100)
+    size = pw.IntegerField()
+    sha256 = pw.CharField(max_length=64)
+    content = pw.TextField()  # base64 of crypto.fields.seal_bytes(...)
+    uploaded_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+", index=False)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
 class AuditEvent(BaseModel):
     """One entry of the append-only trail; `seq` orders it. Written only by audit.events.
 
@@ -384,6 +403,6 @@ class BackupCopy(BaseModel):
 
 ALL_MODELS = [
     Team, Role, User, UserRole, UserTeam, UserSession, FormDraft, ApiToken,
-    Form, FormVersion, FormPolicy, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, AuditEventAbandoned, Alert, AlertCursor, JobRun,
+    Form, FormVersion, FormPolicy, Record, Attachment, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, AuditEventAbandoned, Alert, AlertCursor, JobRun,
     Setting, BackupRun, BackupCopy,
 ]

@@ -17,6 +17,7 @@ from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.models import User, utcnow
+from formwarden.records import attachments
 from formwarden.records.query import ListQuery
 from formwarden.records.service import MAX_PER_PAGE, list_records, ref_titles
 
@@ -40,8 +41,11 @@ def readable_value(fd, value, locale: str, titles: dict):
     if fd.ref and isinstance(value, int):
         title = titles.get(value)
         return f"{title} (#{value})" if title else f"#{value}"
-    if isinstance(value, str) and value in titles:  # an owner by their display name
+    if isinstance(value, str) and value in titles:  # an owner by their display name, a file by its name
         return titles[value]
+    ft = fd.field_type
+    if ft is not None and ft.as_text is not None:  # e.g. money kept in cents, written in yuan
+        return ft.as_text(value)
     return value
 
 
@@ -51,6 +55,8 @@ def page_titles(actor: Actor, formdef, items) -> dict[str, dict]:
     one, so an import reads each back to exactly one person)."""
     out: dict[str, dict] = {fd.name: ref_titles(actor, fd.ref, {i.data.get(fd.name) for i in items} - {None})
                             for fd in formdef.fields.values() if fd.ref}
+    for name in attachments.attachment_fields(formdef):
+        out[name] = attachments.names(i.data.get(name) for i in items)
     if formdef.owner_field:
         out[formdef.owner_field] = people_names({i.data.get(formdef.owner_field) for i in items} - {None})
     return out

@@ -44,7 +44,8 @@ _NOT_DATES = ("date", "date-time", "time")
 
 def searchable(fd: FieldDef, formdef: FormDef) -> bool:
     """Free text and tags: strings and string arrays without fixed choices, dates or references."""
-    if fd.options or fd.format in _NOT_DATES or fd.name == formdef.owner_field or fd.schema.get("x-ref"):
+    if fd.options or fd.format in _NOT_DATES or fd.format == "attachment" or fd.name == formdef.owner_field \
+            or fd.schema.get("x-ref"):
         return False
     if fd.type == "array":
         return (fd.schema.get("items") or {}).get("type", "string") == "string"

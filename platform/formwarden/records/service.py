@@ -23,7 +23,7 @@ from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import check as validate_data
 from formwarden.forms.validation import normalise_values, refuse_nul, visible_fields
 from formwarden.models import Form, Record, User, utcnow
-from formwarden.records import search
+from formwarden.records import attachments, search
 from formwarden.records.indexes import form_is
 from formwarden.records.query import ListQuery, apply_filters, apply_ranges, apply_sort, range_bound
 from formwarden.records.sealing import seal_data, seal_diff, unseal_data
@@ -245,6 +245,7 @@ def prepare_create(actor: Actor, formdef: FormDef, data: dict) -> NewRecord:
     validate_data(formdef, data, writable=gate.writable_fields(actor, formdef, "create", owner_id),
                   visible=gate.readable_fields(actor, formdef, owner_id))
     _check_refs(actor, formdef, data, data)
+    attachments.check_tokens(actor, versions.get_form(formdef.key), formdef, data)
     return NewRecord(data, owner_id)
 
 
@@ -258,6 +259,7 @@ def insert_record(actor: Actor, form: Form, formdef: FormDef, new: NewRecord, re
         rid = db.fetchone(_INSERT, (form.id, form.current_version, owner_id, _json(stored), stamp, actor.user_id,
                                     stamp, actor.user_id))[0]
         search.index_record(formdef, rid, stored)
+        attachments.bind(form, formdef, rid, data)
         record_event(actor, "create", form_key=form.key, record_id=rid, diff=seal_diff(formdef, _diff({}, data)),
                      reason=reason)
     rec = Record(id=rid, form=form.id, form_version=form.current_version, version=1, owner=owner_id, data=stored,
@@ -306,6 +308,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     validate_data(formdef, new, writable=writable,
                   visible=gate.readable_fields(actor, formdef, rec.owner_id))
     _check_refs(actor, formdef, new, changes)
+    attachments.check_tokens(actor, form, formdef, {k: v for k, v in changes.items() if k in new}, rec.id)
     diff = _diff({k: v for k, v in old.items() if k not in removed}, new)
     if not diff:
         return _view(actor, formdef, form, rec, _owner_name(rec.owner_id))
@@ -320,6 +323,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
         if n != 1:
             raise Conflict("record was changed by someone else; reload and retry", code="stale_version")
         search.index_record(formdef, rec.id, stored)
+        attachments.bind(form, formdef, rec.id, new)
         record_event(actor, action, form_key=form.key, record_id=rec.id, diff=sealed_diff, reason=reason)
     rec = Record(id=rec.id, form=form.id, form_version=form.current_version, version=rec.version + 1,
                  owner=owner_id, data=stored, created_at=rec.created_at, updated_at=now)
@@ -399,6 +403,34 @@ def get_record(actor: Actor, form_key: str, record_id, *, deleted: bool = False,
         with write_transaction():
             record_event(actor, "reveal", form_key=form.key, record_id=rec.id, diff={"fields": [None, sorted(shown)]})
     return _view(actor, formdef, form, rec, _owner_name(rec.owner_id), shown)
+
+
+def upload_file(actor: Actor, form_key: str, field: str, filename: str, data: bytes) -> str:
+    """Keep a file for `field` of a record this person may create or edit (it holds the token
+    once saved); the gate decides on the field before anything is kept."""
+    form, formdef = versions.current(form_key)
+    r = gate.rights(actor, formdef)
+    return attachments.store(actor, form, formdef, field, filename, data,
+                             may_write=r.may_write(field, "create") or r.may_write(field, "update"))
+
+
+def read_file(actor: Actor, token: str) -> tuple[attachments.FileInfo, bytes]:
+    """A file of an attachment field, for someone who may read that field of the record holding
+    it now (each download is an audit event); before any record holds it, for its uploader only."""
+    info = attachments.find(token)
+    if info.record_id is None:
+        if actor.user_id is None or info.uploaded_by != actor.user_id:
+            raise NotFound("no such file", code="unknown_file")
+        return info, attachments.content(info)
+    view = get_record(actor, info.form_key, info.record_id)
+    if view.data.get(info.field) != token:  # masked, hidden, or no longer the field's file
+        raise NotFound("no such file", code="unknown_file")
+    if view.own_rights.level(info.field) not in ("read", "write"):
+        raise NotFound("no such file", code="unknown_file")
+    with write_transaction():
+        record_event(actor, "attachment_download", form_key=info.form_key, record_id=info.record_id,
+                     diff={"field": [None, info.field], "file": [None, info.name]})
+    return info, attachments.content(info)
 
 
 def _audit_restricted_search(actor: Actor, formdef: FormDef, q: ListQuery, searched=()) -> None:

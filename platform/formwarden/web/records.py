@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import quote
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.errors import Conflict, Invalid, NotFound
+from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms import builder, versions
 from formwarden.forms.validation import (
     FieldError,
@@ -23,11 +24,11 @@ from formwarden.forms.validation import (
 from formwarden.http.context import actor
 from formwarden.http.drafts import take_typing
 from formwarden.http.errors import page_message, translate_details
-from formwarden.http.guard import requires
+from formwarden.http.guard import accepts_upload, requires
 from formwarden.http.hooks import person_label, remember_people
 from formwarden.http.i18n import current_locale, local_now
 from formwarden.http.rendering import is_htmx, page_or_block, render_block
-from formwarden.records import bulk, history, overview, search, service
+from formwarden.records import attachments, bulk, history, overview, search, service
 from formwarden.records.query import RANGE_TYPES, from_args
 from formwarden.web import references
 
@@ -207,10 +208,22 @@ def bulk_action(form_key):
 
 
 def _submitted(formdef, writable, form=None):
-    """Only fields the page rendered (marked `_present`) count: a field hidden by a rule keeps its value."""
+    """Only fields the page rendered (marked `_present`) count: a field hidden by a rule keeps its value.
+    A file chosen for an attachment field is kept first, and the field holds its token."""
     form = request.form if form is None else form
     present = set(form.getlist("_present"))
-    return coerce_form_input(formdef, form, [n for n in writable if n in present])
+    values, problems = coerce_form_input(formdef, form, [n for n in writable if n in present])
+    if form is request.form and request.files:
+        for name in attachments.attachment_fields(formdef):
+            upload = request.files.get(f"{name}__file")
+            if name not in writable or name not in present or upload is None or not upload.filename:
+                continue
+            try:
+                values[name] = service.upload_file(actor(), formdef.key, name, upload.filename,
+                                                   upload.read(attachments.MAX_BYTES + 1))
+            except (Invalid, Forbidden) as exc:
+                problems.append(FieldError(name, exc.code if exc.code != "validation_failed" else "invalid", {}))
+    return values, problems
 
 
 def _kept_typing(formdef, writable) -> tuple[dict, MultiDict] | None:
@@ -227,6 +240,7 @@ def _kept_typing(formdef, writable) -> tuple[dict, MultiDict] | None:
 
 @bp.route("/f/<form_key>/new", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
+@accepts_upload
 def create(form_key):
     formdef = _formdef(form_key)
     who = actor()
@@ -303,6 +317,7 @@ def revert(form_key, record_id):
 
 @bp.route("/f/<form_key>/<int:record_id>/edit", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
+@accepts_upload
 def edit(form_key, record_id):
     form, formdef = versions.current(form_key)
     who = actor()
@@ -376,6 +391,7 @@ def _conflict(formdef, who, form_key, record_id, base_version: int, submitted: d
 
 @bp.route("/f/<form_key>/check", methods=["POST"])
 @requires(Perm.RECORDS)
+@accepts_upload
 def check_field(form_key):
     """HTMX: validate the changed field and re-render the fields whose rules depend on it."""
     formdef = _formdef(form_key)
@@ -413,6 +429,23 @@ def reveal(form_key, record_id, field):
     view = service.get_record(actor(), form_key, record_id, reveal=[field])
     return render_block("records/show.html", "revealed", fd=formdef.fields[field],
                         value=view.data.get(field)), 200, {"Vary": "HX-Request"}
+
+
+@bp.route("/files/<token>")
+@requires(Perm.RECORDS)
+def attachment(token):
+    """A file of an attachment field, through the gate; never shown inline (no script can run)."""
+    info, data = service.read_file(actor(), token)
+    name = info.name.replace('"', "")
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+               "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
+               "Cache-Control": "private, no-store"}
+    return Response(data, mimetype=info.content_type.split(";")[0], headers=headers)
+
+
+@bp.app_template_global("attachment_name")
+def attachment_name(token) -> str:
+    return attachments.names([token]).get(token, "") if token else ""
 
 
 def _record_title(formdef, view) -> str:

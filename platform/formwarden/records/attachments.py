@@ -1,0 +1,166 @@
+"""Files of `attachment` fields: upload, bind to a record, read through the gate.
+
+A file is checked (size, and its kind sniffed from its first bytes: the name and the browser's
+content type are never trusted), encrypted under the field key bound to its token, and kept in
+the database (it commits with its record and travels in every backup). A record stores only the
+token. Until a record holds it, only its uploader may use it (for an hour); afterwards whoever
+may read that field of that record may download it, and each download is an audit event.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+from formwarden.access.actor import Actor
+from formwarden.crypto.fields import open_bytes, seal_bytes
+from formwarden.db import write_transaction
+from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.forms.definition import FormDef
+from formwarden.models import Attachment, Form, utcnow
+
+MAX_BYTES = 5 * 1024 * 1024
+FORMAT = "attachment"
+TOKEN = re.compile(r"[0-9a-f]{32}")
+UNBOUND_FOR = dt.timedelta(hours=1)
+# kind: (content type, extensions); the first bytes decide the kind.
+KINDS = {
+    "pdf": ("application/pdf", (".pdf",)),
+    "png": ("image/png", (".png",)),
+    "jpeg": ("image/jpeg", (".jpg", ".jpeg")),
+    "gif": ("image/gif", (".gif",)),
+    "webp": ("image/webp", (".webp",)),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", (".docx",)),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (".xlsx",)),
+    "text": ("text/plain; charset=utf-8", (".txt", ".csv")),
+}
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    token: str
+    form_key: str
+    field: str
+    record_id: int | None
+    name: str
+    content_type: str
+    size: int
+    uploaded_by: int | None
+
+
+def _kind(data: bytes, name: str) -> str | None:
+    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data.startswith(b"PK\x03\x04") and ext in (".docx", ".xlsx"):
+        return ext[1:]
+    if ext in (".txt", ".csv") and b"\x00" not in data:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return "text"
+    return None
+
+
+def clean_name(name: str) -> str:
+    """A file name to show and offer on download: no folders, no control characters, 120 at most."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(c for c in unicodedata.normalize("NFC", base) if unicodedata.category(c)[0] != "C").strip()
+    return (base or "file")[-120:]
+
+
+def _bad(field: str, message: str, code: str) -> Invalid:
+    return Invalid(message, field=field, code=code, details=[{"field": field, "code": code, "message": message}])
+
+
+def attachment_fields(formdef: FormDef) -> list[str]:
+    return [n for n, fd in formdef.fields.items() if fd.format == FORMAT]
+
+
+def store(actor: Actor, form: Form, formdef: FormDef, field: str, filename: str, data: bytes, *, may_write: bool) -> str:
+    """Keep an uploaded file for `field` and return its token. `may_write`: the gate's answer
+    whether this person may write the field (on the record being created or edited)."""
+    fd = formdef.fields.get(field)
+    if fd is None or fd.format != FORMAT:
+        raise _bad(field, "this field does not take files", "not_a_file_field")
+    if not may_write:
+        raise Forbidden(f"you may not write field {field!r}", field=field, code="field_not_writable")
+    if not data:
+        raise _bad(field, "the file is empty", "empty_file")
+    if len(data) > MAX_BYTES:
+        raise _bad(field, f"a file may be at most {MAX_BYTES // (1024 * 1024)} MB", "file_too_large")
+    name = clean_name(filename)
+    kind = _kind(data, name)
+    if kind is None:
+        raise _bad(field, "only PDF, images (PNG, JPEG, GIF, WebP), Word, Excel and text files are accepted",
+                   "file_type")
+    token = secrets.token_hex(16)
+    sealed = base64.b64encode(seal_bytes(data, f"attachment:{token}")).decode("ascii")
+    with write_transaction():
+        Attachment.delete().where(Attachment.record_id.is_null(),
+                                  Attachment.created_at < utcnow() - dt.timedelta(days=1)).execute()
+        Attachment.create(token=token, form=form.id, field=field, name=name, content_type=KINDS[kind][0],
+                          size=len(data), sha256=hashlib.sha256(data).hexdigest(), content=sealed,
+                          uploaded_by=actor.user_id)
+    return token
+
+
+def check_tokens(actor: Actor, form: Form, formdef: FormDef, data: dict, record_id: int | None = None) -> None:
+    """Every file token in `data` names a file of this form and field that this person uploaded
+    and no record holds yet, or the one this record already holds."""
+    for name in attachment_fields(formdef):
+        token = data.get(name)
+        if token is None:
+            continue
+        row = Attachment.get_or_none(Attachment.token == token) if isinstance(token, str) and TOKEN.fullmatch(token) \
+            else None
+        ok = row is not None and row.form_id == form.id and row.field == name and (  # type: ignore[attr-defined]
+            (row.record_id is not None and row.record_id == record_id) or
+            (row.record_id is None and row.uploaded_by_id == actor.user_id  # type: ignore[attr-defined]
+             and row.created_at >= utcnow() - UNBOUND_FOR))
+        if not ok:
+            raise _bad(name, "no such uploaded file: upload it again", "unknown_file")
+
+
+def bind(form: Form, formdef: FormDef, record_id: int, data: dict) -> None:
+    """The record now holds these files (inside its write transaction)."""
+    tokens = [data[n] for n in attachment_fields(formdef) if isinstance(data.get(n), str)]
+    if tokens:
+        Attachment.update(record_id=record_id).where(Attachment.token.in_(tokens),
+                                                     Attachment.record_id.is_null()).execute()
+
+
+def find(token: str) -> FileInfo:
+    row = Attachment.get_or_none(Attachment.token == token) if TOKEN.fullmatch(token or "") else None
+    if row is None:
+        raise NotFound("no such file", code="unknown_file")
+    form = Form.get_by_id(row.form_id)  # type: ignore[attr-defined]
+    return FileInfo(row.token, form.key, row.field, row.record_id, row.name, row.content_type, row.size,
+                    row.uploaded_by_id)  # type: ignore[attr-defined]
+
+
+def names(tokens) -> dict[str, str]:
+    wanted = [t for t in set(tokens) if isinstance(t, str) and TOKEN.fullmatch(t)]
+    if not wanted:
+        return {}
+    return {row.token: row.name for row in Attachment.select(Attachment.token, Attachment.name)
+            .where(Attachment.token.in_(wanted))}
+
+
+def content(info: FileInfo) -> bytes:
+    """The file's bytes (the caller has checked the reader's right to the field it belongs to)."""
+    row = Attachment.get(Attachment.token == info.token)
+    return open_bytes(base64.b64decode(row.content), f"attachment:{info.token}")

@@ -1,0 +1,111 @@
+"""Attachment fields: files checked by their bytes, kept encrypted, served only through the gate."""
+import io
+import uuid
+
+import pytest
+
+from formwarden.access.actor import Actor
+from formwarden.catalog import publishing
+from formwarden.errors import Invalid
+from formwarden.forms import versions
+from formwarden.models import Attachment, AuditEvent
+from formwarden.records import service
+from tests.conftest import actor_of
+
+PDF = b"%PDF-1.4\n% test\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@pytest.fixture()
+def form_key(clean_db):
+    key = "files_" + uuid.uuid4().hex[:8]
+    publishing.publish(Actor.system("t"), {
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "additionalProperties": False,
+        "required": ["title"],
+        "x-form": {"key": key, "title": {"zh-CN": "合同扫描", "en": "Contract scans"}, "owner_field": "owner"},
+        "properties": {
+            "title": {"type": "string", "maxLength": 50, "x-label": {"zh-CN": "标题", "en": "Title"}},
+            "owner": {"type": "string", "x-widget": "member", "x-label": {"zh-CN": "负责人", "en": "Owner"}},
+            "scan": {"type": "string", "format": "attachment", "x-label": {"zh-CN": "扫描件", "en": "Scan"}},
+        },
+        "x-access": {"admin": {"scope": "all", "actions": ["create", "read", "update", "delete"], "fields": {"*": "write"}},
+                     "sales": {"scope": "own", "actions": ["create", "read", "update"],
+                               "fields": {"title": "write", "owner": "read", "scan": "write"}},
+                     "support": {"scope": "all", "actions": ["read"], "fields": {"title": "read"}}},
+    })
+    versions.forget_forms()
+    return key
+
+
+def test_a_file_uploaded_with_the_form_is_served_to_readers_only(login_as, form_key):
+    sales = login_as("sales01")
+    r = sales.post(f"/f/{form_key}/new", data={"csrf_token": sales.csrf, "_present": ["title", "scan"], "title": "合同",
+                                               "scan__file": (io.BytesIO(PDF), "合同.pdf")},
+                   content_type="multipart/form-data")
+    assert r.status_code == 302, r.text
+    row = Attachment.get()
+    assert row.record_id and row.name == "合同.pdf" and PDF not in row.content.encode()  # encrypted at rest
+    page = sales.get(r.headers["Location"]).text
+    assert f"/files/{row.token}" in page and "合同.pdf" in page
+    got = sales.get(f"/files/{row.token}")
+    assert got.status_code == 200 and got.data == PDF
+    assert got.headers["Content-Type"] == "application/pdf" and got.headers["X-Content-Type-Options"] == "nosniff"
+    assert got.headers["Content-Disposition"].startswith("attachment;")
+    assert AuditEvent.select().where(AuditEvent.action == "attachment_download").count() == 1
+    for other in ("sales02", "support"):  # out of scope; in scope without the field
+        assert login_as(other).get(f"/files/{row.token}").status_code == 404
+    assert login_as("admin").get(f"/files/{row.token}").status_code == 200
+
+
+def test_files_are_checked_by_their_bytes_and_size(login_as, form_key):
+    sales = login_as("sales01")
+    for name, body in (("x.pdf", b"<html><script>alert(1)</script>"), ("x.svg", b"<svg/>"), ("x.exe", b"MZ\x90\x00")):
+        r = sales.post(f"/f/{form_key}/new", data={"csrf_token": sales.csrf, "_present": ["title", "scan"],
+                                                   "title": "t", "scan__file": (io.BytesIO(body), name)},
+                       content_type="multipart/form-data")
+        assert r.status_code == 422 and Attachment.select().count() == 0
+    big = PDF + b"0" * (5 * 1024 * 1024)
+    with pytest.raises(Invalid) as err:
+        service.upload_file(actor_of("sales01"), form_key, "scan", "big.pdf", big)
+    assert err.value.code == "file_too_large"
+
+
+def test_an_uploaded_file_is_only_its_uploaders_until_saved(form_key):
+    token = service.upload_file(actor_of("sales01"), form_key, "scan", "a.pdf", PDF)
+    with pytest.raises(Invalid):  # someone else cannot put sales01's upload in their record
+        service.create_record(actor_of("sales02"), form_key, {"title": "偷", "scan": token})
+    rec = service.create_record(actor_of("sales01"), form_key, {"title": "自己的", "scan": token})
+    with pytest.raises(Invalid):  # nor reuse it in a second record
+        service.create_record(actor_of("sales01"), form_key, {"title": "再用", "scan": token})
+    assert service.get_record(actor_of("sales01"), form_key, rec.id).data["scan"] == token
+
+
+def test_the_api_uploads_and_downloads(login_as, form_key, app):
+    from formwarden.auth.tokens import create_token
+    from formwarden.models import User
+
+    raw = create_token(Actor.system("t"), User.get(User.username == "sales01"), scopes=["read", "write"])[1]
+    c = app.test_client()
+    auth = {"Authorization": f"Bearer {raw}"}
+    r = c.post(f"/api/v1/forms/{form_key}/files", data={"field": "scan", "file": (io.BytesIO(PDF), "a.pdf")},
+               headers=auth, content_type="multipart/form-data")
+    assert r.status_code == 201
+    token = r.get_json()["token"]
+    r = c.post(f"/api/v1/forms/{form_key}/records", json={"data": {"title": "API", "scan": token}}, headers=auth)
+    assert r.status_code == 201
+    assert c.get(f"/api/v1/files/{token}", headers=auth).data == PDF
+    r = c.post(f"/api/v1/forms/{form_key}/files", data={"field": "title", "file": (io.BytesIO(PDF), "a.pdf")},
+               headers=auth, content_type="multipart/form-data")
+    assert r.status_code == 422
+
+
+def test_files_travel_in_backups(form_key, tmp_path):
+    from formwarden.backup.dump import write_archive
+    from formwarden.backup.restore import restore
+
+    token = service.upload_file(actor_of("sales01"), form_key, "scan", "a.pdf", PDF)
+    service.create_record(actor_of("sales01"), form_key, {"title": "备份", "scan": token})
+    write_archive(tmp_path / "a.fwb")
+    Attachment.delete().execute()  # lost
+    restore(tmp_path / "a.fwb", Actor.system("t"), reason="test")
+    info, data = service.read_file(actor_of("sales01"), token)
+    assert data == PDF and info.name == "a.pdf"
