@@ -111,6 +111,33 @@ def removed_fields(form: Form) -> dict[str, tuple[dict, int]]:
 _with_removed: dict[tuple[int, int, int, int], FormDef] = {}
 
 
+def _removed_levels(form: Form, names: set[str]) -> dict[str, dict[str, str]]:
+    """Each role's level on each removed field, as the last policy that named the field set it,
+    never above read (a removed field is read-only): the people who saw a value before it was
+    removed still see it in their records' history; nobody else does."""
+    out: dict[str, dict[str, str]] = {}
+    pending = set(names)
+    rows = FormPolicy.select(FormPolicy.access).where(FormPolicy.form == form.id).order_by(FormPolicy.version.desc())
+    newest = None
+    for row in rows:
+        if not pending:
+            break
+        access = json.loads(row.access)
+        newest = newest or access
+        for name in [n for n in pending if any(n in block["fields"] for block in access.values())]:
+            _levels_from(access, name, out)
+            pending.discard(name)
+    for name in pending:  # never named by any policy: each role's default level decided
+        _levels_from(newest or {}, name, out)
+    return out
+
+
+def _levels_from(access: dict, name: str, out: dict) -> None:
+    for role, block in access.items():
+        level = block["fields"].get(name, block["fields"].get("*", "hidden"))
+        out.setdefault(role, {})[name] = "read" if level == "write" else level
+
+
 def with_removed(form: Form, formdef: FormDef) -> FormDef:
     """The current definition plus every field removed since an earlier version (after the
     current fields), for history and older records: their values stay readable under the
@@ -124,6 +151,9 @@ def with_removed(form: Form, formdef: FormDef) -> FormDef:
         doc = json.loads(json.dumps(formdef.doc))
         for name, (spec, version) in removed.items():
             doc["properties"][name] = {**spec, "x-removed-in": version}
+        for role, levels in _removed_levels(form, set(removed)).items():
+            if role in doc["x-access"]:
+                doc["x-access"][role]["fields"].update(levels)
         cached = _with_removed[key] = FormDef(doc)
     return cached
 
