@@ -84,3 +84,8 @@ document.addEventListener("DOMContentLoaded", function () {
       .then(function () { window.location.reload(); });
   });
 })();
+
+// The builder's preview is for trying the form: it is never submitted.
+document.addEventListener("submit", function (evt) {
+  if (evt.target.id === "preview-form") evt.preventDefault();
+});

@@ -119,7 +119,9 @@ def versions_of(form_key: str) -> list[dict]:
     out, before = [], None
     for v in range(1, form.current_version + 1):
         doc = versions.definition(form, v).doc
-        out.append({"version": v, "log": builder.changelog(before, doc)})
+        labels = {n: _label(d, n) for d in (before or {}, doc) for n in d.get("properties", {})}
+        log = builder.changelog(before, doc)
+        out.append({"version": v, **{k: [labels.get(n, n) for n in log[k]] for k in ("added", "removed", "changed")}})
         before = doc
     return out[::-1]
 
