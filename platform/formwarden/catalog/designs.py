@@ -246,6 +246,9 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
                           details=[{**p.as_dict(), "field": field_of(p.pointer)} for p in found])
         form, before_doc = _published(form_key)
         log = builder.changelog(before_doc, doc)
+        if before_doc is not None and not any(log[k] for k in ("added", "removed", "changed", "form")):
+            raise Invalid("the draft is the same as the published version: nothing to publish", code="no_changes",
+                          details=[{"field": "", "code": "no_changes", "message": "Nothing to publish."}])
         pending: dict = {}
         if form is not None and before_doc is not None:
             doc["x-access"] = json.loads(FormVersion.get(FormVersion.form == form, FormVersion.version ==
