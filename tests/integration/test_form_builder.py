@@ -7,6 +7,7 @@ import uuid
 from formwarden.catalog import policies
 from formwarden.models import Form
 from formwarden.records import service
+from formwarden.records.history import history as service_history
 from tests.conftest import actor_of
 
 
@@ -75,9 +76,13 @@ def test_a_designer_builds_publishes_and_changes_a_form(login_as):
     assert 'id="convert-kind"' in plan and f"#{rec.id}" in plan
     r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan)})
     assert r.status_code == 422 and Form.get(Form.key == key).current_version == 1
-    r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan), "convert": "kind"})
+    assert 'name="old:kind:0" value="&#34;phone&#34;"' in plan  # each stray value gets a choice
+    r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan), "convert": "kind",
+                                                     "old:kind:0": '"phone"', "map:kind:0": "on_site"})
     assert r.status_code == 302 and Form.get(Form.key == key).current_version == 2
-    assert "kind" not in service.get_record(admin, key, rec.id).data  # "phone" could not be converted: emptied
+    assert service.get_record(admin, key, rec.id).data["kind"] == "on_site"  # as the designer chose
+    events = service_history(admin, key, rec.id)
+    assert events[-1].changes["kind"] == ["phone", "on_site"] and "version 2" in events[-1].reason
     old = service.get_record(admin, key, v1.id)
     assert old.form_version == 1 and "next_visit" not in old.data  # a v1 record opens with its v1 fields
 

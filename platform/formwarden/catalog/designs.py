@@ -175,10 +175,19 @@ def affected_values(form: Form, before: FormDef, after: FormDef) -> dict[str, li
     return out
 
 
-def convert(value, fd) -> object | None:
-    """A stored value in the field's new kind, or None when it cannot become one (cleared)."""
+def convert(value, fd, mapping: dict | None = None) -> object | None:
+    """A stored value in the field's new kind, or None when it cannot become one (cleared).
+    `mapping` (old option → new option, or None to empty) is the designer's choice per value."""
     target = fd.schema.get("type")
     options = fd.options
+    if options is not None and mapping:
+        if isinstance(value, list):
+            value = [mapping.get(v, v) if _hashable(v) else v for v in value]
+            value = [v for v in value if v is not None]
+        elif _hashable(value) and value in mapping:
+            value = mapping[value]
+            if value is None:
+                return None
     try:
         if isinstance(value, list) and target != "array":
             value = value[0] if value else None
@@ -194,13 +203,34 @@ def convert(value, fd) -> object | None:
     except (TypeError, ValueError):
         return None
     if options is not None:
-        labels = {label: opt for loc in ("zh-CN", "en") for opt, label in fd.option_labels(loc)}
         if isinstance(value, list):
-            value = [v if v in options else labels.get(v) for v in value]
+            value = [_option(v, fd) for v in value]
             value = [v for v in value if v is not None] or None
-        elif value not in options:
-            value = labels.get(value)
+        else:
+            value = _option(value, fd)
     return value
+
+
+def _option(value, fd):
+    """An option value of `fd` for a stored value: itself, or the option whose label it is, else None."""
+    if value in (fd.options or []):
+        return value
+    labels = {label: opt for loc in ("zh-CN", "en") for opt, label in fd.option_labels(loc)}
+    return labels.get(value) if _hashable(value) else None
+
+
+def _hashable(value) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _stray_options(rows, fd) -> list:
+    """The stored option values a changed option list no longer has (each needs a new home)."""
+    out: list = []
+    for _rid, old, _owner in rows:
+        for v in (old if isinstance(old, list) else [old]):
+            if _hashable(v) and v not in (fd.options or []) and v not in out:
+                out.append(v)
+    return out[:50]
 
 
 def preview(actor: Actor, form_key: str) -> dict:
@@ -224,13 +254,18 @@ def preview(actor: Actor, form_key: str) -> dict:
                 seen_new = gate.project(actor, after, {name: new}, owner) if new is not None else {}
                 samples.append({"id": rid, "old": seen.get(name, ""), "new": seen_new.get(name, ""),
                                 "cleared": new is None})
+            fd = after.fields[name]
             conversions[name] = {"count": len(rows), "samples": samples,
-                                 "cleared": sum(1 for _id, old, _o in rows if convert(old, after.fields[name]) is None)}
+                                 "cleared": sum(1 for _id, old, _o in rows if convert(old, fd) is None),
+                                 "stray": [{"old": v, "auto": _option(v, fd)} for v in _stray_options(rows, fd)]
+                                 if fd.options is not None else [],
+                                 "options": fd.option_labels(actor.locale or "zh-CN") if fd.options is not None else []}
     return {"draft": value, "problems": found, "changelog": log, "conversions": conversions,
             "next_version": (form.current_version if form is not None else 0) + 1}
 
 
-def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fields=()) -> int:
+def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fields=(),
+            mapping: dict | None = None) -> int:
     """Publish the draft seen at `rev` as the next version. A field whose stored values would no
     longer fit is refused unless it is in `convert_fields` (each such value is converted, or
     cleared where it cannot be: one audited change per record, in the same transaction)."""
@@ -269,7 +304,8 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
             after = FormDef(doc)
             for name, rows in pending.items():
                 for rid, old, _owner in rows:
-                    _apply_conversion(actor, form, after, rid, name, convert(old, after.fields[name]), version)
+                    _apply_conversion(actor, form, after, rid, name,
+                                      convert(old, after.fields[name], (mapping or {}).get(name)), version)
 
         added_new_form = before_doc is None
         _form, version, _changed = publishing.publish(

@@ -289,7 +289,7 @@ def publish(form_key):
     if request.method == "POST":
         try:
             version = designs.publish(actor(), form_key, request.form.get("rev", ""), note=request.form.get("note", ""),
-                                      convert_fields=request.form.getlist("convert"))
+                                      convert_fields=request.form.getlist("convert"), mapping=_mapping(request.form))
         except Conflict:
             flash(_("Someone changed this draft since you checked it. Check it again."), "error")
             status = 409
@@ -303,6 +303,23 @@ def publish(form_key):
     return render_template("design/publish.html", key=form_key, plan=plan, errors=errors,
                            label=lambda n: _label(plan["draft"]["doc"], n) if n in plan["draft"]["doc"]["properties"]
                            else n), status
+
+
+def _mapping(form) -> dict:
+    """{field: {old option: new option or None}} from the publish page's choices per stray value
+    (`old:<field>:<i>` holds the old value as JSON, `map:<field>:<i>` the new option, "" to empty)."""
+    out: dict = {}
+    for key in form:
+        if not key.startswith("old:"):
+            continue
+        _p, field, i = key.split(":", 2)
+        try:
+            old = json.loads(form[key])
+        except ValueError:
+            continue
+        if isinstance(old, (str, int, float, bool)):
+            out.setdefault(field, {})[old] = form.get(f"map:{field}:{i}") or None
+    return out
 
 
 @bp.route("/<form_key>/discard", methods=["POST"])
