@@ -22,6 +22,7 @@ from formwarden.http.errors import translate_details
 from formwarden.http.guard import requires
 from formwarden.http.i18n import current_locale
 from formwarden.http.rendering import render_block
+from formwarden.web.access import CHECK_MESSAGES
 from formwarden.web.console import say
 
 bp = Blueprint("design", __name__, url_prefix="/design")
@@ -96,7 +97,7 @@ def editor(form_key):
     problems = designs.problems(doc)
     by_field: dict[str, list[str]] = {}
     for p in problems:
-        by_field.setdefault(designs.field_of(p.pointer), []).append(p.reason)
+        by_field.setdefault(designs.field_of(p.pointer), []).append(problem_words(p, doc))
     field = request.args.get("field")
     if field and field not in doc["properties"]:
         field = None
@@ -109,6 +110,25 @@ def editor(form_key):
         op_labels={k: _(v) for k, v in OP_LABELS.items()}, operators=OPERATORS, conditions=conditions,
         rule_words=_rule_words, forms=[f.key for f, _d in versions.all_forms()], sound=sound,
         published=versions_of(form_key), **ctx)
+
+
+def problem_words(p, doc: dict) -> str:
+    """A publish check's finding in the designer's language, fields by their labels."""
+    if p.code in CHECK_MESSAGES:
+        params = dict(p.params)
+        for key in ("field", "trigger"):
+            if key in params:
+                params[key] = _label(doc, params[key])
+        return _(CHECK_MESSAGES[p.code]) % params
+    if p.pointer.endswith("/x-ref"):
+        return _("Choose the form whose records this field links to.")
+    if "/enum" in p.pointer or "/x-enum-labels" in p.pointer:
+        return _("A choice field needs at least one option, with a label in both languages.")
+    if p.pointer.endswith("/pattern"):
+        return _("This pattern cannot be used: %(reason)s", reason=p.reason)
+    if p.pointer.startswith("/x-rules"):
+        return _("A rule is not valid: %(reason)s", reason=p.reason)
+    return _("Not valid: %(reason)s", reason=p.reason)
 
 
 def versions_of(form_key: str) -> list[dict]:
@@ -295,12 +315,18 @@ def publish(form_key):
             status = 409
         except Invalid as exc:
             errors, status = exc.details or [{"field": exc.field or "", "message": exc.message}], 422
+            errors = [{**d, "message": _("%(n)s record(s) hold values this change makes invalid: tick “Convert” "
+                                         "to convert them as shown.", n=d.get("count", 0))}
+                      if d.get("code") == "needs_conversion" else
+                      {**d, "message": _("Nothing to publish.")} if d.get("code") == "no_changes" else d
+                      for d in errors]
         else:
             flash(_("Version %(v)s is published. New fields stay hidden until an administrator decides in the "
                     "permission matrix.", v=version), "success")
             return redirect(url_for("design.editor", form_key=form_key))
     plan = designs.preview(actor(), form_key)
     return render_template("design/publish.html", key=form_key, plan=plan, errors=errors,
+                           words=lambda p: problem_words(p, plan["draft"]["doc"]),
                            label=lambda n: _label(plan["draft"]["doc"], n) if n in plan["draft"]["doc"]["properties"]
                            else n), status
 
