@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import phonenumbers
 from stdnum import numdb
@@ -81,16 +81,17 @@ def is_uscc(value) -> bool:
         return False
 
 
+_MONEY = re.compile(r"-?[0-9]{1,13}(?:\.[0-9]{1,2})?")
+
+
 def normalise_money(text: str) -> int:
-    """'¥12,345.5' → 1234550 (cents, exact: Decimal, never float); more than two decimals is refused."""
-    plain = half_width(text).replace(",", "").replace("，", "").lstrip("¥￥").removeprefix("CNY").removesuffix("元")
-    try:
-        amount = Decimal(plain)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise ValueError(text)
-    return int(amount * 100)
+    """'¥12,345.5' → 1234550 (cents, exact: Decimal, never float). Plain ASCII digits only after
+    full-width ones are made half-width, at most two decimals and 13 digits before the point
+    (no exponents: '1e999999' would take a worker minutes to expand)."""
+    plain = half_width(text[:40]).replace(",", "").replace("，", "").lstrip("¥￥").removeprefix("CNY").removesuffix("元")
+    if not _MONEY.fullmatch(plain):
+        raise ValueError(text[:40])
+    return int(Decimal(plain) * 100)
 
 
 def show_money(cents) -> str:

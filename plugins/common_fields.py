@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from formwarden.forms import FieldType
 from formwarden.forms.registry import half_width
@@ -11,12 +12,17 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def is_email(value) -> bool:
-    return isinstance(value, str) and len(value) <= 254 and bool(_EMAIL.fullmatch(value))
+    """Printable characters only: no zero-width or other format characters hiding in an address."""
+    return isinstance(value, str) and len(value) <= 254 and value.isprintable() and bool(_EMAIL.fullmatch(value))
+
+
+def normalise_email(text: str) -> str:
+    return "".join(c for c in half_width(text) if unicodedata.category(c) != "Cf").lower()
 
 
 @hookimpl
 def formwarden_field_types():
-    return [FieldType("email", is_email, widget="email", normalise=lambda s: half_width(s).lower(),
+    return [FieldType("email", is_email, widget="email", normalise=normalise_email,
                       schema={"type": "string", "maxLength": 254},
                       label={"zh-CN": "邮箱", "en": "E-mail"},
                       message={"zh-CN": "请输入有效的邮箱地址，如 name@example.com",

@@ -88,6 +88,7 @@ def clean_db(base_db, redis_conn):
 
     db.ensure_connection()
     forget_all(redis_conn)  # sign-in counts of earlier tests: every test client is 127.0.0.1
+    db.execute("DELETE FROM record_search")  # the search index of the records removed below
     for model in (Attachment, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken,
                   BackupRun, BackupCopy, Setting):
         model.delete().execute()

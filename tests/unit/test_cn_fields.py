@@ -58,7 +58,7 @@ def test_money_in_cents_without_float_rounding():
     assert cn.normalise_money("0.1") + cn.normalise_money("0.2") == cn.normalise_money("0.3")
     assert cn.normalise_money("１２.３４") == 1234
     assert cn.show_money(1234550) == "¥12,345.50" and cn.show_money(-5) == "¥-0.05"
-    for bad in ("1.234", "abc", "NaN", "Infinity", ""):
+    for bad in ("1.234", "abc", "NaN", "Infinity", "", "1e5", "1e999990", "9" * 5000, "٣٠٠", "1.000"):
         with pytest.raises(ValueError):
             cn.normalise_money(bad)
 
@@ -72,4 +72,5 @@ def test_addresses(value, ok):
 
 def test_email():
     assert common.is_email("name@example.com")
+    assert not common.is_email("a@b.c\u200b") and common.normalise_email(" A@B.c\u200b") == "a@b.c"
     assert not common.is_email("name@example") and not common.is_email("a b@example.com")

@@ -11,19 +11,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 
 from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import record_event
-from formwarden.catalog import publishing
+from formwarden.catalog import policies, publishing
 from formwarden.db import write_transaction
 from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms import builder, versions
 from formwarden.forms.access_checks import access_problems
 from formwarden.forms.definition import FormDef, Problem, check_definition
-from formwarden.models import Form, FormVersion, Record, Setting, utcnow
+from formwarden.models import Form, Record, Setting, utcnow
 from formwarden.records import search
 from formwarden.records.indexes import form_is
 from formwarden.records.sealing import seal_data, seal_diff, unseal_data
@@ -129,9 +130,18 @@ def discard(actor: Actor, form_key: str) -> None:
 
 # --- checks ------------------------------------------------------------------------------------
 
-def problems(doc: dict) -> list[Problem]:
+_DEFAULT_ACCESS = builder.new_form("x", "x", "x")["x-access"]
+SENSITIVITY_RANK = {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
+MAX_DEPTH = 40  # of any JSON a definition file holds
+
+
+def problems(doc: dict, actor: Actor | None = None) -> list[Problem]:
     """Every publish-time problem of the draft: the meta-schema, pattern safety, references,
-    unknown field types, and access blocks that would leave a role unable to save."""
+    unknown field types, access blocks that would leave a role unable to save, keys of removed
+    fields used again, and (for someone without `access.manage`) access decisions made here."""
+    form = Form.get_or_none(Form.key == doc.get("x-form", {}).get("key")) if isinstance(doc.get("x-form"), dict) else None
+    if form is not None and form.current_version:
+        doc = with_policy(doc, form)
     found = check_definition(doc)
     if found:
         return found
@@ -141,6 +151,42 @@ def problems(doc: dict) -> list[Problem]:
         if fd.ref and not Form.select().where(Form.key == fd.ref, Form.current_version > 0).exists() \
                 and fd.ref != formdef.key:
             out.append(Problem(f"/properties/{name}/x-ref", f"links to the form {fd.ref!r}, which does not exist"))
+    if form is not None and form.current_version:
+        current = versions.definition(form)
+        for name, (_spec, version) in versions.removed_fields(form).items():
+            if name in formdef.fields:
+                out.append(Problem(f"/properties/{name}", f"the key {name!r} belonged to a field removed in version "
+                                   f"{version}; its old values would come back under it: remove this field and add it "
+                                   "again (it gets a new key)", "key_reused"))
+        if actor is not None and not has_perm(actor, Perm.ACCESS_MANAGE):
+            out += _access_decisions(current, formdef)
+    return out
+
+
+def with_policy(doc: dict, form: Form) -> dict:
+    """`doc` with the access policy in force (minus fields the draft no longer has) in place of
+    its own block: the builder never decides who sees what; the matrix does."""
+    access = policies.current_access(form)
+    props = doc.get("properties") if isinstance(doc.get("properties"), dict) else {}
+    return {**doc, "x-access": {role: {**block, "fields": {n: lvl for n, lvl in block["fields"].items()
+                                                          if n == "*" or n in props}}
+                                for role, block in access.items()}}
+
+
+def _access_decisions(before: FormDef, after: FormDef) -> list[Problem]:
+    """How much of a field people see is decided in the permission matrix: a designer without
+    `access.manage` may not change a field's mask or lower its sensitivity."""
+    out = []
+    for name, fd in after.fields.items():
+        old = before.fields.get(name)
+        if old is None:
+            continue
+        if fd.schema.get("x-mask") != old.schema.get("x-mask"):
+            out.append(Problem(f"/properties/{name}/x-mask", "how this field is masked is an access decision: ask an "
+                               "administrator who manages access", "access_decision"))
+        if SENSITIVITY_RANK[fd.sensitivity] < SENSITIVITY_RANK[old.sensitivity]:
+            out.append(Problem(f"/properties/{name}/x-sensitivity", "lowering a field's sensitivity is an access "
+                               "decision: ask an administrator who manages access", "access_decision"))
     return out
 
 
@@ -156,14 +202,13 @@ def field_of(pointer: str) -> str:
 
 def affected_values(form: Form, before: FormDef, after: FormDef) -> dict[str, list[tuple[int, object, int]]]:
     """Fields whose stored values the new version would refuse: {field: [(record id, value,
-    owner id), …]} over live records (each needs a conversion before it can publish)."""
+    owner id), …]} over every record, the recycle bin's included (each needs a conversion)."""
     names = [n for n in after.fields if n in before.fields
              and builder.stored_shape_changed(before.fields[n].schema, after.fields[n].schema)]
     out: dict[str, list] = {}
     if not names:
         return out
-    query = (Record.select(Record.id, Record.owner, Record.data)
-             .where(form_is(form.id), Record.deleted_at.is_null()).order_by(Record.id))
+    query = Record.select(Record.id, Record.owner, Record.data).where(form_is(form.id)).order_by(Record.id)
     for rec in query:
         data = unseal_data(after, rec.data, only=set(names))
         for name in names:
@@ -193,10 +238,13 @@ def convert(value, fd, mapping: dict | None = None) -> object | None:
             value = value[0] if value else None
         if target == "array" and not isinstance(value, list):
             value = [value]
-        if target == "integer" and not isinstance(value, bool):
-            value = int(str(value).replace(",", "").strip())
-        elif target == "number" and not isinstance(value, bool):
-            num = float(str(value).replace(",", "").strip())
+        if target in ("integer", "number") and not isinstance(value, bool):
+            text = str(value).replace(",", "").strip()
+            if len(text) > 20:
+                return None
+            num = float(text)
+            if not math.isfinite(num) or abs(num) > 1e15 or (target == "integer" and not num.is_integer()):
+                return None
             value = int(num) if num.is_integer() else num
         elif target == "string" and not isinstance(value, str):
             value = str(value)
@@ -233,33 +281,45 @@ def _stray_options(rows, fd) -> list:
     return out[:50]
 
 
+def _may_convert(actor: Actor, current: FormDef, name: str, rows) -> bool:
+    """A conversion changes stored values: the designer must be able to change the field on
+    every affected record (or manage access, as administrators do)."""
+    if has_perm(actor, Perm.ACCESS_MANAGE):
+        return True
+    return all(gate.record_rights(actor, current, owner).may_write(name, "update") for _id, _v, owner in rows)
+
+
 def preview(actor: Actor, form_key: str) -> dict:
     """What publishing the draft would do: problems, changelog, and per field whose stored values
-    would no longer fit, the records affected with their value now and after conversion (values
-    as the designer may see them through the gate; "" when they may not)."""
+    would no longer fit, the records affected. Values are shown as the designer may see them
+    today (the policy, masks and sensitivity in force; never the draft's), and only of records
+    and fields they may read; the others are only said to exist."""
     require_designer(actor)
     value = draft(form_key)
     doc = value["doc"]
-    found = problems(doc)
+    found = problems(doc, actor)
     form, before_doc = _published(form_key)
     log = builder.changelog(before_doc, doc)
     conversions: dict[str, dict] = {}
     if not found and form is not None and before_doc is not None:
-        before, after = versions.definition(form), FormDef(doc)
-        for name, rows in affected_values(form, before, after).items():
-            samples = []
-            for rid, old, owner in rows[:20]:
-                new = convert(old, after.fields[name])
-                seen = gate.project(actor, before, {name: old}, owner)
-                seen_new = gate.project(actor, after, {name: new}, owner) if new is not None else {}
-                samples.append({"id": rid, "old": seen.get(name, ""), "new": seen_new.get(name, ""),
-                                "cleared": new is None})
+        current, after = versions.definition(form), FormDef(with_policy(doc, form))
+        for name, rows in affected_values(form, current, after).items():
             fd = after.fields[name]
-            conversions[name] = {"count": len(rows), "samples": samples,
-                                 "cleared": sum(1 for _id, old, _o in rows if convert(old, fd) is None),
-                                 "stray": [{"old": v, "auto": _option(v, fd)} for v in _stray_options(rows, fd)]
-                                 if fd.options is not None else [],
-                                 "options": fd.option_labels(actor.locale or "zh-CN") if fd.options is not None else []}
+            seen_rows = [(rid, old, owner) for rid, old, owner in rows
+                         if gate.record_rights(actor, current, owner).level(name) in ("read", "write")]
+            samples = []
+            for rid, old, owner in seen_rows[:20]:
+                new = convert(old, fd)
+                shown = gate.project(actor, current, {name: old}, owner).get(name, "")
+                shown_new = gate.project(actor, current, {name: new}, owner).get(name, "") if new is not None else ""
+                samples.append({"id": rid, "old": shown, "new": shown_new, "cleared": new is None})
+            conversions[name] = {
+                "count": len(seen_rows), "unseen": len(seen_rows) < len(rows), "samples": samples,
+                "cleared": sum(1 for _id, old, _o in seen_rows if convert(old, fd) is None),
+                "allowed": _may_convert(actor, current, name, rows),
+                "stray": [{"old": v, "auto": _option(v, fd)} for v in _stray_options(seen_rows, fd)]
+                if fd.options is not None else [],
+                "options": fd.option_labels(actor.locale or "zh-CN") if fd.options is not None else []}
     return {"draft": value, "problems": found, "changelog": log, "conversions": conversions,
             "next_version": (form.current_version if form is not None else 0) + 1}
 
@@ -268,14 +328,16 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
             mapping: dict | None = None) -> int:
     """Publish the draft seen at `rev` as the next version. A field whose stored values would no
     longer fit is refused unless it is in `convert_fields` (each such value is converted, or
-    cleared where it cannot be: one audited change per record, in the same transaction)."""
+    cleared where it cannot be: one audited change per record, in the same transaction). The
+    access policy in force carries over (minus removed fields; new fields hidden and undecided):
+    the builder never changes who sees what."""
     require_designer(actor)
     with write_transaction():
         value = draft(form_key, lock=True)
         if rev != value["rev"]:
             raise Conflict("someone changed this draft since you checked it: check it again", code="stale_draft")
         doc = copy.deepcopy(value["doc"])
-        found = problems(doc)
+        found = problems(doc, actor)
         if found:
             raise Invalid(f"the form has {len(found)} problem(s)", code="invalid_definition",
                           details=[{**p.as_dict(), "field": field_of(p.pointer)} for p in found])
@@ -286,19 +348,21 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
                           details=[{"field": "", "code": "no_changes", "message": "Nothing to publish."}])
         pending: dict = {}
         if form is not None and before_doc is not None:
-            doc["x-access"] = json.loads(FormVersion.get(FormVersion.form == form, FormVersion.version ==
-                                                          form.current_version).definition)["x-access"]
-            doc["x-access"] = {role: {**block, "fields": {n: lvl for n, lvl in block["fields"].items()
-                                                          if n == "*" or n in doc["properties"]}}
-                               for role, block in doc["x-access"].items()}
-            before, after = versions.definition(form), FormDef(doc)
-            pending = affected_values(form, before, after)
+            doc = with_policy(doc, form)
+            current, after = versions.definition(form), FormDef(doc)
+            pending = affected_values(form, current, after)
             refused = sorted(set(pending) - set(convert_fields))
             if refused:
                 raise Invalid(f"stored values of {', '.join(refused)} would no longer be valid", code="needs_conversion",
                               details=[{"field": n, "code": "needs_conversion", "count": len(pending[n]),
                                         "message": f"{len(pending[n])} record(s) hold values this change makes invalid:"
                                                    " choose to convert them"} for n in refused])
+            beyond = sorted(n for n, rows in pending.items() if not _may_convert(actor, current, n, rows))
+            if beyond:
+                raise Forbidden(f"converting {', '.join(beyond)} would change records you may not change: ask an "
+                                "administrator to publish", field=beyond[0], code="conversion_beyond_rights")
+        elif not has_perm(actor, Perm.ACCESS_MANAGE):
+            doc["x-access"] = _DEFAULT_ACCESS  # a designer's file grants nothing: access is decided in the matrix
 
         def _convert(form: Form, version: int) -> None:
             after = FormDef(doc)
@@ -307,12 +371,12 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
                     _apply_conversion(actor, form, after, rid, name,
                                       convert(old, after.fields[name], (mapping or {}).get(name)), version)
 
-        added_new_form = before_doc is None
+        new_form = before_doc is None
         _form, version, _changed = publishing.publish(
-            actor, doc, reason=note.strip()[:1000],
-            changes={"added": log["added"], "removed": log["removed"], "changed": sorted(log["changed"]),
-                     "converted": sorted(pending)},
-            before_event=_convert, all_new=added_new_form)
+            actor, doc, reason=note.strip()[:1000], keep_policy=not new_form,
+            changes={"added": log["added"], "removed": log["removed"], "changed": log["changed"],
+                     "form": log["form"], "converted": sorted(pending)},
+            before_event=_convert, all_new=new_form and doc["x-access"] == _DEFAULT_ACCESS)
         Setting.delete().where(Setting.key == DRAFT + form_key).execute()
     versions.forget_forms()
     return version
@@ -345,20 +409,49 @@ def export(actor: Actor, form_key: str) -> dict:
         raise NotFound(f"no published form {form_key!r}", code="unknown_form")
     doc.pop("$id", None)
     doc["x-form"].pop("version", None)
+    with_policy = has_perm(actor, Perm.ACCESS_MANAGE)
+    if not with_policy:  # who sees what is the access managers' to hand out
+        doc["x-access"] = _DEFAULT_ACCESS
     with write_transaction():
-        record_event(actor, "form_export", form_key=form_key, diff={"version": [None, form.current_version]})
+        record_event(actor, "form_export", form_key=form_key,
+                     diff={"version": [None, form.current_version], "with_policy": [None, with_policy]})
     return doc
 
 
-def import_file(actor: Actor, form_key: str, raw: bytes) -> dict:
-    """A definition file (as export writes it) becomes the form's draft, after its checks."""
+def retired_keys(form_key: str) -> set[str]:
+    """Keys of fields earlier versions had: a new field never takes one (old values would return)."""
+    form = Form.get_or_none(Form.key == form_key)
+    return set(versions.removed_fields(form)) if form is not None and form.current_version else set()
+
+
+def _depth(value, limit: int) -> int:
+    """How deep `value` nests (lists and objects), counting without recursion; stops past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def import_file(actor: Actor, form_key: str, raw: bytes, rev: str | None = None) -> dict:
+    """A definition file (as export writes it) becomes the form's draft, after its checks;
+    `rev`: the draft the designer was looking at (a draft changed since is not overwritten)."""
     require_designer(actor)
     if len(raw) > MAX_IMPORT:
         raise Invalid("the file is larger than 1 MB", field="file", code="too_large")
     try:
-        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Invalid(f"not a JSON file: {exc}", field="file", code="invalid_json") from None
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates,
+                         parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise Invalid(f"not a JSON file: {str(exc)[:200]}", field="file", code="invalid_json") from None
+    if _depth(doc, MAX_DEPTH) > MAX_DEPTH:
+        raise Invalid(f"the file nests deeper than {MAX_DEPTH} levels", field="file", code="too_deep")
     found = check_definition(doc)
     if found:
         raise Invalid(f"the file has {len(found)} problem(s)", field="file", code="invalid_definition",
@@ -374,10 +467,18 @@ def import_file(actor: Actor, form_key: str, raw: bytes) -> dict:
             value = draft(form_key, lock=True)
         except NotFound:
             value = {"base": 0}
+        else:
+            if rev is not None and rev != value["rev"]:
+                raise Conflict("someone changed this draft since you opened it: reload and try again",
+                               code="stale_draft")
         value["doc"] = doc
         stored = _store(actor, form_key, value)
         record_event(actor, "form_import", form_key=form_key, diff={"fields": [None, sorted(doc["properties"])]})
     return stored
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _no_duplicates(pairs):

@@ -28,12 +28,13 @@ from formwarden.records.indexes import ensure_field_indexes
 
 
 def publish(actor: Actor, doc: dict, *, reason: str = "", changes: dict | None = None,
-            before_event=None, all_new: bool = False) -> tuple[Form, int, bool]:
+            before_event=None, all_new: bool = False, keep_policy: bool = False) -> tuple[Form, int, bool]:
     """Publish `doc` as the next version of its form unless identical to the current one.
 
     `changes` (the builder's changelog) goes into the publish event; `before_event(form, version)`
     runs inside the transaction first (the builder's conversions of stored values). `all_new`: a
-    new form from the builder, whose every field waits for a decision in the matrix.
+    new form from the builder, whose every field waits for a decision in the matrix. `keep_policy`:
+    the policy in force carries over whatever `doc` says (the builder never decides access).
     Returns (form, version, changed). Raises Invalid listing every problem.
     """
     formdef = versions.checked_definition(doc)
@@ -71,17 +72,17 @@ def publish(actor: Actor, doc: dict, *, reason: str = "", changes: dict | None =
         record_event(actor, "form_publish", form_key=formdef.key, reason=reason,
                      diff={"version": [version - 1 or None, version],
                            **{k: [None, v] for k, v in (changes or {}).items() if v}})
-        _carry_policy(actor, form, previous, doc, version, all_new)
+        _carry_policy(actor, form, previous, doc, version, all_new, keep_policy)
     return form, version, True
 
 
 def _carry_policy(actor: Actor, form: Form, previous: dict | None, doc: dict, version: int,
-                  all_new: bool = False) -> None:
+                  all_new: bool = False, keep_policy: bool = False) -> None:
     """The policy after publishing `doc` as `version` (see the module's docstring)."""
     if previous is None or not form.policy_version:
         access, added = doc["x-access"], (list(doc["properties"]) if all_new else [])
     else:
-        stated = doc["x-access"] != previous["x-access"]
+        stated = doc["x-access"] != previous["x-access"] and not keep_policy
         access = doc["x-access"] if stated else policies.current_access(form)
         added = [name for name in doc["properties"] if name not in previous["properties"]]
     access = {role: {**block, "fields": {n: lvl for n, lvl in block["fields"].items()

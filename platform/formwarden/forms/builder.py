@@ -8,6 +8,7 @@ are made from the English label and never change once a version holding them is 
 from __future__ import annotations
 
 import copy
+import math
 import re
 import unicodedata
 
@@ -101,16 +102,18 @@ def slug(text: str) -> str:
     return out if out and out[0].isalpha() else ("field_" + out if out else "field")
 
 
-def _unique_key(doc: dict, wanted: str) -> str:
+def _unique_key(doc: dict, wanted: str, taken=frozenset()) -> str:
     key, n = wanted, 2
-    while key in doc["properties"]:
+    while key in doc["properties"] or key in taken:
         key = f"{wanted[:44]}_{n}"
         n += 1
     return key
 
 
-def add_field(doc: dict, kind: str, label_zh: str, label_en: str, section: str | None = None) -> tuple[dict, str]:
-    """A new field at the end of `section` (the last one; a first section is made if none)."""
+def add_field(doc: dict, kind: str, label_zh: str, label_en: str, section: str | None = None,
+              taken=frozenset()) -> tuple[dict, str]:
+    """A new field at the end of `section` (the last one; a first section is made if none).
+    `taken`: keys earlier versions used (their old values must not come back under a new field)."""
     doc = copy.deepcopy(doc)
     if len(doc["properties"]) >= MAX_FIELDS:
         raise _bad("kind", f"a form holds at most {MAX_FIELDS} fields")
@@ -120,7 +123,7 @@ def add_field(doc: dict, kind: str, label_zh: str, label_en: str, section: str |
     spec["x-label"] = {"zh-CN": label_zh.strip()[:100], "en": label_en.strip()[:100]}
     if kind in ("select", "multiselect"):
         _set_options(spec, [("option_1", "选项一", "Option 1"), ("option_2", "选项二", "Option 2")])
-    key = _unique_key(doc, slug(label_en))
+    key = _unique_key(doc, slug(label_en), taken)
     doc["properties"][key] = spec
     sections = doc.setdefault("x-layout", {"sections": []})["sections"]
     if not sections:
@@ -149,6 +152,8 @@ def remove_field(doc: dict, name: str) -> dict:
         if rule.get("show") or rule.get("require"):
             rules.append(rule)
     doc["x-rules"] = rules
+    for block in doc.get("x-access", {}).values():
+        block["fields"].pop(name, None)
     form = doc["x-form"]
     for key in ("owner_field", "title_field", "followup_field"):
         if form.get(key) == name:
@@ -229,9 +234,11 @@ def _number(form, name: str, integer: bool = False):
     if raw == "":
         return None
     try:
-        value = int(raw) if integer else float(raw)
+        value = int(raw) if integer and len(raw) <= 16 else float(raw)
     except ValueError:
         raise _bad(name, "a number is expected here", "type") from None
+    if not math.isfinite(value) or abs(value) > 1e15 or (integer and not float(value).is_integer()):
+        raise _bad(name, "a number from -10^15 to 10^15 is expected here", "type")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return value
@@ -335,10 +342,10 @@ def update_field(doc: dict, name: str, form) -> dict:
         spec["x-ref"] = (form.get("ref") or "").strip()
     default = (form.get("default") or "").strip()
     if default and t in ("string", "integer", "number") and kind not in ("member", "reference"):
-        try:
-            spec["default"] = int(default) if t == "integer" else float(default) if t == "number" else default
-        except ValueError:
-            raise _bad("default", "the default must be a value of the field's kind", "type") from None
+        if t in ("integer", "number"):
+            spec["default"] = _number(form, "default", integer=t == "integer")
+        else:
+            spec["default"] = default[:200]
     else:
         spec.pop("default", None)
     sensitivity = form.get("sensitivity") or "internal"

@@ -76,7 +76,7 @@ def refuse_nul(data: dict) -> None:
                       details=[FieldError(n.replace("\x00", ""), "invalid_character", {}).as_dict() for n in bad])
 
 
-def validate(formdef: FormDef, data: dict, writable=None) -> list[FieldError]:
+def validate(formdef: FormDef, data: dict, writable=None, rule_data: dict | None = None) -> list[FieldError]:
     """All problems with `data` as a complete record, at most one per field, in form order."""
     errors: dict[str, FieldError] = {
         name: FieldError(name, "invalid_character", {}) for name, value in data.items() if _has_nul(value)}
@@ -86,7 +86,7 @@ def validate(formdef: FormDef, data: dict, writable=None) -> list[FieldError]:
     for err in formdef.validator.iter_errors(data):
         for fe in _convert(formdef, err, data):
             errors.setdefault(fe.field, fe)
-    for name in required_fields(formdef, data, writable):
+    for name in required_fields(formdef, data if rule_data is None else rule_data, writable):
         if not _is_filled(data.get(name)):
             errors.setdefault(name, FieldError(name, "required", {}))
     order = {name: i for i, name in enumerate(formdef.layout_order)}
@@ -127,14 +127,16 @@ def require_field_types(formdef: FormDef) -> None:
                               code="field_type_unavailable")
 
 
-def check(formdef: FormDef, data: dict, *, writable=None, visible=None) -> None:
+def check(formdef: FormDef, data: dict, *, writable=None, visible=None, rule_data: dict | None = None) -> None:
     """Raises Invalid whose details list {field, code, message} for each problem.
 
     With `visible`, problems in fields the caller cannot see are left out: an answer never
     names such a field nor tells whether it is filled (the caller could not change it anyway;
-    only `writable` fields, a subset of the visible ones, can be written)."""
+    only `writable` fields, a subset of the visible ones, can be written). `rule_data`: the
+    values the rules are evaluated on (the caller's view of the record: a rule must not tell
+    anyone about a field they cannot read)."""
     require_field_types(formdef)
-    errors = validate(formdef, data, writable)
+    errors = validate(formdef, data, writable, rule_data)
     if visible is not None:
         errors = [e for e in errors if not e.field or e.field in visible]
     if errors:

@@ -290,12 +290,28 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     old = unseal_data(own, rec.data)
     new = _clean({**old, **changes})
     writable = gate.writable_fields(actor, formdef, "update", rec.owner_id)
-    shown = visible_fields(formdef, new)
+    readable = gate.readable_fields(actor, formdef, rec.owner_id)
     # Saving moves an older record to the current version: a field removed since leaves the record
-    # (its value stays in the history, through this change's diff). A field the rules now hide is
-    # cleared if this person may write it (else it stays as it was).
+    # (its value stays in the history, through this change's diff).
     removed = {k: v for k, v in new.items() if k not in formdef.fields}
-    new = {k: v for k, v in new.items() if k in formdef.fields and (k in shown or k not in writable)}
+    new = {k: v for k, v in new.items() if k in formdef.fields}
+    # Rules are evaluated on what this person sees of the record, as their page does (a rule must
+    # never answer questions about a field they cannot read). A field the rules hide is not
+    # stored: a value they send for it is dropped; a stored one is cleared only when they may
+    # write it and can see everything the rules read (else it stays as it was).
+    seen = {k: v for k, v in new.items() if k in readable}
+    shown = visible_fields(formdef, seen)
+    sees_triggers = formdef.rule_triggers <= readable
+    for k in list(new):
+        if k in shown or k not in writable:
+            continue
+        if k in changes:
+            if k in old:
+                new[k] = old[k]
+            else:
+                del new[k]
+        elif sees_triggers:
+            del new[k]
     owner_id = rec.owner_id
     if formdef.owner_field and formdef.owner_field in changes:
         if changes[formdef.owner_field] in (None, ""):
@@ -305,8 +321,8 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
         if owner_id != rec.owner_id:
             gate.check_owner(actor, formdef, owner_id, "update")
             gate.check_write(actor, formdef, list(changes), "update", owner_id)
-    validate_data(formdef, new, writable=writable,
-                  visible=gate.readable_fields(actor, formdef, rec.owner_id))
+    validate_data(formdef, new, writable=writable, visible=readable,
+                  rule_data={k: v for k, v in new.items() if k in readable})
     _check_refs(actor, formdef, new, changes)
     attachments.check_tokens(actor, form, formdef, {k: v for k, v in changes.items() if k in new}, rec.id)
     diff = _diff({k: v for k, v in old.items() if k not in removed}, new)

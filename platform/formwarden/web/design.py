@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from formwarden.access.permissions import Perm
 from formwarden.catalog import designs
-from formwarden.errors import Conflict, DomainError, Invalid, NotFound
+from formwarden.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from formwarden.forms import builder, versions
 from formwarden.forms.definition import FormDef, check_definition
 from formwarden.forms.messages import N_
@@ -21,6 +21,7 @@ from formwarden.http.context import actor
 from formwarden.http.errors import translate_details
 from formwarden.http.guard import requires
 from formwarden.http.i18n import current_locale
+from formwarden.http.jobs import submit_job
 from formwarden.http.rendering import render_block
 from formwarden.web.access import CHECK_MESSAGES
 from formwarden.web.console import say
@@ -185,7 +186,7 @@ def add_field(form_key):
 
     def change(doc):
         doc, added["key"] = builder.add_field(doc, f.get("kind", "text"), f.get("label_zh", ""), f.get("label_en", ""),
-                                              f.get("section") or None)
+                                              f.get("section") or None, taken=designs.retired_keys(form_key))
         return doc
     try:
         value = designs.edit(actor(), form_key, f.get("rev", ""), change)
@@ -307,12 +308,17 @@ def publish(form_key):
     status = 200
     errors: list[dict] = []
     if request.method == "POST":
+        restricted_before = _restricted(form_key)
         try:
             version = designs.publish(actor(), form_key, request.form.get("rev", ""), note=request.form.get("note", ""),
                                       convert_fields=request.form.getlist("convert"), mapping=_mapping(request.form))
         except Conflict:
             flash(_("Someone changed this draft since you checked it. Check it again."), "error")
             status = 409
+        except Forbidden:
+            flash(_("Some affected records are outside what you may change: an administrator who manages access must "
+                    "publish this change."), "error")
+            status = 403
         except Invalid as exc:
             errors, status = exc.details or [{"field": exc.field or "", "message": exc.message}], 422
             errors = [{**d, "message": _("%(n)s record(s) hold values this change makes invalid: tick “Convert” "
@@ -321,6 +327,8 @@ def publish(form_key):
                       {**d, "message": _("Nothing to publish.")} if d.get("code") == "no_changes" else d
                       for d in errors]
         else:
+            if restricted_before != _restricted(form_key):  # stored values follow: sealed or opened by the job
+                submit_job("reseal", RESEAL_JOB, "default", None, {"why": f"form {form_key} version {version}"})
             flash(_("Version %(v)s is published. New fields stay hidden until an administrator decides in the "
                     "permission matrix.", v=version), "success")
             return redirect(url_for("design.editor", form_key=form_key))
@@ -329,6 +337,16 @@ def publish(form_key):
                            words=lambda p: problem_words(p, plan["draft"]["doc"]),
                            label=lambda n: _label(plan["draft"]["doc"], n) if n in plan["draft"]["doc"]["properties"]
                            else n), status
+
+
+RESEAL_JOB = "formwarden.jobs.keys.run_reseal"
+
+
+def _restricted(form_key: str) -> frozenset[str]:
+    try:
+        return versions.current(form_key)[1].restricted_fields
+    except NotFound:
+        return frozenset()
 
 
 def _mapping(form) -> dict:
@@ -377,7 +395,10 @@ def import_definition(form_key):
         flash(_("Choose a definition file (.json) to import."), "error")
         return _back(form_key)
     try:
-        designs.import_file(actor(), form_key, upload.read(designs.MAX_IMPORT + 1))
+        designs.import_file(actor(), form_key, upload.read(designs.MAX_IMPORT + 1), rev=request.form.get("rev"))
+    except Conflict:
+        flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."), "error")
+        return _back(form_key)
     except DomainError as exc:
         details = "; ".join(f"{d.get('pointer', '')} {d.get('reason', d.get('message', ''))}" for d in exc.details[:5])
         flash(f"{say(exc)} {details}".strip(), "error")

@@ -1,0 +1,129 @@
+"""What an outside attack on the builder found, each held shut: the builder never decides who
+sees what, never shows what the designer may not read, and never lets a rule answer questions."""
+import io
+import json
+import uuid
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from formwarden.access.actor import Actor
+from formwarden.catalog import designs, policies, publishing
+from formwarden.errors import Invalid
+from formwarden.forms import builder, versions
+from formwarden.models import Form
+from formwarden.records import service
+from tests.conftest import VALID_CUSTOMER, actor_of
+
+
+def _edit(who, key, change):
+    return designs.edit(who, key, designs.draft(key)["rev"], change)
+
+
+def test_a_designer_cannot_unmask_or_lower_sensitivity(restore_customer):
+    manager = actor_of("manager")
+    _edit(manager, "customer", lambda d: builder.update_field(d, "mobile", MultiDict(
+        {"label_zh": "手机号", "label_en": "Mobile", "kind": "cn-mobile", "mask": "keep:0,10", "sensitivity": "internal"})))
+    found = designs.problems(designs.draft("customer")["doc"], manager)
+    assert {p.pointer for p in found} >= {"/properties/mobile/x-mask", "/properties/mobile/x-sensitivity"}
+    with pytest.raises(Invalid):
+        designs.publish(manager, "customer", designs.draft("customer")["rev"])
+    assert designs.problems(designs.draft("customer")["doc"], actor_of("admin")) == []  # access managers may
+    designs.discard(manager, "customer")
+
+
+def test_removing_a_field_keeps_the_policy_in_force(restore_customer):
+    admin, manager = actor_of("admin"), actor_of("manager")
+    access = policies.current_access(Form.get(Form.key == "customer"))
+    access["sales"]["fields"]["notes"] = "hidden"
+    policies.save(admin, "customer", access, reason="notes are internal")
+    _edit(manager, "customer", lambda d: builder.remove_field(d, "industry"))
+    designs.publish(manager, "customer", designs.draft("customer")["rev"])
+    after = policies.current_access(Form.get(Form.key == "customer"))
+    assert after["sales"]["fields"]["notes"] == "hidden" and "industry" not in after["sales"]["fields"]
+
+
+def test_a_designers_file_grants_nothing_on_a_new_form(clean_db):
+    key = "leads_" + uuid.uuid4().hex[:6]
+    manager = actor_of("manager")
+    doc = builder.new_form(key, "线索", "Leads")
+    doc, _ = builder.add_field(doc, "text", "名称", "Name")
+    doc["x-access"]["sales"] = {"scope": "all", "actions": ["create", "read", "update", "delete", "export"],
+                                "fields": {"name": "write"}}
+    designs.create(manager, key, "线索", "Leads")
+    designs.import_file(manager, key, json.dumps(doc).encode())
+    designs.publish(manager, key, designs.draft(key)["rev"])
+    form = Form.get(Form.key == key)
+    assert "sales" not in policies.current_access(form) and policies.undecided(form) == ["name"]
+    exported = designs.export(manager, key)
+    assert exported["x-access"] == builder.new_form("x", "x", "x")["x-access"]  # the policy is not a designer's
+
+
+def test_a_removed_fields_key_is_never_given_to_a_new_field(restore_customer):
+    manager = actor_of("manager")
+    _edit(manager, "customer", lambda d: builder.remove_field(d, "notes"))
+    designs.publish(manager, "customer", designs.draft("customer")["rev"])
+    taken = designs.retired_keys("customer")
+    doc, key = builder.add_field(designs.draft("customer")["doc"], "textarea", "备注", "Notes", taken=taken)
+    assert key != "notes"
+    doc["properties"]["notes"] = doc["properties"].pop(key)  # a file that names the old key again
+    for section in doc["x-layout"]["sections"]:
+        section["fields"] = ["notes" if n == key else n for n in section["fields"]]
+    assert any(p.code == "key_reused" for p in designs.problems(doc, manager))
+
+
+def test_rules_never_answer_for_fields_the_writer_cannot_read(clean_db):
+    key = "probe_" + uuid.uuid4().hex[:6]
+    publishing.publish(Actor.system("t"), {
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "additionalProperties": False,
+        "x-form": {"key": key, "title": {"zh-CN": "探针", "en": "Probe"}, "owner_field": "owner"},
+        "properties": {"amount": {"type": "number", "x-label": {"zh-CN": "金额", "en": "Amount"}},
+                       "owner": {"type": "string", "x-widget": "member", "x-label": {"zh-CN": "负责人", "en": "Owner"}},
+                       "tags": {"type": "string", "x-label": {"zh-CN": "标签", "en": "Tags"}}},
+        "x-rules": [{"when": {"field": "amount", "gt": 100}, "show": ["tags"]}],
+        "x-access": {"admin": {"scope": "all", "actions": ["create", "read", "update"], "fields": {"*": "write"}},
+                     "sales": {"scope": "own", "actions": ["read", "update"], "fields": {"tags": "write"}}}})
+    versions.forget_forms()
+    admin, sales = actor_of("admin"), actor_of("sales01")
+    big = service.create_record(admin, key, {"amount": 500, "tags": "老", "owner": "sales01"})
+    none = service.create_record(admin, key, {"owner": "sales01"})
+    a = service.update_record(sales, key, big.id, {"tags": "探"}, expected_version=1)
+    b = service.update_record(sales, key, none.id, {"tags": "探"}, expected_version=1)
+    # the same answer whatever the hidden amount: the rule is read on what sales sees (no amount),
+    # so the tag sent is not stored on either record, and the one stored before is not lost
+    assert a.data.get("tags") == "老" and "tags" not in b.data
+    assert service.get_record(admin, key, big.id).data["tags"] == "老"
+
+
+@pytest.mark.parametrize("body", [b"[" * 60000, json.dumps({"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}).encode(),
+                                  b'{"a": NaN}'])
+def test_hostile_imports_are_clear_errors(login_as, body):
+    c = login_as("manager")
+    page = c.get("/design/customer").text
+    rev = page.split('name="rev" value="')[1].split('"')[0]
+    r = c.post("/design/customer/import", data={"csrf_token": c.csrf, "rev": rev, "file": (io.BytesIO(body), "f.json")},
+               content_type="multipart/form-data")
+    assert r.status_code == 302 and designs.draft("customer")["edited"] is False
+
+
+@pytest.mark.parametrize("field, value", [("minimum", "1e400"), ("maximum", "nan"), ("default", "inf"),
+                                          ("minimum", "1e20")])
+def test_numbers_in_field_settings_are_finite_and_bounded(field, value):
+    doc = builder.new_form("nums", "数", "Nums")
+    doc, key = builder.add_field(doc, "number", "数", "Num")
+    with pytest.raises(Invalid):
+        builder.update_field(doc, key, MultiDict({"label_zh": "数", "label_en": "Num", field: value}))
+
+
+def test_conversions_need_rights_over_every_affected_record(restore_customer):
+    rec = service.create_record(actor_of("admin"), "customer", dict(VALID_CUSTOMER, owner="admin", industry="retail"))
+    manager = actor_of("manager")  # the administrator's own customer is outside the manager's teams
+    _edit(manager, "customer", lambda d: builder.update_field(d, "industry", MultiDict(
+        {"label_zh": "行业", "label_en": "Industry", "kind": "select", "options": "制造业 | Manufacturing"})))
+    plan = designs.preview(manager, "customer")
+    assert plan["conversions"]["industry"]["allowed"] is False and plan["conversions"]["industry"]["samples"] == []
+    with pytest.raises(Exception) as err:
+        designs.publish(manager, "customer", designs.draft("customer")["rev"], convert_fields=["industry"])
+    assert getattr(err.value, "code", "") == "conversion_beyond_rights"
+    assert service.get_record(actor_of("admin"), "customer", rec.id).data["industry"] == "retail"
+    designs.discard(manager, "customer")
