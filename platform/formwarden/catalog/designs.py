@@ -167,7 +167,7 @@ def with_policy(doc: dict, form: Form) -> dict:
     """`doc` with the access policy in force (minus fields the draft no longer has) in place of
     its own block: the builder never decides who sees what; the matrix does."""
     access = policies.current_access(form)
-    props = doc.get("properties") if isinstance(doc.get("properties"), dict) else {}
+    props: dict = doc["properties"] if isinstance(doc.get("properties"), dict) else {}
     return {**doc, "x-access": {role: {**block, "fields": {n: lvl for n, lvl in block["fields"].items()
                                                           if n == "*" or n in props}}
                                 for role, block in access.items()}}
