@@ -72,7 +72,8 @@ def test_a_removed_fields_key_is_never_given_to_a_new_field(restore_customer):
     assert any(p.code == "key_reused" for p in designs.problems(doc, manager))
 
 
-def test_rules_never_answer_for_fields_the_writer_cannot_read(clean_db):
+@pytest.mark.parametrize("amount_level", ["hidden", "masked"])
+def test_rules_never_answer_for_fields_the_writer_cannot_read(clean_db, amount_level):
     key = "probe_" + uuid.uuid4().hex[:6]
     publishing.publish(Actor.system("t"), {
         "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "additionalProperties": False,
@@ -82,7 +83,8 @@ def test_rules_never_answer_for_fields_the_writer_cannot_read(clean_db):
                        "tags": {"type": "string", "x-label": {"zh-CN": "标签", "en": "Tags"}}},
         "x-rules": [{"when": {"field": "amount", "gt": 100}, "show": ["tags"]}],
         "x-access": {"admin": {"scope": "all", "actions": ["create", "read", "update"], "fields": {"*": "write"}},
-                     "sales": {"scope": "own", "actions": ["read", "update"], "fields": {"tags": "write"}}}})
+                     "sales": {"scope": "own", "actions": ["read", "update"],
+                               "fields": {"tags": "write", "amount": amount_level}}}})
     versions.forget_forms()
     admin, sales = actor_of("admin"), actor_of("sales01")
     big = service.create_record(admin, key, {"amount": 500, "tags": "老", "owner": "sales01"})

@@ -58,6 +58,14 @@ def access_warnings(formdef: FormDef) -> list[Problem]:
             if level == "write" and actions & WRITE_ACTIONS and "read" not in actions:
                 out.append(Problem(pointer, f"role {role!r} may write {name!r} but cannot read records afterwards",
                                    "write_without_read", (("role", role), ("field", name))))
+        for rule in formdef.rules:
+            unseen = [t for t in when_fields(rule["when"]) if _level(block, t) in ("hidden", "masked")]
+            for name in rule.get("show", []):
+                if unseen and _level(block, name) == "write":
+                    out.append(Problem(f"/x-access/{role}/fields/{unseen[0]}",
+                                       f"role {role!r} may write {name!r}, but the rule that shows it reads {unseen[0]!r},"
+                                       " which the role cannot see: for them the field stays hidden",
+                                       "rule_trigger_hidden", (("role", role), ("field", name), ("trigger", unseen[0]))))
         shown = any(_level(block, n) != "hidden" for n in formdef.fields)
         if shown and "read" not in actions and not actions & WRITE_ACTIONS:
             out.append(Problem(f"/x-access/{role}/actions", f"role {role!r} is given fields but may not view records",

@@ -299,9 +299,9 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     # never answer questions about a field they cannot read). A field the rules hide is not
     # stored: a value they send for it is dropped; a stored one is cleared only when they may
     # write it and can see everything the rules read (else it stays as it was).
-    seen = {k: v for k, v in new.items() if k in readable}
+    seen = gate.project(actor, formdef, new, rec.owner_id)  # masked values masked, as on their page
     shown = visible_fields(formdef, seen)
-    sees_triggers = formdef.rule_triggers <= readable
+    sees_triggers = all(seen.get(t) == new.get(t) for t in formdef.rule_triggers)
     for k in list(new):
         if k in shown or k not in writable:
             continue
@@ -321,8 +321,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
         if owner_id != rec.owner_id:
             gate.check_owner(actor, formdef, owner_id, "update")
             gate.check_write(actor, formdef, list(changes), "update", owner_id)
-    validate_data(formdef, new, writable=writable, visible=readable,
-                  rule_data={k: v for k, v in new.items() if k in readable})
+    validate_data(formdef, new, writable=writable, visible=readable, rule_data=seen)
     _check_refs(actor, formdef, new, changes)
     attachments.check_tokens(actor, form, formdef, {k: v for k, v in changes.items() if k in new}, rec.id)
     diff = _diff({k: v for k, v in old.items() if k not in removed}, new)

@@ -43,6 +43,7 @@ bp = Blueprint("access", __name__, url_prefix="/admin")
 CHECK_MESSAGES = {
     "required_not_writable": N_("%(role)s may create records but cannot write the required field %(field)s: nobody with only this role could save."),
     "rule_not_writable": N_("%(role)s may set %(trigger)s, which then requires %(field)s, but cannot write %(field)s: they would be stuck."),
+    "rule_trigger_hidden": N_("%(role)s may write %(field)s, but the rule that shows it reads %(trigger)s, which %(role)s cannot see: for them %(field)s stays hidden. Let them read %(trigger)s, or change the rule."),
     "restricted_export": N_("%(role)s may read the restricted field %(field)s and export records."),
     "write_without_read": N_("%(role)s may write %(field)s but cannot read records afterwards."),
     "fields_without_view": N_("%(role)s is given fields but may not view records: tick “View” in its actions, or it sees nothing."),
