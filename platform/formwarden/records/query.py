@@ -100,6 +100,12 @@ def range_bound(formdef: FormDef, name: str, raw: str):
     fd = formdef.fields.get(name)
     if fd is None:
         raise Invalid(f"unknown field {name!r}", field=name, code="unknown_field")
+    ft = fd.field_type
+    if fd.type in RANGE_TYPES and ft is not None and ft.normalise is not None:  # e.g. money typed in yuan, kept in cents
+        try:
+            return ft.normalise(raw)
+        except Exception:  # ValueError, or a plugin's normaliser that breaks
+            raise Invalid(f"not a value of {name!r}: {raw[:40]!r}", field=name, code="invalid_filter") from None
     if fd.type in RANGE_TYPES:
         return _typed(formdef, name, raw)
     if fd.format == "date":
