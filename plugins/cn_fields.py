@@ -81,17 +81,17 @@ def is_uscc(value) -> bool:
         return False
 
 
-_MONEY = re.compile(r"-?[0-9]{1,13}(?:\.[0-9]{1,2})?")
+_MONEY = re.compile(r"-?(?:[0-9]{1,13}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.[0-9]{1,2})?")
 
 
 def normalise_money(text: str) -> int:
     """'¥12,345.5' → 1234550 (cents, exact: Decimal, never float). Plain ASCII digits only after
     full-width ones are made half-width, at most two decimals and 13 digits before the point
     (no exponents: '1e999999' would take a worker minutes to expand)."""
-    plain = half_width(text[:40]).replace(",", "").replace("，", "").lstrip("¥￥").removeprefix("CNY").removesuffix("元")
-    if not _MONEY.fullmatch(plain):
+    plain = half_width(text[:40]).replace("，", ",").lstrip("¥￥").removeprefix("CNY").removesuffix("元")
+    if not _MONEY.fullmatch(plain):  # commas only as thousands separators: "12,34" is refused
         raise ValueError(text[:40])
-    return int(Decimal(plain) * 100)
+    return int(Decimal(plain.replace(",", "")) * 100)
 
 
 def show_money(cents) -> str:
@@ -180,11 +180,11 @@ ADDRESS_MACRO = """{% macro widget(fd, value, locale, attrs) -%}
 def formwarden_field_types():
     return [
         FieldType("cn-mobile", is_cn_mobile, widget="tel", mask="keep:3,4", normalise=normalise_mobile,
-                  warn=mobile_warning, schema={"type": "string", "maxLength": 11},
+                  warn=mobile_warning, schema={"type": "string", "maxLength": 11, "x-sensitivity": "confidential"},
                   label={"zh-CN": "手机号", "en": "Mainland mobile"},
                   message={"zh-CN": "请输入 11 位中国大陆手机号", "en": "Enter an 11-digit mainland mobile number"}),
         FieldType("cn-resident-id", is_resident_id, widget="text", mask="keep:6,4", normalise=normalise_id,
-                  schema={"type": "string", "maxLength": 18},
+                  schema={"type": "string", "maxLength": 18, "x-sensitivity": "restricted"},
                   label={"zh-CN": "身份证号", "en": "Resident ID"},
                   message={"zh-CN": "身份证号不正确：请核对出生日期、地区码和最后一位校验码",
                            "en": "Not a valid resident ID: check the birth date, region code and the last (check) character"}),
@@ -194,7 +194,7 @@ def formwarden_field_types():
                   message={"zh-CN": "统一社会信用代码不正确：请核对 18 位代码及最后一位校验码",
                            "en": "Not a valid unified social credit code: check the 18 characters and the last (check) one"}),
         FieldType("cny", lambda v: isinstance(v, int) and abs(v) < 10**15, widget="money", normalise=normalise_money,
-                  display=show_money, as_text=money_text, schema={"type": "integer", "x-unit": "CNY"},
+                  display=show_money, as_text=money_text, schema={"type": "integer", "minimum": 0, "x-unit": "CNY"},
                   label={"zh-CN": "金额（元）", "en": "Amount (CNY)"},
                   message={"zh-CN": "请输入金额，最多两位小数", "en": "Enter an amount with at most two decimals"}),
         FieldType("cn-address", is_cn_address, widget="text", mask="keep:6,0", normalise=normalise_address,

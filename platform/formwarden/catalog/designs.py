@@ -86,7 +86,7 @@ def drafts() -> dict[str, dict]:
 def _store(actor: Actor, form_key: str, value: dict) -> dict:
     value.update(by=actor.username or actor.name, at=utcnow().isoformat(timespec="seconds"), edited=True)
     value["rev"] = _rev(value)
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(value, ensure_ascii=False)  # in the author's order: fields list as they were added
     if not Setting.update(value=text, updated_at=utcnow()).where(Setting.key == DRAFT + form_key).execute():
         Setting.create(key=DRAFT + form_key, value=text)
     return value
@@ -271,14 +271,12 @@ def _hashable(value) -> bool:
     return isinstance(value, (str, int, float, bool))
 
 
-def _stray_options(rows, fd) -> list:
-    """The stored option values a changed option list no longer has (each needs a new home)."""
-    out: list = []
-    for _rid, old, _owner in rows:
-        for v in (old if isinstance(old, list) else [old]):
-            if _hashable(v) and v not in (fd.options or []) and v not in out:
-                out.append(v)
-    return out[:50]
+def _stray_options(before, fd) -> list:
+    """The options the published field has and the new option list drops (each value stored
+    under one needs a new home). Taken from the definitions, not from records: the designer
+    chooses for every record, the ones they may not see included."""
+    old = before.options if before is not None else None
+    return [v for v in (old or []) if _hashable(v) and v not in (fd.options or [])][:200]
 
 
 def _may_convert(actor: Actor, current: FormDef, name: str, rows) -> bool:
@@ -313,11 +311,14 @@ def preview(actor: Actor, form_key: str) -> dict:
                 shown = gate.project(actor, current, {name: old}, owner).get(name, "")
                 shown_new = gate.project(actor, current, {name: new}, owner).get(name, "") if new is not None else ""
                 samples.append({"id": rid, "old": shown, "new": shown_new, "cleared": new is None})
+            manager = has_perm(actor, Perm.ACCESS_MANAGE)
+            before = current.fields.get(name)
             conversions[name] = {
-                "count": len(seen_rows), "unseen": len(seen_rows) < len(rows), "samples": samples,
-                "cleared": sum(1 for _id, old, _o in seen_rows if convert(old, fd) is None),
-                "allowed": _may_convert(actor, current, name, rows),
-                "stray": [{"old": v, "auto": _option(v, fd)} for v in _stray_options(seen_rows, fd)]
+                "count": len(rows) if manager else len(seen_rows), "unseen": len(seen_rows) < len(rows),
+                "samples": samples, "cleared": sum(1 for _id, old, _o in seen_rows if convert(old, fd) is None),
+                "allowed": _may_convert(actor, current, name, rows), "required": name in doc.get("required", []),
+                "stray": [{"old": v, "label": before.option_label(v, actor.locale or "zh-CN") if before else str(v),
+                           "auto": _option(v, fd)} for v in _stray_options(before, fd)]
                 if fd.options is not None else [],
                 "options": fd.option_labels(actor.locale or "zh-CN") if fd.options is not None else []}
     return {"draft": value, "problems": found, "changelog": log, "conversions": conversions,
@@ -357,6 +358,13 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
                               details=[{"field": n, "code": "needs_conversion", "count": len(pending[n]),
                                         "message": f"{len(pending[n])} record(s) hold values this change makes invalid:"
                                                    " choose to convert them"} for n in refused])
+            emptied = sorted(n for n, rows in pending.items() if n in doc.get("required", []) and any(
+                convert(old, after.fields[n], (mapping or {}).get(n)) is None for _id, old, _o in rows))
+            if emptied:
+                raise Invalid(f"converting {', '.join(emptied)} would empty a required field", code="required_emptied",
+                              details=[{"field": n, "code": "required_emptied",
+                                        "message": "a required field cannot be emptied: choose an option for each value"}
+                                       for n in emptied])
             beyond = sorted(n for n, rows in pending.items() if not _may_convert(actor, current, n, rows))
             if beyond:
                 raise Forbidden(f"converting {', '.join(beyond)} would change records you may not change: ask an "

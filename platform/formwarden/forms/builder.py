@@ -13,6 +13,7 @@ import re
 import unicodedata
 
 from formwarden.errors import Invalid
+from formwarden.forms.messages import N_
 from formwarden.forms.patterns import pattern_problem
 from formwarden.forms.registry import field_types
 from formwarden.forms.rules import OPERATORS, conditions
@@ -43,16 +44,20 @@ _TYPE_KEYS = ("type", "format", "enum", "items", "x-widget", "x-ref", "x-unit", 
               "maxItems", "minItems")
 
 
-def _bad(field: str, message: str, code: str = "invalid") -> Invalid:
-    return Invalid(message, field=field, code=code, details=[{"field": field, "code": code, "message": message}])
+def _bad(field: str, template: str, code: str = "invalid", **params) -> Invalid:
+    """A problem with one control. `template` is an English message with %(name)s parameters
+    (marked for translation: the builder's page shows it in the designer's language)."""
+    message = template % params if params else template
+    return Invalid(message, field=field, code=code,
+                   details=[{"field": field, "code": code, "message": message, "template": template, "params": params}])
 
 
 def new_form(key: str, title_zh: str, title_en: str) -> dict:
     key = (key or "").strip()
     if not KEY.fullmatch(key):
-        raise _bad("key", "a form key: lower-case letters, digits and _ (starting with a letter), up to 48")
+        raise _bad("key", N_("a form key: lower-case letters, digits and _ (starting with a letter), up to 48"))
     if not title_zh.strip() or not title_en.strip():
-        raise _bad("title_en" if title_zh.strip() else "title_zh", "a title in both languages is required", "required")
+        raise _bad("title_en" if title_zh.strip() else "title_zh", N_("a title in both languages is required"), "required")
     return {
         "$schema": SCHEMA, "type": "object", "additionalProperties": False, "required": [],
         "x-form": {"key": key, "title": {"zh-CN": title_zh.strip(), "en": title_en.strip()}},
@@ -64,7 +69,10 @@ def new_form(key: str, title_zh: str, title_en: str) -> dict:
 
 
 def kinds() -> list[str]:
-    return list(BASIC_KINDS) + [ft.name for ft in field_types.all() if ft.name != "date"]
+    """What the builder offers for a new field: the basic kinds, then the registered types (the
+    `cny` type, exact to the fen, replaces the basic number-shown-as-money when it is there)."""
+    basic = [k for k in BASIC_KINDS if not (k == "money" and field_types.get("cny"))]
+    return basic + [ft.name for ft in field_types.all() if ft.name != "date"]
 
 
 def kind_of(spec: dict) -> str:
@@ -92,7 +100,7 @@ def schema_for_kind(kind: str) -> dict:
         return copy.deepcopy(BASIC_KINDS[kind])
     ft = field_types.get(kind)
     if ft is None:
-        raise _bad("kind", f"unknown kind of field {kind!r}")
+        raise _bad("kind", N_("unknown kind of field %(kind)s"), kind=kind)
     return {**copy.deepcopy(ft.schema), "format": ft.name}
 
 
@@ -116,9 +124,9 @@ def add_field(doc: dict, kind: str, label_zh: str, label_en: str, section: str |
     `taken`: keys earlier versions used (their old values must not come back under a new field)."""
     doc = copy.deepcopy(doc)
     if len(doc["properties"]) >= MAX_FIELDS:
-        raise _bad("kind", f"a form holds at most {MAX_FIELDS} fields")
+        raise _bad("kind", N_("a form holds at most %(n)s fields"), n=MAX_FIELDS)
     if not label_zh.strip() or not label_en.strip():
-        raise _bad("label_en" if label_zh.strip() else "label_zh", "a label in both languages is required", "required")
+        raise _bad("label_en" if label_zh.strip() else "label_zh", N_("a label in both languages is required"), "required")
     spec = schema_for_kind(kind)
     spec["x-label"] = {"zh-CN": label_zh.strip()[:100], "en": label_en.strip()[:100]}
     if kind in ("select", "multiselect"):
@@ -130,6 +138,8 @@ def add_field(doc: dict, kind: str, label_zh: str, label_en: str, section: str |
         sections.append({"key": "main", "title": copy.deepcopy(doc["x-form"]["title"]), "fields": []})
     target = next((s for s in sections if s["key"] == section), sections[-1])
     target["fields"].append(key)
+    if kind == "text" and "title_field" not in doc["x-form"]:
+        doc["x-form"]["title_field"] = key  # the first text field names a record until someone chooses
     return doc, key
 
 
@@ -168,7 +178,7 @@ def remove_field(doc: dict, name: str) -> dict:
 def _field(doc: dict, name: str) -> dict:
     spec = doc["properties"].get(name)
     if spec is None:
-        raise _bad("field", f"no field {name!r} in this form", "unknown_field")
+        raise _bad("field", N_("no field %(name)s in this form"), "unknown_field", name=name)
     return spec
 
 
@@ -179,7 +189,7 @@ def move_field(doc: dict, name: str, section: str, index: int) -> dict:
     sections = doc.get("x-layout", {}).get("sections", [])
     target = next((s for s in sections if s["key"] == section), None)
     if target is None:
-        raise _bad("section", f"no section {section!r}", "unknown_section")
+        raise _bad("section", N_("no section %(name)s"), "unknown_section", name=section)
     for s in sections:
         if name in s["fields"]:
             s["fields"].remove(name)
@@ -200,13 +210,13 @@ def step_field(doc: dict, name: str, step: int) -> dict:
             if 0 <= k < len(sections):
                 return move_field(doc, name, sections[k]["key"], len(sections[k]["fields"]) if step < 0 else 0)
             return copy.deepcopy(doc)
-    raise _bad("field", f"field {name!r} is in no section", "unknown_field")
+    raise _bad("field", N_("field %(name)s is in no section"), "unknown_field", name=name)
 
 
 def add_section(doc: dict, title_zh: str, title_en: str) -> dict:
     doc = copy.deepcopy(doc)
     if not title_zh.strip() or not title_en.strip():
-        raise _bad("section_en" if title_zh.strip() else "section_zh", "a title in both languages is required",
+        raise _bad("section_en" if title_zh.strip() else "section_zh", N_("a title in both languages is required"),
                    "required")
     sections = doc.setdefault("x-layout", {"sections": []})["sections"]
     keys = {s["key"] for s in sections}
@@ -223,10 +233,10 @@ def rename_section(doc: dict, key: str, title_zh: str, title_en: str) -> dict:
     for s in doc.get("x-layout", {}).get("sections", []):
         if s["key"] == key:
             if not title_zh.strip() or not title_en.strip():
-                raise _bad("section_en", "a title in both languages is required", "required")
+                raise _bad("section_en", N_("a title in both languages is required"), "required")
             s["title"] = {"zh-CN": title_zh.strip()[:60], "en": title_en.strip()[:60]}
             return doc
-    raise _bad("section", f"no section {key!r}", "unknown_section")
+    raise _bad("section", N_("no section %(name)s"), "unknown_section", name=key)
 
 
 def _number(form, name: str, integer: bool = False):
@@ -236,9 +246,9 @@ def _number(form, name: str, integer: bool = False):
     try:
         value = int(raw) if integer and len(raw) <= 16 else float(raw)
     except ValueError:
-        raise _bad(name, "a number is expected here", "type") from None
+        raise _bad(name, N_("a number is expected here"), "type") from None
     if not math.isfinite(value) or abs(value) > 1e15 or (integer and not float(value).is_integer()):
-        raise _bad(name, "a number from -10^15 to 10^15 is expected here", "type")
+        raise _bad(name, N_("a number from -10^15 to 10^15 is expected here"), "type")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return value
@@ -250,6 +260,12 @@ def _set_options(spec: dict, options: list[tuple[str, str, str]]) -> None:
     spec["x-enum-labels"] = {"zh-CN": [o[1] for o in options], "en": [o[2] for o in options]}
 
 
+def _option_value(label: str, index: int) -> str:
+    """The stored value of a new option: from its English label, else option_N."""
+    value = slug(label)
+    return value if value.isascii() and not value.startswith("field") else f"option_{index + 1}"
+
+
 def parse_options(text: str) -> list[tuple[str, str, str]]:
     """One option per line: `中文 | English` or `value | 中文 | English` (a value is made from
     the English label when not given; values are what records store and never change)."""
@@ -258,21 +274,23 @@ def parse_options(text: str) -> list[tuple[str, str, str]]:
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split("|")]
-        if len(parts) == 2:
-            value, zh, en = slug(parts[1]), parts[0], parts[1]
+        if len(parts) == 1:  # one label for both languages
+            value, zh, en = _option_value(parts[0], len(out)), parts[0], parts[0]
+        elif len(parts) == 2:
+            value, zh, en = _option_value(parts[1], len(out)), parts[0], parts[1]
         elif len(parts) == 3:
             value, zh, en = parts
         else:
-            raise _bad("options", f"line {n}: write '中文 | English' or 'value | 中文 | English'")
+            raise _bad("options", N_("line %(n)s: write '中文', '中文 | English' or 'value | 中文 | English'"), n=n)
         if not zh or not en or not value:
-            raise _bad("options", f"line {n}: each option needs a label in both languages")
+            raise _bad("options", N_("line %(n)s: each option needs a label"), n=n)
         if value in [o[0] for o in out]:
-            raise _bad("options", f"line {n}: the value {value!r} is used twice")
+            raise _bad("options", N_("line %(n)s: the value %(value)s is used twice"), n=n, value=value)
         out.append((value[:60], zh[:60], en[:60]))
     if not out:
-        raise _bad("options", "a choice field needs at least one option", "required")
+        raise _bad("options", N_("a choice field needs at least one option"), "required")
     if len(out) > MAX_OPTIONS:
-        raise _bad("options", f"at most {MAX_OPTIONS} options")
+        raise _bad("options", N_("at most %(n)s options"), n=MAX_OPTIONS)
     return out
 
 
@@ -290,7 +308,7 @@ def update_field(doc: dict, name: str, form) -> dict:
     spec = _field(doc, name)
     label_zh, label_en = (form.get("label_zh") or "").strip(), (form.get("label_en") or "").strip()
     if not label_zh or not label_en:
-        raise _bad("label_en" if label_zh else "label_zh", "a label in both languages is required", "required")
+        raise _bad("label_en" if label_zh else "label_zh", N_("a label in both languages is required"), "required")
     kind = form.get("kind") or kind_of(spec)
     if kind != kind_of(spec):
         fresh = schema_for_kind(kind)
@@ -314,30 +332,33 @@ def update_field(doc: dict, name: str, form) -> dict:
             else:
                 spec[key] = value
         if spec.get("minimum") is not None and spec.get("maximum") is not None and spec["minimum"] > spec["maximum"]:
-            raise _bad("maximum", "the largest value is below the smallest")
+            raise _bad("maximum", N_("the largest value is below the smallest"))
     if t == "string" and kind in ("text", "textarea"):
         for key in ("minLength", "maxLength"):
             value = _number(form, key, integer=True)
             if value is not None and not 0 <= value <= 10000:
-                raise _bad(key, "a length from 0 to 10,000")
+                raise _bad(key, N_("a length from 0 to 10,000"))
             if value is None:
                 spec.pop(key, None)
             else:
                 spec[key] = value
         if spec.get("minLength", 0) > spec.get("maxLength", 10000):
-            raise _bad("maxLength", "the longest is shorter than the shortest")
+            raise _bad("maxLength", N_("the longest is shorter than the shortest"))
         pattern = (form.get("pattern") or "").strip()
         if pattern:
             if len(pattern) > MAX_PATTERN:
-                raise _bad("pattern", f"a pattern of at most {MAX_PATTERN} characters")
+                raise _bad("pattern", N_("a pattern of at most %(n)s characters"), n=MAX_PATTERN)
             reason = pattern_problem(pattern)
             if reason:
-                raise _bad("pattern", reason, "unsafe_pattern")
+                raise _bad("pattern", N_("this pattern cannot be used: %(reason)s"), "unsafe_pattern", reason=reason)
             spec["pattern"] = pattern
         else:
             spec.pop("pattern", None)
     if kind in ("select", "multiselect") and "options" in form:
         _set_options(spec, parse_options(form.get("options") or ""))
+    if kind == "select" and (form.get("default") or "").strip() and (form.get("default") or "").strip() \
+            not in (spec.get("enum") or []):
+        raise _bad("default", N_("the default must be one of the options (its value)"))
     if kind == "reference":
         spec["x-ref"] = (form.get("ref") or "").strip()
     default = (form.get("default") or "").strip()
@@ -350,7 +371,7 @@ def update_field(doc: dict, name: str, form) -> dict:
         spec.pop("default", None)
     sensitivity = form.get("sensitivity") or "internal"
     if sensitivity not in ("public", "internal", "confidential", "restricted"):
-        raise _bad("sensitivity", "unknown sensitivity")
+        raise _bad("sensitivity", N_("unknown sensitivity"))
     if sensitivity == "internal":
         spec.pop("x-sensitivity", None)
     else:
@@ -358,7 +379,7 @@ def update_field(doc: dict, name: str, form) -> dict:
     mask = (form.get("mask") or "").strip()
     if mask:
         if not re.fullmatch(r"keep:[0-9]{1,2},[0-9]{1,2}|all", mask):
-            raise _bad("mask", "a mask is 'all' or 'keep:N,M' (first N and last M characters shown)")
+            raise _bad("mask", N_("a mask is 'all' or 'keep:N,M' (first N and last M characters shown)"))
         spec["x-mask"] = mask
     else:
         spec.pop("x-mask", None)
@@ -375,12 +396,22 @@ def update_field(doc: dict, name: str, form) -> dict:
 
 
 def _parse_value(text: str, spec: dict):
+    """A value typed in the rule panel as the field stores it: money in its type's unit (yuan
+    typed, cents kept), dates as YYYY-MM-DD, numbers finite."""
     t = (spec.get("items") or {}).get("type") if spec.get("type") == "array" else spec.get("type")
     text = text.strip()
-    if t == "integer":
-        return int(text)
-    if t == "number":
-        return float(text) if "." in text else int(text)
+    ft = field_types.get(spec.get("format"))
+    if spec.get("format") == "date":
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            raise ValueError(text)
+        return text
+    if ft is not None and ft.normalise is not None and ft.value_type in ("integer", "number"):
+        return ft.normalise(text)
+    if t in ("integer", "number"):
+        num = float(text.replace(",", ""))
+        if not math.isfinite(num) or abs(num) > 1e15 or (t == "integer" and not num.is_integer()):
+            raise ValueError(text)
+        return int(num) if num.is_integer() and "." not in text else num
     if t == "boolean":
         return text.lower() in ("1", "true", "yes", "是")
     return text
@@ -390,49 +421,52 @@ def condition(doc: dict, field: str, op: str, values: list[str]) -> dict:
     """One condition from the rule panel: a field, an operator and the values typed or chosen."""
     spec = _field(doc, field)
     if op not in OPERATORS:
-        raise _bad("op", f"unknown test {op!r}")
+        raise _bad("op", N_("unknown test %(op)s"), op=op)
     if op == "filled":
         return {"field": field, "filled": not values or values[0] not in ("0", "false", "no")}
     if op in ("in", "not_in"):
         values = [part for v in values for part in v.replace("，", ",").split(",")]
     values = [v.strip() for v in values if v.strip()]
     if not values:
-        raise _bad("value", "choose or type the value the rule compares with", "required")
+        raise _bad("value", N_("choose or type the value the rule compares with"), "required")
     target = spec["items"] if spec.get("type") == "array" else spec
     if "enum" in target:  # an option may be typed as shown (either language) or by its value
         labels = {label: opt for loc in ("zh-CN", "en")
                   for opt, label in zip(target["enum"], (spec.get("x-enum-labels") or {}).get(loc, target["enum"]))}
         unknown = [v for v in values if v not in target["enum"] and v not in labels]
         if unknown:
-            raise _bad("value", f"not an option of this field: {', '.join(unknown)}")
+            raise _bad("value", N_("not an option of this field: %(values)s"), values=", ".join(unknown))
         values = [v if v in target["enum"] else labels[v] for v in values]
     try:
         parsed = [_parse_value(v, spec) for v in values]
     except ValueError:
-        raise _bad("value", "the value must be of the field's kind (a number here)", "type") from None
+        raise _bad("value", N_("the value must be of the field's kind (a number, or a date as YYYY-MM-DD)"),
+                   "type") from None
     if op in ("in", "not_in"):
         return {"field": field, op: parsed}
     if op in ("gt", "gte", "lt", "lte") and not all(isinstance(v, (int, float, str)) for v in parsed):
-        raise _bad("value", "compare numbers or dates", "type")
+        raise _bad("value", N_("compare numbers or dates"), "type")
     return {"field": field, op: parsed[0]}
 
 
 def add_rule(doc: dict, conds: list[dict], combine: str, show: list[str], require: list[str]) -> dict:
     doc = copy.deepcopy(doc)
     if not conds:
-        raise _bad("field", "a rule needs a condition", "required")
+        raise _bad("field", N_("a rule needs a condition"), "required")
     if not show and not require:
-        raise _bad("targets", "choose the fields the rule shows or requires", "required")
+        raise _bad("targets", N_("choose the fields the rule shows or requires"), "required")
     for name in [*show, *require]:
         _field(doc, name)
     if any(name in [c["field"] for c in conds] for name in show):
-        raise _bad("targets", "a field cannot show itself")
+        raise _bad("targets", N_("a field cannot show itself"))
     when = conds[0] if len(conds) == 1 else {("any" if combine == "any" else "all"): conds}
     rule: dict = {"when": when}
     if show:
         rule["show"] = list(dict.fromkeys(show))
     if require:
         rule["require"] = list(dict.fromkeys(require))
+    if rule in doc.get("x-rules", []):
+        raise _bad("targets", N_("this rule is already there"))
     doc.setdefault("x-rules", []).append(rule)
     return doc
 
@@ -441,7 +475,7 @@ def remove_rule(doc: dict, index: int) -> dict:
     doc = copy.deepcopy(doc)
     rules = doc.get("x-rules", [])
     if not 0 <= index < len(rules):
-        raise _bad("rule", "no such rule", "unknown_rule")
+        raise _bad("rule", N_("no such rule"), "unknown_rule")
     del rules[index]
     return doc
 
@@ -452,7 +486,7 @@ def update_settings(doc: dict, form) -> dict:
     x = doc["x-form"]
     zh, en = (form.get("title_zh") or "").strip(), (form.get("title_en") or "").strip()
     if not zh or not en:
-        raise _bad("title_en" if zh else "title_zh", "a title in both languages is required", "required")
+        raise _bad("title_en" if zh else "title_zh", N_("a title in both languages is required"), "required")
     x["title"] = {"zh-CN": zh[:100], "en": en[:100]}
     dzh, den = (form.get("description_zh") or "").strip(), (form.get("description_en") or "").strip()
     if dzh or den:
@@ -475,7 +509,7 @@ def update_settings(doc: dict, form) -> dict:
         x.pop("list_fields", None)
     order = _number(form, "order", integer=True)
     if order is not None and not 0 <= order <= 10000:
-        raise _bad("order", "a place from 0 to 10,000")
+        raise _bad("order", N_("a place from 0 to 10,000"))
     if order is None:
         x.pop("order", None)
     else:

@@ -7,6 +7,7 @@ import json
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from formwarden.access.permissions import Perm
 from formwarden.catalog import designs
@@ -44,6 +45,17 @@ def _kind_labels() -> dict[str, str]:
     return out
 
 
+def _words(exc: DomainError) -> str:
+    """A builder problem in the designer's language (its English template translated)."""
+    detail = (exc.details or [{}])[0]
+    if "template" in detail:
+        try:
+            return _(detail["template"]) % (detail.get("params") or {})
+        except (KeyError, TypeError, ValueError):
+            return _(detail["template"])
+    return _(exc.message)
+
+
 def _back(key: str, field: str | None = None, anchor: str = ""):
     return redirect(url_for("design.editor", form_key=key, field=field) + anchor)
 
@@ -55,8 +67,8 @@ def _apply(key: str, change, field: str | None = None, anchor: str = ""):
     except Conflict:
         flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."), "error")
     except Invalid as exc:
-        flash(f"{_(exc.message)}", "error")
-        return _back(key, field or request.form.get("field") or None, anchor)
+        flash(_words(exc), "error")
+        return _back(key, field or request.form.get("field") or None)  # no anchor: the message shows at the top
     return _back(key, field, anchor)
 
 
@@ -78,7 +90,7 @@ def new_form():
     try:
         designs.create(actor(), f.get("key", "").strip(), f.get("title_zh", ""), f.get("title_en", ""))
     except Invalid as exc:
-        flash(_(exc.message) if exc.code != "exists" else _("A form with this key already exists."), "error")
+        flash(_words(exc) if exc.code != "exists" else _("A form with this key already exists."), "error")
         return redirect(url_for("design.index"))
     return redirect(url_for("design.editor", form_key=f.get("key", "").strip()))
 
@@ -103,6 +115,8 @@ def editor(form_key):
     if field and field not in doc["properties"]:
         field = None
     sound = not check_definition(doc)
+    placed = [n for sec in doc.get("x-layout", {}).get("sections", []) for n in sec["fields"] if n in doc["properties"]]
+    ordered = list(dict.fromkeys(placed + list(doc["properties"])))  # as people see them: section by section
     ctx = _preview_context(doc, {}) if sound else {}
     return render_template(
         "design/editor.html", key=form_key, value=value, doc=doc, problems=problems, by_field=by_field,
@@ -110,7 +124,7 @@ def editor(form_key):
         kind_labels=_kind_labels(), kind_of=builder.kind_of, options_text=builder.options_text,
         op_labels={k: _(v) for k, v in OP_LABELS.items()}, operators=OPERATORS, conditions=conditions,
         rule_words=_rule_words, forms=[f.key for f, _d in versions.all_forms()], sound=sound,
-        published=versions_of(form_key), **ctx)
+        published=versions_of(form_key), ordered=ordered, **ctx)
 
 
 def problem_words(p, doc: dict) -> str:
@@ -153,6 +167,16 @@ def _label(doc: dict, name: str) -> str:
     return (spec.get("x-label") or {}).get(locale) or name
 
 
+def _value_words(fd, value) -> str:
+    """A value a rule compares with, as people read it (an option's label, money in yuan)."""
+    if fd is None:
+        return str(value)
+    ft = fd.field_type
+    if ft is not None and ft.display is not None:
+        return ft.display(value)
+    return fd.option_label(value, current_locale())
+
+
 def _rule_words(doc: dict, rule: dict) -> str:
     """A rule in the designer's words: "when Kind is one of On site: show Receipt"."""
     when = rule["when"]
@@ -165,9 +189,8 @@ def _rule_words(doc: dict, rule: dict) -> str:
             if op not in c:
                 continue
             arg = c[op]
-            locale = current_locale()
-            shown = ", ".join(fd.option_label(a, locale) for a in arg) if isinstance(arg, list) and fd else \
-                ("" if op == "filled" else (fd.option_label(arg, locale) if fd else str(arg)))
+            shown = ", ".join(_value_words(fd, a) for a in arg) if isinstance(arg, list) else \
+                ("" if op == "filled" else _value_words(fd, arg))
             words = _(OP_LABELS[op]) if not (op == "filled" and not arg) else _("is empty")
             parts.append(f"{_label(doc, c['field'])} {words} {shown}".strip())
     effects = []
@@ -194,8 +217,8 @@ def add_field(form_key):
         flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."), "error")
         return _back(form_key)
     except Invalid as exc:
-        flash(_(exc.message), "error")
-        return _back(form_key, anchor="#add-field")
+        flash(_words(exc), "error")
+        return _back(form_key)
     flash(_("Field added. It starts hidden for every role until an administrator decides in the permission matrix."),
           "success")
     return _back(form_key, added.get("key") if value else None)
@@ -210,7 +233,15 @@ def update_field(form_key, name):
 @bp.route("/<form_key>/fields/<name>/remove", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def remove_field(form_key, name):
-    return _apply(form_key, lambda doc: builder.remove_field(doc, name))
+    before = designs.draft(form_key)["doc"]
+    response = _apply(form_key, lambda doc: builder.remove_field(doc, name))
+    after = designs.draft(form_key)["doc"]
+    if name not in after["properties"] and name in before["properties"]:
+        gone = len(before.get("x-rules", [])) - len(after.get("x-rules", []))
+        flash(_("Field removed from the draft.") + (" " + ngettext("%(num)s rule that used it was removed too.",
+                                                                  "%(num)s rules that used it were removed too.", gone)
+                                                  if gone else ""), "success")
+    return response
 
 
 @bp.route("/<form_key>/fields/<name>/step", methods=["POST"])
@@ -324,7 +355,9 @@ def publish(form_key):
             errors = [{**d, "message": _("%(n)s record(s) hold values this change makes invalid: tick “Convert” "
                                          "to convert them as shown.", n=d.get("count", 0))}
                       if d.get("code") == "needs_conversion" else
-                      {**d, "message": _("Nothing to publish.")} if d.get("code") == "no_changes" else d
+                      {**d, "message": _("Nothing to publish.")} if d.get("code") == "no_changes" else
+                      {**d, "message": _("A required field cannot be emptied: choose an option for each value.")}
+                      if d.get("code") == "required_emptied" else d
                       for d in errors]
         else:
             if restricted_before != _restricted(form_key):  # stored values follow: sealed or opened by the job
