@@ -151,7 +151,27 @@ def _table():
 
 
 def normalise_address(text: str) -> str:
-    return " ".join(text.replace("\u3000", " ").split())
+    """Spaces tidied; an address written without them ("浙江省杭州市西湖区文三路90号", as most
+    people write it) is split at the province, city and district it starts with."""
+    text = " ".join(text.replace("\u3000", " ").split())
+    if " " in text:
+        return text
+    tree = _regions()
+    province = next((p for p in sorted(tree, key=len, reverse=True) if text.startswith(p)), None)
+    if province is None:
+        return text
+    rest, parts = text[len(province):], [province]
+    cities = tree[province]
+    city = next((c for c in sorted(cities, key=len, reverse=True) if c != province and rest.startswith(c)), None)
+    if city is not None:
+        parts.append(city)
+        rest = rest[len(city):]
+    districts = cities.get(city or province, set())
+    district = next((d for d in sorted(districts, key=len, reverse=True) if rest.startswith(d)), None)
+    if district is not None:
+        parts.append(district)
+        rest = rest[len(district):]
+    return " ".join(parts + ([rest] if rest else []))
 
 
 def is_cn_address(value) -> bool:

@@ -75,7 +75,12 @@ document.addEventListener("DOMContentLoaded", function () {
     evt.preventDefault();
     var over = evt.target.closest("li[data-field]");
     var items = Array.prototype.filter.call(list.children, function (li) { return li !== dragged; });
-    var index = over && over !== dragged ? items.indexOf(over) : items.length;
+    var index = items.length;
+    if (over && over !== dragged) {
+      // dropped on the lower half of a field: after it; on the upper half: before it
+      var box = over.getBoundingClientRect();
+      index = items.indexOf(over) + (evt.clientY > box.top + box.height / 2 ? 1 : 0);
+    }
     var body = new URLSearchParams({field: dragged.dataset.field, section: list.dataset.section, index: String(index),
                                     rev: list.dataset.rev});
     var token = document.querySelector("input[name=csrf_token]");

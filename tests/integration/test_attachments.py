@@ -109,3 +109,14 @@ def test_files_travel_in_backups(form_key, tmp_path):
     restore(tmp_path / "a.fwb", Actor.system("t"), reason="test")
     info, data = service.read_file(actor_of("sales01"), token)
     assert data == PDF and info.name == "a.pdf"
+
+
+def test_a_file_can_be_removed_when_editing(login_as, form_key):
+    token = service.upload_file(actor_of("sales01"), form_key, "scan", "a.pdf", PDF)
+    rec = service.create_record(actor_of("sales01"), form_key, {"title": "移除", "scan": token})
+    sales = login_as("sales01")
+    r = sales.post(f"/f/{form_key}/{rec.id}/edit", data={"csrf_token": sales.csrf, "version": "1",
+                                                         "_present": ["title", "scan"], "title": "移除",
+                                                         "scan": token, "scan__clear": "1"})
+    assert r.status_code == 302
+    assert "scan" not in service.get_record(actor_of("sales01"), form_key, rec.id).data

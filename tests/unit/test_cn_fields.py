@@ -70,6 +70,14 @@ def test_addresses(value, ok):
     assert cn.is_cn_address(value) is ok
 
 
+@pytest.mark.parametrize("typed, stored", [
+    ("浙江省杭州市西湖区文三路90号", "浙江省 杭州市 西湖区 文三路90号"),
+    ("北京市朝阳区建国路1号", "北京市 朝阳区 建国路1号"),
+    ("广东省  深圳市　南山区 科技园", "广东省 深圳市 南山区 科技园")])
+def test_addresses_written_without_spaces_are_split(typed, stored):
+    assert cn.normalise_address(typed) == stored and cn.is_cn_address(stored)
+
+
 def test_email():
     assert common.is_email("name@example.com")
     assert not common.is_email("a@b.c\u200b") and common.normalise_email(" A@B.c\u200b") == "a@b.c"

@@ -402,6 +402,7 @@ def _edit(actor: Actor, form_key: str, change: dict) -> dict:
         level = level_of(change.get("level"))
         b = block(role)
         b["fields"] = {"*": "hidden", **{n: level for n in fields}}
+        decided.clear()  # every field now has a level someone chose
     elif op == "scope":
         if change.get("scope") not in SCOPES:
             raise Invalid("scope must be own, team or all", field="scope", code="invalid_scope")

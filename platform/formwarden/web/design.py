@@ -107,7 +107,7 @@ def _preview_context(doc: dict, values: dict) -> dict:
 def editor(form_key):
     value = designs.draft(form_key)
     doc = value["doc"]
-    problems = designs.problems(doc)
+    problems = designs.problems(doc, actor()) if doc["properties"] else []  # a new form: first, add a field
     by_field: dict[str, list[str]] = {}
     for p in problems:
         by_field.setdefault(designs.field_of(p.pointer), []).append(problem_words(p, doc))
@@ -366,7 +366,19 @@ def publish(form_key):
                     "permission matrix.", v=version), "success")
             return redirect(url_for("design.editor", form_key=form_key))
     plan = designs.preview(actor(), form_key)
+    try:
+        published = versions.current(form_key)[1].doc
+    except NotFound:
+        published = {"properties": {}}
+    words = {"type": _("kind"), "format": _("kind"), "enum": _("options"), "items": _("options"),
+             "x-enum-labels": _("option names"), "x-label": _("name"), "x-help": _("help"), "required": _("required"),
+             "minimum": _("limits"), "maximum": _("limits"), "minLength": _("length"), "maxLength": _("length"),
+             "pattern": _("pattern"), "default": _("default value"), "x-mask": _("mask"),
+             "x-sensitivity": _("sensitivity"), "x-reason-required": _("reason required"), "x-ref": _("linked form")}
     return render_template("design/publish.html", key=form_key, plan=plan, errors=errors,
+                           old_label=lambda n: _label(published, n),
+                           change_words=lambda keys: _(", ").join(dict.fromkeys(words.get(k, _("other settings"))
+                                                                                for k in keys)),
                            words=lambda p: problem_words(p, plan["draft"]["doc"]),
                            label=lambda n: _label(plan["draft"]["doc"], n) if n in plan["draft"]["doc"]["properties"]
                            else n), status

@@ -70,10 +70,11 @@ def _own_version(form, view) -> dict:
     own = versions.definition(form, view.form_version)
     current = versions.definition(form)
     log = builder.changelog(own.doc, current.doc)
+    seen = view.rights
     return {"only_fields": set(own.fields),
             "upgrade": {"from": view.form_version, "to": form.current_version,
-                        "added": [current.fields[n] for n in log["added"]],
-                        "removed": [own.fields[n] for n in log["removed"]]}}
+                        "added": [current.fields[n] for n in log["added"] if seen.level(n) != "hidden"],
+                        "removed": [own.fields[n] for n in log["removed"] if n in view.data]}}
 
 
 def _with_names(usernames: list[str]) -> list[str]:
@@ -213,6 +214,9 @@ def _submitted(formdef, writable, form=None):
     form = request.form if form is None else form
     present = set(form.getlist("_present"))
     values, problems = coerce_form_input(formdef, form, [n for n in writable if n in present])
+    for name in attachments.attachment_fields(formdef):
+        if name in writable and name in present and form.get(f"{name}__clear"):
+            values[name] = None  # "remove the file": the field is emptied (the file stays in the history)
     if form is request.form and request.files:
         for name in attachments.attachment_fields(formdef):
             upload = request.files.get(f"{name}__file")
