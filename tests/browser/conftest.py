@@ -59,3 +59,19 @@ def page(browser, live_server, clean_db, request):
     yield pg
     context.close()
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture()
+def second(browser, live_server):
+    """Another person's browser."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    pg = context.new_page()
+
+    def login(username: str):
+        pg.goto(f"{live_server}/login")
+        pg.fill("#username", username)
+        pg.fill("#password", DEMO_PASSWORD)
+        pg.click("button.primary")
+    pg.login = login
+    yield pg
+    context.close()

@@ -13,21 +13,6 @@ from tests.conftest import DEMO_PASSWORD, VALID_CUSTOMER
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture()
-def second(browser, live_server):
-    """Another person's browser."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-
-    def login(username: str):
-        pg.goto(f"{live_server}/login")
-        pg.fill("#username", username)
-        pg.fill("#password", DEMO_PASSWORD)
-        pg.click("button.primary")
-    pg.login = login
-    yield pg
-    context.close()
-
 
 def test_admin_masks_mobile_for_sales_and_the_salesperson_sees_it_masked(page, second, restore_customer):
     rec = service.create_record(Actor.system("t"), "customer", dict(VALID_CUSTOMER, owner="sales01"))

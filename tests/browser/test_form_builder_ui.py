@@ -7,24 +7,9 @@ from playwright.sync_api import expect
 
 from formwarden.catalog import policies
 from formwarden.models import Record
-from tests.conftest import DEMO_PASSWORD, actor_of
+from tests.conftest import actor_of
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture()
-def second(browser, live_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-
-    def login(username: str):
-        pg.goto(f"{live_server}/login")
-        pg.fill("#username", username)
-        pg.fill("#password", DEMO_PASSWORD)
-        pg.click("button.primary")
-    pg.login = login
-    yield pg
-    context.close()
 
 
 def _add_field(page, kind_label, zh, en):

@@ -147,6 +147,7 @@ def with_removed(form: Form, formdef: FormDef) -> FormDef:
     if cached is None:
         removed = removed_fields(form)
         if not removed:
+            _with_removed[key] = formdef  # nothing removed: the current definition itself (asked per record)
             return formdef
         doc = json.loads(json.dumps(formdef.doc))
         for name, (spec, version) in removed.items():

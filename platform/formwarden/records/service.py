@@ -75,8 +75,9 @@ def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: s
         data=gate.project(actor, own, unseal_data(own, rec.data, only=visible), owner_id, reveal, action),
         owner=owner_name or "",
         created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at, deleted_by=deleted_by,
-        rights=gate.record_rights(actor, formdef, owner_id),
-        own_rights=gate.record_rights(actor, versions.with_removed(form, formdef), owner_id),
+        rights=(rights := gate.record_rights(actor, formdef, owner_id)),
+        own_rights=rights if (union := versions.with_removed(form, formdef)) is formdef
+        else gate.record_rights(actor, union, owner_id),
     )
 
 
