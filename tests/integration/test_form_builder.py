@@ -46,6 +46,7 @@ def test_a_designer_builds_publishes_and_changes_a_form(login_as):
     assert r.status_code == 302, r.text
     form = Form.get(Form.key == key)
     assert form.current_version == 1
+    assert "首版" in manager.get(f"/design/{key}").text  # the version's note, on the version list
     assert sorted(policies.undecided(form)) == ["id_number", "kind", "route", "subject"]  # all wait for the matrix
     # the preview is the record form's own field check: choosing "on site" shows and requires the route
     r = manager.post(f"/design/{key}/preview", data={"csrf_token": manager.csrf, "_field": "kind", "kind": "on_site",

@@ -147,6 +147,8 @@ def _requests(p1: int, p2: int, victim: str = "nobody"):
         "design.move_field": [("POST", "/design/customer/move", {"data": {"field": "notes", "section": "more",
                                                                            "index": "0", "rev": "x"}})],
         "design.add_section": [("POST", "/design/customer/sections", {"data": {"section_zh": "", "rev": "x"}})],
+        "design.step_section": [("POST", "/design/customer/sections/more/step", {"data": {"dir": "up", "rev": "x"}})],
+        "design.remove_section": [("POST", "/design/customer/sections/more/remove", {"data": {"rev": "x"}})],
         "design.rename_section": [("POST", "/design/customer/sections/more", {"data": {"section_zh": "", "rev": "x"}})],
         "design.add_rule": [("POST", "/design/customer/rules", {"data": {"field_0": "status", "rev": "x"}})],
         "design.remove_rule": [("POST", "/design/customer/rules/0/remove", {"data": {"rev": "x"}})],

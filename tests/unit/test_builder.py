@@ -71,3 +71,22 @@ def test_changelog_names_added_removed_and_changed_fields():
     log = builder.changelog(before, after)
     assert log["added"] == ["next_visit"] and log["removed"] == ["notes"]
     assert "enum" in log["changed"]["kind"] and "required" in log["changed"]["kind"]
+
+
+def test_sections_move_and_only_an_empty_one_is_removed():
+    doc, *_ = _form()
+    doc = builder.add_section(doc, "结果", "Outcome")
+    doc = builder.step_section(doc, "outcome", -1)
+    assert [s["key"] for s in doc["x-layout"]["sections"]] == ["outcome", "main"]
+    with pytest.raises(Invalid):
+        builder.remove_section(doc, "main")
+    doc = builder.remove_section(doc, "outcome")
+    assert [s["key"] for s in doc["x-layout"]["sections"]] == ["main"]
+
+
+def test_an_empty_new_section_is_left_out_when_checked():
+    from formwarden.catalog.designs import tidy
+
+    doc, *_ = _form()
+    doc = builder.add_section(doc, "空", "Empty")
+    assert check_definition(doc) and check_definition(tidy(doc)) == []

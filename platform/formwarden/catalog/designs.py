@@ -24,7 +24,7 @@ from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms import builder, versions
 from formwarden.forms.access_checks import access_problems
 from formwarden.forms.definition import FormDef, Problem, check_definition
-from formwarden.models import Form, Record, Setting, utcnow
+from formwarden.models import AuditEvent, Form, Record, Setting, utcnow
 from formwarden.records import search
 from formwarden.records.indexes import form_is
 from formwarden.records.sealing import seal_data, seal_diff, unseal_data
@@ -135,10 +135,24 @@ SENSITIVITY_RANK = {"public": 0, "internal": 1, "confidential": 2, "restricted":
 MAX_DEPTH = 40  # of any JSON a definition file holds
 
 
+def tidy(doc: dict) -> dict:
+    """The draft as it is published: sections without fields left out (a new section waits
+    empty in the draft until fields are moved into it)."""
+    layout = doc.get("x-layout")
+    if not isinstance(layout, dict) or not isinstance(layout.get("sections"), list):
+        return doc
+    kept = [s for s in layout["sections"] if not isinstance(s, dict) or s.get("fields")]
+    out = {**doc, "x-layout": {**layout, "sections": kept}}
+    if not kept:
+        del out["x-layout"]
+    return out
+
+
 def problems(doc: dict, actor: Actor | None = None) -> list[Problem]:
     """Every publish-time problem of the draft: the meta-schema, pattern safety, references,
     unknown field types, access blocks that would leave a role unable to save, keys of removed
     fields used again, and (for someone without `access.manage`) access decisions made here."""
+    doc = tidy(doc)
     form = Form.get_or_none(Form.key == doc.get("x-form", {}).get("key")) if isinstance(doc.get("x-form"), dict) else None
     if form is not None and form.current_version:
         doc = with_policy(doc, form)
@@ -294,7 +308,7 @@ def preview(actor: Actor, form_key: str) -> dict:
     and fields they may read; the others are only said to exist."""
     require_designer(actor)
     value = draft(form_key)
-    doc = value["doc"]
+    doc = tidy(value["doc"])
     found = problems(doc, actor)
     form, before_doc = _published(form_key)
     log = builder.changelog(before_doc, doc)
@@ -337,7 +351,7 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
         value = draft(form_key, lock=True)
         if rev != value["rev"]:
             raise Conflict("someone changed this draft since you checked it: check it again", code="stale_draft")
-        doc = copy.deepcopy(value["doc"])
+        doc = tidy(copy.deepcopy(value["doc"]))
         found = problems(doc, actor)
         if found:
             raise Invalid(f"the form has {len(found)} problem(s)", code="invalid_definition",
@@ -424,6 +438,21 @@ def export(actor: Actor, form_key: str) -> dict:
         record_event(actor, "form_export", form_key=form_key,
                      diff={"version": [None, form.current_version], "with_policy": [None, with_policy]})
     return doc
+
+
+def version_notes(form_key: str) -> dict[int, str]:
+    """What each published version's designer said of it (the publish event's reason)."""
+    out: dict[int, str] = {}
+    query = (AuditEvent.select(AuditEvent.diff, AuditEvent.reason)
+             .where(AuditEvent.action == "form_publish", AuditEvent.form_key == form_key))
+    for event in query:
+        try:
+            version = json.loads(event.diff).get("version", [None, None])[1]
+        except (ValueError, AttributeError, IndexError):
+            continue
+        if isinstance(version, int) and event.reason:
+            out[version] = event.reason
+    return out
 
 
 def retired_keys(form_key: str) -> set[str]:

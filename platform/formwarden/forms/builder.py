@@ -194,7 +194,6 @@ def move_field(doc: dict, name: str, section: str, index: int) -> dict:
         if name in s["fields"]:
             s["fields"].remove(name)
     target["fields"].insert(max(0, min(index, len(target["fields"]))), name)
-    doc["x-layout"]["sections"] = [s for s in sections if s["fields"] or s is target]
     return doc
 
 
@@ -225,6 +224,32 @@ def add_section(doc: dict, title_zh: str, title_en: str) -> dict:
     while key in keys:
         key, n = f"{base}_{n}", n + 1
     sections.append({"key": key, "title": {"zh-CN": title_zh.strip()[:60], "en": title_en.strip()[:60]}, "fields": []})
+    return doc
+
+
+def step_section(doc: dict, key: str, step: int) -> dict:
+    """A section one place up (-1) or down (+1), its fields with it."""
+    doc = copy.deepcopy(doc)
+    sections = doc.get("x-layout", {}).get("sections", [])
+    i = next((n for n, s in enumerate(sections) if s["key"] == key), None)
+    if i is None:
+        raise _bad("section", N_("no section %(name)s"), "unknown_section", name=key)
+    j = i + step
+    if 0 <= j < len(sections):
+        sections[i], sections[j] = sections[j], sections[i]
+    return doc
+
+
+def remove_section(doc: dict, key: str) -> dict:
+    """An empty section leaves the form (move its fields out first)."""
+    doc = copy.deepcopy(doc)
+    sections = doc.get("x-layout", {}).get("sections", [])
+    target = next((s for s in sections if s["key"] == key), None)
+    if target is None:
+        raise _bad("section", N_("no section %(name)s"), "unknown_section", name=key)
+    if target["fields"]:
+        raise _bad("section", N_("move this section's fields to another section first"), "section_not_empty")
+    doc["x-layout"]["sections"] = [s for s in sections if s is not target]
     return doc
 
 

@@ -114,10 +114,10 @@ def editor(form_key):
     field = request.args.get("field")
     if field and field not in doc["properties"]:
         field = None
-    sound = not check_definition(doc)
+    sound = not check_definition(designs.tidy(doc))
     placed = [n for sec in doc.get("x-layout", {}).get("sections", []) for n in sec["fields"] if n in doc["properties"]]
     ordered = list(dict.fromkeys(placed + list(doc["properties"])))  # as people see them: section by section
-    ctx = _preview_context(doc, {}) if sound else {}
+    ctx = _preview_context(designs.tidy(doc), {}) if sound else {}
     return render_template(
         "design/editor.html", key=form_key, value=value, doc=doc, problems=problems, by_field=by_field,
         field=field, spec=doc["properties"].get(field) if field else None, kinds=builder.kinds(),
@@ -152,11 +152,13 @@ def versions_of(form_key: str) -> list[dict]:
     except NotFound:
         return []
     out, before = [], None
+    notes = designs.version_notes(form_key)
     for v in range(1, form.current_version + 1):
         doc = versions.definition(form, v).doc
         labels = {n: _label(d, n) for d in (before or {}, doc) for n in d.get("properties", {})}
         log = builder.changelog(before, doc)
-        out.append({"version": v, **{k: [labels.get(n, n) for n in log[k]] for k in ("added", "removed", "changed")}})
+        out.append({"version": v, "note": notes.get(v, ""),
+                    **{k: [labels.get(n, n) for n in log[k]] for k in ("added", "removed", "changed")}})
         before = doc
     return out[::-1]
 
@@ -277,6 +279,19 @@ def rename_section(form_key, skey):
     return _apply(form_key, lambda doc: builder.rename_section(doc, skey, f.get("section_zh", ""), f.get("section_en", "")))
 
 
+@bp.route("/<form_key>/sections/<skey>/step", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def step_section(form_key, skey):
+    step = -1 if request.form.get("dir") == "up" else 1
+    return _apply(form_key, lambda doc: builder.step_section(doc, skey, step), anchor="#fields")
+
+
+@bp.route("/<form_key>/sections/<skey>/remove", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def remove_section(form_key, skey):
+    return _apply(form_key, lambda doc: builder.remove_section(doc, skey), anchor="#fields")
+
+
 @bp.route("/<form_key>/rules", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def add_rule(form_key):
@@ -311,7 +326,7 @@ def settings(form_key):
 def preview(form_key):
     """HTMX: a field of the preview changed. The same answer as a real form's field check (the
     field's problem, and the fields its rules show or require drawn again), from the draft."""
-    doc = designs.draft(form_key)["doc"]
+    doc = designs.tidy(designs.draft(form_key)["doc"])
     if check_definition(doc):
         return "", 204
     formdef = FormDef(doc)
@@ -362,8 +377,8 @@ def publish(form_key):
         else:
             if restricted_before != _restricted(form_key):  # stored values follow: sealed or opened by the job
                 submit_job("reseal", RESEAL_JOB, "default", None, {"why": f"form {form_key} version {version}"})
-            flash(_("Version %(v)s is published. New fields stay hidden until an administrator decides in the "
-                    "permission matrix.", v=version), "success")
+            flash(_("Version %(v)s is published. New fields stay hidden for everyone until an administrator who "
+                    "manages access decides who sees them (People & access → access policies).", v=version), "success")
             return redirect(url_for("design.editor", form_key=form_key))
     plan = designs.preview(actor(), form_key)
     try:
