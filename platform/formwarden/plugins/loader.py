@@ -72,9 +72,15 @@ def _candidates(dirs):
 
 def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) -> PluginReport:
     """Load plugins once per process; later calls return the first report."""
-    if "report" in _state:
-        return _state["report"]
-    pm = plugin_manager()
+    if "report" not in _state:
+        _state["report"] = discover(dirs, allowed, registry, plugin_manager())
+    return _state["report"]
+
+
+def discover(dirs, allowed, registry: FieldTypeRegistry, pm: pluggy.PluginManager) -> PluginReport:
+    """Import every plugin module found and register what its hooks return; a module that fails
+    to import, or whose hook raises or returns something else than declared, is left out whole
+    (its field types too) and reported."""
     report = PluginReport()
     modules = []
     for name, path in _candidates(dirs):
@@ -113,5 +119,4 @@ def load_plugins(dirs, allowed=None, registry: FieldTypeRegistry = field_types) 
                 pm.unregister(module)
     for name, why in report.broken.items():
         log.error("plugin %s is broken and was not loaded: %s", name, why)
-    _state["report"] = report
     return report
