@@ -26,6 +26,7 @@ def test_admin_masks_mobile_for_sales_and_the_salesperson_sees_it_masked(page, s
     page.locator("a.form-card", has_text="客户").click()
     expect(page.locator("h1")).to_contain_text("权限策略")
     cell = page.locator("#c-sales-mobile")
+    page.wait_for_load_state()  # htmx wires the page once it has loaded: a change before that is a plain change
     cell.select_option("masked")  # saved to the draft through HTMX, no reload
     expect(page.locator("#matrix .alert.info")).to_contain_text("未保存草稿")
     expect(page.locator("#c-sales-mobile")).to_have_value("masked")

@@ -44,6 +44,7 @@ def test_manager_builds_a_visit_report_and_a_salesperson_fills_it(page, second):
     expect(page.locator("#rules")).to_contain_text("显示 路线")
     # the preview runs the rule on the server: choosing "on site" brings the route in
     expect(page.locator("#preview #f-route label")).to_have_count(0)
+    page.wait_for_load_state()  # htmx wires the page once it has loaded
     page.select_option("#preview-form select[name=kind]", label="上门")
     expect(page.locator("#preview #f-route label")).to_contain_text("路线")
     page.shot("builder")

@@ -39,6 +39,7 @@ def test_sales_creates_a_customer_fixing_errors_inline(page):
     expect(page.locator(".flash.success")).to_have_text("已保存。")
     page.shot("saved")
     page.get_by_role("link", name="返回列表").click()
+    page.wait_for_load_state()  # a click returns once the list page starts; htmx wires it once it has loaded
     # the only record is already counted before the filter's answer: wait for the answer itself
     with page.expect_response(lambda r: "status%5D=contacted" in r.url or "status]=contacted" in r.url, timeout=15000):
         page.select_option("select[name='filter[status]']", "contacted")
