@@ -27,3 +27,30 @@ def int_arg(args, name: str, default: int | None) -> int | None:
 def spreadsheet_safe(text: str) -> str:
     """Defuse spreadsheet formula injection: a leading = + - @ would be executed by Excel/WPS."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+_BRACKET_OR_QUOTE = re.compile(r'["\[\]{}]')
+_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
+
+
+def json_too_deep(text: str, limit: int) -> bool:
+    """Does the JSON text nest arrays/objects more than `limit` deep? One linear pass over the
+    brackets outside strings, so a text of thousands of `[` neither recurses nor stalls (ask
+    before parsing it)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, i = 0, 0
+    while (m := _BRACKET_OR_QUOTE.search(text, i)) is not None:
+        ch, i = m.group(), m.end()
+        if ch == '"':
+            rest = _STRING_REST.match(text, i)
+            if rest is None:
+                return False  # an unterminated string: the parser refuses it
+            i = rest.end()
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False

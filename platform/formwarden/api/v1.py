@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from formwarden.access import gate
 from formwarden.access.permissions import Perm
 from formwarden.api.openapi import openapi_document
+from formwarden.arguments import json_too_deep
 from formwarden.audit import search as audit_search
 from formwarden.errors import BadRequest, Invalid, PreconditionRequired
 from formwarden.forms import versions
@@ -43,31 +44,11 @@ def _reason(payload: dict) -> str:
 
 
 MAX_DEPTH = 64  # arrays and objects nested in a body
-_BRACKET_OR_QUOTE = re.compile(r'["\[\]{}]')
-_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _too_deep(text: str) -> bool:
-    """Does the JSON text nest arrays/objects more than MAX_DEPTH deep? One linear pass over the
-    brackets outside strings, so a body of thousands of `[` neither recurses nor stalls."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return False
-    depth, i = 0, 0
-    while (m := _BRACKET_OR_QUOTE.search(text, i)) is not None:
-        ch, i = m.group(), m.end()
-        if ch == '"':
-            rest = _STRING_REST.match(text, i)
-            if rest is None:
-                return False  # an unterminated string: the parser refuses it
-            i = rest.end()
-        elif ch in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        else:
-            depth -= 1
-    return False
+    return json_too_deep(text, MAX_DEPTH)
 
 
 class _Duplicated(dict):

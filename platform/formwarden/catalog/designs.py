@@ -17,6 +17,7 @@ from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.arguments import json_too_deep
 from formwarden.audit import record_event
 from formwarden.catalog import policies, publishing
 from formwarden.db import write_transaction
@@ -461,21 +462,6 @@ def retired_keys(form_key: str) -> set[str]:
     return set(versions.removed_fields(form)) if form is not None and form.current_version else set()
 
 
-def _depth(value, limit: int) -> int:
-    """How deep `value` nests (lists and objects), counting without recursion; stops past `limit`."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
-
-
 def import_file(actor: Actor, form_key: str, raw: bytes, rev: str | None = None) -> dict:
     """A definition file (as export writes it) becomes the form's draft, after its checks;
     `rev`: the draft the designer was looking at (a draft changed since is not overwritten)."""
@@ -483,12 +469,15 @@ def import_file(actor: Actor, form_key: str, raw: bytes, rev: str | None = None)
     if len(raw) > MAX_IMPORT:
         raise Invalid("the file is larger than 1 MB", field="file", code="too_large")
     try:
-        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                         parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise Invalid(f"not a JSON file: {str(exc)[:200]}", field="file", code="invalid_json") from None
-    if _depth(doc, MAX_DEPTH) > MAX_DEPTH:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"not a JSON file: {exc}", field="file", code="invalid_json") from None
+    if json_too_deep(text, MAX_DEPTH):
         raise Invalid(f"the file nests deeper than {MAX_DEPTH} levels", field="file", code="too_deep")
+    try:
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise Invalid(f"not a JSON file: {str(exc)[:200]}", field="file", code="invalid_json") from None
     found = check_definition(doc)
     if found:
         raise Invalid(f"the file has {len(found)} problem(s)", field="file", code="invalid_definition",

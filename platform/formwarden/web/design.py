@@ -60,8 +60,9 @@ def _back(key: str, field: str | None = None, anchor: str = ""):
     return redirect(url_for("design.editor", form_key=key, field=field) + anchor)
 
 
-def _apply(key: str, change, field: str | None = None, anchor: str = ""):
-    """Run a builder edit on the draft; its problem is flashed on the editor."""
+def _apply(key: str, change, field: str | None = None, anchor: str = "", done: str = "", opened=None):
+    """Run a builder edit on the draft and go back to the editor: with `done` said (and the field
+    `opened()` names, if given) when it took; its problem flashed when it did not."""
     try:
         designs.edit(actor(), key, request.form.get("rev", ""), change)
     except Conflict:
@@ -69,6 +70,11 @@ def _apply(key: str, change, field: str | None = None, anchor: str = ""):
     except Invalid as exc:
         flash(_words(exc), "error")
         return _back(key, field or request.form.get("field") or None)  # no anchor: the message shows at the top
+    else:
+        if done:
+            flash(done, "success")
+        if opened is not None:
+            field = opened()
     return _back(key, field, anchor)
 
 
@@ -207,23 +213,15 @@ def _rule_words(doc: dict, rule: dict) -> str:
 @requires(Perm.FORMS_MANAGE)
 def add_field(form_key):
     f = request.form
-    added = {}
+    added: dict = {}
 
     def change(doc):
         doc, added["key"] = builder.add_field(doc, f.get("kind", "text"), f.get("label_zh", ""), f.get("label_en", ""),
                                               f.get("section") or None, taken=designs.retired_keys(form_key))
         return doc
-    try:
-        value = designs.edit(actor(), form_key, f.get("rev", ""), change)
-    except Conflict:
-        flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."), "error")
-        return _back(form_key)
-    except Invalid as exc:
-        flash(_words(exc), "error")
-        return _back(form_key)
-    flash(_("Field added. It starts hidden for every role until an administrator decides in the permission matrix."),
-          "success")
-    return _back(form_key, added.get("key") if value else None)
+    return _apply(form_key, change, opened=lambda: added.get("key"),
+                  done=_("Field added. It starts hidden for every role until an administrator decides in the "
+                         "permission matrix."))
 
 
 @bp.route("/<form_key>/fields/<name>", methods=["POST"])
@@ -235,14 +233,18 @@ def update_field(form_key, name):
 @bp.route("/<form_key>/fields/<name>/remove", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def remove_field(form_key, name):
-    before = designs.draft(form_key)["doc"]
-    response = _apply(form_key, lambda doc: builder.remove_field(doc, name))
-    after = designs.draft(form_key)["doc"]
-    if name not in after["properties"] and name in before["properties"]:
-        gone = len(before.get("x-rules", [])) - len(after.get("x-rules", []))
+    gone: dict = {}
+
+    def change(doc):
+        after = builder.remove_field(doc, name)
+        gone["rules"] = len(doc.get("x-rules", [])) - len(after.get("x-rules", []))
+        return after
+    response = _apply(form_key, change)
+    if "rules" in gone:  # it took
+        n = gone["rules"]
         flash(_("Field removed from the draft.") + (" " + ngettext("%(num)s rule that used it was removed too.",
-                                                                  "%(num)s rules that used it were removed too.", gone)
-                                                  if gone else ""), "success")
+                                                                  "%(num)s rules that used it were removed too.", n)
+                                                  if n else ""), "success")
     return response
 
 
