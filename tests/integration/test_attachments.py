@@ -120,3 +120,24 @@ def test_a_file_can_be_removed_when_editing(login_as, form_key):
                                                          "scan": token, "scan__clear": "1"})
     assert r.status_code == 302
     assert "scan" not in service.get_record(actor_of("sales01"), form_key, rec.id).data
+
+
+def test_a_purged_records_files_go_with_it(form_key):
+    token = service.upload_file(actor_of("sales01"), form_key, "scan", "a.pdf", PDF)
+    rec = service.create_record(actor_of("sales01"), form_key, {"title": "删", "scan": token})
+    service.delete_record(actor_of("admin"), form_key, rec.id)
+    service.purge_record(actor_of("admin"), form_key, rec.id, reason="test")
+    assert Attachment.select().where(Attachment.token == token).count() == 0
+
+
+def test_one_upload_is_held_by_one_record_even_when_two_saves_race(form_key):
+    from formwarden.errors import Conflict
+    from formwarden.forms import versions as v
+    from formwarden.records import attachments
+
+    token = service.upload_file(actor_of("sales01"), form_key, "scan", "a.pdf", PDF)
+    rec = service.create_record(actor_of("sales01"), form_key, {"title": "先", "scan": token})
+    form, formdef = v.current(form_key)
+    with pytest.raises(Conflict):  # a second record whose checks passed before the first one bound it
+        attachments.bind(form, formdef, rec.id + 1000, {"scan": token})
+    assert Attachment.get(Attachment.token == token).record_id == rec.id

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from formwarden.access.actor import Actor
 from formwarden.crypto.fields import open_bytes, seal_bytes
 from formwarden.db import write_transaction
-from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms.definition import FormDef
 from formwarden.models import Attachment, Form, utcnow
 
@@ -136,11 +136,22 @@ def check_tokens(actor: Actor, form: Form, formdef: FormDef, data: dict, record_
 
 
 def bind(form: Form, formdef: FormDef, record_id: int, data: dict) -> None:
-    """The record now holds these files (inside its write transaction)."""
-    tokens = [data[n] for n in attachment_fields(formdef) if isinstance(data.get(n), str)]
-    if tokens:
-        Attachment.update(record_id=record_id).where(Attachment.token.in_(tokens),
-                                                     Attachment.record_id.is_null()).execute()
+    """The record now holds these files (inside its write transaction). A file another record
+    took meanwhile (two saves racing with one upload) is refused: the transaction rolls back."""
+    tokens = {data[n] for n in attachment_fields(formdef) if isinstance(data.get(n), str)}
+    if not tokens:
+        return
+    Attachment.update(record_id=record_id).where(Attachment.token.in_(sorted(tokens)),
+                                                 Attachment.record_id.is_null()).execute()
+    held = Attachment.select().where(Attachment.token.in_(sorted(tokens)), Attachment.record_id == record_id).count()
+    if held != len(tokens):
+        raise Conflict("an uploaded file was saved with another record meanwhile: upload it again",
+                       code="file_taken")
+
+
+def forget_record(record_id: int) -> None:
+    """A purged record's files go with it (inside the purge's transaction)."""
+    Attachment.delete().where(Attachment.record_id == record_id).execute()
 
 
 def find(token: str) -> FileInfo:

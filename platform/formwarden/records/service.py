@@ -399,6 +399,7 @@ def purge_record(actor: Actor, form_key: str, record_id, reason: str = "") -> No
         if n != 1:
             raise Conflict("the record is no longer in the recycle bin as you saw it", code="stale_version")
         search.forget_record(rec.id)
+        attachments.forget_record(rec.id)
         record_event(actor, "purge", form_key=form.key, record_id=rec.id, diff=_diff(rec.data, {}), reason=reason)  # still sealed
 
 
