@@ -2,11 +2,14 @@
 whole-number arguments, field names, spreadsheet-safe cells. No Flask, no database."""
 from __future__ import annotations
 
+import csv
 import re
 
-from formwarden.errors import Invalid
+from formwarden.errors import BadRequest, Invalid
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+MAX_PAGE = 1_000_000  # far past any list's end; beyond it an offset only costs the database
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what Excel and WPS read as the start of a formula
 
 
 def int_arg(args, name: str, default: int | None) -> int | None:
@@ -24,9 +27,48 @@ def int_arg(args, name: str, default: int | None) -> int | None:
     return int(raw)
 
 
+def page_arg(args, name: str = "page") -> int:
+    """A page number: 1 when absent, a whole number from 1 to MAX_PAGE, else 400 naming it."""
+    raw = args.get(name)
+    if raw in (None, ""):
+        return 1
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 7 and 1 <= int(raw) <= MAX_PAGE):
+        raise BadRequest(f"{name} must be a whole number from 1 to {MAX_PAGE}", field=name, code="out_of_range")
+    return int(raw)
+
+
+def text_arg(args, name: str, limit: int) -> str:
+    """A text argument, stripped; longer than `limit` is refused (400 naming it), never cut: a
+    search for a cut term would answer about a question nobody asked."""
+    text = (args.get(name) or "").strip()
+    if len(text) > limit:
+        raise BadRequest(f"{name} may be at most {limit} characters long", field=name, code="too_long")
+    return text
+
+
 def spreadsheet_safe(text: str) -> str:
     """Defuse spreadsheet formula injection: a leading = + - @ would be executed by Excel/WPS."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def undefused(text: str) -> str:
+    """The text a defused cell held: a header or value we wrote as "'=…" reads back as "=…"."""
+    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
+
+
+class SafeCsvWriter:
+    """csv.writer whose every text cell is defused, header rows included: labels, names and
+    reasons are typed by people (a designer's label "=HYPERLINK(…)" is data, never a formula)."""
+
+    def __init__(self, fh, **kwargs):
+        self._writer = csv.writer(fh, **kwargs)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([spreadsheet_safe(c) if isinstance(c, str) else c for c in row])
+
+    def writerows(self, rows) -> None:
+        for row in rows:
+            self.writerow(row)
 
 
 _BRACKET_OR_QUOTE = re.compile(r'["\[\]{}]')

@@ -5,6 +5,7 @@ import io
 from openpyxl import load_workbook
 
 from formwarden.forms import versions
+from formwarden.models import BackupRun
 from formwarden.records import service
 from formwarden.records.bulk import import_rows, parse_upload
 from formwarden.records.export import export_csv
@@ -81,3 +82,41 @@ def test_a_workbook_that_unpacks_to_gigabytes_is_refused_before_it_is_read(clean
     with pytest.raises(Invalid) as err:
         parse_upload(versions.current("customer")[1], b"PK\x03\x04 not a zip at all")
     assert err.value.code == "bad_workbook"
+
+
+FORMULA_LABEL = '=HYPERLINK("http://x","点我")'
+
+
+def test_designer_labels_are_defused_in_every_file_header(login_as, base_db, restore_customer, tmp_path):
+    """Labels are typed by designers: a header cell is data like any other cell, in CSV and XLSX
+    exports, the import template, the audit CSV and the backup log."""
+    import json
+
+    from formwarden.catalog import publishing
+    from formwarden.config import REPO_ROOT
+    from tests.conftest import actor_of as _actor
+
+    doc = json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
+    doc["properties"]["name"]["x-label"] = {"zh-CN": FORMULA_LABEL, "en": FORMULA_LABEL}
+    publishing.publish(_actor("admin"), doc, keep_policy=True)
+    _customer(name="王小明")
+    admin = _actor("admin")
+    path = tmp_path / "c.csv"
+    export_csv(admin, "customer", ListQuery(), path, fmt="csv")
+    header = path.read_text("utf-8-sig").splitlines()[0]
+    assert "'" + FORMULA_LABEL.replace('"', '""') in header and ',"=' not in header and not header.startswith("=")
+    parsed = parse_upload(versions.current("customer")[1], path.read_bytes())  # the defused label reads back
+    assert parsed.problems == [] and parsed.rows[0]["name"] == "王小明"
+    book_path = tmp_path / "c.xlsx"
+    export_csv(admin, "customer", ListQuery(), book_path, fmt="xlsx")
+    head = list(load_workbook(book_path).worksheets[0][1])
+    cell = next(c for c in head if c.value == FORMULA_LABEL)
+    assert cell.data_type == "s"  # text, never a formula
+    page = login_as("admin")
+    template = page.get("/f/customer/import/template.csv").get_data(as_text=True)
+    assert "'" + FORMULA_LABEL.replace('"', '""') in template and "\n=" not in template and ",=" not in template
+    run = BackupRun.create(job_id="j-formula", kind="backup", started_by="=cmd|' /C calc'!A0", trigger="manual",
+                           status="failed", message="@SUM(1)")
+    log = page.get("/backups/log.csv").get_data(as_text=True)
+    assert "'=cmd" in log and "'@SUM" in log
+    run.delete_instance()

@@ -2,7 +2,6 @@
 only as far as the viewer's own field rights on that form allow."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -14,7 +13,7 @@ from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.arguments import FIELD_NAME, int_arg, spreadsheet_safe
+from formwarden.arguments import FIELD_NAME, SafeCsvWriter, int_arg, page_arg, spreadsheet_safe, text_arg
 from formwarden.audit import actions, field_index
 from formwarden.audit.events import record_event
 from formwarden.crypto.fields import is_envelope, unseal
@@ -85,11 +84,10 @@ def query_from_args(args) -> EventQuery:
     if fld and not FIELD_NAME.match(fld):
         raise Invalid("not a field name", field="field", code="unknown_field")
     return EventQuery(
-        actor=(args.get("actor") or "").strip()[:120], action=(args.get("action") or "").strip()[:40],
-        form=(args.get("form") or "").strip()[:64], record=int_arg(args, "record", None), field=fld,
+        actor=text_arg(args, "actor", 120), action=text_arg(args, "action", 40), form=text_arg(args, "form", 64), record=int_arg(args, "record", None), field=fld,
         since=_when((args.get("since") or "").strip(), "since", False),
         until=_when((args.get("until") or "").strip(), "until", True),
-        ip=(args.get("ip") or "").strip()[:64], page=int_arg(args, "page", 1) or 1,
+        ip=text_arg(args, "ip", 64), page=page_arg(args),
         per_page=int_arg(args, "per_page", 50) or 50,
     )
 
@@ -264,7 +262,7 @@ def export_csv(viewer: Actor, q: EventQuery, filters: dict) -> str:
     export is itself an audited event. Raises TooMany past EXPORT_LIMIT events."""
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(["seq", "at_utc", "actor", "action", "form", "record", "changes", "changed_without_access",
                      "reason", "ip", "user_agent", "request_id"])
     count = 0

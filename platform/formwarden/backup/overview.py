@@ -2,7 +2,6 @@
 previews. Every function needs Perm.BACKUPS."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -11,6 +10,7 @@ from dataclasses import asdict
 from peewee import fn
 
 from formwarden.access.actor import Actor
+from formwarden.arguments import SafeCsvWriter
 from formwarden.backup import restore as restoring
 from formwarden.backup.archive import ArchiveError
 from formwarden.backup.policy import load_policy
@@ -153,7 +153,7 @@ LOG_COLUMNS = ("started", "kind", "started_by", "trigger", "status", "archive", 
 def log_csv(actor: Actor) -> str:
     require(actor)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(LOG_COLUMNS)
     for r in BackupRun.select().order_by(BackupRun.id.desc()):
         targets = json.loads(r.targets or "{}")

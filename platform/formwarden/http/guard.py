@@ -46,6 +46,14 @@ def access_of(view):
     return getattr(view, "_fw_access", None)
 
 
+def require_signed_in() -> None:
+    """before_request, ahead of any look at the request's parameters: an endpoint that is not
+    public answers 401 to a caller without credentials, whatever it sent."""
+    view = g.get("_view")
+    if view is not None and access_of(view) != PUBLIC and g.get("actor") is None:
+        raise Unauthorized("please sign in", code="login_required")
+
+
 def enforce() -> None:
     """before_request: resolve the endpoint's declaration and check the acting user against it."""
     view = g.get("_view")

@@ -68,10 +68,14 @@ def _reject_bad_text() -> None:
     for name, value in (request.view_args or {}).items():  # a path segment such as a form key
         if isinstance(value, str) and "\x00" in value:
             raise BadRequest("a NUL character is not allowed", field=name, code="invalid_character")
-    sources = (request.args, request.form) if has_form else (request.args,)
+    sources = (request.args, request.form, request.files) if has_form else (request.args,)
     for source in sources:
         for key, values in source.lists():
-            if "\x00" in key or any("\x00" in v for v in values):
+            if not isinstance(key, str):  # a part without a name: Werkzeug keys it None
+                raise BadRequest("every part of a multipart body needs a name", field="",
+                                 code="malformed_multipart")
+            texts = [getattr(v, "filename", None) or "" if source is request.files else v for v in values]
+            if "\x00" in key or any("\x00" in v for v in texts):
                 raise BadRequest("a NUL character is not allowed", field=key.replace("\x00", ""),
                                  code="invalid_character")
 
@@ -95,9 +99,10 @@ def _before():
     limit = guard.upload_limit()
     if limit:
         request.max_content_length = limit
+    load_actor()
+    guard.require_signed_in()
     _reject_bad_text()
     _check_path_ids()
-    load_actor()
     if request.method in UNSAFE and g.auth_via != "token":
         csrf.protect()
     guard.enforce()

@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 
 from formwarden.access import gate
 from formwarden.access.actor import Actor
+from formwarden.arguments import undefused
 from formwarden.audit import record_event
 from formwarden.crypto.fields import open_bytes, seal_bytes
 from formwarden.db import write_transaction
@@ -211,7 +212,8 @@ def parse_table(formdef: FormDef, reader) -> CsvRows:
     out = CsvRows()
     columns: list[str] = []
     for h in header:
-        name = known.get(h.strip().casefold())
+        h = undefused(h.strip())  # a template or export defused a label that starts like a formula
+        name = known.get(h.casefold())
         if name is None:
             if h.strip() not in EXPORT_ONLY and h.strip():
                 out.problems.append({"row": 1, "field": h.strip(), "code": "unknown_field", "message": "Unknown column."})

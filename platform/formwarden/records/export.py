@@ -1,7 +1,6 @@
 """CSV export of the records an actor may export, projected through the gate like any read."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import time
@@ -11,7 +10,7 @@ from peewee import fn
 
 from formwarden.access import gate
 from formwarden.access.actor import Actor
-from formwarden.arguments import spreadsheet_safe
+from formwarden.arguments import SafeCsvWriter, spreadsheet_safe
 from formwarden.audit import record_event
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
@@ -118,7 +117,7 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
             write_xlsx(book, formdef.title(actor.locale), header, rows())
     else:
         with open(fd, "w", newline="", encoding="utf-8-sig") as text:
-            out = csv.writer(text)
+            out = SafeCsvWriter(text)
             out.writerow(header)
             for row in rows():
                 out.writerow(row[:2] + [_cell(value) for _fd, value in row[2:]])
@@ -141,6 +140,7 @@ def write_xlsx(fh, title: str, header: list[str], rows) -> None:
     head = []
     for text in header:
         cell = WriteOnlyCell(sheet, value=text)
+        cell.data_type = "s"  # a designer's label is text, never a formula
         cell.font = bold
         head.append(cell)
     sheet.append(head)

@@ -6,13 +6,14 @@ import re
 from dataclasses import dataclass, field
 
 from formwarden import db
-from formwarden.arguments import int_arg
+from formwarden.arguments import int_arg, page_arg, text_arg
 from formwarden.crypto.fields import blind_index
 from formwarden.errors import Invalid
 from formwarden.forms.definition import FormDef
 from formwarden.models import Record
 from formwarden.records.indexes import field_expr
 
+MAX_SEARCH = 100  # characters of a search box query
 SORT_COLUMNS = {"updated_at": Record.updated_at, "created_at": Record.created_at, "id": Record.id}
 
 
@@ -161,6 +162,6 @@ def from_args(args, default_per_page: int = 50) -> ListQuery:
     return ListQuery(
         filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
         ranges=[(name, low, high) for name, (low, high) in sorted(bounds.items())],
-        page=int_arg(args, "page", 1) or 1, per_page=int_arg(args, "per_page", default_per_page) or default_per_page,
-        search=(args.get("q") or "").strip()[:100], search_in=(args.get("q_in") or "").strip()[:64],
+        page=page_arg(args), per_page=int_arg(args, "per_page", default_per_page) or default_per_page,
+        search=text_arg(args, "q", MAX_SEARCH), search_in=text_arg(args, "q_in", 64),
     )

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from formwarden.access import explain, gate
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.arguments import int_arg
+from formwarden.arguments import page_arg
 from formwarden.auth import people
 from formwarden.auth import roles as role_service
 from formwarden.auth.users import actor_for
@@ -330,7 +330,7 @@ def view_as_list(username, form_key):
     target = simulate.actor_as(actor(), username)
     _form, formdef = versions.current(form_key)
     # Paging only: a search or filter would run in their name (and record reveals as theirs).
-    number = max(1, int_arg(request.args, "page", 1) or 1)
+    number = page_arg(request.args)
     try:
         page = service.list_records(target, form_key, ListQuery(page=number, per_page=25))
     except (Forbidden, NotFound) as exc:

@@ -2,7 +2,6 @@
 and the export download."""
 from __future__ import annotations
 
-import csv
 import io
 import json
 
@@ -10,6 +9,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm
+from formwarden.arguments import SafeCsvWriter
 from formwarden.errors import DomainError, NotFound
 from formwarden.forms import versions
 from formwarden.http.context import actor
@@ -72,7 +72,7 @@ def import_template(form_key):
     """An empty CSV with the columns the user may fill, labelled in the page's language."""
     formdef, columns = _import_columns(form_key)
     out = io.StringIO()
-    csv.writer(out).writerow([fd.label(current_locale()) for fd in columns])
+    SafeCsvWriter(out).writerow([fd.label(current_locale()) for fd in columns])
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={formdef.key}-import.csv"})
 

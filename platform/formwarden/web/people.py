@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from formwarden.access.permissions import Perm
+from formwarden.arguments import page_arg
 from formwarden.auth import people, roles, teams
 from formwarden.auth.tokens import tokens_of
 from formwarden.catalog import handover
@@ -41,10 +42,7 @@ def index():
 @requires(Perm.USERS_MANAGE)
 def list_people():
     args = {k: request.args.get(k, "") for k in ("q", "role", "team", "status", "kind")}
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_arg(request.args)
     found, total = people.find_people(actor(), page=page, **args)
     role_titles = {r.name: role_title(r, current_locale()) for r in roles.list_roles()}
     return render_template("people/list.html", people=found, total=total, page=page, args=args, role_titles=role_titles,

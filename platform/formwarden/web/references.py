@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, render_template, request
 
 from formwarden.access.permissions import Perm
-from formwarden.arguments import FIELD_NAME
+from formwarden.arguments import FIELD_NAME, text_arg
 from formwarden.forms import versions
 from formwarden.http.context import actor
 from formwarden.http.guard import requires
 from formwarden.records import service
-from formwarden.records.query import ListQuery
+from formwarden.records.query import MAX_SEARCH, ListQuery
 
 bp = Blueprint("references", __name__)
 PICK_RESULTS = 8
@@ -57,7 +57,7 @@ def _target() -> str:
 def search(ref_form):
     """HTMX: records of `ref_form` the user may read matching the typed text."""
     name = _target()
-    text = (request.args.get("_pick_q") or request.args.get("q") or "").strip()[:100]
+    text = text_arg(request.args, "_pick_q" if request.args.get("_pick_q") else "q", MAX_SEARCH)
     page = service.list_records(actor(), ref_form, ListQuery(search=text, per_page=PICK_RESULTS)) if text else None
     formdef = versions.current(ref_form)[1]
     extra = [n for n in formdef.list_fields if n != formdef.title_field and formdef.fields[n].type in ("string", "array")
