@@ -83,7 +83,7 @@ def test_unknown_form_and_ids(login_as):
     assert c.get("/api/v1/forms/nope/records").json["error"]["code"] == "unknown_form"
     assert c.get(f"{URL}/999999").status_code == 404
     assert c.get(f"{URL}/abc").status_code == 404
-    assert c.get(f"{URL}?page=x").status_code == 422
+    assert c.get(f"{URL}?page=x").status_code == 400
     assert c.get(f"{URL}?per_page=1000").status_code == 422
     assert c.get(f"{URL}?filter[contract_amount]=abc").status_code == 422
     assert c.get(f"{URL}?filter[nope]=1").status_code == 422
@@ -189,3 +189,39 @@ def test_nul_characters_are_refused_with_a_reason(login_as, anon):
     anon.refresh_csrf()
     r = anon.c.post("/login", data={"username": "sales\x0001", "password": "x", "csrf_token": anon.csrf})
     assert r.status_code == 400
+
+
+def test_a_write_to_a_field_the_rules_hide_is_422_naming_the_field_and_rule(login_as):
+    """contract_amount shows only while status is negotiating or won: a value sent for a lead would
+    not be kept, so it is refused, never answered 200 with nothing stored."""
+    c = login_as("manager")
+    rec = post(c, {**VALID_CUSTOMER, "owner": "sales01"}).json
+    r = c.patch(f"{URL}/{rec['id']}", json={"data": {"contract_amount": 5000}}, headers={"If-Match": '"1"'})
+    assert r.status_code == 422, r.json
+    error = r.json["error"]
+    assert error["field"] == "contract_amount" and "status is one of negotiating, won" in error["message"]
+    assert error["errors"][0]["code"] == "hidden_by_rule"
+    assert error["errors"][0]["params"]["rule"] == "status is one of negotiating, won"
+    r = post(c, {**VALID_CUSTOMER, "contract_amount": 10})
+    assert r.status_code == 422 and r.json["error"]["field"] == "contract_amount"
+    assert c.get(f"{URL}/{rec['id']}").json["version"] == 1  # nothing written
+    # in the same request as the status that shows it, the amount is kept; empty is always fine
+    r = c.patch(f"{URL}/{rec['id']}", json={"data": {"status": "won", "contract_amount": 5000}, "reason": "signed"},
+                headers={"If-Match": '"1"'})
+    assert r.status_code == 200, r.json
+    assert r.json["data"]["contract_amount"] == 5000
+    r = c.patch(f"{URL}/{rec['id']}", json={"data": {"status": "lead", "contract_amount": None}, "reason": "fell through"},
+                headers={"If-Match": '"2"'})
+    assert r.status_code == 200 and "contract_amount" not in r.json["data"]
+
+
+def test_the_record_page_does_not_send_what_the_rules_hide(login_as):
+    """The page hides the amount of a lead: its (stale) input is not sent, so the save succeeds."""
+    c = login_as("manager")
+    rec = post(c, {**VALID_CUSTOMER, "owner": "sales01", "status": "won", "contract_amount": 10}).json
+    r = c.post(f"/f/customer/{rec['id']}/edit", data={
+        "csrf_token": c.csrf, "version": "1", "_present": ["name", "status", "contract_amount"],
+        "name": "改名", "status": "lead", "contract_amount": "10", "reason": "lost"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    data = c.get(f"{URL}/{rec['id']}").json["data"]
+    assert data["name"] == "改名" and data["status"] == "lead" and "contract_amount" not in data

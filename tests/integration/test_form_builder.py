@@ -4,7 +4,10 @@ import json
 import re
 import uuid
 
+import pytest
+
 from formwarden.catalog import policies
+from formwarden.errors import Invalid
 from formwarden.models import Form
 from formwarden.records import service
 from formwarden.records.history import history as service_history
@@ -65,8 +68,11 @@ def test_a_designer_builds_publishes_and_changes_a_form(login_as):
                   "fields": {"subject": "write", "kind": "write", "route": "write", "id_number": "write"}}},
         reason="decided")
     sales = actor_of("sales01")
-    rec = service.create_record(sales, key, {"subject": "首访", "kind": "phone", "route": "不该保存"})
-    assert "route" not in rec.data  # hidden by the rule: not stored
+    with pytest.raises(Invalid) as refused:  # hidden by the rule: it would not be stored, so it is refused
+        service.create_record(sales, key, {"subject": "首访", "kind": "phone", "route": "不该保存"})
+    assert refused.value.field == "route" and "kind is one of on_site" in refused.value.message
+    rec = service.create_record(sales, key, {"subject": "首访", "kind": "phone"})
+    assert "route" not in rec.data
     v1 = service.create_record(sales, key, {"subject": "二访", "kind": "on_site", "route": "东门",
                                             "id_number": "370101190102039973"})
 

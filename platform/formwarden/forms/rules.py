@@ -60,6 +60,27 @@ def _holds(cond: dict, data: dict) -> bool:
     return True
 
 
+_WORDS = {"in": "is one of", "not_in": "is not one of", "equals": "is", "not_equals": "is not", "gt": "is greater than",
+          "gte": "is at least", "lt": "is less than", "lte": "is at most"}
+
+
+def describe(when: dict) -> str:
+    """A condition in plain words with field names and stored values, as API clients use them:
+    "status is one of negotiating, won"."""
+    parts = []
+    for cond in conditions(when):
+        for op in OPERATORS:
+            if op not in cond:
+                continue
+            arg = cond[op]
+            if op == "filled":
+                parts.append(f"{cond['field']} is {'filled' if arg else 'empty'}")
+            else:
+                shown = ", ".join(str(a) for a in arg) if isinstance(arg, list) else str(arg)
+                parts.append(f"{cond['field']} {_WORDS[op]} {shown}")
+    return (" or " if "any" in when else " and ").join(parts)
+
+
 def matches(when: dict, data: dict) -> bool:
     if "all" in when:
         return all(_holds(c, data) for c in when["all"])

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from formwarden.errors import Invalid, Unavailable
 from formwarden.forms.definition import FormDef
 from formwarden.forms.messages import render
 from formwarden.forms.registry import field_types
-from formwarden.forms.rules import filled, matches
+from formwarden.forms.rules import describe, filled, matches, when_fields
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,20 @@ def visible_fields(formdef: FormDef, data: dict) -> set[str]:
     gated = {f for rule in formdef.rules for f in rule.get("show", [])}
     shown = {f for rule in formdef.rules if _matches(rule["when"], data) for f in rule.get("show", [])}
     return {f for f in formdef.fields if f not in gated or f in shown}
+
+
+def hidden_by_rules(formdef: FormDef, sent: dict, shown: set[str], stored: dict,
+                    readable: AbstractSet[str] | None = None) -> list[FieldError]:
+    """A value sent for a field the rules hide (and not what is stored already) would not be kept:
+    it is a problem naming the field and, when the caller may read every field it reads, the rule;
+    never a quiet drop behind a success."""
+    out = []
+    for name, value in sent.items():
+        if name in formdef.fields and name not in shown and filled(value) and value != stored.get(name):
+            rules = [r["when"] for r in formdef.rules if name in r.get("show", [])]
+            nameable = readable is None or all(set(when_fields(w)) <= readable for w in rules)
+            out.append(FieldError(name, "hidden_by_rule", {"rule": " or ".join(map(describe, rules))} if nameable else {}))
+    return out
 
 
 def required_fields(formdef: FormDef, data: dict, writable=None) -> set[str]:
@@ -127,22 +142,33 @@ def require_field_types(formdef: FormDef) -> None:
                               code="field_type_unavailable")
 
 
-def check(formdef: FormDef, data: dict, *, writable=None, visible=None, rule_data: dict | None = None) -> None:
+def check(formdef: FormDef, data: dict, *, writable=None, visible=None, rule_data: dict | None = None,
+          hidden: tuple[FieldError, ...] | list[FieldError] = ()) -> None:
     """Raises Invalid whose details list {field, code, message} for each problem.
 
     With `visible`, problems in fields the caller cannot see are left out: an answer never
     names such a field nor tells whether it is filled (the caller could not change it anyway;
     only `writable` fields, a subset of the visible ones, can be written). `rule_data`: the
     values the rules are evaluated on (the caller's view of the record: a rule must not tell
-    anyone about a field they cannot read)."""
+    anyone about a field they cannot read). `hidden`: values sent for fields the rules hide
+    (hidden_by_rules), reported with the rest unless a field their rules read has a problem."""
     require_field_types(formdef)
     errors = validate(formdef, data, writable, rule_data)
     if visible is not None:
         errors = [e for e in errors if not e.field or e.field in visible]
+    wrong = {e.field for e in errors}
+    for problem in hidden:
+        reads = {f for r in formdef.rules if problem.field in r.get("show", []) for f in when_fields(r["when"])}
+        if not reads & wrong:
+            errors.append(problem)
     if errors:
+        order = {name: i for i, name in enumerate(formdef.layout_order)}
+        errors.sort(key=lambda e: order.get(e.field, len(order)))
         first = errors[0]
+        rule = f" (shown only when {first.params['rule']})" if first.params.get("rule") else ""
         raise Invalid(
-            f"{len(errors)} field(s) need attention",
+            f"{first.field!r} is hidden by the form's rules for this record{rule}; a value sent for it would not "
+            "be kept" if first.code == "hidden_by_rule" and len(errors) == 1 else f"{len(errors)} field(s) need attention",
             field=first.field,
             code="validation_failed",
             details=[e.as_dict() for e in errors],

@@ -259,7 +259,9 @@ def create(form_key):
         try:
             if coerce_errors:
                 raise Invalid("check the fields", details=[e.as_dict() for e in coerce_errors])
-            view = service.create_record(who, form_key, {k: v for k, v in values.items() if v not in (None, [])},
+            shown = visible_fields(formdef, values)  # the page hides what the rules hide: its inputs are not sent
+            view = service.create_record(who, form_key, {k: v for k, v in values.items()
+                                                         if v not in (None, []) and k in shown},
                                          reason=request.form.get("reason", ""))
         except Invalid as exc:
             errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
@@ -340,9 +342,10 @@ def edit(form_key, record_id):
         writable = [n for n in formdef.fields if current.rights.may_write(n, "update")]
         submitted, coerce_errors = _submitted(formdef, writable)
         submitted = {k: v for k, v in submitted.items() if not (k in sealed and v is None)}
-        changes = {k: (None if v in (None, []) else v) for k, v in submitted.items()
-                   if k in sealed or (None if v in (None, []) else v) != current.data.get(k)}
         values.update(submitted)
+        shown = visible_fields(formdef, values)  # the page hides what the rules hide: its inputs are not sent
+        changes = {k: (None if v in (None, []) else v) for k, v in submitted.items()
+                   if k in shown and (k in sealed or (None if v in (None, []) else v) != current.data.get(k))}
         try:
             if coerce_errors:
                 raise Invalid("check the fields", details=[e.as_dict() for e in coerce_errors])
