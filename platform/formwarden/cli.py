@@ -353,6 +353,24 @@ def user_revoke(username, role):
     click.echo(f"{username} no longer has role {role}")
 
 
+@main.group("access")
+def access_group():
+    """Break-glass access repairs (audited)."""
+
+
+@command(access_group, "grant")
+@click.argument("role")
+@click.argument("permission")
+@click.option("--reason", required=True, help="why (kept in the audit trail)")
+def access_grant(role, permission, reason):
+    """Give a platform PERMISSION (e.g. backups, access.manage) back to ROLE."""
+    from formwarden.auth.roles import break_glass_grant
+
+    _open()
+    break_glass_grant(Actor.system("cli:access"), role, permission, reason)
+    click.echo(f"role {role} now holds {permission}")
+
+
 @main.group("token")
 def token_group():
     """API tokens."""

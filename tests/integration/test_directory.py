@@ -93,6 +93,50 @@ def test_nobody_can_remove_the_last_administrator(clean_db):
     assert "users.manage" in Role.get(Role.name == "admin").permissions
 
 
+def test_every_platform_permission_keeps_an_active_holder(make_user, scratch_role):
+    """Dropping backups, access management or audit reading from the last role that holds it (or
+    its last holder) could never be undone from the console: refused, naming the permission."""
+    admin = actor_of("admin")
+    every = sorted(p.value for p in Perm)
+    for perm in ("backups", "access.manage", "records.purge"):  # (the auditor reads the audit, the manager designs)
+        with pytest.raises(Invalid) as exc:
+            roles.update_role(admin, "admin", permissions=[p for p in every if p != perm])
+        assert exc.value.code == "last_holder" and perm in exc.value.message
+    assert sorted(roles.get_role("admin").permissions.split()) == every
+    # with another active holder, the permission may go from the admin role; then that holder is the last
+    scratch_role("backup_officer", permissions=["account", "backups"])
+    officer = make_user(roles=("backup_officer",))
+    try:
+        roles.update_role(admin, "admin", permissions=[p for p in every if p != "backups"])
+        with pytest.raises(Invalid) as exc:
+            people.deactivate(admin, officer.username, "leaving")
+        assert exc.value.code == "last_holder"
+        with pytest.raises(Invalid) as exc:
+            people.update_person(admin, officer.username, roles=["intern"])
+        assert exc.value.code == "last_holder"
+        with pytest.raises(Invalid) as exc:  # an expiry would end it too
+            people.update_person(admin, officer.username, expires_at=utcnow() + dt.timedelta(days=3))
+        assert exc.value.code == "last_holder"
+    finally:
+        Role.update(permissions=" ".join(every)).where(Role.name == "admin").execute()
+
+
+def test_break_glass_grants_a_permission_back_audited(scratch_role):
+    scratch_role("vault", permissions=["account"])
+    with pytest.raises(Forbidden):  # not from the console: only the command line
+        roles.break_glass_grant(actor_of("admin"), "vault", "backups", "lost the last holder")
+    with pytest.raises(Invalid) as exc:
+        roles.break_glass_grant(Actor.system("cli:access"), "vault", "backups", "  ")
+    assert exc.value.field == "reason"
+    with pytest.raises(Invalid) as exc:
+        roles.break_glass_grant(Actor.system("cli:access"), "vault", "everything", "why not")
+    assert exc.value.code == "unknown_permission"
+    roles.break_glass_grant(Actor.system("cli:access"), "vault", "backups", "lost the last holder")
+    assert "backups" in roles.get_role("vault").permissions.split()
+    event = _last("role_update")
+    assert event.reason == "lost the last holder" and json.loads(event.diff)["break_glass"] == [None, True]
+
+
 def test_only_user_administrators_manage(clean_db):
     for who in ("manager", "auditor", "sales01"):
         with pytest.raises(Forbidden):

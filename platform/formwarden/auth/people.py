@@ -14,8 +14,9 @@ from formwarden.audit import record_event
 from formwarden.auth.passwords import hash_password
 from formwarden.auth.roles import (
     check_may_manage,
-    check_still_administered,
+    check_permissions_kept,
     check_within,
+    held_permissions,
     require_admin,
 )
 from formwarden.auth.secrets import new_password, new_secret
@@ -221,6 +222,7 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
     with write_transaction():
         user = get_user(username)
         check_may_manage(actor, user.id, self_ok=True)
+        before = held_permissions()
         diff: dict = {}
         changes: dict = {}
         if display_name is not None:
@@ -273,7 +275,7 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
             return user
         if {"roles", "teams", "expires_at"} & set(diff):
             check_may_manage(actor, user.id)  # never one's own access
-        check_still_administered()
+        check_permissions_kept(before)
         record_event(actor, "user_update", diff={"user": [username, username], **diff})
     return User.get_by_id(user.id)
 
@@ -290,11 +292,12 @@ def deactivate(actor: Actor, username: str, reason: str) -> int:
         check_may_manage(actor, user.id)
         if not user.is_active:
             return 0
+        before = held_permissions()
         User.update(is_active=False, deactivated_reason=reason[:500]).where(User.id == user.id).execute()
         ended = revoke_all_sessions(user.id)
         tokens = ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user.id,
                                                             ApiToken.revoked_at.is_null()).execute()
-        check_still_administered()
+        check_permissions_kept(before)
         record_event(actor, "user_deactivate", reason=reason[:500],
                      diff={"user": [username, username], "active": [True, False], "sessions_ended": [None, ended],
                            "tokens_revoked": [None, tokens]})

@@ -11,7 +11,7 @@ from formwarden.access.actor import Actor
 from formwarden.access.permissions import DEFAULT_PERMISSIONS, Perm, has_perm, permissions_of, role_permissions
 from formwarden.access.permissions import parse as parse_permissions
 from formwarden.audit import record_event
-from formwarden.auth.users import check_still_administered, ensure_role
+from formwarden.auth.users import check_permissions_kept, ensure_role, held_permissions
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.models import Role, utcnow
@@ -137,6 +137,7 @@ def update_role(actor: Actor, name: str, *, title_zh: str | None = None, title_e
     with write_transaction():
         role = get_role(name)
         check_within(actor, parse_permissions(role.permissions), "roles")  # a role above you is out of reach
+        before = held_permissions()
         diff = {}
         for attr, value in (("title_zh", title_zh), ("title_en", title_en)):
             if value is not None:
@@ -154,8 +155,35 @@ def update_role(actor: Actor, name: str, *, title_zh: str | None = None, title_e
         if not diff:
             return role
         role.save()
-        check_still_administered()
+        check_permissions_kept(before)
         record_event(actor, "role_update", diff={"role": [name, name], **diff})
+    return role
+
+
+def break_glass_grant(actor: Actor, name: str, permission: str, reason: str) -> Role:
+    """Give `permission` back to role `name` from the command line (whoever runs it controls the
+    instance already): the way out when a permission has no holder left. Audited with the reason;
+    the access-change alerts see it like any role change."""
+    if not actor.is_system:
+        raise Forbidden("only the command line grants permissions this way", code="missing_permission")
+    if permission not in {p.value for p in Perm}:
+        raise Invalid(f"no permission {permission!r}; one of: {', '.join(sorted(p.value for p in Perm))}",
+                      field="permission", code="unknown_permission")
+    reason = (reason or "").strip()
+    if not any(ch.isalnum() for ch in reason):
+        raise Invalid("say why the permission is granted this way", field="reason", code="reason_required")
+    with write_transaction():
+        role = get_role(name)
+        if role.retired_at is not None:
+            raise Invalid(f"role {name!r} is retired; reinstate it first", field="role", code="retired_role")
+        old = sorted(parse_permissions(role.permissions))
+        if permission in old:
+            return role
+        role.permissions = " ".join(sorted({*old, permission}))
+        role.save()
+        record_event(actor, "role_update", reason=reason[:500],
+                     diff={"role": [name, name], "permissions": [old, sorted({*old, permission})],
+                           "break_glass": [None, True]})
     return role
 
 

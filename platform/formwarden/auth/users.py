@@ -61,20 +61,33 @@ def actor_for(user: User, *, token=None, ip: str = "", user_agent: str = "", req
     )
 
 
-_ADMINISTERED = (
-    'SELECT COUNT(DISTINCT u.id) FROM "user" u JOIN user_role ur ON ur.user_id = u.id JOIN role r ON r.id = ur.role_id'
+_HELD = (
+    'SELECT DISTINCT r.permissions FROM "user" u JOIN user_role ur ON ur.user_id = u.id JOIN role r ON r.id = ur.role_id'
     " WHERE u.is_active = ? AND u.kind = 'person' AND r.retired_at IS NULL AND u.expires_at IS NULL"
-    " AND (' ' || r.permissions || ' ') LIKE ?"
 )
 
 
-def check_still_administered() -> None:
-    """Refuse (inside the change's transaction) a change that leaves no active person without an
-    expiry able to manage people: nobody could undo it from the console."""
-    n = db.fetchone(_ADMINISTERED, (True, f"% {Perm.USERS_MANAGE.value} %"))[0]
-    if not n:
+def held_permissions() -> frozenset[Perm]:
+    """The platform permissions some active person without an expiry holds through a live role."""
+    held: set[Perm] = set()
+    for (text,) in db.fetchall(_HELD, (True,)):
+        held |= parse_permissions(text or "")
+    return frozenset(held)
+
+
+def check_permissions_kept(before: frozenset[Perm]) -> None:
+    """Refuse (inside the change's transaction) a change that leaves a platform permission held
+    before it (`held_permissions()` then) with no active holder, or nobody to manage people: no
+    one could grant it back from the console (`formwarden access grant` is the break-glass way)."""
+    after = held_permissions()
+    if Perm.USERS_MANAGE not in after:
         raise Invalid("this would leave no active person who can manage people", field="permissions",
                       code="last_administrator")
+    lost = sorted(p.value for p in before - after if p is not Perm.ACCOUNT)
+    if lost:
+        raise Invalid(f"this would leave no active person holding {', '.join(lost)}: nobody could grant it again",
+                      field="permissions", code="last_holder", details=[{"field": "permissions", "code": "last_holder",
+                                                                         "message": p, "permission": p} for p in lost])
 
 
 def ensure_role(name: str, title_zh: str = "", title_en: str = "") -> Role:
@@ -160,12 +173,13 @@ def set_active(actor: Actor, username: str, active: bool) -> User:
     """(De)activate an account. Deactivation ends all its sessions and revokes its tokens at once."""
     user = _user(username)
     with write_transaction():
+        before = held_permissions()
         User.update(is_active=active).where(User.id == user.id).execute()
         ended = 0
         if not active:
             ended = revoke_all_sessions(user.id)
             ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user.id, ApiToken.revoked_at.is_null()).execute()
-            check_still_administered()
+            check_permissions_kept(before)
         record_event(actor, "user_activate" if active else "user_deactivate",
                      diff={"user": [username, username], "active": [bool(user.is_active), active],
                            "sessions_ended": [None, ended]})
@@ -182,10 +196,11 @@ def change_role(actor: Actor, username: str, role: str, grant: bool) -> None:
                 raise Invalid(f"role {role!r} is retired", field="role", code="unknown_role")
             UserRole.get_or_create(user=user, role=given)
         else:
+            before = held_permissions()
             r = Role.get_or_none(Role.name == role)
             if r is None or not UserRole.delete().where(UserRole.user == user.id, UserRole.role == r.id).execute():
                 raise Invalid(f"{username} does not have role {role!r}", field="role", code="no_such_role")
-            check_still_administered()
+            check_permissions_kept(before)
         record_event(actor, "role_grant" if grant else "role_revoke",
                      diff={"user": [username, username], "role": [None, role] if grant else [role, None]})
 

@@ -27,6 +27,8 @@ MESSAGES = {
     "role_in_policy": N_("A form's access policy names this role, now or in an earlier version. Retire the role instead: it then grants nothing."),
     "draft_changed": N_("Someone changed the draft after you opened it. Look at it again, then save."),
     "last_administrator": N_("This would leave nobody who can manage people. Keep at least one active administrator."),
+    "last_holder": N_("Nobody active would hold %(detail)s any more, and nobody could grant it again from here. "
+                      "Give it to another role or person first."),
     "unknown_role": N_("There is no active role by that name."),
     "unknown_team": N_("There is no team by that name."),
     "unknown_user": N_("There is no account by that name."),
@@ -73,7 +75,11 @@ def say(exc: DomainError) -> str:
     if template is None:
         return clean(page_message(exc))
     detail = ""
-    if exc.details:
+    if exc.code == "last_holder":
+        labels_ = perm_labels()
+        detail = ("、" if current_locale() == "zh-CN" else ", ").join(
+            labels_.get(d.get("permission", ""), d.get("permission", "")) for d in exc.details)
+    elif exc.details:
         detail = str(exc.details[0].get("message", ""))
     elif exc.code == "beyond_own_rights":
         labels_ = perm_labels()
