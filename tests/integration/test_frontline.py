@@ -3,10 +3,12 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from formwarden.models import User
 from formwarden.records import service
 from formwarden.records.query import ListQuery
-from tests.conftest import VALID_CUSTOMER, actor_of
+from tests.conftest import DEMO_PASSWORD, VALID_CUSTOMER, actor_of
 
 
 def test_times_show_in_the_readers_zone_with_utc_on_hover(login_as):
@@ -134,7 +136,7 @@ def test_typing_survives_a_session_that_ended_before_the_save(login_as):
 
     sales = login_as("sales01")
     sales.refresh_csrf(sales.get("/f/customer/new").text)
-    UserSession.update(revoked_at=utcnow()).execute()  # the session ends (idle, or a password change elsewhere)
+    UserSession.update(revoked_at=utcnow(), end_reason="server").execute()  # the server ends the session
     typed = {"csrf_token": sales.csrf, "_present": ["name", "mobile", "company", "status"], "name": "没保存的客户",
              "mobile": "13800001111", "company": "打字公司", "status": "lead"}
     r = sales.post("/f/customer/new", data=typed)
@@ -157,6 +159,59 @@ def test_nothing_is_kept_after_signing_out(login_as):
     sales.post("/logout", data={"csrf_token": sales.csrf})
     sales.post("/f/customer/new", data={"csrf_token": sales.csrf, "_present": "name", "name": "退出后"})
     assert FormDraft.select().count() == 0
+
+
+def _form_fields(page: str) -> dict:
+    return {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+            "_session": re.search(r'name="_session" value="([^"]*)"', page).group(1)}
+
+
+def test_typing_survives_a_lost_session_cookie_and_an_expired_form(app, login_as):
+    """The cookie is gone (deleted, expired): the form's signed note of its session names whose
+    typing to keep. The CSRF token is gone but the session is live: straight back to the form."""
+    from formwarden.models import FormDraft
+
+    sales = login_as("sales01")
+    fields = _form_fields(sales.get("/f/customer/new").text)
+    assert fields["_session"]
+    typed = {"_present": ["name", "status"], "name": "丢了饼干", "status": "lead"}
+    bare = app.test_client()  # no cookie at all
+    r = bare.post("/f/customer/new", data={**fields, **typed})
+    assert r.status_code == 302 and "next=/f/customer/new" in r.headers["Location"]
+    assert FormDraft.select().count() == 1
+    assert 'value="丢了饼干"' in login_as("sales01").get("/f/customer/new").text
+    # signed in, but the form's CSRF token no longer matches (the session cookie was replaced)
+    r = sales.post("/f/customer/new", data={**fields, **typed, "name": "过期表单", "csrf_token": "stale"},
+                   headers={"X-CSRFToken": "stale"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/f/customer/new")
+    assert 'value="过期表单"' in sales.get("/f/customer/new").text
+    # a forged or foreign note keeps nothing
+    bare.post("/f/customer/new", data={**fields, **typed, "_session": fields["_session"][:-2] + "xx"})
+    assert FormDraft.select().count() == 0
+
+
+@pytest.mark.parametrize("how", ["logout", "password"])
+def test_a_copied_cookie_of_a_session_the_person_ended_plants_nothing(app, login_as, how):
+    from formwarden.auth.users import change_password
+    from formwarden.models import FormDraft, User
+
+    sales = login_as("sales01")
+    fields = _form_fields(sales.get("/f/customer/new").text)
+    copied = sales.c.get_cookie("fw_session")
+    if how == "logout":
+        sales.post("/logout", data={"csrf_token": sales.csrf})
+    else:
+        change_password(actor_of("sales01"), User.get(User.username == "sales01"), DEMO_PASSWORD,
+                        DEMO_PASSWORD + "-new", keep_session=None)
+    thief = app.test_client()
+    thief.set_cookie(copied.key, copied.value)
+    r = thief.post("/f/customer/new", data={**fields, "_present": "name", "name": "植入"})
+    assert r.status_code == 302 and FormDraft.select().count() == 0
+    r = app.test_client().post("/f/customer/new", data={**fields, "_present": "name", "name": "植入"})
+    assert FormDraft.select().count() == 0
+    if how == "password":
+        from formwarden.auth.passwords import hash_password
+        User.update(password_hash=hash_password(DEMO_PASSWORD)).where(User.username == "sales01").execute()
 
 
 def test_events_about_many_records_read_as_sentences(login_as):
@@ -188,7 +243,7 @@ def test_a_field_check_after_the_session_ended_keeps_the_typing_too(login_as):
 
     sales = login_as("sales01")
     sales.refresh_csrf(sales.get("/f/customer/new").text)
-    UserSession.update(revoked_at=utcnow()).execute()
+    UserSession.update(last_seen_at=utcnow() - dt.timedelta(days=1)).execute()  # it timed out
     r = sales.post("/f/customer/check", data={"csrf_token": sales.csrf, "_field": "mobile", "_present": ["name", "mobile"],
                                              "name": "检查时失效", "mobile": "138"}, headers={"HX-Request": "true"})
     assert "next=/f/customer/new" in r.headers.get("HX-Redirect", "")

@@ -207,7 +207,7 @@ def reset_password(actor: Actor, username: str) -> str:
     with write_transaction():
         User.update(password_hash=hash_password(password), password_changed_at=utcnow(),
                     must_change_password=True).where(User.id == user.id).execute()
-        revoke_all_sessions(user.id)
+        revoke_all_sessions(user.id, "password")
         record_event(actor, "password_change", diff={"user": [user.username, user.username], "reset": [None, True]})
     return password
 
@@ -294,7 +294,7 @@ def deactivate(actor: Actor, username: str, reason: str) -> int:
             return 0
         before = held_permissions()
         User.update(is_active=False, deactivated_reason=reason[:500]).where(User.id == user.id).execute()
-        ended = revoke_all_sessions(user.id)
+        ended = revoke_all_sessions(user.id, "deactivated")
         tokens = ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user.id,
                                                             ApiToken.revoked_at.is_null()).execute()
         check_permissions_kept(before)

@@ -152,7 +152,7 @@ def change_password(actor: Actor, user: User, old: str, new: str, keep_session: 
     with write_transaction():
         User.update(password_hash=hash_password(new), password_changed_at=utcnow(),
                     must_change_password=False).where(User.id == user.id).execute()
-        revoke_all_sessions(user.id, except_raw=keep_session)
+        revoke_all_sessions(user.id, "password", except_raw=keep_session)
         record_event(actor, "password_change", diff={"user": [user.username, user.username]})
 
 
@@ -177,7 +177,7 @@ def set_active(actor: Actor, username: str, active: bool) -> User:
         User.update(is_active=active).where(User.id == user.id).execute()
         ended = 0
         if not active:
-            ended = revoke_all_sessions(user.id)
+            ended = revoke_all_sessions(user.id, "deactivated")
             ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user.id, ApiToken.revoked_at.is_null()).execute()
             check_permissions_kept(before)
         record_event(actor, "user_activate" if active else "user_deactivate",

@@ -74,7 +74,9 @@ def _swap(source: str, target: str, pg: bool, manifest: dict, actor: Actor, name
     changed = _changed_records(source, target, pg) if keep_trail else []
     abandoned = 0 if keep_trail else _set_aside_live_events(before[0] + 1)
 
-    db.execute("DELETE FROM user_session")  # everyone signs in again, into the restored data
+    # everyone signs in again, into the restored data (the server ended their sessions)
+    db.execute("UPDATE user_session SET revoked_at = ?, end_reason = 'restore' WHERE revoked_at IS NULL",
+               (db.db_datetime(utcnow()),))
     replaced = [m for m in PARTS if not (keep_trail and table(m) in KEPT_ON_ROLLBACK)]
     if not keep_trail:
         for extra in DERIVED:

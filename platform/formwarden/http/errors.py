@@ -7,6 +7,7 @@ import logging
 import peewee
 from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -109,11 +110,17 @@ def respond(err: DomainError):
         if err.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="formwarden"'
         return resp
-    kept = keep_typing() if isinstance(err, Unauthorized) and request.method == "POST" else None
+    kept = keep_typing(csrf_failed=err.code == "csrf_failed") \
+        if (isinstance(err, Unauthorized) or err.code == "csrf_failed") and request.method == "POST" else None
     if kept:
-        flash(_("Your session ended before this was saved. What you typed is kept: sign in and it is back in "
-                "the form."), "info")
-        target = url_for("auth.login", next=kept)
+        if err.code == "csrf_failed" and current_user.is_authenticated:  # still signed in: straight back to the form
+            flash(_("The form had expired, so nothing was saved. What you typed is back in the form: check it and "
+                    "save again."), "info")
+            target = kept
+        else:
+            flash(_("Your session ended before this was saved. What you typed is kept: sign in and it is back in "
+                    "the form."), "info")
+            target = url_for("auth.login", next=kept)
         if request.headers.get("HX-Request"):
             return "", 204, {"HX-Redirect": target}
         return redirect(target)

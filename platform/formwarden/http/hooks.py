@@ -18,6 +18,7 @@ from formwarden.errors import BadRequest, NotFound
 from formwarden.forms import versions
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
+from formwarden.http.drafts import form_session
 from formwarden.http.errors import init_errors
 from formwarden.http.i18n import current_locale, init_i18n, local_time
 from formwarden.http.rendering import add_plugin_templates
@@ -261,7 +262,7 @@ def init_http(app: Flask) -> None:
     def _globals():
         who = g.get("actor")
         locale = current_locale()
-        return {"actor": who, "locale": locale, "csrf_token": generate_csrf,
+        return {"actor": who, "locale": locale, "csrf_token": generate_csrf, "form_session": form_session,
                 "who_label": _who_label(who, locale),
                 "action_labels": _action_labels(), "status_labels": _status_labels(), "rule_labels": _rule_labels(),
                 "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ)),

@@ -91,6 +91,7 @@ class UserSession(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     last_seen_at = pw.DateTimeField(default=utcnow)
     revoked_at = pw.DateTimeField(null=True, index=True)
+    end_reason = pw.CharField(max_length=16, default="")  # sessions.ENDED_BY_PERSON or ENDED_BY_SERVER
     ip = pw.CharField(max_length=64, default="")
     user_agent = pw.CharField(max_length=255, default="")
 
