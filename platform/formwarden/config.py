@@ -50,8 +50,9 @@ class ConfigError(RuntimeError):
 class LoginLimits:
     """Sign-in throttling (auth/throttle.py); FORMWARDEN_LOGIN_<NAME> overrides each."""
 
-    account_free: int = 5  # failures per account and window before attempts must wait
-    account_lock: int = 10  # failures per account and window that lock it
+    account_free: int = 5  # failures per account and source (client IP) and window before attempts must wait
+    account_lock: int = 10  # failures per account and source and window that lock the account from that source
+    account_any_free: int = 50  # failures per account from every source before attempts must wait (never a lock)
     ip_free: int = 20  # the same per client IP (an office shares one address) …
     ip_lock: int = 100  # … 0 turns the per-IP limit off (behind a proxy that hides client IPs)
     delay_seconds: int = 1  # the first wait; it doubles with each further failure …

@@ -1,5 +1,6 @@
-"""Sign-in throttling: per account (as typed, existing or not) and per IP, a growing wait and then
-a lock, state in Redis shared by every process, audited locks, failing closed without Redis."""
+"""Sign-in throttling: per account (as typed, existing or not) and source, and per IP, a growing wait
+and then a lock, state in Redis shared by every process, audited locks that raise an alert and that
+an administrator can lift, failing closed without Redis."""
 import json
 import re
 
@@ -153,7 +154,7 @@ def test_state_is_shared_through_redis(app, limits, base_db):
     for _ in range(3):
         _try(c, "sales09")
     other = connection(base_db)
-    refusal = throttle.check(other, login_limits(), "sales09", "203.0.113.1")
+    refusal = throttle.check(other, login_limits(), "sales09", "127.0.0.1")
     assert refusal is not None and refusal.retry_after == 1 and not refusal.locked
 
 
@@ -191,3 +192,38 @@ def test_failed_sign_in_alerts_still_fire_with_default_limits(app, clean_db):
     scan()
     rules = {(a.rule, a.subject) for a in Alert.select()}
     assert ("failed_logins", "sales11") in rules and ("failed_logins_ip", "127.0.0.1") in rules
+
+
+def test_a_stranger_cannot_lock_the_owner_out_from_another_address(app, limits, redis_conn, login_as):
+    """Ten wrong passwords every 15 minutes kept an administrator out for good: the lock is per
+    account and address, raises an alert, and an administrator can lift it."""
+    Alert.delete().execute()
+    AlertCursor.delete().execute()
+    attacker = _client(app, ip="198.51.100.66")
+    for _ in range(5):
+        _try(attacker, "manager")
+        _pass_time(redis_conn)
+    assert _try(attacker, "manager", DEMO_PASSWORD).status_code == 429  # locked from there
+    assert _try(_client(app, ip="192.0.2.44"), "manager", DEMO_PASSWORD).status_code == 302  # not from the office
+    scan()
+    alert = Alert.get(Alert.rule == "sign_in_locked")
+    assert alert.subject == "manager" and "198.51.100.66" in alert.summary
+    admin = login_as("admin")
+    page = admin.get("/admin/people/manager").get_data(as_text=True)
+    assert "已从 1 个地址锁定登录" in page
+    r = admin.post("/admin/people/manager/unlock", data={"csrf_token": admin.csrf})
+    assert r.status_code == 302
+    assert _try(attacker, "manager", DEMO_PASSWORD).status_code == 302
+    event = AuditEvent.get(AuditEvent.action == "login_unlock")
+    assert json.loads(event.diff) == {"user": ["manager", "manager"], "locks": [1, 0]}
+    assert login_as("sales01").post("/admin/people/manager/unlock", data={}).status_code in (400, 403)
+
+
+def test_failures_from_many_addresses_only_make_the_account_wait(app, limits, redis_conn):
+    limits.setenv("FORMWARDEN_LOGIN_ACCOUNT_ANY_FREE", "6")
+    for i in range(7):  # a guesser spread over addresses, under each address's own limit
+        assert _try(_client(app, ip=f"203.0.113.{i + 1}"), "sales12").status_code == 401
+    r = _try(_client(app, ip="192.0.2.1"), "sales12", DEMO_PASSWORD)
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1"  # a wait, never a lock
+    _pass_time(redis_conn)
+    assert _try(_client(app, ip="192.0.2.1"), "sales12", DEMO_PASSWORD).status_code == 302

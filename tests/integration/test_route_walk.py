@@ -164,6 +164,7 @@ def _requests(p1: int, p2: int, victim: str = "nobody"):
         "people.person": [("GET", person, {}), ("POST", person, {"data": {"time_zone": "Nowhere/Else"}})],
         "people.deactivate": [("POST", f"{person}/deactivate", {"data": {"reason": ""}})],
         "people.reactivate": [("POST", f"{person}/reactivate", {"data": {}})],
+        "people.unlock": [("POST", f"{person}/unlock", {"data": {}})],
         "people.reset_password": [],  # the admin's answer holds a new password: exercised in test_console_pages
         "people.handover_page": [("GET", f"{person}/handover", {}),
                                  ("POST", f"{person}/handover", {"data": {"to": victim}})],

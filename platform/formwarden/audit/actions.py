@@ -15,6 +15,7 @@ LABELS: dict[str, str] = {
     "export_download": N_("Downloaded an export"), "audit_export": N_("Exported the audit trail"),
     # accounts and access
     "login": N_("Signed in"), "login_failed": N_("Failed sign-in"), "login_locked": N_("Sign-in locked"),
+    "login_unlock": N_("Unlocked sign-in"),
     "logout": N_("Signed out"), "password_change": N_("Changed password"), "user_create": N_("Created an account"),
     "user_activate": N_("Reactivated an account"), "user_deactivate": N_("Deactivated an account"),
     "role_grant": N_("Granted a role"), "role_revoke": N_("Revoked a role"),
@@ -47,7 +48,7 @@ ACTIVITY = ("create", "update", "delete", "restore", "revert", "purge", "bulk_up
 # Changes to who may do what (alert rules watch for bursts and for grants outside working hours).
 ACCESS_CHANGES = ("role_grant", "role_revoke", "role_create", "role_update", "role_retire", "role_reinstate",
                   "role_delete", "policy_change", "token_create", "user_create", "user_update", "user_activate",
-                  "team_update")
+                  "team_update", "login_unlock")
 
 
 def check(action: str) -> str:

@@ -137,6 +137,12 @@ def _findings(e: dict, s: AlertSettings, seen: dict, windows: _Windows) -> list[
             if n > limit:
                 out.append(Finding(rule, who, f"{who}: {n} × {act} within {window} minutes",
                                    "critical" if rule != "bulk_edit" else "warning"))
+    if action == "login_locked":
+        diff = json.loads(e["diff"])
+        name = (diff.get("username") or [None, ""])[1] or who
+        if (diff.get("scope") or [None, ""])[1] == "account":
+            out.append(Finding("sign_in_locked", name, f"sign-in to {name} locked from {e['ip'] or 'an unknown address'}"
+                                                       " after repeated wrong passwords; an administrator can unlock it"))
     if action == "login_failed":
         name = (json.loads(e["diff"]).get("username") or [None, ""])[1] or who
         n = _count("SELECT COUNT(*) FROM audit_event WHERE at >= ? AND at <= ? AND action = 'login_failed'"

@@ -11,6 +11,7 @@ from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import role_permissions
 from formwarden.audit import record_event
+from formwarden.auth import throttle
 from formwarden.auth.passwords import hash_password
 from formwarden.auth.roles import (
     check_may_manage,
@@ -210,6 +211,18 @@ def reset_password(actor: Actor, username: str) -> str:
         revoke_all_sessions(user.id, "password")
         record_event(actor, "password_change", diff={"user": [user.username, user.username], "reset": [None, True]})
     return password
+
+
+def unlock_sign_in(actor: Actor, username: str, conn) -> int:
+    """Lift every sign-in lock and wait of an account (from every address), audited. Returns how
+    many locks were lifted. Raises throttle.Unavailable when Redis cannot be reached."""
+    require_admin(actor)
+    user = get_user(username)
+    check_may_manage(actor, user.id)
+    lifted = throttle.unlock_account(conn, user.username)
+    with write_transaction():
+        record_event(actor, "login_unlock", diff={"user": [username, username], "locks": [lifted, 0]})
+    return lifted
 
 
 _UNSET: object = object()

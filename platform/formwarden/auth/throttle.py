@@ -1,9 +1,12 @@
-"""Sign-in throttling, per account (the username as typed, whether or not it exists) and per
-client IP, with state in Redis so that every web process sees the same counts.
+"""Sign-in throttling, per account (the username as typed, whether or not it exists) and client
+IP, and per client IP, with state in Redis so that every web process sees the same counts.
 
 Within a window, the first few failures are free; each further one makes the next attempt
-wait (1 s, 2 s, 4 s … up to a cap); at the lock count the account or IP is locked for a while
-and the count starts over. Only attempts whose password was checked count: a refused attempt
+wait (1 s, 2 s, 4 s … up to a cap); at the lock count the account (from that address) or the
+address is locked for a while and the count starts over. An account is locked per source: a
+stranger's wrong passwords never keep its owner out from another address (an administrator
+can unlock it, and every lock raises an alert). Failures from every source together only make
+attempts wait, never lock. Only attempts whose password was checked count: a refused attempt
 changes nothing, so hammering a locked account neither extends nor logs anything per request.
 Keys hold a digest of the username or IP, never the name itself, and expire on their own.
 
@@ -38,14 +41,20 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
-def _key(scope: str, value: str) -> str:
-    return f"{PREFIX}{scope}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()[:32]}:"
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _key(scope: str, value: str, source: str | None = None) -> str:
+    return f"{PREFIX}{scope}:{_digest(value)}:" + (f"{_digest(source)}:" if source is not None else "")
 
 
 def _subjects(limits: LoginLimits, username: str, ip: str) -> list[tuple[str, str, int, int]]:
-    """(scope, key prefix, free failures, failures that lock) for the account and the IP; an IP
-    lock count of 0 turns the per-IP limit off (behind a proxy every client shares one IP)."""
-    out = [("account", _key("account", username), limits.account_free, limits.account_lock)]
+    """(scope, key prefix, free failures, failures that lock; 0 = never) for the account from this
+    address, the account from anywhere, and the address; an IP lock count of 0 turns the per-IP
+    limit off (behind a proxy every client shares one IP)."""
+    out = [("account", _key("account", username, ip or "-"), limits.account_free, limits.account_lock),
+           ("account_any", _key("any", username), limits.account_any_free, 0)]
     if ip and limits.ip_lock > 0:
         out.append(("ip", _key("ip", ip), limits.ip_free, limits.ip_lock))
     return out
@@ -81,7 +90,7 @@ def record_failure(conn: redis.Redis, limits: LoginLimits, username: str, ip: st
             count, ttl = pipe.execute()
             if ttl < 0:  # a fixed window from the first failure (also heals a key left without one)
                 conn.pexpire(key + "fails", window_ms)
-            if count >= lock_at:
+            if lock_at and count >= lock_at:
                 if conn.set(key + "lock", 1, px=limits.lock_minutes * 60_000, nx=True):
                     newly_locked.append(scope)
                 conn.delete(key + "fails", key + "wait")
@@ -93,12 +102,34 @@ def record_failure(conn: redis.Redis, limits: LoginLimits, username: str, ip: st
     return newly_locked
 
 
-def clear_account(conn: redis.Redis, username: str) -> None:
-    """After a successful sign-in: the account's failures are forgotten (not the IP's, or one
-    valid account would reset a guesser's IP count)."""
-    key = _key("account", username)
+def clear_account(conn: redis.Redis, username: str, ip: str) -> None:
+    """After a successful sign-in: the account's failures from this address are forgotten (not
+    the address's own, or one valid account would reset a guesser's IP count)."""
+    key = _key("account", username, ip or "-")
     try:
         conn.delete(key + "fails", key + "wait")
+    except redis.RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def locked_sources(conn: redis.Redis, username: str) -> int:
+    """From how many addresses the account is locked now."""
+    try:
+        return sum(1 for _ in conn.scan_iter(match=f"{PREFIX}account:{_digest(username)}:*:lock", count=500))
+    except redis.RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def unlock_account(conn: redis.Redis, username: str) -> int:
+    """An administrator's unlock: every lock, wait and count of the account, from every address.
+    Returns how many locks were lifted."""
+    try:
+        keys = [*conn.scan_iter(match=f"{PREFIX}account:{_digest(username)}:*", count=500),
+                *conn.scan_iter(match=f"{_key('any', username)}*", count=500)]
+        locks = sum(1 for k in keys if k.endswith(b":lock"))
+        if keys:
+            conn.delete(*keys)
+        return locks
     except redis.RedisError as exc:
         raise Unavailable(str(exc)) from exc
 

@@ -43,7 +43,7 @@ def _anon(username: str) -> Actor:
                  user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
 
 
-def _limiter():
+def limiter():
     """The Redis client that counts sign-in attempts, shared by every process (embedded or REDIS_URL)."""
     conn = current_app.extensions.get("formwarden_login_redis")
     if conn is None:
@@ -87,8 +87,8 @@ def login():
     password = request.form.get("password") or ""
     limits, ip = login_limits(), client_ip()
     try:
-        limiter = _limiter()
-        refusal = throttle.check(limiter, limits, username, ip)
+        counter = limiter()
+        refusal = throttle.check(counter, limits, username, ip)
     except throttle.Unavailable as exc:
         return _limiter_down(username, exc)  # fail closed: no uncounted attempts
     if refusal is not None:
@@ -96,7 +96,7 @@ def login():
     user = authenticate(username, password) if username and password else None
     if user is not None and account_usable(user):
         try:
-            throttle.clear_account(limiter, username)
+            throttle.clear_account(counter, username, ip)
         except throttle.Unavailable:
             log.warning("could not clear the failed sign-ins of an account after it signed in")
         raw = start_session(user, ip, request.headers.get("User-Agent", ""))
@@ -107,7 +107,7 @@ def login():
         return redirect(safe_next(request.args.get("next")))
     down = None
     try:
-        locked = throttle.record_failure(limiter, limits, username, ip)
+        locked = throttle.record_failure(counter, limits, username, ip)
     except throttle.Unavailable as exc:
         locked, down = [], exc
     signin.sign_in_failed(_anon(username), username, locked, limits.lock_minutes)

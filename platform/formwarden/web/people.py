@@ -9,13 +9,14 @@ from flask_babel import gettext as _
 
 from formwarden.access.permissions import Perm
 from formwarden.arguments import page_arg
-from formwarden.auth import people, roles, teams
+from formwarden.auth import people, roles, teams, throttle
 from formwarden.auth.tokens import tokens_of
 from formwarden.catalog import handover
 from formwarden.errors import DomainError, Invalid
 from formwarden.http.context import actor
 from formwarden.http.guard import requires
 from formwarden.http.i18n import current_locale
+from formwarden.web.auth import limiter
 from formwarden.web.console import date_value, labels, parse_date, role_title, say
 
 bp = Blueprint("people", __name__, url_prefix="/admin")
@@ -77,13 +78,22 @@ def new_person():
                            roles=_role_choices(), teams=[t for t, _m in teams.list_teams()]), (422 if error else 200)
 
 
+def _locked_from(username: str) -> int | None:
+    """From how many addresses sign-in to the account is locked (None when that cannot be told)."""
+    try:
+        return throttle.locked_sources(limiter(), username)
+    except throttle.Unavailable:
+        return None
+
+
 def _show(username: str, error=None, values=None, status: int = 200):
     p = people.person(username)
     values = values or {"display_name": p.user.display_name, "locale": p.user.locale, "time_zone": p.user.time_zone,
                         "expires_at": date_value(p.user.expires_at), "roles": p.roles, "teams": p.teams}
     return render_template("people/show.html", p=p, values=values, error=error, error_text=say(error) if error else "",
                            roles=_role_choices(), teams=[t for t, _m in teams.list_teams()],
-                           owned=handover.owned_counts(username), tokens=tokens_of(p.user)), status
+                           owned=handover.owned_counts(username), tokens=tokens_of(p.user),
+                           locked_from=_locked_from(p.user.username)), status
 
 
 @bp.route("/people/<username>", methods=["GET", "POST"])
@@ -133,6 +143,20 @@ def reset_password(username):
     except DomainError as exc:
         return _show(username, exc, status=exc.status)
     return render_template("people/created.html", user=people.get_user(username), password=password, reset=True)
+
+
+@bp.route("/people/<username>/unlock", methods=["POST"])
+@requires(Perm.USERS_MANAGE)
+def unlock(username):
+    try:
+        lifted = people.unlock_sign_in(actor(), username, limiter())
+    except throttle.Unavailable:
+        flash(_("Sign-in locks cannot be read right now (Redis is not reachable). Try again in a minute."), "error")
+        return redirect(url_for("people.person", username=username))
+    except DomainError as exc:
+        return _show(username, exc, status=exc.status)
+    flash(_("%(user)s can sign in again from every address (%(n)s locks lifted).", user=username, n=lifted), "success")
+    return redirect(url_for("people.person", username=username))
 
 
 @bp.route("/people/<username>/handover", methods=["GET", "POST"])
