@@ -3,6 +3,7 @@ old → new, and cannot leave the instance without someone who administers it. O
 every record over; tokens narrow to fields and addresses."""
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -357,3 +358,54 @@ def test_a_token_narrowed_to_fields_cannot_skip_fields_a_rule_requires(app, clea
     r = app.test_client().post("/api/v1/forms/customer/records", json={"data": {"name": "X", "status": "won"}},
                                headers={"Authorization": f"Bearer {raw}"})
     assert r.status_code in (403, 422)
+
+
+def test_user_management_alone_cannot_become_someone_who_reads_more(hr, make_user):
+    """A password reset or "view as" is becoming the account: refused when its record rights
+    (finance reads every customer) exceed the administrator's own, whatever their platform rights."""
+    with pytest.raises(Forbidden) as exc:
+        people.reset_password(hr, "finance")
+    assert exc.value.code == "beyond_own_data" and "customer" in exc.value.message
+    assert User.get(User.username == "finance").must_change_password is False  # nothing changed
+    nobody = make_user(roles=("hr_only",))  # nothing on any form: within hr's reach
+    assert people.reset_password(hr, nobody.username)
+    from formwarden.catalog import simulate
+
+    roles.update_role(actor_of("admin"), "hr_only", permissions=["users.manage", "access.manage"])
+    with pytest.raises(Forbidden):
+        simulate.actor_as(actor_of(hr.name), "finance")
+    assert simulate.actor_as(actor_of("admin"), "finance").name == "finance"  # who holds it all may
+
+
+def test_the_first_sign_in_after_a_reset_from_the_resetters_browser_raises_an_alert(app, login_as):
+    from formwarden.audit.alerts import scan
+    from formwarden.models import Alert, AlertCursor
+
+    Alert.delete().execute()
+    AlertCursor.delete().execute()
+    admin = login_as("admin")
+    page = admin.post("/admin/people/sales05/password", data={"csrf_token": admin.csrf}).get_data(as_text=True)
+    found = re.search(r'class="secret"><code>([^<]+)</code>', page)
+    password = found.group(1) if found else None
+    assert password, "the page shows the one-time password"
+    admin.refresh_csrf()
+    r = admin.c.post("/login", data={"username": "sales05", "password": password, "csrf_token": admin.csrf})
+    assert r.status_code == 302
+    login = _last("login")
+    assert json.loads(login.diff)["after_reset_by"] == [None, "admin"]
+    scan()
+    alert = Alert.get(Alert.rule == "reset_sign_in")
+    assert alert.subject == "sales05" and alert.severity == "critical"
+    from formwarden.auth.passwords import hash_password
+    from tests.conftest import DEMO_PASSWORD
+    User.update(password_hash=hash_password(DEMO_PASSWORD), must_change_password=False).where(
+        User.username == "sales05").execute()
+
+
+def test_the_console_says_in_words_why_a_reset_is_refused(app, hr):
+    from formwarden.models import User as U
+    c = Client(app.test_client()).login(U.get_by_id(hr.user_id).username)
+    r = c.post("/admin/people/finance/password", data={"csrf_token": c.csrf})
+    assert r.status_code == 403
+    text = r.get_data(as_text=True)
+    assert "只有拥有其全部权限的管理员" in text and "合同 · 金额" in text and "contract." not in text

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from formwarden.access import gate
 from formwarden.access.actor import Actor
-from formwarden.access.policy import RELATIONS, SCOPE_RANK, grants_for
+from formwarden.access.policy import LEVEL_RANK, RELATIONS, SCOPE_RANK, grants_for
 from formwarden.forms.definition import ACTIONS, FormDef
 
 
@@ -42,6 +42,20 @@ def effective(actor: Actor, formdef: FormDef) -> dict:
             row[relation] = Source(level, givers if level != "hidden" else ())
         fields[name] = row
     return {"actions": actions, "fields": fields}
+
+
+def beyond(actor: Actor, other: Actor, formdef: FormDef) -> list[str]:
+    """What `other` may do on `formdef` that `actor` may not: actions with a wider scope, fields at
+    a higher level (anywhere). Whoever could sign in as `other` (a password reset, "view as")
+    would gain these, so a non-empty answer puts `other` out of `actor`'s reach."""
+    mine, theirs = effective(actor, formdef), effective(other, formdef)
+    out = [f"{formdef.key}:{action}" for action, src in theirs["actions"].items()
+           if SCOPE_RANK[src.value] > SCOPE_RANK.get(getattr(mine["actions"].get(action), "value", ""), 0)]
+    for name, row in theirs["fields"].items():
+        best = max(LEVEL_RANK[s.value] for s in row.values())
+        if best > max(LEVEL_RANK[s.value] for s in mine["fields"].get(name, {}).values() or [Source("hidden", ())]):
+            out.append(f"{formdef.key}.{name}")
+    return out
 
 
 def _shown_level(grant, name: str) -> str:

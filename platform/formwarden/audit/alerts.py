@@ -137,6 +137,10 @@ def _findings(e: dict, s: AlertSettings, seen: dict, windows: _Windows) -> list[
             if n > limit:
                 out.append(Finding(rule, who, f"{who}: {n} × {act} within {window} minutes",
                                    "critical" if rule != "bulk_edit" else "warning"))
+    if action == "login" and "after_reset_by" in (diff := json.loads(e["diff"] or "{}")):
+        by, how = diff["after_reset_by"][1], (diff.get("from") or [None, ""])[1]
+        out.append(Finding("reset_sign_in", who, f"{who} signed in for the first time after {by} reset their password,"
+                                                 f" from {by}'s own {how}", "critical"))
     if action == "login_locked":
         diff = json.loads(e["diff"])
         name = (diff.get("username") or [None, ""])[1] or who

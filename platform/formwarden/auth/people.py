@@ -13,16 +13,10 @@ from formwarden.access.permissions import role_permissions
 from formwarden.audit import record_event
 from formwarden.auth import throttle
 from formwarden.auth.passwords import hash_password
-from formwarden.auth.roles import (
-    check_may_manage,
-    check_permissions_kept,
-    check_within,
-    held_permissions,
-    require_admin,
-)
+from formwarden.auth.roles import check_may_become, check_may_manage, check_within, require_admin
 from formwarden.auth.secrets import new_password, new_secret
 from formwarden.auth.sessions import revoke_all_sessions
-from formwarden.auth.users import create_user
+from formwarden.auth.users import check_permissions_kept, create_user, held_permissions
 from formwarden.db import write_transaction
 from formwarden.errors import Invalid, NotFound
 from formwarden.models import ApiToken, Role, Team, User, UserRole, UserTeam, utcnow
@@ -198,10 +192,11 @@ def create_person(actor: Actor, username: str, *, display_name: str = "", roles=
 
 
 def reset_password(actor: Actor, username: str) -> str:
-    """A new one-time password (shown once); every session of the account ends."""
+    """A new one-time password (shown once); every session of the account ends. Only for someone
+    who holds every right of the account (whoever knows the password can act as them)."""
     require_admin(actor)
     user = get_user(username)
-    check_may_manage(actor, user.id)
+    check_may_become(actor, user)
     if user.kind != "person":
         raise Invalid("an integration signs in with API tokens only", field="username", code="integration")
     password = new_password()

@@ -8,13 +8,15 @@ import re
 
 from formwarden import db
 from formwarden.access.actor import Actor
+from formwarden.access.explain import beyond
 from formwarden.access.permissions import DEFAULT_PERMISSIONS, Perm, has_perm, permissions_of, role_permissions
 from formwarden.access.permissions import parse as parse_permissions
 from formwarden.audit import record_event
-from formwarden.auth.users import check_permissions_kept, ensure_role, held_permissions
+from formwarden.auth.users import actor_for, check_permissions_kept, ensure_role, held_permissions
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
-from formwarden.models import Role, utcnow
+from formwarden.forms import versions
+from formwarden.models import Role, User, utcnow
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Seeded by `init` and `demo` (the example forms' policies name them); editable like any other.
@@ -64,6 +66,22 @@ def check_may_manage(actor: Actor, user_id: int, *, self_ok: bool = False) -> No
     names = [r[0] for r in db.fetchall("SELECT r.name FROM user_role ur JOIN role r ON r.id = ur.role_id"
                                        " WHERE ur.user_id = ?", (user_id,))]
     check_within(actor, role_permissions(names), "roles")
+
+
+def check_may_become(actor: Actor, user: User) -> None:
+    """Resetting a password or viewing as someone is becoming them: refused (Forbidden naming what)
+    unless `actor` may manage the account and already holds every right it has over records, form
+    by form: scopes of actions and field levels (user management alone reaches no customer data)."""
+    check_may_manage(actor, user.id)
+    if actor.is_system:
+        return  # the command line: whoever runs it holds the instance
+    other = actor_for(user)
+    extra = [what for _form, formdef in versions.all_forms() for what in beyond(actor, other, formdef)]
+    if extra:
+        shown = ", ".join(extra[:8]) + (" …" if len(extra) > 8 else "")
+        raise Forbidden(f"{user.username} may read or do more with records than you: {shown}", field="username",
+                        code="beyond_own_data", details=[{"field": "username", "code": "beyond_own_data",
+                                                          "message": what} for what in extra])
 
 
 def role_titles(names, locale: str) -> list[str]:

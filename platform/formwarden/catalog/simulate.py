@@ -6,6 +6,7 @@ from __future__ import annotations
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import record_event
+from formwarden.auth.roles import check_may_become
 from formwarden.auth.users import actor_for
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, NotFound
@@ -20,6 +21,7 @@ def actor_as(admin: Actor, username: str) -> Actor:
     user = User.get_or_none(User.username == username)
     if user is None:
         raise NotFound(f"no user {username!r}", field="username", code="unknown_user")
+    check_may_become(admin, user)  # what they see must be what the viewer may see already
     return actor_for(user, ip=admin.ip, user_agent=admin.user_agent, request_id=admin.request_id)
 
 

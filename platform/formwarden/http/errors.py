@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # Messages shown on pages per error code; the API answers with the service's own message.
 CODE_MESSAGES = {
+    "beyond_own_data": N_("This person may see or do more with records than you may: only an administrator who "
+                          "holds all of their rights can do this."),
     "unknown_record": N_("This record does not exist, or it is outside what you may see."),
     "unknown_form": N_("There is no such form."),
     "field_not_writable": N_("You may not change the field %(field)s."),

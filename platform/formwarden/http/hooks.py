@@ -141,7 +141,8 @@ def _rule_labels() -> dict:
             "backup_failed": _("Backup failed"), "backup_degraded": _("Backup missing on a target"),
             "backup_stale": _("No recent backup"), "drill_failed": _("Restore drill failed"),
             "access_burst": _("Burst of access changes"), "access_off_hours": _("Access changed outside working hours"),
-            "account_expiring": _("Account expires soon"), "sign_in_locked": _("Sign-in locked")}
+            "account_expiring": _("Account expires soon"), "sign_in_locked": _("Sign-in locked"),
+            "reset_sign_in": _("Signed in with a password the administrator set, from the administrator's session or address")}
 
 
 def _who_label(who, locale: str) -> str:

@@ -99,11 +99,12 @@ def login():
             throttle.clear_account(counter, username, ip)
         except throttle.Unavailable:
             log.warning("could not clear the failed sign-ins of an account after it signed in")
+        previous = current_user.user.id if current_user.is_authenticated else None
         raw = start_session(user, ip, request.headers.get("User-Agent", ""))
         login_user(LoginUser(user, raw))
         who = Actor(kind="user", user_id=user.id, name=user.username, ip=ip,
                     user_agent=request.headers.get("User-Agent", "")[:255], request_id=g.request_id)
-        signin.signed_in(who)
+        signin.signed_in(who, previous, after_reset=bool(user.must_change_password))
         return redirect(safe_next(request.args.get("next")))
     down = None
     try:

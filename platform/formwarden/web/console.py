@@ -27,6 +27,8 @@ MESSAGES = {
     "role_in_policy": N_("A form's access policy names this role, now or in an earlier version. Retire the role instead: it then grants nothing."),
     "draft_changed": N_("Someone changed the draft after you opened it. Look at it again, then save."),
     "last_administrator": N_("This would leave nobody who can manage people. Keep at least one active administrator."),
+    "beyond_own_data": N_("This person may see or do more with records than you may (%(detail)s): only an "
+                          "administrator who holds all of their rights can set their password or view as them."),
     "last_holder": N_("Nobody active would hold %(detail)s any more, and nobody could grant it again from here. "
                       "Give it to another role or person first."),
     "unknown_role": N_("There is no active role by that name."),
@@ -79,12 +81,27 @@ def say(exc: DomainError) -> str:
         labels_ = perm_labels()
         detail = ("、" if current_locale() == "zh-CN" else ", ").join(
             labels_.get(d.get("permission", ""), d.get("permission", "")) for d in exc.details)
+    elif exc.code == "beyond_own_data":
+        words = [_rights_words(str(d.get("message", ""))) for d in exc.details]
+        detail = ("、" if current_locale() == "zh-CN" else ", ").join(words[:6]) + (" …" if len(words) > 6 else "")
     elif exc.details:
         detail = str(exc.details[0].get("message", ""))
     elif exc.code == "beyond_own_rights":
         labels_ = perm_labels()
         detail = ", ".join(labels_.get(p, p) for p in exc.message.rpartition(": ")[2].split(", "))
     return _(template) % {"detail": clean(detail)}
+
+
+def _rights_words(key: str) -> str:
+    """"customer.mobile" or "customer:export" in the reader's words: 客户 · 手机号, 客户 · 导出."""
+    form_key, sep, rest = key.partition(".") if "." in key else key.partition(":")
+    formdef = dict((f.key, d) for f, d in all_forms()).get(form_key)
+    if formdef is None:
+        return key
+    locale = current_locale()
+    what = (formdef.fields[rest].label(locale) if sep == "." and rest in formdef.fields
+            else action_labels().get(rest, rest))
+    return f"{formdef.title(locale)} · {what}"
 
 
 def parse_date(raw: str, field: str = "expires_at") -> dt.datetime | None:
