@@ -32,6 +32,31 @@ def test_a_designer_cannot_unmask_or_lower_sensitivity(restore_customer):
     designs.discard(manager, "customer")
 
 
+@pytest.mark.parametrize("change,pointer", [
+    # a format whose default mask shows more than the field's mask in effect ("all" hidden): a mask change
+    (lambda d: d["properties"]["notes"].update({"format": "cn-uscc"}), "/properties/notes/x-mask"),
+    (lambda d: (d["properties"].update({"owner2": {"type": "string", "x-widget": "member",
+                                                    "x-label": {"zh-CN": "新负责人", "en": "New owner"}}}),
+                d["x-layout"]["sections"][0]["fields"].append("owner2"), d["x-form"].update({"owner_field": "owner2"})),
+     "/x-form/owner_field"),
+    (lambda d: d["properties"]["owner"].update({"x-widget": "text"}), "/properties/owner"),
+])
+def test_effective_masks_and_the_owner_are_access_decisions(restore_customer, change, pointer):
+    """Guarding x-mask alone let a plugin format's weaker default mask in; scopes follow the owner."""
+    manager = actor_of("manager")
+
+    def edit(doc):
+        change(doc)
+        return doc
+    _edit(manager, "customer", edit)
+    found = designs.problems(designs.draft("customer")["doc"], manager)
+    assert (pointer, "access_decision") in {(p.pointer, p.code) for p in found}
+    with pytest.raises(Invalid):
+        designs.publish(manager, "customer", designs.draft("customer")["rev"])
+    assert "access_decision" not in {p.code for p in designs.problems(designs.draft("customer")["doc"], actor_of("admin"))}
+    designs.discard(manager, "customer")
+
+
 def test_removing_a_field_keeps_the_policy_in_force(restore_customer):
     admin, manager = actor_of("admin"), actor_of("manager")
     access = policies.current_access(Form.get(Form.key == "customer"))

@@ -190,13 +190,22 @@ def with_policy(doc: dict, form: Form) -> dict:
 
 def _access_decisions(before: FormDef, after: FormDef) -> list[Problem]:
     """How much of a field people see is decided in the permission matrix: a designer without
-    `access.manage` may not change a field's mask or lower its sensitivity."""
+    `access.manage` may not change a field's mask (the one in effect: a field type's default mask
+    counts, so giving a masked field another format is a mask change too), lower its sensitivity,
+    or change whose records are whose (the owner setting and the owner field: scopes follow it)."""
     out = []
+    if before.owner_field != after.owner_field:
+        out.append(Problem("/x-form/owner_field", "which field says whose record it is decides who sees it (record "
+                           "scopes): ask an administrator who manages access", "access_decision"))
+    elif after.owner_field and (before.fields[before.owner_field].schema
+                                != after.fields.get(after.owner_field, before.fields[before.owner_field]).schema):
+        out.append(Problem(f"/properties/{after.owner_field}", "the owner field decides who sees each record (record "
+                           "scopes): ask an administrator who manages access", "access_decision"))
     for name, fd in after.fields.items():
         old = before.fields.get(name)
         if old is None:
             continue
-        if fd.schema.get("x-mask") != old.schema.get("x-mask"):
+        if fd.mask != old.mask:
             out.append(Problem(f"/properties/{name}/x-mask", "how this field is masked is an access decision: ask an "
                                "administrator who manages access", "access_decision"))
         if SENSITIVITY_RANK[fd.sensitivity] < SENSITIVITY_RANK[old.sensitivity]:
