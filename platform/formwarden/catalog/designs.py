@@ -175,7 +175,27 @@ def problems(doc: dict, actor: Actor | None = None) -> list[Problem]:
                                    "again (it gets a new key)", "key_reused"))
         if actor is not None and not has_perm(actor, Perm.ACCESS_MANAGE):
             out += _access_decisions(current, formdef)
+            out += _judged_over_unreadable_values(actor, form, current, formdef)
     return out
+
+
+def _judged_over_unreadable_values(actor: Actor, form: Form, before: FormDef, after: FormDef) -> list[Problem]:
+    """A change to how a field's values are checked (type, pattern, options, limits) is judged
+    against every stored value: refusing it, or counting what it would refuse, would tell the
+    designer about values they cannot read (a prefix pattern recovers an ID digit by digit). So
+    unless they may read the field on every record of the form (recycle bin included), such a
+    change is for someone who manages access. Decided from the definitions and who owns which
+    record, never from the values."""
+    changed = [n for n in after.fields if n in before.fields
+               and builder.stored_shape_changed(before.fields[n].schema, after.fields[n].schema)]
+    if not changed:
+        return []
+    owners = [r.owner_id for r in Record.select(Record.owner).where(form_is(form.id)).distinct()]  # type: ignore[attr-defined]
+    rights = [gate.record_rights(actor, before, owner) for owner in owners]
+    return [Problem(f"/properties/{name}", "this change to how the field is checked would be judged over values you "
+                    "may not read: ask an administrator who manages access to publish it", "access_decision",
+                    (("what", "unreadable"),))
+            for name in changed if any(r.level(name) not in ("read", "write") for r in rights)]
 
 
 def with_policy(doc: dict, form: Form) -> dict:
@@ -194,23 +214,25 @@ def _access_decisions(before: FormDef, after: FormDef) -> list[Problem]:
     counts, so giving a masked field another format is a mask change too), lower its sensitivity,
     or change whose records are whose (the owner setting and the owner field: scopes follow it)."""
     out = []
-    if before.owner_field != after.owner_field:
+    owner = after.owner_field
+    if before.owner_field != owner:
         out.append(Problem("/x-form/owner_field", "which field says whose record it is decides who sees it (record "
-                           "scopes): ask an administrator who manages access", "access_decision"))
-    elif after.owner_field and (before.fields[before.owner_field].schema
-                                != after.fields.get(after.owner_field, before.fields[before.owner_field]).schema):
-        out.append(Problem(f"/properties/{after.owner_field}", "the owner field decides who sees each record (record "
-                           "scopes): ask an administrator who manages access", "access_decision"))
+                           "scopes): ask an administrator who manages access", "access_decision", (("what", "owner"),)))
+    elif owner and owner in before.fields and owner in after.fields \
+            and before.fields[owner].schema != after.fields[owner].schema:
+        out.append(Problem(f"/properties/{owner}", "the owner field decides who sees each record (record "
+                           "scopes): ask an administrator who manages access", "access_decision", (("what", "owner"),)))
     for name, fd in after.fields.items():
         old = before.fields.get(name)
         if old is None:
             continue
         if fd.mask != old.mask:
             out.append(Problem(f"/properties/{name}/x-mask", "how this field is masked is an access decision: ask an "
-                               "administrator who manages access", "access_decision"))
+                               "administrator who manages access", "access_decision", (("what", "mask"),)))
         if SENSITIVITY_RANK[fd.sensitivity] < SENSITIVITY_RANK[old.sensitivity]:
             out.append(Problem(f"/properties/{name}/x-sensitivity", "lowering a field's sensitivity is an access "
-                               "decision: ask an administrator who manages access", "access_decision"))
+                               "decision: ask an administrator who manages access", "access_decision",
+                               (("what", "sensitivity"),)))
     return out
 
 

@@ -133,8 +133,22 @@ def editor(form_key):
         published=versions_of(form_key), ordered=ordered, **ctx)
 
 
+ACCESS_DECISIONS = {
+    "mask": N_("How this field is masked is decided by an administrator who manages access."),
+    "sensitivity": N_("Lowering this field's sensitivity is decided by an administrator who manages access."),
+    "owner": N_("Whose record it is decides who sees it: the owner field and the owner setting are changed by an "
+                "administrator who manages access."),
+    "unreadable": N_("This change to how the field is checked would be judged over values you may not read "
+                     "(records outside your scope, or masked for you): an administrator who manages access can "
+                     "publish it."),
+}
+
+
 def problem_words(p, doc: dict) -> str:
     """A publish check's finding in the designer's language, fields by their labels."""
+    what = dict(p.params).get("what") if p.code == "access_decision" else None
+    if what in ACCESS_DECISIONS:
+        return _(ACCESS_DECISIONS[what])
     if p.code in CHECK_MESSAGES:
         params = dict(p.params)
         for key in ("field", "trigger"):
