@@ -68,9 +68,11 @@ def redis_conn(base_db):
 
 @pytest.fixture()
 def clean_db(base_db, redis_conn):
+    from formwarden.audit import highwater
     from formwarden.audit.verify import CHECKPOINT_FILE
     from formwarden.auth.throttle import forget_all
     from formwarden.models import (
+        AlertCursor,
         ApiToken,
         Attachment,
         AuditCheckpoint,
@@ -89,7 +91,7 @@ def clean_db(base_db, redis_conn):
     db.ensure_connection()
     forget_all(redis_conn)  # sign-in counts of earlier tests: every test client is 127.0.0.1
     db.execute("DELETE FROM record_search")  # the search index of the records removed below
-    for model in (Attachment, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken,
+    for model in (AlertCursor, Attachment, Record, AuditEvent, AuditEventField, AuditFieldCursor, AuditCheckpoint, JobRun, UserSession, ApiToken,
                   BackupRun, BackupCopy, Setting):
         model.delete().execute()
     from formwarden.jobs.queue import QUEUES, get_queue
@@ -98,6 +100,8 @@ def clean_db(base_db, redis_conn):
     for upload in base_db.imports_dir.glob("*"):  # and their uploads, which only their job would remove
         upload.unlink()
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
+    (base_db.instance / highwater.FILE).unlink(missing_ok=True)  # the trail just emptied: its marks go too
+    redis_conn.delete(highwater.REDIS_KEY)
     User.update(locale="zh-CN").execute()  # a test may have switched someone's language
     return base_db
 

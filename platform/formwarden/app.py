@@ -6,9 +6,11 @@ from flask import Flask
 
 from formwarden import db
 from formwarden.api.v1 import bp as api_v1
+from formwarden.audit import highwater
 from formwarden.config import Settings, load_settings
 from formwarden.http import guard
 from formwarden.http.hooks import init_http
+from formwarden.jobs.queue import lazy_connection
 from formwarden.plugins import load_plugins
 from formwarden.web.access import bp as access_pages
 from formwarden.web.alerts import bp as alert_pages
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep form field order; sorting costs time on every answer
     db.open_database(settings.database_url)
+    highwater.configure(lazy_connection(settings))  # the audit head's mark outside the database
     app.extensions["formwarden_plugins"] = load_plugins(settings.plugin_dirs, settings.plugins_allowed)
 
     init_http(app)

@@ -205,11 +205,43 @@ def _lock_fd(path: str) -> int:
     return fd
 
 
+_after_event_commit: list = []  # callbacks run after a write transaction that appended events commits
+
+
+def after_event_commit(callback) -> None:
+    """Register `callback()` to run after each outermost write transaction that appended events
+    (the audit module's high-water marks: kept outside the database, so only committed heads)."""
+    if callback not in _after_event_commit:
+        _after_event_commit.append(callback)
+
+
+def events_appended() -> None:
+    """The audit writer says: this transaction appended events."""
+    _local.events_appended = True
+
+
 @contextmanager
 def write_transaction():
-    """A transaction for changes that append audit events.
+    """A transaction for changes that append audit events (see _write_transaction); when the
+    outermost one commits after appending events, the after_event_commit callbacks run."""
+    depth = getattr(_local, "write_depth", 0)
+    _local.write_depth = depth + 1
+    if depth == 0:
+        _local.events_appended = False
+    try:
+        with _write_transaction():
+            yield
+    finally:
+        _local.write_depth = depth
+    if depth == 0 and _local.events_appended:
+        _local.events_appended = False
+        for callback in _after_event_commit:
+            callback()
 
-    SQLite: writers queue on a lock file, then BEGIN IMMEDIATE takes the write lock up front,
+
+@contextmanager
+def _write_transaction():
+    """SQLite: writers queue on a lock file, then BEGIN IMMEDIATE takes the write lock up front,
     so two writers never both read the chain head and then collide. PostgreSQL: the audit
     module takes an advisory lock inside the transaction.
     """

@@ -201,3 +201,114 @@ def test_a_rewritten_event_after_the_checkpoint_is_found(clean_db):
     AuditEvent.delete().where(AuditEvent.seq == 3).execute()
     report = extend_checkpoint()
     assert not report.ok and report.finding.seq == 3
+
+
+def _abandon_tail(after: int) -> None:
+    from formwarden.backup.swap import _EVENT_COLUMNS
+    _sql(f"INSERT INTO audit_event_abandoned (restore_seq, {_EVENT_COLUMNS}) SELECT 0, {_EVENT_COLUMNS}"  # noqa: S608
+         f" FROM audit_event WHERE seq > ?", (after,))
+    _sql("DELETE FROM audit_event WHERE seq > ?", (after,))
+
+
+@pytest.mark.parametrize("cut", ["delete", "set_aside", "delete_with_checkpoints"])
+def test_a_tail_cut_after_the_newest_checkpoint_is_found(clean_db, cut):
+    """Events written after the newest checkpoint were deleted (or moved to the set-aside table,
+    or the checkpoints and their file went too) unnoticed: the high-water marks kept outside the
+    database say how far the chain had reached."""
+    from formwarden.audit.verify import CHECKPOINT_FILE, extend_checkpoint
+    from formwarden.jobs.alerts import checkpoint_now
+
+    _events(3)
+    assert extend_checkpoint().ok  # signs event 3
+    _events(3)  # 4..6, after the newest checkpoint
+    if cut == "set_aside":
+        _abandon_tail(4)
+    else:
+        _sql("DELETE FROM audit_event WHERE seq > 4")
+    if cut == "delete_with_checkpoints":
+        _sql("DELETE FROM audit_checkpoint")
+        (clean_db.instance / CHECKPOINT_FILE).unlink()
+        _sql("DELETE FROM audit_field_cursor")
+    report = extend_checkpoint()
+    assert not report.ok and "cut off" in report.finding.problem and report.finding.seq == 5
+    assert not verify_chain(write_checkpoint=False).ok
+    alerts = checkpoint_now()
+    assert [a.rule for a in alerts] == ["audit_chain"]
+
+
+def test_a_forged_high_water_mark_is_a_finding(clean_db):
+    import json as _json
+
+    from formwarden.audit import highwater
+    from formwarden.audit.verify import extend_checkpoint
+
+    _events(3)
+    path = clean_db.instance / highwater.FILE
+    mark = _json.loads(path.read_text())
+    assert mark["seq"] == 3
+    path.write_text(_json.dumps({**mark, "seq": 1}))  # lowered to hide a cut: the signature no longer fits
+    report = extend_checkpoint()
+    assert not report.ok and "not signed" in report.finding.problem
+
+
+def test_a_rewritten_old_event_under_a_fresh_checkpoint_is_found_by_the_rolling_reread(clean_db):
+    """The 5-minute check verified only events after the newest checkpoint, so an old event
+    rewritten later stayed covered by it; the rolling re-read walks the whole chain daily."""
+    from formwarden.audit.verify import REREAD_KEY, extend_checkpoint
+    from formwarden.models import Setting
+
+    _events(5)
+    assert extend_checkpoint().ok  # signs 5, and re-reads 1..5
+    assert Setting.get(Setting.key == REREAD_KEY).value == "1"  # wrapped: the whole chain was read
+    _sql("UPDATE audit_event SET reason = 'rewritten' WHERE seq = 2")
+    _events(1)
+    report = extend_checkpoint()
+    assert not report.ok and report.finding.seq == 2 and "modified" in report.finding.problem
+
+
+def test_an_event_time_stored_as_a_number_is_a_finding_not_a_crash(clean_db):
+    if db.is_postgres():
+        pytest.skip("a PostgreSQL timestamp column holds only timestamps")
+    from formwarden.audit.verify import extend_checkpoint
+
+    _events(3)
+    _sql("UPDATE audit_event SET at = 2461382.5 WHERE seq = 2")  # a REAL julian day number
+    f = finding()
+    assert f.seq == 2 and "canonical" in f.problem
+    _sql("UPDATE audit_event SET at = 2461382.5 WHERE seq = 3")
+    report = extend_checkpoint()
+    assert not report.ok
+
+
+def test_a_restore_that_replaces_the_trail_moves_the_marks_back_signed(clean_db):
+    from formwarden.audit import highwater
+    from formwarden.audit.verify import extend_checkpoint
+
+    _events(4)
+    head = db.fetchone("SELECT seq, hash FROM audit_event WHERE seq = 2")
+    _sql("DELETE FROM audit_event WHERE seq > 2")
+    assert not extend_checkpoint().ok
+    highwater.reset(head[0], head[1])  # what a restore of an older history does after its swap
+    assert extend_checkpoint().ok
+
+
+@pytest.mark.parametrize("how", ["deleted", "invented"])
+def test_the_field_index_is_checked_against_the_events_and_rebuilt(clean_db, how):
+    """Rows of the search-by-field index deleted (or added) behind its back made searches miss
+    (or invent) events silently; verify and the rolling check compare it with the chain."""
+    from formwarden.audit import field_index
+    from formwarden.audit.verify import extend_checkpoint
+
+    _events(3)
+    field_index.index_pending()
+    before = db.fetchall("SELECT field, seq FROM audit_event_field ORDER BY seq, field")
+    if how == "deleted":
+        _sql("DELETE FROM audit_event_field WHERE seq = 2")
+    else:
+        _sql("INSERT INTO audit_event_field (field, at, seq) SELECT 'id_number', at, seq FROM audit_event WHERE seq = 2")
+    assert verify_chain(write_checkpoint=False).ok
+    assert db.fetchall("SELECT field, seq FROM audit_event_field ORDER BY seq, field") == before
+    if how == "deleted":
+        _sql("DELETE FROM audit_event_field WHERE seq = 3")
+        assert extend_checkpoint().ok  # the rolling re-read compares its slice exactly
+        assert db.fetchall("SELECT field, seq FROM audit_event_field ORDER BY seq, field") == before

@@ -122,6 +122,10 @@ def verify_rows(rows, key: bytes | None, checkpoints=(), start: tuple[int, str] 
             report.finding = Finding(seq, "does not link to the event before it (an event was inserted, deleted "
                                           "or reordered here)")
             return report
+        if not stored_time_ok(row["at"]):  # before hashing: a time in another type (a REAL on SQLite) is a finding
+            report.finding = Finding(seq, "its time is not stored in the canonical form (the event was moved in "
+                                          "time for searches and alert windows)")
+            return report
         computed = event_hash(prev, row)
         if computed != row["hash"]:
             report.finding = Finding(seq, "content does not match its hash (the event was modified)")
@@ -129,10 +133,6 @@ def verify_rows(rows, key: bytes | None, checkpoints=(), start: tuple[int, str] 
         if key is not None and not hmac.compare_digest(row["mac"] or "", event_mac(key, computed)):
             report.finding = Finding(seq, "signature does not match (the event was forged or re-chained without "
                                           "the audit key)")
-            return report
-        if not stored_time_ok(row["at"]):
-            report.finding = Finding(seq, "its time is not stored in the canonical form (the event was moved in "
-                                          "time for searches and alert windows)")
             return report
         if seq in wanted and wanted.pop(seq) != computed:
             report.finding = Finding(seq, "differs from the signed checkpoint (history was rewritten)")

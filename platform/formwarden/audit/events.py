@@ -8,12 +8,13 @@ import os
 
 from formwarden import db
 from formwarden.access.actor import Actor
-from formwarden.audit import actions, chain
+from formwarden.audit import actions, chain, highwater
 from formwarden.crypto.keys import load_key
 from formwarden.db import database, is_postgres
 from formwarden.models import AuditEvent, utcnow
 
 log = logging.getLogger(__name__)
+db.after_event_commit(highwater.note_committed_head)
 
 
 @functools.cache
@@ -44,6 +45,7 @@ def record_event(
     if not database.in_transaction():
         raise RuntimeError("audit events must be written inside the change's transaction")
     actions.check(action)
+    db.events_appended()
     if is_postgres():  # already held when the transaction came from write_transaction(); re-entrant
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (db.PG_CHAIN_LOCK,))
     head = db.fetchone(_HEAD)

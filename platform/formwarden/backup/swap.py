@@ -20,6 +20,7 @@ import logging
 
 from formwarden import db
 from formwarden.access.actor import Actor
+from formwarden.audit import highwater
 from formwarden.audit.events import record_event, versions_produced
 from formwarden.audit.verify import save_checkpoint
 from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, table
@@ -58,7 +59,9 @@ def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> dict
     finally:
         if not pg:
             db.execute("DETACH DATABASE scratch")
-    save_checkpoint(instance_path(), outcome.pop("head_seq"), outcome.pop("head_hash"))
+    head_seq, head_hash = outcome.pop("head_seq"), outcome.pop("head_hash")
+    save_checkpoint(instance_path(), head_seq, head_hash)
+    highwater.reset(head_seq, head_hash)  # a replaced trail moves the marks back: signed, and only here
     versions.clear_cache()
     log.info("restored archive %s: %s", manifest["archive_id"], outcome)
     return outcome

@@ -37,6 +37,17 @@ def connection(settings) -> redis.Redis:
     return redis.Redis.from_url(redis_url_for(settings))
 
 
+def lazy_connection(settings):
+    """A factory of one shared client, made on first use (nothing starts before then)."""
+    made: list[redis.Redis] = []
+
+    def get() -> redis.Redis:
+        if not made:
+            made.append(redis.Redis.from_url(redis_url_for(settings), socket_timeout=2, socket_connect_timeout=2))
+        return made[0]
+    return get
+
+
 def get_queue(name: str, conn: redis.Redis) -> Queue:
     if name not in QUEUES:
         raise ValueError(f"unknown queue {name!r}")

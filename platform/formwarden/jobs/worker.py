@@ -7,8 +7,9 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from formwarden import db
+from formwarden.audit import highwater
 from formwarden.config import Settings
-from formwarden.jobs.queue import QUEUES, connection
+from formwarden.jobs.queue import QUEUES, connection, lazy_connection
 from formwarden.plugins import load_plugins
 
 
@@ -16,6 +17,7 @@ def run_worker(settings: Settings, queues=QUEUES, burst: bool = False, name: str
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     db.open_database(settings.database_url)
     load_plugins(settings.plugin_dirs, settings.plugins_allowed)
+    highwater.configure(lazy_connection(settings))
     conn = connection(settings)
     worker = Worker(list(queues), connection=conn, serializer=JSONSerializer, name=name)
     return worker.work(burst=burst, with_scheduler=not burst)
