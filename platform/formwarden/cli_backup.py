@@ -201,6 +201,10 @@ def backup_restore(path, yes, reason):
         bar.close()
     click.echo(f"restored: {result['rows']} rows, audit chain verified to event {result['head_seq']} "
                f"in {result['seconds']:.1f}s")
+    closed = result.get("access_kept_closed") or {}
+    if closed:
+        click.echo("kept closed since the archive: " + ", ".join(f"{kind.replace('_', ' ')} {n}"
+                                                                  for kind, n in closed.items()))
 
 
 @command(backup_group, "restore-record")

@@ -18,7 +18,7 @@ from formwarden.models import AuditEvent, Record, Role, User, utcnow
 from formwarden.records import service
 from formwarden.records.history import history
 from formwarden.records.query import ListQuery
-from tests.conftest import VALID_CUSTOMER
+from tests.conftest import VALID_CUSTOMER, actor_of
 
 ID = "11010519491231002X"
 SYSTEM = Actor.system("tests")
@@ -114,11 +114,42 @@ def test_a_rollback_keeps_access_closed_since_the_archive(archive, make_user):
         Role.select(Role.id).where(Role.name == "manager"))).execute()
     ApiToken.update(revoked_at=utcnow()).where(ApiToken.id == token.id).execute()
     summary = restore(archive.with_name("b.fwb"), SYSTEM)
-    assert summary["access_kept_closed"] == 4
+    assert summary["access_kept_closed"] == {"deactivations": 1, "passwords": 1, "roles": 1, "tokens": 1}
     back = User.get_by_id(user.id)
     assert not back.is_active and back.password_hash == new_hash
     assert [r.name for r in Role.select().join(UserRole).where(UserRole.user == user.id)] == ["sales"]
     assert ApiToken.get_by_id(token.id).revoked_at is not None
+
+
+def test_a_rollback_keeps_teams_and_expiry_dates_closed_since_the_archive(archive, make_user):
+    """Team memberships, team managers, deleted teams and expiry dates came back with a restore:
+    each is a closing of access, kept, and the report names each kind."""
+    import datetime as dt
+
+    from formwarden.auth import teams
+    from formwarden.models import Team, UserTeam
+
+    admin = actor_of("admin")
+    member, boss, soon = make_user(roles=("sales",)), make_user(roles=("manager",)), make_user(roles=("sales",))
+    east = teams.create_team(admin, "闭合东区", manager=boss.username)
+    teams.set_members(admin, east.id, add=[member.username, boss.username])
+    gone = teams.create_team(admin, "将删除的团队")
+    teams.set_members(admin, gone.id, add=[member.username])
+    User.update(expires_at=utcnow() + dt.timedelta(days=300)).where(User.id == soon.id).execute()
+    write_archive(archive.with_name("t.fwb"))
+    teams.set_members(admin, east.id, remove=[member.username])  # the membership ends
+    teams.update_team(admin, east.id, manager="")  # the manager is removed
+    UserTeam.delete().where(UserTeam.team == gone.id).execute()
+    Team.delete().where(Team.id == gone.id).execute()  # the team is deleted
+    sooner = utcnow() + dt.timedelta(days=2)
+    User.update(expires_at=sooner).where(User.id == soon.id).execute()  # the expiry is brought forward
+    summary = restore(archive.with_name("t.fwb"), SYSTEM)
+    assert summary["access_kept_closed"] == {"expiry_dates": 1, "team_memberships": 1, "team_managers": 1,
+                                             "teams": 1}
+    assert not UserTeam.select().where(UserTeam.user == member.id, UserTeam.team == east.id).exists()
+    assert Team.get_by_id(east.id).manager_id is None
+    assert Team.get_or_none(Team.id == gone.id) is None
+    assert abs((User.get_by_id(soon.id).expires_at - sooner).total_seconds()) < 1
 
 
 def test_ids_are_never_reused_after_a_restore(archive, make_user):
@@ -254,7 +285,7 @@ def test_an_archive_from_a_sqlite_database_restores_into_this_one_and_back(data,
     try:
         summary = restore(source, SYSTEM, reason="cross-backend")
         assert summary["trail"] == "replaced" and summary["events_set_aside"] > 0  # another history: kept aside
-        assert summary["access_kept_closed"] == 0  # nothing was closed here since
+        assert summary["access_kept_closed"] == {}  # nothing was closed here since
         assert _without_restore_event(snapshot()) == expected
         assert service.get_record(SYSTEM, "customer", made.id, reveal=["id_number"]).data["id_number"] == ID
         assert verify_chain(write_checkpoint=False).ok

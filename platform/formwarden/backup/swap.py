@@ -9,8 +9,10 @@ What a restore never does:
   (a new machine, another installation) is the trail replaced, and then every live event is
   kept in `audit_event_abandoned`, never deleted;
 - re-open access closed since the archive was made: accounts deactivated, passwords changed,
-  roles revoked and tokens revoked since then stay so (matched by username and token hash),
-  and on a rollback the form definitions and their access policies stay as they are now;
+  expiry dates set or brought forward, roles revoked, tokens revoked, permissions taken from a
+  role, team memberships ended, team managers replaced and teams deleted since then stay so
+  (matched by username, role key, token hash and team id), and on a rollback the form
+  definitions and their access policies stay as they are now;
 - hand out an id twice (sequences keep their high-water mark).
 """
 from __future__ import annotations
@@ -177,56 +179,94 @@ def _note_record_change(actor: Actor, change: dict, name: str, reason: str):
 # --- access closed since the archive stays closed ---------------------------------------------
 
 def _live_access() -> dict:
-    users = {u: dict(active=bool(a), pw=p, changed=db.py_datetime(c)) for u, a, p, c in db.fetchall(
-        'SELECT username, is_active, password_hash, password_changed_at FROM "user"')}
+    users = {u: dict(active=bool(a), pw=p, changed=db.py_datetime(c), expires=db.py_datetime(e))
+             for u, a, p, c, e in db.fetchall(
+                 'SELECT username, is_active, password_hash, password_changed_at, expires_at FROM "user"')}
     roles = {(u, r) for u, r in db.fetchall(
         'SELECT u.username, r.name FROM user_role ur JOIN "user" u ON u.id = ur.user_id JOIN role r ON r.id = ur.role_id')}
     revoked = {h for (h,) in db.fetchall("SELECT token_hash FROM api_token WHERE revoked_at IS NOT NULL")}
     live_tokens = {h for (h,) in db.fetchall("SELECT token_hash FROM api_token")}
     grants = {name: (set(perms.split()), retired) for name, perms, retired in db.fetchall(
         "SELECT name, permissions, retired_at FROM role")}
-    return {"users": users, "roles": roles, "revoked": revoked, "tokens": live_tokens, "grants": grants}
+    teams = {team_id: manager for team_id, manager in db.fetchall(  # by id: ids are never reused, names may change
+        'SELECT t.id, u.username FROM team t LEFT JOIN "user" u ON u.id = t.manager_id')}
+    members = {(u, t) for u, t in db.fetchall(
+        'SELECT u.username, ut.team_id FROM user_team ut JOIN "user" u ON u.id = ut.user_id')}
+    return {"users": users, "roles": roles, "revoked": revoked, "tokens": live_tokens, "grants": grants,
+            "teams": teams, "members": members}
 
 
-def _keep_closed(live: dict) -> int:
-    """Re-apply, to accounts that exist on both sides, every closing of access made since the
-    archive: deactivation, a newer password, a revoked role, a revoked (or deleted) token, a
-    platform permission taken from a role, a role retired."""
-    n = 0
+def _keep_closed(live: dict) -> dict[str, int]:
+    """Re-apply, to accounts, roles and teams that exist on both sides, every closing of access
+    made since the archive; returns how many of each kind: accounts deactivated, passwords
+    changed, expiry dates set or brought forward, roles revoked, tokens revoked (or deleted),
+    platform permissions taken from a role or a role retired, team memberships ended, team
+    managers replaced or removed, teams deleted."""
+    kept = dict.fromkeys(("deactivations", "passwords", "expiry_dates", "roles", "tokens", "role_permissions",
+                          "team_memberships", "team_managers", "teams"), 0)
     now = db.db_datetime(utcnow())
     for role_id, name, perms, retired in db.fetchall("SELECT id, name, permissions, retired_at FROM role"):
         was = live["grants"].get(name)
         if was is None:
             continue
-        kept = " ".join(sorted(set(perms.split()) & was[0]))
-        if kept != " ".join(sorted(perms.split())) or (retired is None and was[1] is not None):
+        still = " ".join(sorted(set(perms.split()) & was[0]))
+        if still != " ".join(sorted(perms.split())) or (retired is None and was[1] is not None):
             db.execute("UPDATE role SET permissions = ?, retired_at = ? WHERE id = ?",
-                       (kept, retired if retired is not None else was[1], role_id))
-            n += 1
-    for username, active, pw_hash, changed in db.fetchall(
-            'SELECT username, is_active, password_hash, password_changed_at FROM "user"'):
+                       (still, retired if retired is not None else was[1], role_id))
+            kept["role_permissions"] += 1
+    for username, active, pw_hash, changed, expires in db.fetchall(
+            'SELECT username, is_active, password_hash, password_changed_at, expires_at FROM "user"'):
         was = live["users"].get(username)
         if was is None:
             continue
         if active and not was["active"]:
             db.execute('UPDATE "user" SET is_active = ? WHERE username = ?', (False, username))
-            n += 1
+            kept["deactivations"] += 1
         if was["pw"] != pw_hash and was["changed"] and (db.py_datetime(changed) or was["changed"]) < was["changed"]:
             db.execute('UPDATE "user" SET password_hash = ?, password_changed_at = ? WHERE username = ?',
                        (was["pw"], db.db_datetime(was["changed"]), username))
-            n += 1
+            kept["passwords"] += 1
+        archived = db.py_datetime(expires)
+        if was["expires"] is not None and (archived is None or was["expires"] < archived):
+            db.execute('UPDATE "user" SET expires_at = ? WHERE username = ?', (db.db_datetime(was["expires"]), username))
+            kept["expiry_dates"] += 1
     live_users = set(live["users"])
     for username, role, link_id in db.fetchall(
             'SELECT u.username, r.name, ur.id FROM user_role ur JOIN "user" u ON u.id = ur.user_id'
             " JOIN role r ON r.id = ur.role_id"):
         if username in live_users and (username, role) not in live["roles"]:
             db.execute("DELETE FROM user_role WHERE id = ?", (link_id,))
-            n += 1
+            kept["roles"] += 1
     for token_id, token_hash, revoked_at in db.fetchall("SELECT id, token_hash, revoked_at FROM api_token"):
         if revoked_at is None and (token_hash in live["revoked"] or token_hash not in live["tokens"]):
             db.execute("UPDATE api_token SET revoked_at = ? WHERE id = ?", (now, token_id))
-            n += 1
-    return n
+            kept["tokens"] += 1
+    _keep_teams_closed(live, kept)
+    return {kind: n for kind, n in kept.items() if n}
+
+
+def _keep_teams_closed(live: dict, kept: dict[str, int]) -> None:
+    """A team deleted since the archive stays deleted (with its memberships); a membership ended
+    stays ended; a manager replaced or removed is not brought back (the live one, if their
+    account exists in the restored data, takes the team again)."""
+    for team_id, manager in db.fetchall(
+            'SELECT t.id, u.username FROM team t LEFT JOIN "user" u ON u.id = t.manager_id'):
+        if team_id not in live["teams"]:
+            db.execute("DELETE FROM user_team WHERE team_id = ?", (team_id,))
+            db.execute("DELETE FROM team WHERE id = ?", (team_id,))
+            kept["teams"] += 1
+            continue
+        now_manager = live["teams"][team_id]
+        if manager is not None and manager != now_manager:
+            row = db.fetchone('SELECT id FROM "user" WHERE username = ?', (now_manager,)) if now_manager else None
+            db.execute("UPDATE team SET manager_id = ? WHERE id = ?", (row[0] if row else None, team_id))
+            kept["team_managers"] += 1
+    live_users = set(live["users"])
+    for link_id, username, team_id in db.fetchall(
+            'SELECT ut.id, u.username, ut.team_id FROM user_team ut JOIN "user" u ON u.id = ut.user_id'):
+        if username in live_users and team_id in live["teams"] and (username, team_id) not in live["members"]:
+            db.execute("DELETE FROM user_team WHERE id = ?", (link_id,))
+            kept["team_memberships"] += 1
 
 
 # --- ids ----------------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def drill_now():
 @bp.route("/backups/runs/<job_id>")
 @requires(Perm.BACKUPS)
 def run(job_id):
-    return page_or_block("backups/run.html", "progress", run=get_run_view(actor(), job_id))
+    return page_or_block("backups/run.html", "progress", run=get_run_view(actor(), job_id),
+                         kept_closed_words=kept_closed_words)
 
 
 @bp.route("/backups/policy", methods=["POST"])
@@ -159,6 +160,19 @@ _TABLES = {"team": N_("teams"), "role": N_("roles"), "user": N_("people"), "user
            "form_version": N_("form versions"), "record": N_("records"), "audit_event": N_("audit events"),
            "audit_checkpoint": N_("audit checkpoints"), "alert": N_("alerts"), "alert_cursor": N_("alerts"),
            "setting": N_("settings")}
+
+
+KEPT_CLOSED = {"deactivations": N_("accounts deactivated"), "passwords": N_("passwords changed"),
+               "expiry_dates": N_("expiry dates set or brought forward"), "roles": N_("roles revoked"),
+               "tokens": N_("API tokens revoked"), "role_permissions": N_("permissions taken from roles"),
+               "team_memberships": N_("team memberships ended"), "team_managers": N_("team managers replaced"),
+               "teams": N_("teams deleted")}
+
+
+def kept_closed_words(kept: dict) -> str:
+    """What a restore kept closed, by kind, in the reader's words."""
+    parts = [f"{_(KEPT_CLOSED[kind]) if kind in KEPT_CLOSED else kind}: {n}" for kind, n in (kept or {}).items()]
+    return ("；" if current_locale() == "zh-CN" else "; ").join(parts)
 
 
 def phase_label(phase: str) -> str:
