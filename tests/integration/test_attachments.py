@@ -111,6 +111,26 @@ def test_files_travel_in_backups(form_key, tmp_path):
     assert data == PDF and info.name == "a.pdf"
 
 
+def test_restoring_one_record_brings_its_files_back_whole(login_as, form_key, tmp_path):
+    """A purged record restored from an archive came back with a link reading "file", a 404
+    download and the raw token in exports: its files come back with it, names and all."""
+    from formwarden.backup.dump import write_archive
+    from formwarden.backup.single import restore_one
+
+    token = service.upload_file(actor_of("sales01"), form_key, "scan", "合同扫描.pdf", PDF)
+    rec = service.create_record(actor_of("sales01"), form_key, {"title": "要恢复", "scan": token})
+    write_archive(tmp_path / "one.fwb")
+    service.delete_record(actor_of("admin"), form_key, rec.id)
+    service.purge_record(actor_of("admin"), form_key, rec.id, reason="test")
+    assert restore_one(actor_of("admin"), tmp_path / "one.fwb", form_key, rec.id, "deleted by mistake") == (
+        rec.id, "recreated")
+    info, data = service.read_file(actor_of("sales01"), token)
+    assert data == PDF and info.name == "合同扫描.pdf" and info.record_id == rec.id
+    page = login_as("sales01").get(f"/f/{form_key}/{rec.id}").get_data(as_text=True)
+    assert "合同扫描.pdf" in page and token not in page.replace(f"/files/{token}", "")
+    assert page.count("合同扫描.pdf") >= 2  # the field and its history entries name the file
+
+
 def test_a_file_can_be_removed_when_editing(login_as, form_key):
     token = service.upload_file(actor_of("sales01"), form_key, "scan", "a.pdf", PDF)
     rec = service.create_record(actor_of("sales01"), form_key, {"title": "移除", "scan": token})

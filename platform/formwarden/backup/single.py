@@ -7,15 +7,17 @@ from formwarden.access.actor import Actor
 from formwarden.backup.archive import ArchiveError
 from formwarden.backup.restore import check_compatible, open_archive
 from formwarden.backup.tables import table
-from formwarden.models import Form, Record
+from formwarden.models import Attachment, Form, Record
 from formwarden.records.recovery import bring_back
 
 
 def find_record(path: Path, form_key: str, record_id: int) -> dict:
-    """The archived row of record `record_id` of form `form_key` (the whole archive is read and
-    authenticated on the way, so a damaged archive never yields a record)."""
+    """The archived row of record `record_id` of form `form_key`, with the rows of the files it
+    held under "files" (the whole archive is read and authenticated on the way, so a damaged
+    archive never yields a record)."""
     form_ids: dict[int, str] = {}
     found = None
+    files: list[dict] = []
     with open_archive(path) as opened:
         check_compatible(opened.manifest)
         cols: list[str] = []
@@ -32,9 +34,12 @@ def find_record(path: Path, form_key: str, record_id: int) -> dict:
                 for row in value:  # type: ignore[attr-defined]
                     if row[at] == record_id:
                         found = dict(zip(cols, row))
+            elif event == "rows" and current == table(Attachment):
+                at = cols.index("record_id")
+                files += [dict(zip(cols, row)) for row in value if row[at] == record_id]  # type: ignore[attr-defined]
     if found is None or form_ids.get(found["form_id"]) != form_key:
         raise ArchiveError(f"the archive holds no record {record_id} of form {form_key}", "record_not_in_archive")
-    return found
+    return {**found, "files": [f for f in files if f["form_id"] == found["form_id"]]}
 
 
 def restore_one(actor: Actor, path: Path, form_key: str, record_id: int, reason: str) -> tuple[int, str]:

@@ -149,6 +149,27 @@ def bind(form: Form, formdef: FormDef, record_id: int, data: dict) -> None:
                        code="file_taken")
 
 
+def restore_files(record_id: int, rows: list[dict]) -> int:
+    """Put a record's files back from archived rows (inside the record's restore transaction):
+    each under its own token, sealed as archived; a file still held live is left as it is.
+    Returns how many came back."""
+    back = 0
+    for row in rows:
+        token = row.get("token")
+        if not isinstance(token, str) or not TOKEN.fullmatch(token):
+            continue
+        live = Attachment.get_or_none(Attachment.token == token)
+        if live is not None:
+            if live.record_id is None:
+                Attachment.update(record_id=record_id).where(Attachment.id == live.id).execute()
+            continue
+        Attachment.insert(token=token, form=row["form_id"], field=row["field"], record_id=record_id, name=row["name"],
+                          content_type=row["content_type"], size=row["size"], sha256=row["sha256"],
+                          content=row["content"], uploaded_by=None, created_at=utcnow()).execute()
+        back += 1
+    return back
+
+
 def forget_record(record_id: int) -> None:
     """A purged record's files go with it (inside the purge's transaction)."""
     Attachment.delete().where(Attachment.record_id == record_id).execute()

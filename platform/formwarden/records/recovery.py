@@ -13,13 +13,15 @@ from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.models import Record, User, utcnow
-from formwarden.records import search
+from formwarden.records import attachments, search
 from formwarden.records.sealing import seal_diff, unseal_data
 
 
 def bring_back(actor: Actor, form_key: str, archived: dict, *, archive: str, reason: str) -> tuple[int, str]:
     """Put `archived` (a record row from an archive: id, owner_id, form_version, version, data,
-    deleted_at) back. Returns (record id, "recreated" | "replaced"). Needs Perm.BACKUPS."""
+    deleted_at, and the rows of its files under "files") back, files included, so its links,
+    their names in history and its exports read as before. Returns (record id, "recreated" |
+    "replaced"). Needs Perm.BACKUPS."""
     if not has_perm(actor, Perm.BACKUPS):
         raise Forbidden("only backup administrators may restore from a backup", code="missing_permission")
     if not reason.strip():
@@ -52,6 +54,7 @@ def bring_back(actor: Actor, form_key: str, archived: dict, *, archive: str, rea
                 Record.id == live.id).execute()
             outcome = "replaced"
         search.index_record(formdef, archived["id"], data)
+        attachments.restore_files(archived["id"], archived.get("files") or [])
         record_event(actor, "backup_restore_record", form_key=form.key, record_id=archived["id"],
                      diff=seal_diff(formdef, diff), reason=f"{reason.strip()} ({archive})")
     return archived["id"], outcome
