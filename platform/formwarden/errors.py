@@ -61,6 +61,13 @@ class BadRequest(DomainError):
     code = "bad_request"
 
 
+class RateLimited(DomainError):
+    """Too much of something in too short a time (uploads, say); try again later."""
+
+    status = 429
+    code = "rate_limited"
+
+
 class Unavailable(DomainError):
     """Something the request needs is missing on the server side (a plugin, a service)."""
 

@@ -161,3 +161,34 @@ def test_one_upload_is_held_by_one_record_even_when_two_saves_race(form_key):
     with pytest.raises(Conflict):  # a second record whose checks passed before the first one bound it
         attachments.bind(form, formdef, rec.id + 1000, {"scan": token})
     assert Attachment.get(Attachment.token == token).record_id == rec.id
+
+
+def test_uploads_no_record_holds_have_a_quota_a_rate_an_event_and_a_prune(form_key, monkeypatch):
+    """Unattached uploads filled the disk (and every backup): each is an audit event, a person's
+    unbound files and upload rate are capped, and the hourly job deletes what no record took."""
+    import datetime as dt
+
+    from formwarden.errors import RateLimited
+    from formwarden.jobs.files import prune_uploads
+    from formwarden.models import utcnow
+    from formwarden.records import attachments
+
+    sales = actor_of("sales01")
+    token = service.upload_file(sales, form_key, "scan", "a.pdf", PDF)
+    event = AuditEvent.get(AuditEvent.action == "attachment_upload")
+    assert event.actor_name == "sales01" and token in event.diff and event.form_key == form_key
+    monkeypatch.setattr(attachments, "UNBOUND_QUOTA_FILES", 3)
+    service.upload_file(sales, form_key, "scan", "b.pdf", PDF)
+    service.upload_file(sales, form_key, "scan", "c.pdf", PDF)
+    with pytest.raises(RateLimited) as exc:
+        service.upload_file(sales, form_key, "scan", "d.pdf", PDF)
+    assert exc.value.code == "upload_quota" and exc.value.status == 429
+    service.create_record(sales, form_key, {"title": "用掉一个", "scan": token})  # a record takes one: room again
+    service.upload_file(sales, form_key, "scan", "d.pdf", PDF)
+    monkeypatch.setattr(attachments, "RATE_FILES", 4)
+    with pytest.raises(RateLimited) as exc:
+        service.upload_file(sales, form_key, "scan", "e.pdf", PDF)
+    assert exc.value.code == "upload_rate"
+    Attachment.update(created_at=utcnow() - dt.timedelta(days=2)).where(Attachment.record_id.is_null()).execute()
+    assert prune_uploads() == 3
+    assert Attachment.select().count() == 1  # the one a record holds stays

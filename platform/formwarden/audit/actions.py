@@ -12,6 +12,7 @@ LABELS: dict[str, str] = {
     # reading out
     "reveal": N_("Revealed a restricted value"), "export": N_("Exported"),
     "attachment_download": N_("Downloaded an attached file"),
+    "attachment_upload": N_("Uploaded a file"),
     "export_download": N_("Downloaded an export"), "audit_export": N_("Exported the audit trail"),
     # accounts and access
     "login": N_("Signed in"), "login_failed": N_("Failed sign-in"), "login_locked": N_("Sign-in locked"),

@@ -36,6 +36,8 @@ MESSAGES = {
     "file_type": N_("Only PDF, images (PNG, JPEG, GIF, WebP), Word, Excel and text files are accepted."),
     "empty_file": N_("The file is empty."),
     "unknown_file": N_("No such uploaded file: upload it again."),
+    "upload_quota": N_("You have many uploaded files that no record holds yet: save or discard those forms first."),
+    "upload_rate": N_("Too many files uploaded in the last minutes: try again in a while."),
 }
 
 

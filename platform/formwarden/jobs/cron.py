@@ -4,6 +4,7 @@
     every 15 s      the anomaly scan (and the audit search's field index)        queue default
     every 5 min     a signed audit checkpoint                                    queue default
     every 10 min    backup health: a target without a backup newer than the RPO queue default
+    every hour      accounts expiring soon; uploads no record took within a day  queue default
     policy cron     a full backup (backup policy, default 02:00 daily)           queue backups
     policy cron     a restore drill of each target's newest archive              queue backups
 
@@ -46,6 +47,7 @@ PERIODIC = (
     ("audit-checkpoint", "formwarden.jobs.alerts.run_checkpoint", "default", 300, 1800),
     ("backup-health", "formwarden.jobs.backups.health_check", "default", 600, 300),
     ("account-check", "formwarden.jobs.accounts.check_accounts", "default", 3600, 300),
+    ("upload-prune", "formwarden.jobs.files.prune_uploads", "default", 3600, 300),
 )
 SCHEDULED = (
     ("backup", "formwarden.jobs.backups.scheduled_backup", "schedule"),

@@ -17,16 +17,24 @@ import unicodedata
 from dataclasses import dataclass
 
 from formwarden.access.actor import Actor
+from formwarden.audit import record_event
 from formwarden.crypto.fields import open_bytes, seal_bytes
 from formwarden.db import write_transaction
-from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
+from formwarden.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from formwarden.forms.definition import FormDef
 from formwarden.models import Attachment, Form, utcnow
 
 MAX_BYTES = 5 * 1024 * 1024
 FORMAT = "attachment"
 TOKEN = re.compile(r"[0-9a-f]{32}")
-UNBOUND_FOR = dt.timedelta(hours=1)
+UNBOUND_FOR = dt.timedelta(hours=1)  # an upload no record holds is usable this long, by its uploader
+PRUNE_AFTER = dt.timedelta(days=1)  # … and deleted after this (the hourly prune job)
+# What one person may hold in uploads no record holds yet, and upload per window: nobody fills
+# the database (and every backup) with files that never become part of a record.
+UNBOUND_QUOTA_BYTES = 50 * 1024 * 1024
+UNBOUND_QUOTA_FILES = 40
+RATE_WINDOW = dt.timedelta(minutes=10)
+RATE_FILES = 60
 # kind: (content type, extensions); the first bytes decide the kind.
 KINDS = {
     "pdf": ("application/pdf", (".pdf",)),
@@ -110,12 +118,37 @@ def store(actor: Actor, form: Form, formdef: FormDef, field: str, filename: str,
     token = secrets.token_hex(16)
     sealed = base64.b64encode(seal_bytes(data, f"attachment:{token}")).decode("ascii")
     with write_transaction():
-        Attachment.delete().where(Attachment.record_id.is_null(),
-                                  Attachment.created_at < utcnow() - dt.timedelta(days=1)).execute()
+        _check_quota(actor, len(data))
         Attachment.create(token=token, form=form.id, field=field, name=name, content_type=KINDS[kind][0],
                           size=len(data), sha256=hashlib.sha256(data).hexdigest(), content=sealed,
                           uploaded_by=actor.user_id)
+        record_event(actor, "attachment_upload", form_key=form.key,
+                     diff={"field": [None, field], "file": [None, token], "name": [None, name], "size": [None, len(data)]})
     return token
+
+
+def _check_quota(actor: Actor, size: int) -> None:
+    """Inside the upload's transaction (so two uploads cannot both pass): the person's unbound
+    files stay within the quota, and their uploads within the rate."""
+    now = utcnow()
+    mine = Attachment.select().where(Attachment.uploaded_by == actor.user_id)
+    recent = mine.where(Attachment.created_at >= now - RATE_WINDOW).count()
+    if recent >= RATE_FILES:
+        raise RateLimited(f"at most {RATE_FILES} files per {int(RATE_WINDOW.total_seconds() // 60)} minutes: "
+                          "try again later", field="file", code="upload_rate")
+    unbound = mine.where(Attachment.record_id.is_null(), Attachment.created_at >= now - PRUNE_AFTER)
+    count = unbound.count()
+    held = sum(row.size for row in unbound.select(Attachment.size))
+    if count >= UNBOUND_QUOTA_FILES or held + size > UNBOUND_QUOTA_BYTES:
+        raise RateLimited("you have too many uploaded files that no record holds yet: save or discard the forms "
+                          "that use them, or wait a day", field="file", code="upload_quota")
+
+
+def prune_unbound(older_than: dt.timedelta = PRUNE_AFTER) -> int:
+    """Delete uploads no record took within `older_than` (the hourly job); returns how many."""
+    with write_transaction():
+        return Attachment.delete().where(Attachment.record_id.is_null(),
+                                         Attachment.created_at < utcnow() - older_than).execute()
 
 
 def check_tokens(actor: Actor, form: Form, formdef: FormDef, data: dict, record_id: int | None = None) -> None:

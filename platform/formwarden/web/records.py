@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
+from formwarden.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from formwarden.forms import builder, versions
 from formwarden.forms.validation import (
     FieldError,
@@ -225,7 +225,7 @@ def _submitted(formdef, writable, form=None):
             try:
                 values[name] = service.upload_file(actor(), formdef.key, name, upload.filename,
                                                    upload.read(attachments.MAX_BYTES + 1))
-            except (Invalid, Forbidden) as exc:
+            except (Invalid, Forbidden, RateLimited) as exc:
                 problems.append(FieldError(name, exc.code if exc.code != "validation_failed" else "invalid", {}))
     return values, problems
 
