@@ -152,6 +152,19 @@ def test_a_rollback_keeps_teams_and_expiry_dates_closed_since_the_archive(archiv
     assert abs((User.get_by_id(soon.id).expires_at - sooner).total_seconds()) < 1
 
 
+def test_a_key_block_whose_time_was_altered_is_refused(archive):
+    """The creation time in the key block is confirmed by the manifest inside the chunks."""
+    from dataclasses import replace
+
+    from formwarden.backup.restore import verify_archive
+
+    header = read_header(open(archive, "rb"))
+    rewrite_header(archive, replace(header, created_at="2026-01-01T00:00:00Z"))
+    with pytest.raises(ArchiveError) as err:
+        verify_archive(archive)
+    assert err.value.code == "header_damaged"
+
+
 def test_ids_are_never_reused_after_a_restore(archive, make_user):
     """A record, account or token made after the backup is gone after the restore; its id is
     never handed to the next one (anything still naming it would be inherited)."""

@@ -14,7 +14,7 @@ CHUNK = 4096  # small chunks, so a few rows make many
 def make_archive(rows=2000, chunk=CHUNK, data_key=None, archive_id=None):
     data_key = data_key or os.urandom(32)
     archive_id = archive_id or secrets.token_hex(16)
-    header = Header(archive_id=archive_id, key_id="b1", wrapped={"kid": "b1", "nonce": "00", "ct": "00"}, created_at="2026-12-02T00:00:00Z")
+    header = Header(archive_id=archive_id, key_id="b1", wrapped={"kid": "b1", "nonce": "00" * 12, "ct": "00" * 48}, created_at="2026-12-02T00:00:00Z")
     out = io.BytesIO()
     w = ArchiveWriter(out, header, data_key, chunk_size=chunk)
     w.begin_part("customers", ["id", "name"])
@@ -148,7 +148,7 @@ def test_a_manifest_that_disagrees_with_the_parts_is_refused():
     """Someone holding the data key rebuilds an archive whose manifest lists other counts."""
     key = os.urandom(32)
     archive_id = secrets.token_hex(16)
-    header = Header(archive_id=archive_id, key_id="b1", wrapped={"kid": "b1", "nonce": "00", "ct": "00"}, created_at="")
+    header = Header(archive_id=archive_id, key_id="b1", wrapped={"kid": "b1", "nonce": "00" * 12, "ct": "00" * 48}, created_at="2026-12-02T00:00:00Z")
     out = io.BytesIO()
     w = ArchiveWriter(out, header, key, chunk_size=CHUNK)
     w.begin_part("customers", ["id"])
@@ -170,3 +170,29 @@ def test_a_damaged_key_block_is_a_clear_error(body):
     with pytest.raises(ArchiveError) as err:
         read_header(io.BytesIO(block))
     assert err.value.code in ("header_damaged", "unsupported_format")
+
+
+def test_every_byte_of_the_key_block_is_accounted_for():
+    """Flips in the padding, re-cased hex digits, an impossible creation time or respaced JSON
+    were accepted: the key block is read only in the exact bytes the writer produces."""
+    blob, _key = make_archive(rows=10)
+    header = read_header(io.BytesIO(blob))
+    assert header.encode() == blob[:HEADER_SIZE]
+    block = blob[:HEADER_SIZE]
+    body_end = block.rstrip(b"\0").__len__()
+    damaged = []
+    for pos in list(range(body_end - 40, HEADER_SIZE, 97)) + [HEADER_SIZE - 1]:
+        damaged.append(block[:pos] + bytes([block[pos] ^ 0x01]) + block[pos + 1:])
+    text = block[:body_end].decode()
+    for old, new in (('"kid": "b1"', '"kid": "B1"'), ("2026-12-02T00:00:00Z", "2026-13-40T00:00:00Z"),
+                     ("2026-12-02T00:00:00Z", "1999-12-02T00:00:00Z"), (", ", ",  "), ('"format": 1', '"format": 1.0')):
+        changed = text.replace(old, new, 1).encode()
+        damaged.append(changed + block[len(changed):] if len(changed) <= len(text) else changed.ljust(HEADER_SIZE, b"\0"))
+    upper = text.replace(header.archive_id, header.archive_id.upper()).encode()
+    damaged.append(upper + block[len(upper):])
+    for bad in damaged:
+        if bad == block:
+            continue
+        with pytest.raises(ArchiveError) as err:
+            read_header(io.BytesIO(bad + blob[HEADER_SIZE:]))
+        assert err.value.code in ("header_damaged", "not_an_archive", "unsupported_format")

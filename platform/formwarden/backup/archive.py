@@ -16,9 +16,11 @@ part (rows, SHA-256 and size of the uncompressed lines), M holds the manifest (t
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -37,6 +39,9 @@ _TRAILER = struct.Struct(">4sQQ4s")
 _FRAME = struct.Struct(">cI")
 _AAD = b"formwarden-backup-chunk-v1"
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+_KID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_CREATED = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 class ArchiveError(RuntimeError):
@@ -65,12 +70,21 @@ class Header:
 
     @classmethod
     def decode(cls, block: bytes) -> Header:
+        """The key block, accepted only in the exact bytes the writer produces: every byte of the
+        4,096 is accounted for (canonical JSON, zero padding, lowercase hex, a real creation
+        time), so no flip anywhere in it goes unnoticed. The wrapped key's AAD binds the archive
+        id and key id; the manifest (inside the authenticated chunks) confirms the creation time."""
         if len(block) < HEADER_SIZE or not block.startswith(MAGIC):
             raise ArchiveError("not a Formwarden backup archive (the file does not start with its header)",
                                "not_an_archive")
+        block = block[:HEADER_SIZE]
         (size,) = struct.unpack(">I", block[len(MAGIC):len(MAGIC) + 4])
+        start = len(MAGIC) + 4
+        if start + size > HEADER_SIZE:
+            raise ArchiveError("the archive's key block is damaged", "header_damaged")
+        body = block[start:start + size]
         try:
-            data = json.loads(block[len(MAGIC) + 4:len(MAGIC) + 4 + size])
+            data = json.loads(body)
         except (ValueError, RecursionError):
             raise ArchiveError("the archive's key block is damaged", "header_damaged") from None
         if not isinstance(data, dict):
@@ -78,12 +92,36 @@ class Header:
         if data.get("format") != FORMAT:
             raise ArchiveError(f"unsupported archive format version {data.get('format')!r} (this version reads {FORMAT})",
                                "unsupported_format")
-        key, archive_id = data.get("key"), data.get("archive_id")
-        if (not isinstance(key, dict) or not isinstance(archive_id, str) or len(archive_id) != 32
-                or any(c not in "0123456789abcdef" for c in archive_id)
-                or not all(isinstance(key.get(k), str) for k in ("kid", "nonce", "ct"))):
+        key, archive_id, created = data.get("key"), data.get("archive_id"), data.get("created_at")
+        if (set(data) != {"format", "archive_id", "key", "created_at"} or not isinstance(key, dict)
+                or set(key) != {"kid", "nonce", "ct"} or not isinstance(archive_id, str)
+                or not (len(archive_id) == 32 and _HEX.fullmatch(archive_id))
+                or not all(isinstance(key.get(k), str) for k in ("kid", "nonce", "ct"))
+                or not _KID.fullmatch(key["kid"]) or not (len(key["nonce"]) == 24 and _HEX.fullmatch(key["nonce"]))
+                or not _HEX.fullmatch(key["ct"]) or not _real_time(created)):
             raise ArchiveError("the archive's key block is damaged", "header_damaged")
-        return cls(archive_id=archive_id, key_id=key["kid"], wrapped=key, created_at=str(data.get("created_at", "")))
+        header = cls(archive_id=archive_id, key_id=key["kid"], wrapped=key, created_at=str(created))
+        if header.encode() != block:  # spacing, key order, escapes or the padding differ from what was written
+            raise ArchiveError("the archive's key block is damaged", "header_damaged")
+        return header
+
+
+def _real_time(value) -> bool:
+    if not isinstance(value, str) or not _CREATED.fullmatch(value):
+        return False
+    try:
+        when = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return False
+    return dt.datetime(2020, 1, 1) <= when <= dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1)
+
+
+def check_created(header: Header, manifest: dict) -> None:
+    """The key block's creation time is the manifest's (authenticated inside the chunks)."""
+    stamp = str(manifest.get("created_at", ""))
+    if stamp[:19] + "Z" != header.created_at:
+        raise ArchiveError("the archive's key block does not match its manifest (its time was altered)",
+                           "header_damaged")
 
 
 def _nonce(index: int) -> bytes:

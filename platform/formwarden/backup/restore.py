@@ -24,7 +24,7 @@ from formwarden.audit import chain
 from formwarden.audit.field_index import rebuild as rebuild_field_index
 from formwarden.audit.verify import event_rows
 from formwarden.backup import keys as master_keys
-from formwarden.backup.archive import ArchiveError, ArchiveReader, read_header
+from formwarden.backup.archive import ArchiveError, ArchiveReader, check_created, read_header
 from formwarden.backup.swap import swap
 from formwarden.backup.tables import PARTS, insert_sql, kinds_for, stored, table
 from formwarden.config import instance_path, load_settings
@@ -56,6 +56,7 @@ def open_archive(path: Path) -> Iterator[Opened]:
         opened.manifest = reader.manifest()
         if opened.manifest.get("archive_id") != header.archive_id:
             raise ArchiveError("the manifest belongs to another archive", "manifest_mismatch")
+        check_created(header, opened.manifest)
         yield opened
 
 
