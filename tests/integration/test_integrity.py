@@ -533,7 +533,7 @@ def test_form_number_input_is_checked_before_it_reaches_storage(login_as, value)
 def test_bulk_summary_reason_is_shown_only_to_who_sees_the_fields(login_as, clean_db):
     from formwarden.records import bulk
 
-    rec = _customer("sales01")
+    rec = _customer("sales01", status="negotiating")  # the amount shows while negotiating
     bulk.bulk_update(actor_of("admin"), "customer", [rec.id], {"contract_amount": 1.5}, reason="REASON-BULK")
     bulk.bulk_delete(actor_of("admin"), "customer", [rec.id], reason="REASON-DEL")
     body = login_as("auditor").get("/api/v1/audit/events?per_page=200").get_data(as_text=True)

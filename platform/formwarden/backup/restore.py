@@ -96,10 +96,19 @@ def check_compatible(manifest: dict) -> None:
 SCRATCH_MAX_AGE = 12 * 3600  # seconds: older scratch copies belong to a run that died (jobs time out at 6 h)
 
 
-def _remove_stale_scratch(folder: Path) -> None:
-    """Scratch copies hold a decrypted copy of the data: remove those a crashed run left."""
+def _scratch_folder() -> Path:
+    folder = instance_path() / "restore"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def remove_stale_scratch() -> None:
+    """Scratch copies hold a decrypted copy of the data (password hashes included): remove those
+    a killed or crashed run left. A SQLite copy names its process; a PostgreSQL scratch schema is
+    held by a session advisory lock of the connection that made it, so a schema whose lock can be
+    taken belongs to a process that is gone (on any machine)."""
     now = time.time()
-    for path in folder.glob("scratch-*"):
+    for path in _scratch_folder().glob("scratch-*"):
         parts = path.name.split("-")
         pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
         alive = pid > 0 and Path(f"/proc/{pid}").exists()
@@ -108,9 +117,11 @@ def _remove_stale_scratch(folder: Path) -> None:
     if db.is_postgres():
         for (schema,) in db.fetchall("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
                                      ("fw\\_scratch\\_%",)):
-            stamp = schema.split("_")[2] if schema.count("_") >= 3 else ""
-            if stamp.isdigit() and now - int(stamp) > SCRATCH_MAX_AGE:
-                db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            if db.fetchone("SELECT pg_try_advisory_lock(hashtext(?))", (schema,))[0]:
+                try:
+                    db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                finally:
+                    db.fetchone("SELECT pg_advisory_unlock(hashtext(?))", (schema,))
 
 
 @contextmanager
@@ -119,9 +130,8 @@ def scratch_database(kind: str = "") -> Iterator[str]:
     the process dies first, by the next run). `kind`: "sqlite" (a temporary file), or "" for
     the live backend (a schema of the live PostgreSQL database, so the swap is one
     INSERT … SELECT per table)."""
-    folder = instance_path() / "restore"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    _remove_stale_scratch(folder)
+    folder = _scratch_folder()
+    remove_stale_scratch()
     if kind == "sqlite" or not db.is_postgres():
         tmp = Path(tempfile.mkdtemp(prefix=f"scratch-{os.getpid()}-", dir=folder))
         url = f"sqlite:///{tmp / 'scratch.db'}"
@@ -133,6 +143,7 @@ def scratch_database(kind: str = "") -> Iterator[str]:
             shutil.rmtree(tmp, ignore_errors=True)
         return
     schema = f"fw_scratch_{int(time.time())}_{secrets.token_hex(6)}"
+    db.fetchone("SELECT pg_advisory_lock(hashtext(?))", (schema,))  # held while this session lives
     db.execute(f'CREATE SCHEMA "{schema}"')
     live_url = load_settings().database_url
     sep = "&" if "?" in live_url else "?"
@@ -144,6 +155,7 @@ def scratch_database(kind: str = "") -> Iterator[str]:
     finally:
         db.ensure_connection()
         db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        db.fetchone("SELECT pg_advisory_unlock(hashtext(?))", (schema,))
 
 
 def load(opened: Opened, on_progress: Progress | None = None, batch: int = 2000) -> dict:

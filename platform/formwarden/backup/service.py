@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import peewee as pw
+
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
@@ -126,12 +128,63 @@ def finish(run: BackupRun, status: str, message: str = "", *, code: str = "", **
 
 def claim(run: BackupRun) -> None:
     """Take `run` for this process: queued (or failed, when RQ retries it) → running, in one
-    statement, so a worker and the CLI never both work on one run."""
-    taken = BackupRun.update(status="running", started_at=utcnow(), phase="starting", message="").where(
+    statement, so a worker and the CLI never both work on one run. From then on the run beats
+    (a thread of this process) until it is no longer running."""
+    now = utcnow()
+    taken = BackupRun.update(status="running", started_at=now, heartbeat_at=now, phase="starting", message="").where(
         BackupRun.id == run.id, BackupRun.status.in_(("queued", "failed"))).execute()
     if taken != 1:
         raise Conflict("this run is already being worked on, or has finished", code="run_taken")
     run.status, run.phase = "running", "starting"
+    threading.Thread(target=_beat, args=(run.id,), daemon=True, name=f"beat-{run.job_id}").start()
+
+
+BEAT_EVERY = 10.0  # seconds between a running run's heartbeats
+DEAD_AFTER = dt.timedelta(minutes=2)  # a running run silent this long belongs to a process that died
+
+
+def _beat(run_id: int, every: float = BEAT_EVERY) -> None:
+    """Refresh the run's heartbeat while it is running (stops by itself once it is not). A process
+    killed half-way stops beating: reap_dead_runs then marks the run failed and cleans up."""
+    try:
+        while True:
+            time.sleep(every)
+            if not BackupRun.update(heartbeat_at=utcnow()).where(BackupRun.id == run_id,
+                                                                 BackupRun.status == "running").execute():
+                return
+    except Exception:  # noqa: BLE001 - a heartbeat never takes the run down
+        log.warning("run %s: heartbeat stopped", run_id, exc_info=True)
+    finally:
+        db.drop_connection()
+
+
+def reap_dead_runs(now: dt.datetime | None = None) -> list[BackupRun]:
+    """Mark failed every running run whose process stopped beating (killed, crashed, its machine
+    gone), raise the alert, and remove what such runs leave: spool files and scratch copies.
+    Called by the scheduler every minute."""
+    now = now or utcnow()
+    dead = list(BackupRun.select().where(BackupRun.status == "running", pw.fn.COALESCE(
+        BackupRun.heartbeat_at, BackupRun.started_at, BackupRun.created_at) < now - DEAD_AFTER))
+    for run in dead:
+        finish(run, "failed", "the process running it stopped (killed or crashed): nothing it wrote counts",
+               code="process_died")
+        raise_alert("drill_failed" if run.kind == "drill" else "backup_failed", "backups", f"{run.kind} {run.job_id[:8]} stopped half-way: its process died" + _responsible(),
+                    severity="critical", origin="backup")
+    remove_leftovers()
+    return dead
+
+
+def remove_leftovers() -> int:
+    """Spool files of runs no longer running, and scratch copies whose process is gone."""
+    running = {r.job_id for r in BackupRun.select(BackupRun.job_id).where(BackupRun.status == "running")}
+    gone = 0
+    if not running:  # one run at a time: with none running, anything in the spool is left over
+        for path in spool_dir().iterdir():
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                gone += 1
+    restoring.remove_stale_scratch()
+    return gone
 
 
 # --- making a backup ------------------------------------------------------------------------

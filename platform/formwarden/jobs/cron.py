@@ -16,13 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import time
 import uuid
 
+import redis
 from rq.cron import CronJob, CronScheduler
+from rq.exceptions import StopRequested
 from rq.utils import now as now_utc
 
 from formwarden import db
 from formwarden.backup.policy import load_policy
+from formwarden.jobs.health import note_scheduler, watch_workers
 from formwarden.jobs.queue import get_queue
 
 log = logging.getLogger(__name__)
@@ -101,7 +105,7 @@ class Scheduler(CronScheduler):
             return True
         return False
 
-    def enqueue_jobs(self):
+    def _enqueue_jobs(self):
         self.follow_policy()
         if not self.is_leader():
             return []
@@ -126,9 +130,41 @@ class Scheduler(CronScheduler):
             self.connection.delete(LEADER)
 
     def register_death(self, pipeline=None) -> None:
-        self.step_down()
-        super().register_death(pipeline)
+        try:
+            self.step_down()
+            super().register_death(pipeline)
+        except redis.RedisError:  # going down because Redis went away: nothing to unregister from
+            log.warning("cron: could not unregister from Redis")
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        note_scheduler(self.connection)
+
+    def enqueue_jobs(self):
+        done = self._enqueue_jobs()
+        if self.is_leader():
+            watch_workers(self.connection)
+        return done
 
 
-def run_cron(conn) -> None:
-    Scheduler(conn).start()
+def run_cron(conn, *, retry_max: float = 30.0, sleep=time.sleep) -> None:
+    """Run the scheduler until a signal stops it. Redis going away (a restart, a failover) does not
+    end it: it waits (1 s, 2 s … at most `retry_max`) and starts again, so no periodic check,
+    backup or drill stops until someone notices."""
+    delay = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            Scheduler(conn).start()
+            return  # stopped by SIGINT / SIGTERM
+        except (StopRequested, KeyboardInterrupt):
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() - started > 120:
+                delay = 1.0  # it ran a while: a new outage starts with a short wait
+            log.warning("cron: Redis is unreachable (%s: %s); trying again in %.0f s", type(exc).__name__, exc, delay)
+            try:
+                sleep(delay)
+            except (StopRequested, KeyboardInterrupt):
+                return
+            delay = min(delay * 2, retry_max)

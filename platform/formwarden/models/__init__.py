@@ -364,6 +364,7 @@ class BackupRun(BaseModel):
     started_by = pw.CharField(max_length=120, default="")
     requested_by_id = pw.IntegerField(null=True)
     status = pw.CharField(max_length=16, default="queued", index=True)  # queued running done degraded failed
+    heartbeat_at = pw.DateTimeField(null=True)  # while running, refreshed every few seconds (service.beat)
     phase = pw.CharField(max_length=40, default="")
     done = pw.BigIntegerField(default=0)
     total = pw.BigIntegerField(default=0)
