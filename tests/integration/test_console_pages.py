@@ -264,3 +264,16 @@ def test_numbers_in_console_paths_are_whole_numbers_the_database_holds(login_as)
     for url in ("/admin/teams/99999999999999999999999", "/admin/teams/١", "/admin/teams/-1"):
         assert admin.get(url).status_code == 404, url
     assert admin.post("/tokens/99999999999999999999999/revoke", data={}).status_code == 404
+
+
+def test_a_refused_import_keeps_the_typed_reason(login_as):
+    """No refused save wipes a typed reason: the matrix's import answers with a redirect, and the
+    reason typed is back in its box (a refused rollback keeps its reason the same way)."""
+    import io
+
+    admin = login_as("admin")
+    r = admin.post("/admin/access/customer/import", data={"csrf_token": admin.csrf, "reason": "我写的原因-导入",
+                                                    "file": (io.BytesIO(b"not json"), "p.json")},
+                   content_type="multipart/form-data")
+    assert r.status_code == 302
+    assert 'value="我写的原因-导入"' in admin.get(r.headers["Location"]).get_data(as_text=True)

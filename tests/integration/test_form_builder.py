@@ -85,6 +85,12 @@ def test_a_designer_builds_publishes_and_changes_a_form(login_as):
     r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan)})
     assert r.status_code == 422 and Form.get(Form.key == key).current_version == 1
     assert 'name="old:kind:0" value="&#34;phone&#34;"' in plan  # each stray value gets a choice
+    # a refused attempt (not ticked) re-renders the page with the choice made, not the first option
+    r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan),
+                                                     "old:kind:0": '"phone"', "map:kind:0": ""})
+    assert r.status_code == 422
+    chosen = re.search(r'<select name="map:kind:0".*?</select>', r.text, re.S).group(0)
+    assert re.search(r'<option value=""\s+selected', chosen) and not re.search(r'value="on_site"\s+selected', chosen)
     r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan), "convert": "kind",
                                                      "old:kind:0": '"phone"', "map:kind:0": "on_site"})
     assert r.status_code == 302 and Form.get(Form.key == key).current_version == 2

@@ -249,3 +249,29 @@ def test_a_field_check_after_the_session_ended_keeps_the_typing_too(login_as):
     assert "next=/f/customer/new" in r.headers.get("HX-Redirect", "")
     assert FormDraft.select().count() == 1
     assert 'value="检查时失效"' in login_as("sales01").get("/f/customer/new").text
+
+
+def test_a_field_a_rule_requires_of_someone_who_cannot_write_it_waits_for_someone_who_can(login_as, restore_customer):
+    """A won customer requires the contract amount, which sales may only read: the matrix saves
+    such a policy, sales saves the record, and it shows as waiting for the roles who may fill it."""
+    import json as _json
+
+    from formwarden.catalog import policies
+    from formwarden.config import REPO_ROOT
+
+    doc = _json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))
+    from formwarden.catalog import publishing
+    doc["x-rules"].append({"when": {"field": "status", "in": ["won"]}, "require": ["contract_amount"]})
+    publishing.publish(actor_of("admin"), doc, keep_policy=True)
+    policies.save(actor_of("admin"), "customer", doc["x-access"], reason="the matrix no longer refuses it")
+    sales = login_as("sales01")
+    r = sales.post("/api/v1/forms/customer/records", json={"data": {**VALID_CUSTOMER, "status": "won"}})
+    assert r.status_code == 201, r.json
+    rid = r.json["id"]
+    page = sales.get(f"/f/customer/{rid}").get_data(as_text=True)
+    assert "等待补充合同金额" in page and "管理员" in page and "经理" in page
+    listing = sales.get("/f/customer/").get_data(as_text=True)
+    assert 'class="badge waiting"' in listing
+    manager = actor_of("manager")
+    service.update_record(manager, "customer", rid, {"contract_amount": 1000}, expected_version=1, reason="签了")
+    assert "等待补充" not in sales.get(f"/f/customer/{rid}").get_data(as_text=True)

@@ -1,7 +1,8 @@
 """Checks of a definition's access blocks, run when a form is published and when its policy is
-saved: `access_problems` block (a role left unable to save: a rule or the schema requiring a
-field the role cannot write); `access_warnings` are shown before saving (exposure: restricted
-values a role may export, fields a role may write but never see again)."""
+saved: `access_problems` block (a role left unable to save: the schema requiring a field the
+role cannot create with); `access_warnings` are shown before saving (exposure: restricted values
+a role may export, fields a role may write but never see again, a rule requiring a field of a
+role that cannot write it: such records save and wait for someone who may fill the field)."""
 from __future__ import annotations
 
 from formwarden.forms.definition import FormDef, Problem
@@ -29,18 +30,6 @@ def access_problems(formdef: FormDef) -> list[Problem]:
                         f"/x-access/{role}/fields/{name}",
                         f"role {role!r} may create records but cannot write the required field {name!r}",
                         "required_not_writable", (("role", role), ("field", name))))
-        for r, rule in enumerate(formdef.rules):
-            triggers = [t for t in when_fields(rule["when"]) if _level(block, t) == "write"]
-            if not triggers:
-                continue
-            trigger = triggers[0]
-            for name in rule.get("require", []):
-                if _level(block, name) != "write":
-                    problems.append(Problem(
-                        f"/x-access/{role}/fields/{name}",
-                        f"role {role!r} may set {trigger!r} so that rule /x-rules/{r} requires {name!r},"
-                        f" which the role cannot write", "rule_not_writable",
-                        (("role", role), ("field", name), ("trigger", trigger))))
     return problems
 
 
@@ -58,6 +47,16 @@ def access_warnings(formdef: FormDef) -> list[Problem]:
             if level == "write" and actions & WRITE_ACTIONS and "read" not in actions:
                 out.append(Problem(pointer, f"role {role!r} may write {name!r} but cannot read records afterwards",
                                    "write_without_read", (("role", role), ("field", name))))
+        for r, rule in enumerate(formdef.rules):
+            triggers = [t for t in when_fields(rule["when"]) if _level(block, t) == "write"]
+            if triggers and actions & WRITE_ACTIONS:
+                for name in rule.get("require", []):
+                    if _level(block, name) != "write":
+                        out.append(Problem(
+                            f"/x-access/{role}/fields/{name}",
+                            f"role {role!r} may set {triggers[0]!r} so that rule /x-rules/{r} requires {name!r}, which"
+                            " the role cannot write: its records save without it and wait for someone who may",
+                            "rule_not_writable", (("role", role), ("field", name), ("trigger", triggers[0]))))
         for rule in formdef.rules:
             unseen = [t for t in when_fields(rule["when"]) if _level(block, t) in ("hidden", "masked")]
             for name in rule.get("show", []):

@@ -72,6 +72,24 @@ def required_fields(formdef: FormDef, data: dict, writable=None) -> set[str]:
     return base | (extra & visible_fields(formdef, data))
 
 
+def waiting_fields(formdef: FormDef, data: dict, visible) -> list[str]:
+    """Fields the form requires of this record (the schema or a rule, read on `data`: the viewer's
+    own view) that are still empty: a writer who may not fill one saves without it, and the record
+    waits for someone who may. Only fields in `visible` are named."""
+    wanted = required_fields(formdef, data)
+    return [n for n in formdef.layout_order if n in wanted and n in visible and not _is_filled(data.get(n))]
+
+
+def writers_of(formdef: FormDef, name: str) -> list[str]:
+    """The roles whose grant in the policy in force may write `name` (create or update)."""
+    out = []
+    for role, block in formdef.access.items():
+        level = block["fields"].get(name, block["fields"].get("*", "hidden"))
+        if level == "write" and {"create", "update"} & set(block["actions"]):
+            out.append(role)
+    return sorted(out)
+
+
 def _has_nul(value) -> bool:
     if isinstance(value, str):
         return "\x00" in value

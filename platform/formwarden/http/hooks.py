@@ -21,7 +21,7 @@ from formwarden.http.context import load_actor, login_manager
 from formwarden.http.drafts import form_session
 from formwarden.http.errors import init_errors
 from formwarden.http.i18n import current_locale, init_i18n, local_time
-from formwarden.http.rendering import add_plugin_templates
+from formwarden.http.rendering import add_plugin_templates, kept_typing
 
 csrf = CSRFProtect()
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -264,6 +264,7 @@ def init_http(app: Flask) -> None:
         who = g.get("actor")
         locale = current_locale()
         return {"actor": who, "locale": locale, "csrf_token": generate_csrf, "form_session": form_session,
+                "kept_typing": kept_typing,
                 "who_label": _who_label(who, locale),
                 "action_labels": _action_labels(), "status_labels": _status_labels(), "rule_labels": _rule_labels(),
                 "can_audit": bool(who and has_perm(who, Perm.AUDIT_READ)),

@@ -1,7 +1,7 @@
 """Render a whole page or one named block of it (the HTMX fragment) from the same template."""
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, render_template, request, session
 from jinja2 import ChoiceLoader, FunctionLoader
 
 from formwarden.forms.registry import field_types
@@ -38,3 +38,24 @@ def page_or_block(template_name: str, block: str, **context):
     else:
         body = render_template(template_name, **context)
     return body, 200, {"Vary": "HX-Request"}
+
+
+_KEPT = "_kept_typing"
+
+
+def keep_typing(key: str, text: str) -> None:
+    """A refused form that answers with a redirect: what was typed (a reason, a note) waits in the
+    session for the next page to put back (`kept_typing`), so no refusal wipes it."""
+    if text:
+        kept = dict(session.get(_KEPT) or {})
+        kept[key] = text[:1000]
+        session[_KEPT] = kept
+
+
+def kept_typing(key: str) -> str:
+    """The text kept for `key` by a refused form, once ("" when none)."""
+    kept = dict(session.get(_KEPT) or {})
+    text = kept.pop(key, "")
+    if text:
+        session[_KEPT] = kept
+    return str(text)

@@ -24,7 +24,7 @@ from formwarden.http.context import actor
 from formwarden.http.guard import accepts_upload, requires
 from formwarden.http.hooks import person_label
 from formwarden.http.i18n import current_locale
-from formwarden.http.rendering import is_htmx, render_block
+from formwarden.http.rendering import is_htmx, keep_typing, render_block
 from formwarden.records import history, service
 from formwarden.records.query import ListQuery
 from formwarden.web.console import (
@@ -42,7 +42,7 @@ bp = Blueprint("access", __name__, url_prefix="/admin")
 
 CHECK_MESSAGES = {
     "required_not_writable": N_("%(role)s may create records but cannot write the required field %(field)s: nobody with only this role could save."),
-    "rule_not_writable": N_("%(role)s may set %(trigger)s, which then requires %(field)s, but cannot write %(field)s: they would be stuck."),
+    "rule_not_writable": N_("%(role)s may set %(trigger)s, which then requires %(field)s, but cannot write %(field)s: their records save without it and wait for someone who may fill it."),
     "rule_trigger_hidden": N_("%(role)s may write %(field)s, but the rule that shows it reads %(trigger)s, which %(role)s cannot see: for them %(field)s stays hidden. Let them read %(trigger)s, or change the rule."),
     "restricted_export": N_("%(role)s may read the restricted field %(field)s and export records."),
     "write_without_read": N_("%(role)s may write %(field)s but cannot read records afterwards."),
@@ -258,6 +258,7 @@ def rollback(form_key):
         row = policies.rollback(actor(), form_key, version, request.form.get("reason", ""))
     except DomainError as exc:
         flash(say(exc), "error")
+        keep_typing(f"rollback-{version}", request.form.get("reason", ""))
         return redirect(url_for("access.policy_history", form_key=form_key))
     if row is not None:
         flash(_("Version %(old)s is in force again, as version %(v)s.", old=version, v=row.version), "success")
@@ -279,13 +280,16 @@ def import_policy(form_key):
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash(_("Choose a JSON file."), "error")
+        keep_typing("import-reason", request.form.get("reason", ""))
         return redirect(url_for("access.matrix", form_key=form_key))
     try:
         text = upload.read(2 * 1024 * 1024 + 1).decode("utf-8")
         row = policies.import_access(actor(), form_key, text, request.form.get("reason", ""))
     except UnicodeDecodeError:
         flash(_("The file is not UTF-8 text."), "error")
+        keep_typing("import-reason", request.form.get("reason", ""))
     except DomainError as exc:
+        keep_typing("import-reason", request.form.get("reason", ""))
         details = "; ".join(f"{d.get('pointer', '')}: {d.get('reason', '')}" for d in exc.details[:5]
                             if "pointer" in d)
         flash(say(exc) + (f" ({clean(details)})" if details else ""), "error")

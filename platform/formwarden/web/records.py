@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.auth.roles import role_titles
 from formwarden.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from formwarden.forms import builder, versions
 from formwarden.forms.validation import (
@@ -19,7 +20,9 @@ from formwarden.forms.validation import (
     required_fields,
     validate,
     visible_fields,
+    waiting_fields,
     warnings,
+    writers_of,
 )
 from formwarden.http.context import actor
 from formwarden.http.drafts import take_typing
@@ -95,6 +98,15 @@ def _errors_by_field(details, formdef=None) -> dict:
     return out
 
 
+def _waiting(formdef, data: dict, levels: dict) -> list[tuple[str, str]]:
+    """(field label, who may fill it) for each field the record still waits for."""
+    locale = current_locale()
+    visible = {n for n, level in levels.items() if level != "hidden"}
+    sep = "、" if locale == "zh-CN" else ", "
+    return [(formdef.fields[n].label(locale), sep.join(role_titles(writers_of(formdef, n), locale)))
+            for n in waiting_fields(formdef, data, visible)]
+
+
 def _forms_for(who) -> list:
     """The forms the user may read, in their configured order."""
     forms = [(f, d) for f, d in versions.all_forms() if gate.can(who, d, "read")]
@@ -158,6 +170,8 @@ def list_records(form_key):
         searchable=search.searchable_for(who, formdef),
         forms=[(f.key, d) for f, d in _forms_for(who)],
         bulk_fields=_bulk_fields(formdef, r), can_purge=has_perm(who, Perm.RECORDS_PURGE),
+        waiting={i.id for i in page.items if not deleted and waiting_fields(
+            formdef, i.data, {n for n in formdef.fields if i.rights.level(n) != "hidden"})},
     )
     if remember is None:
         return body
@@ -285,6 +299,7 @@ def show(form_key, record_id):
     view = service.get_record(actor(), form_key, record_id)
     ctx = _form_context(versions.with_removed(form, formdef), view.data, {}, "show", record=view, rights=view.own_rights)
     ctx.update(_own_version(form, view))
+    ctx["waiting"] = _waiting(formdef, view.data, ctx["levels"])
     reveal_history = request.method == "POST" and request.form.get("reveal") == "history"
     timeline = history.history(actor(), form_key, record_id, reveal_restricted=reveal_history)[::-1]
     remember_people([e.actor for e in timeline] + ([view.data.get(formdef.owner_field)] if formdef.owner_field else []))
