@@ -97,6 +97,10 @@ def test_a_designer_builds_publishes_and_changes_a_form(login_as):
     assert service.get_record(admin, key, rec.id).data["kind"] == "on_site"  # as the designer chose
     events = service_history(admin, key, rec.id)
     assert events[-1].changes["kind"] == ["phone", "on_site"] and "version 2" in events[-1].reason
+    history = re.search(r'<section class="card timeline".*?</section>', login_as("admin").get(f"/f/{key}/{rec.id}").text,
+                        re.S).group(0)
+    assert "电话" in history and ">phone<" not in history  # a retired option by its label, never its key
+    assert "为表单第 2 版转换" in history  # the system's reason in the reader's language
     old = service.get_record(admin, key, v1.id)
     assert old.form_version == 1 and "next_visit" not in old.data  # a v1 record opens with its v1 fields
 

@@ -212,6 +212,9 @@ class FieldDef:
         for opt, label in self.option_labels(locale):
             if opt == value:
                 return label
+        for opt, label in (self.schema.get("x-retired-labels") or {}).get(locale, []):  # an option since retired
+            if opt == value:
+                return label
         return "" if value is None else str(value)
 
     @property

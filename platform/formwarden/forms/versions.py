@@ -108,6 +108,31 @@ def removed_fields(form: Form) -> dict[str, tuple[dict, int]]:
     return out
 
 
+def retired_options(form: Form, formdef: FormDef) -> dict[str, dict[str, list]]:
+    """Options earlier versions offered that the current field no longer has, with their labels:
+    {field: {locale: [[value, label], …]}}. Records and history that hold such a value show its
+    label (a retired option), never its raw key."""
+    out: dict[str, dict[str, list]] = {}
+    seen: set[tuple[str, str]] = set()
+    rows = (FormVersion.select(FormVersion.definition)
+            .where(FormVersion.form == form.id, FormVersion.version < form.current_version)
+            .order_by(FormVersion.version.desc()))
+    for row in rows:
+        old = FormDef(json.loads(row.definition))
+        for name, fd in old.fields.items():
+            now = formdef.fields.get(name)
+            if now is None or fd.options is None:
+                continue
+            for value in fd.options:
+                marker = (name, json.dumps(value))
+                if (now.options is not None and value in now.options) or marker in seen:
+                    continue
+                seen.add(marker)
+                for locale in ("zh-CN", "en"):
+                    out.setdefault(name, {}).setdefault(locale, []).append([value, fd.option_label(value, locale)])
+    return out
+
+
 _with_removed: dict[tuple[int, int, int, int], FormDef] = {}
 
 
@@ -146,10 +171,13 @@ def with_removed(form: Form, formdef: FormDef) -> FormDef:
     cached = _with_removed.get(key)
     if cached is None:
         removed = removed_fields(form)
-        if not removed:
+        retired = retired_options(form, formdef)
+        if not removed and not retired:
             _with_removed[key] = formdef  # nothing removed: the current definition itself (asked per record)
             return formdef
         doc = json.loads(json.dumps(formdef.doc))
+        for name, labels in retired.items():
+            doc["properties"][name]["x-retired-labels"] = labels
         for name, (spec, version) in removed.items():
             doc["properties"][name] = {**spec, "x-removed-in": version}
         for role, levels in _removed_levels(form, set(removed)).items():

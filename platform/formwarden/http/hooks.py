@@ -1,6 +1,7 @@
 """Request hooks shared by pages and API: connection, acting user, CSRF, guard, security headers."""
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote_to_bytes, urlencode
 
 from flask import Flask, current_app, g, redirect, request, url_for
@@ -16,6 +17,7 @@ from formwarden.auth.roles import role_titles
 from formwarden.auth.users import display_names
 from formwarden.errors import BadRequest, NotFound
 from formwarden.forms import versions
+from formwarden.forms.messages import N_
 from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.drafts import form_session
@@ -185,6 +187,22 @@ def event_sentence(action: str, changes: dict, formdef=None) -> str:
     return ""
 
 
+_SYSTEM_REASONS = (
+    (re.compile(r"converted for form version (\d+)"), N_("converted for form version %(v)s")),
+    (re.compile(r"form version (\d+) published"), N_("form version %(v)s published")),
+)
+
+
+def reason_words(reason: str) -> str:
+    """A reason the system wrote (a conversion, a publish) in the reader's language; a person's
+    own reason as they wrote it."""
+    for pattern, words in _SYSTEM_REASONS:
+        found = pattern.fullmatch(reason or "")
+        if found:
+            return _(words) % {"v": found.group(1)}
+    return reason
+
+
 def remember_people(usernames) -> None:
     """Look up the display names a page is about to show in one query (see `person_label`)."""
     cache = g.setdefault("person_labels", {})
@@ -246,6 +264,10 @@ def init_http(app: Flask) -> None:
             return ""
         return Markup('<time datetime="{}Z" title="{} UTC">{}</time>').format(
             value.strftime("%Y-%m-%dT%H:%M:%S"), value.strftime("%Y-%m-%d %H:%M:%S"), local_time(value, fmt))
+
+    @app.template_filter("reason_words")
+    def _reason_words(reason: str) -> str:
+        return reason_words(reason)
 
     @app.template_global("event_sentence")
     def _event_sentence(action: str, changes: dict, formdef=None) -> str:
