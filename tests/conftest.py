@@ -101,7 +101,7 @@ def clean_db(base_db, redis_conn):
         upload.unlink()
     (base_db.instance / CHECKPOINT_FILE).unlink(missing_ok=True)
     (base_db.instance / highwater.FILE).unlink(missing_ok=True)  # the trail just emptied: its marks go too
-    redis_conn.delete(highwater.REDIS_KEY)
+    redis_conn.delete(highwater.REDIS_KEY, "formwarden:cron-seen", "formwarden:worker-seen")  # (jobs/health.py)
     User.update(locale="zh-CN").execute()  # a test may have switched someone's language
     return base_db
 

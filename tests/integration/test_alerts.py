@@ -191,10 +191,11 @@ def test_periodic_work_is_enqueued_once_by_the_cron_leader(base_db, quiet):
     names = {j.name for j in first.get_jobs()}
     assert {"alert-scan", "audit-checkpoint", "backup-health", "backup", "restore-drill"} <= names
     enqueued = first.enqueue_jobs()
-    assert {j.name for j in enqueued} == {"alert-scan", "audit-checkpoint", "backup-health", "account-check"}  # at once
+    assert {j.name for j in enqueued} == {"alert-scan", "audit-checkpoint", "backup-health", "account-check",
+                                             "upload-prune"}  # at once
     assert second.enqueue_jobs() == []  # stands by
     jobs = queue.get_jobs()
-    assert len(jobs) == 4 and all(j.serializer is JSONSerializer or j.serializer == JSONSerializer for j in jobs)
+    assert len(jobs) == 5 and all(j.serializer is JSONSerializer or j.serializer == JSONSerializer for j in jobs)
     assert first.enqueue_jobs() == []  # not due again yet
     run_worker_burst(base_db)
     assert queue.count == 0
