@@ -144,3 +144,39 @@ def test_the_builder_lists_field_types_and_their_plugins(login_as):
     for name in ("cn-mobile", "cn-resident-id", "cn-uscc", "cny", "cn-address", "email"):
         assert f"<code>{name}</code>" in page
     assert "cn_fields" in page
+
+
+
+def test_keep_the_old_value_retires_the_option_for_the_records_that_hold_it(login_as):
+    """A designer narrowing an option list may keep a dropped value: records holding it keep it,
+    valid and shown by its label (a retired option), editing them keeps it, and nobody chooses it anew."""
+    from formwarden.errors import Invalid as Refused
+    from formwarden.forms import versions as forms_versions
+
+    manager = login_as("manager")
+    key = "keep_" + uuid.uuid4().hex[:6]
+    _build(manager, key)
+    plan = manager.get(f"/design/{key}/publish").text
+    assert manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan)}).status_code == 302
+    admin = actor_of("admin")
+    policies.save(admin, key, {
+        "admin": {"scope": "all", "actions": ["create", "read", "update", "delete", "export"], "fields": {"*": "write"}},
+        "manager": {"scope": "all", "actions": ["read", "update"], "fields": {"*": "write"}}},
+        reason="decided")
+    rec = service.create_record(admin, key, {"subject": "保留", "kind": "phone"})
+    _post(manager, key, "/fields/kind", {"label_zh": "方式", "label_en": "Kind", "kind": "select",
+                                         "options": "on_site | 上门 | On site"})
+    plan = manager.get(f"/design/{key}/publish").text
+    assert "保留（作为已停用选项）" in plan
+    r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan), "convert": "kind",
+                                                     "old:kind:0": '"phone"', "map:kind:0": "__keep__"})
+    assert r.status_code == 302, r.text[:500]
+    forms_versions.forget_forms()
+    kept = service.get_record(admin, key, rec.id)
+    assert kept.data["kind"] == "phone" and kept.version == 1  # not converted: kept as it was
+    page = login_as("admin").get(f"/f/{key}/{rec.id}/edit").text
+    assert "电话 (已停用)" in page  # offered only to the record that holds it, by its label
+    service.update_record(admin, key, rec.id, {"subject": "改主题"}, expected_version=1)  # still valid
+    with pytest.raises(Refused) as refused:
+        service.create_record(admin, key, {"subject": "新的", "kind": "phone"})
+    assert refused.value.details[0]["code"] == "retired_option"

@@ -266,6 +266,30 @@ def affected_values(form: Form, before: FormDef, after: FormDef) -> dict[str, li
     return out
 
 
+KEEP = "__keep__"  # the publish page's "keep the old value" choice for a value a new option list drops
+
+
+def _retire_kept(doc: dict, before: FormDef, mapping: dict) -> dict:
+    """Values the designer chose to keep become retired options of the new version (x-retired,
+    with their old labels): records keep them, valid and readable, and nobody chooses them anew.
+    Returns the mapping without those choices."""
+    out = {}
+    for name, choices in mapping.items():
+        kept = [old for old, new in choices.items() if new == KEEP]
+        out[name] = {old: new for old, new in choices.items() if new != KEEP}
+        spec = doc["properties"].get(name)
+        if not kept or not isinstance(spec, dict) or name not in before.fields:
+            continue
+        retired = list(spec.get("x-retired") or [])
+        have = {json.dumps(r["value"]) for r in retired}
+        for value in kept:
+            if json.dumps(value) not in have and value not in (FormDef(doc).fields[name].options or []):
+                retired.append({"value": value, "label": {loc: before.fields[name].option_label(value, loc) or str(value)
+                                                           for loc in ("zh-CN", "en")}})
+        spec["x-retired"] = retired
+    return out
+
+
 def convert(value, fd, mapping: dict | None = None) -> object | None:
     """A stored value in the field's new kind, or None when it cannot become one (cleared).
     `mapping` (old option → new option, or None to empty) is the designer's choice per value."""
@@ -395,6 +419,7 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
                           details=[{"field": "", "code": "no_changes", "message": "Nothing to publish."}])
         pending: dict = {}
         if form is not None and before_doc is not None:
+            mapping = _retire_kept(doc, versions.definition(form), mapping or {})
             doc = with_policy(doc, form)
             current, after = versions.definition(form), FormDef(doc)
             pending = affected_values(form, current, after)

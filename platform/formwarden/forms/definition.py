@@ -203,6 +203,12 @@ class FieldDef:
         items = self.schema.get("items") or {}
         return list(items["enum"]) if "enum" in items else None
 
+    @property
+    def retired(self) -> list:
+        """Options a publish retired while records kept them ("keep the old value"): valid where
+        stored, never offered or accepted anew, shown by their labels."""
+        return [r["value"] for r in self.schema.get("x-retired") or []]
+
     def option_labels(self, locale: str) -> list[tuple[object, str]]:
         opts = self.options or []
         labels = (self.schema.get("x-enum-labels") or {}).get(locale) or [str(o) for o in opts]
@@ -215,6 +221,9 @@ class FieldDef:
         for opt, label in (self.schema.get("x-retired-labels") or {}).get(locale, []):  # an option since retired
             if opt == value:
                 return label
+        for retired in self.schema.get("x-retired") or []:
+            if retired["value"] == value:
+                return retired["label"].get(locale) or retired["label"].get("en") or str(value)
         return "" if value is None else str(value)
 
     @property
@@ -365,4 +374,24 @@ class FormDef:
     @cached_property
     def validator(self) -> Draft202012Validator:
         """Patterns run on RE2 and `$ref` never fetches anything (see forms/patterns.py)."""
-        return safe_validator(self.doc, format_checker=field_types.format_checker())
+        return safe_validator(_with_retired(self.doc), format_checker=field_types.format_checker())
+
+
+def _with_retired(doc: dict) -> dict:
+    """The schema that validates stored records: each field's retired options (x-retired) count
+    as valid values, so records that keep one stay valid; the service refuses them as new input."""
+    if not any(isinstance(p, dict) and p.get("x-retired") for p in (doc.get("properties") or {}).values()):
+        return doc
+    out = {**doc, "properties": dict(doc["properties"])}
+    for name, prop in doc["properties"].items():
+        kept = [r["value"] for r in prop.get("x-retired") or []] if isinstance(prop, dict) else []
+        if not kept:
+            continue
+        prop = dict(prop)
+        if "enum" in prop:
+            prop["enum"] = list(prop["enum"]) + [v for v in kept if v not in prop["enum"]]
+        elif isinstance(prop.get("items"), dict) and "enum" in prop["items"]:
+            prop["items"] = {**prop["items"], "enum": list(prop["items"]["enum"]) + [v for v in kept
+                                                                                    if v not in prop["items"]["enum"]]}
+        out["properties"][name] = prop
+    return out

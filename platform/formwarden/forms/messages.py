@@ -24,6 +24,7 @@ MESSAGES = {
     "minItems": N_("At least %(limit)s entries."),
     "uniqueItems": N_("Entries must not repeat."),
     "unknown_field": N_("Unknown field."),
+    "retired_option": N_("This option is retired: choose one of the current options."),
     "hidden_by_rule": N_("The form's rules hide this field for this record, so a value sent for it would not be kept."),
     "invalid": N_("Invalid value."),
     "invalid_character": N_("Contains a character that is not allowed."),

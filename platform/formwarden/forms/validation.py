@@ -62,6 +62,25 @@ def hidden_by_rules(formdef: FormDef, sent: dict, shown: set[str], stored: dict,
     return out
 
 
+def retired_values(formdef: FormDef, sent: dict, stored: dict) -> list[FieldError]:
+    """A retired option (x-retired) stays where a record kept it, but nobody chooses it anew."""
+    out = []
+    for name, value in sent.items():
+        fd = formdef.fields.get(name)
+        if fd is None or not fd.retired:
+            continue
+        before = stored.get(name)
+        chosen = value if isinstance(value, list) else [value]
+        kept = before if isinstance(before, list) else [before]
+        if any(_hashable_in(v, fd.retired) and not _hashable_in(v, kept) for v in chosen):
+            out.append(FieldError(name, "retired_option", {}))
+    return out
+
+
+def _hashable_in(value, values) -> bool:
+    return any(value == v and type(value) is type(v) for v in values)
+
+
 def required_fields(formdef: FormDef, data: dict, writable=None) -> set[str]:
     """Fields that must be filled. A rule's requirement binds only a user who may write the
     field (`writable`; None = everyone), so no one is asked for what they cannot give."""
@@ -161,21 +180,22 @@ def require_field_types(formdef: FormDef) -> None:
 
 
 def check(formdef: FormDef, data: dict, *, writable=None, visible=None, rule_data: dict | None = None,
-          hidden: tuple[FieldError, ...] | list[FieldError] = ()) -> None:
+          extra: tuple[FieldError, ...] | list[FieldError] = ()) -> None:
     """Raises Invalid whose details list {field, code, message} for each problem.
 
     With `visible`, problems in fields the caller cannot see are left out: an answer never
     names such a field nor tells whether it is filled (the caller could not change it anyway;
     only `writable` fields, a subset of the visible ones, can be written). `rule_data`: the
     values the rules are evaluated on (the caller's view of the record: a rule must not tell
-    anyone about a field they cannot read). `hidden`: values sent for fields the rules hide
-    (hidden_by_rules), reported with the rest unless a field their rules read has a problem."""
+    anyone about a field they cannot read). `extra`: problems of what was sent (a value for a
+    field the rules hide, a retired option), reported with the rest (one for a field the rules
+    hide only when no field its rules read has a problem)."""
     require_field_types(formdef)
     errors = validate(formdef, data, writable, rule_data)
     if visible is not None:
         errors = [e for e in errors if not e.field or e.field in visible]
     wrong = {e.field for e in errors}
-    for problem in hidden:
+    for problem in extra:
         reads = {f for r in formdef.rules if problem.field in r.get("show", []) for f in when_fields(r["when"])}
         if not reads & wrong:
             errors.append(problem)

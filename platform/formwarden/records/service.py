@@ -21,7 +21,7 @@ from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms import versions
 from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import check as validate_data
-from formwarden.forms.validation import hidden_by_rules, normalise_values, refuse_nul, visible_fields
+from formwarden.forms.validation import hidden_by_rules, normalise_values, refuse_nul, retired_values, visible_fields
 from formwarden.models import Form, Record, User, utcnow
 from formwarden.records import attachments, search
 from formwarden.records.indexes import form_is
@@ -239,13 +239,14 @@ def prepare_create(actor: Actor, formdef: FormDef, data: dict) -> NewRecord:
     owner_id, owner_name = _resolve_owner(formdef, data, actor, None)
     gate.check_owner(actor, formdef, owner_id, "create")
     shown = visible_fields(formdef, data)
-    hidden = hidden_by_rules(formdef, data, shown, {}, gate.readable_fields(actor, formdef, owner_id))
+    extra = hidden_by_rules(formdef, data, shown, {}, gate.readable_fields(actor, formdef, owner_id))
+    extra += retired_values(formdef, data, {})
     data = {k: v for k, v in data.items() if k in shown}  # a field its rules hide is not stored (a value is refused)
     gate.check_write(actor, formdef, list(data), "create", owner_id)
     if formdef.owner_field:
         data[formdef.owner_field] = owner_name or _owner_name(owner_id)
     validate_data(formdef, data, writable=gate.writable_fields(actor, formdef, "create", owner_id),
-                  visible=gate.readable_fields(actor, formdef, owner_id), hidden=hidden)
+                  visible=gate.readable_fields(actor, formdef, owner_id), extra=extra)
     _check_refs(actor, formdef, data, data)
     attachments.check_tokens(actor, versions.get_form(formdef.key), formdef, data)
     return NewRecord(data, owner_id)
@@ -304,7 +305,8 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     seen = gate.project(actor, formdef, new, rec.owner_id)  # masked values masked, as on their page
     shown = visible_fields(formdef, seen)
     sees_triggers = all(seen.get(t) == new.get(t) for t in formdef.rule_triggers)
-    hidden = hidden_by_rules(formdef, {k: v for k, v in changes.items() if k in writable}, shown, old, readable)
+    extra = hidden_by_rules(formdef, {k: v for k, v in changes.items() if k in writable}, shown, old, readable)
+    extra += retired_values(formdef, changes, old)
     for k in list(new):
         if k in shown or k not in writable:
             continue
@@ -324,7 +326,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
         if owner_id != rec.owner_id:
             gate.check_owner(actor, formdef, owner_id, "update")
             gate.check_write(actor, formdef, list(changes), "update", owner_id)
-    validate_data(formdef, new, writable=writable, visible=readable, rule_data=seen, hidden=hidden)
+    validate_data(formdef, new, writable=writable, visible=readable, rule_data=seen, extra=extra)
     _check_refs(actor, formdef, new, changes)
     attachments.check_tokens(actor, form, formdef, {k: v for k, v in changes.items() if k in new}, rec.id)
     diff = _diff({k: v for k, v in old.items() if k not in removed}, new)
