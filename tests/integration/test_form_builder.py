@@ -180,3 +180,10 @@ def test_keep_the_old_value_retires_the_option_for_the_records_that_hold_it(logi
     with pytest.raises(Refused) as refused:
         service.create_record(admin, key, {"subject": "新的", "kind": "phone"})
     assert refused.value.details[0]["code"] == "retired_option"
+    # offered again in a later version (found by the stateful test): no longer retired, anyone may choose it
+    _post(manager, key, "/fields/kind", {"label_zh": "方式", "label_en": "Kind", "kind": "select",
+                                         "options": "on_site | 上门 | On site\nphone | 电话 | Phone"})
+    plan = manager.get(f"/design/{key}/publish").text
+    assert manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan)}).status_code == 302
+    forms_versions.forget_forms()
+    assert service.create_record(admin, key, {"subject": "又可以选", "kind": "phone"}).data["kind"] == "phone"

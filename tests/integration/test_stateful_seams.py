@@ -35,7 +35,7 @@ from formwarden.auth import people, teams
 from formwarden.auth.sessions import account_usable
 from formwarden.backup.dump import write_archive
 from formwarden.backup.restore import restore
-from formwarden.catalog import handover, policies
+from formwarden.catalog import designs, handover, policies
 from formwarden.config import REPO_ROOT
 from formwarden.errors import Invalid, NotFound
 from formwarden.forms import versions
@@ -54,6 +54,8 @@ TOGGLES = [("sales", "notes", ("write", "hidden")), ("sales", "mobile", ("write"
            ("finance", "company", ("read", "hidden")), ("support", "mobile", ("read", "masked")),
            ("intern", "mobile", ("masked", "hidden")), ("manager", "notes", ("write", "read"))]
 STATUSES = ("lead", "negotiating", "won")
+INDUSTRIES = ("manufacturing", "retail", "finance", "technology")
+NARROW = ("manufacturing", "retail")  # the option list a publish narrows industry to, and back
 STEPS = {"steps": 0, "pairs": set(), "checks": 0}  # what the runs exercised, for the bench's report
 
 
@@ -61,11 +63,32 @@ def _policy_doc() -> dict:
     return json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))["x-access"]
 
 
+def _policy_doc_options() -> list:
+    return json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))["properties"]["industry"]["enum"]
+
+
+def _industry_labels() -> dict:
+    return json.loads((REPO_ROOT / "form_defs" / "customer.json").read_text("utf-8"))["properties"]["industry"][
+        "x-enum-labels"]
+
+
+def _stored_industries() -> list:
+    from formwarden.models import Record
+    values = set()
+    form = versions.get_form("customer")
+    for rec in Record.select(Record.data).where(Record.form == form.id):
+        data = rec.data if isinstance(rec.data, dict) else json.loads(rec.data)
+        if data.get("industry") is not None:
+            values.add(data["industry"])
+    return sorted(values)
+
+
 class Model:
     """What the platform must show, computed from the steps alone."""
 
     def __init__(self):
         self.policy = _policy_doc()
+        self.narrow = False  # is industry's option list narrowed (published as version N+1)?
         self.records: dict[int, dict] = {}  # id → {"owner", "data", "deleted"}
         self.south_manager = True  # is manager a member of South sales (sales11's team)?
         self.active = {p: True for p in PEOPLE}
@@ -110,8 +133,12 @@ class Seams(RuleBasedStateMachine):
 
     @initialize()
     def reset(self):
-        """Each run starts from the demo policy, teams and accounts (earlier runs changed them)."""
+        """Each run starts from the demo form, policy, teams and accounts (earlier runs changed them)."""
         admin = actor_of("admin")
+        from formwarden.catalog import publishing
+        publishing.publish(Actor.system("stateful"), json.loads((REPO_ROOT / "form_defs" / "customer.json")
+                                                                  .read_text("utf-8")), keep_policy=True)
+        designs.discard(admin, "customer")
         policies.save(admin, "customer", _policy_doc(), reason="stateful test: start")
         policies.discard_draft(admin, "customer")
         south = Team.get(Team.name == "South sales")
@@ -131,10 +158,13 @@ class Seams(RuleBasedStateMachine):
         self.expected_events = list(events)
 
     @rule(owner=st.sampled_from(OWNERS), status=st.sampled_from(STATUSES), notes=st.text(
-        alphabet="客户备注abc123 ", min_size=1, max_size=12).map(str.strip).filter(bool))
-    def create(self, owner, status, notes):
+        alphabet="客户备注abc123 ", min_size=1, max_size=12).map(str.strip).filter(bool),
+        industry=st.sampled_from(INDUSTRIES))
+    def create(self, owner, status, notes, industry):
+        if self.model.narrow and industry not in NARROW:
+            industry = NARROW[0]
         data = {"name": f"客户{next(self.n)}", "mobile": f"138{next(self.n) % 10**8:08d}", "status": status,
-                "company": "某公司", "notes": notes, "owner": owner}
+                "company": "某公司", "notes": notes, "owner": owner, "industry": industry}
         if not self.model.active[owner]:  # nobody gives records to a deactivated account
             with pytest.raises(Invalid):
                 service.create_record(actor_of("admin"), "customer", data)
@@ -185,6 +215,38 @@ class Seams(RuleBasedStateMachine):
         versions.forget_forms()
         self.model.policy = access
         self._step("policy", "policy_change")
+
+    @rule(into=st.sampled_from(("retail", "__keep__", "")))
+    def publish_narrower_or_wider_options(self, into):
+        """Narrow industry to NARROW (converting each dropped value: into another option, kept as a
+        retired option, or emptied) or widen it back; the builder's publish, as the access manager."""
+        admin = actor_of("admin")
+        wanted = list(NARROW) if not self.model.narrow else [o for o in _policy_doc_options()]
+
+        def change(doc):
+            doc["properties"]["industry"]["enum"] = wanted
+            labels = dict(zip(_policy_doc_options(), _industry_labels()["zh-CN"]))
+            labels_en = dict(zip(_policy_doc_options(), _industry_labels()["en"]))
+            doc["properties"]["industry"]["x-enum-labels"] = {"zh-CN": [labels[o] for o in wanted],
+                                                              "en": [labels_en[o] for o in wanted]}
+            return doc
+        designs.edit(admin, "customer", designs.draft("customer")["rev"], change)
+        held = sorted({r["data"].get("industry") for r in self.model.records.values()} - set(wanted) - {None})
+        stored = _stored_industries()
+        mapping = {"industry": {old: (into or None) for old in stored if old not in wanted}}
+        convert = ["industry"] if mapping["industry"] else []
+        designs.publish(admin, "customer", designs.draft("customer")["rev"], convert_fields=convert, mapping=mapping)
+        versions.forget_forms()
+        for rec in self.model.records.values():
+            value = rec["data"].get("industry")
+            if value is not None and value not in wanted and into != "__keep__":
+                if into:
+                    rec["data"]["industry"] = into
+                else:
+                    rec["data"].pop("industry")
+        self.model.narrow = not self.model.narrow
+        del held
+        self._step("publish", "form_publish")
 
     @rule()
     def toggle_south_membership(self):
@@ -292,7 +354,7 @@ class Seams(RuleBasedStateMachine):
             for rid, item in listed.items():
                 rec = model.records[rid]
                 levels = model.levels(person, rec["owner"])
-                for name in ("name", "mobile", "company", "status", "notes"):
+                for name in ("name", "mobile", "company", "status", "notes", "industry"):
                     level = levels.get(name, "hidden")
                     raw = rec["data"].get(name)
                     shown = item.data.get(name)

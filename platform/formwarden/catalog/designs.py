@@ -272,7 +272,13 @@ KEEP = "__keep__"  # the publish page's "keep the old value" choice for a value 
 def _retire_kept(doc: dict, before: FormDef, mapping: dict) -> dict:
     """Values the designer chose to keep become retired options of the new version (x-retired,
     with their old labels): records keep them, valid and readable, and nobody chooses them anew.
-    Returns the mapping without those choices."""
+    Returns the mapping without those choices. An option offered again is no longer retired."""
+    for spec in doc["properties"].values():
+        if isinstance(spec, dict) and spec.get("x-retired"):
+            offered = spec.get("enum") or (spec.get("items") or {}).get("enum") or []
+            spec["x-retired"] = [r for r in spec["x-retired"] if r.get("value") not in offered]
+            if not spec["x-retired"]:
+                del spec["x-retired"]
     out = {}
     for name, choices in mapping.items():
         kept = [old for old, new in choices.items() if new == KEEP]

@@ -207,7 +207,8 @@ class FieldDef:
     def retired(self) -> list:
         """Options a publish retired while records kept them ("keep the old value"): valid where
         stored, never offered or accepted anew, shown by their labels."""
-        return [r["value"] for r in self.schema.get("x-retired") or []]
+        offered = self.options or []
+        return [r["value"] for r in self.schema.get("x-retired") or [] if r["value"] not in offered]
 
     def option_labels(self, locale: str) -> list[tuple[object, str]]:
         opts = self.options or []
