@@ -234,12 +234,13 @@ def test_scratch_copies_of_dead_processes_are_removed(clean_db):
     mine.rmdir()
     if db.is_postgres():
         assert not db.fetchall("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'fw_scratch_1_orphan'")
+        scratch = ("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+                   ("fw\\_scratch\\_%",))
         with restoring.scratch_database() as _url:  # one in use is held by its session's lock: kept
-            schema = db.fetchall("SELECT schema_name FROM information_schema.schemata"
-                                 " WHERE schema_name LIKE 'fw\\_scratch\\_%'")
+            schema = db.fetchall(*scratch)
+            assert schema
             restoring.remove_stale_scratch()
-            assert db.fetchall("SELECT schema_name FROM information_schema.schemata"
-                               " WHERE schema_name LIKE 'fw\\_scratch\\_%'") == schema
+            assert db.fetchall(*scratch) == schema
 
 
 def test_the_scheduler_and_the_workers_watch_each_other(clean_db, redis_conn, monkeypatch):

@@ -194,3 +194,27 @@ def test_access_decisions_are_said_in_the_designers_language(restore_customer, l
     page = manager.get("/design/customer").get_data(as_text=True)
     assert "基于您无权查看的值来判断" in page and "ask an administrator" not in page
     designs.discard(actor_of("manager"), "customer")
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["properties"]["id_number"].update({"not": {"pattern": "^1"}}),
+    lambda d: d["properties"]["id_number"].update({"allOf": [{"pattern": "^1"}]}),
+    lambda d: d.update({"allOf": [{"if": {"properties": {"id_number": {"pattern": "^1"}}, "required": ["id_number"]},
+                                   "then": {"properties": {"notes": {"maxLength": 1}}}}]}),
+])
+def test_any_keyword_that_checks_values_is_no_oracle_either(restore_customer, change):
+    """Guarding type, pattern and limits let `not`, `allOf` and whole-record if/then through: a
+    designer probed a masked resident ID digit by digit (found by an outside attack)."""
+    service.create_record(actor_of("admin"), "customer", dict(VALID_CUSTOMER, owner="sales01",
+                                                              id_number="11010519491231002X"))
+    manager = actor_of("manager")
+
+    def edit(doc):
+        change(doc)
+        return doc
+    _edit(manager, "customer", edit)
+    found = designs.problems(designs.draft("customer")["doc"], manager)
+    assert "access_decision" in {p.code for p in found}
+    with pytest.raises(Invalid):
+        designs.publish(manager, "customer", designs.draft("customer")["rev"])
+    designs.discard(manager, "customer")

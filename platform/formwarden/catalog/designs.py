@@ -188,14 +188,20 @@ def _judged_over_unreadable_values(actor: Actor, form: Form, before: FormDef, af
     record, never from the values."""
     changed = [n for n in after.fields if n in before.fields
                and builder.stored_shape_changed(before.fields[n].schema, after.fields[n].schema)]
-    if not changed:
+    whole = builder.record_checks_changed(before.doc, after.doc)
+    if not changed and not whole:
         return []
     owners = [r.owner_id for r in Record.select(Record.owner).where(form_is(form.id)).distinct()]  # type: ignore[attr-defined]
     rights = [gate.record_rights(actor, before, owner) for owner in owners]
-    return [Problem(f"/properties/{name}", "this change to how the field is checked would be judged over values you "
-                    "may not read: ask an administrator who manages access to publish it", "access_decision",
-                    (("what", "unreadable"),))
-            for name in changed if any(r.level(name) not in ("read", "write") for r in rights)]
+    out = [Problem(f"/properties/{name}", "this change to how the field is checked would be judged over values you "
+                   "may not read: ask an administrator who manages access to publish it", "access_decision",
+                   (("what", "unreadable"),))
+           for name in changed if any(r.level(name) not in ("read", "write") for r in rights)]
+    if whole and any(r.level(n) not in ("read", "write") for r in rights for n in before.fields):
+        out.append(Problem("/allOf", "this change to the checks of the record as a whole would be judged over values "
+                           "you may not read: ask an administrator who manages access to publish it", "access_decision",
+                           (("what", "unreadable"),)))
+    return out
 
 
 def with_policy(doc: dict, form: Form) -> dict:

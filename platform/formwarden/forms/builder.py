@@ -570,11 +570,28 @@ def changelog(before: dict | None, after: dict) -> dict:
                 else after.get(key)
             if (a or None) != (b or None):
                 form.append(key)
+        if record_checks_changed(before, after):
+            form.append("checks")
     return {"added": added, "removed": removed, "changed": changed, "form": form}
 
 
+# What does not decide whether a value is valid: labels, help, how it is shown and who sees it.
+PRESENTATION = frozenset({"x-label", "x-help", "x-widget", "x-enum-labels", "x-mask", "x-sensitivity", "x-index",
+                          "x-reason-required", "x-unit", "x-retired", "title", "description", "examples", "default",
+                          "$comment"})
+
+
 def stored_shape_changed(before: dict, after: dict) -> bool:
-    """Whether a field's stored values may no longer fit: its type, format, options or limits."""
-    keys = ("type", "format", "enum", "items", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-            "minLength", "maxLength", "pattern", "multipleOf", "x-ref", "maxItems", "minItems", "uniqueItems")
-    return any(before.get(k) != after.get(k) for k in keys)
+    """Whether a field's stored values may no longer fit: anything but its presentation changed
+    (type, format, options, limits, and every other JSON Schema keyword: not, allOf, const …)."""
+    def checks(spec: dict) -> dict:
+        return {k: v for k, v in spec.items() if k not in PRESENTATION}
+    return checks(before) != checks(after)
+
+
+def record_checks_changed(before: dict, after: dict) -> bool:
+    """Whether the checks of the record as a whole changed (top-level allOf, if/then, not,
+    dependentRequired …): they may read any field, so they are judged like a field's checks."""
+    def checks(doc: dict) -> dict:
+        return {k: v for k, v in doc.items() if not k.startswith("x-") and k not in ("properties", "$schema", "required")}
+    return checks(before) != checks(after)
