@@ -178,13 +178,22 @@ def audit_group():
     """The audit trail."""
 
 
+def _watch_marks(settings) -> None:
+    """The audit commands compare the chain with the Redis high-water mark too (the one in the
+    instance folder is always read), as the scheduled check does."""
+    from formwarden.audit import highwater
+    from formwarden.jobs.queue import lazy_connection
+
+    highwater.configure(lazy_connection(settings))
+
+
 @command(audit_group, "verify")
 @click.option("--no-checkpoint", is_flag=True, help="do not record the verified head as a new checkpoint")
 def audit_verify(no_checkpoint):
     """Check every event's hash and signature; exit 0 only when the whole trail holds."""
     from formwarden.audit.verify import verify_chain
 
-    _open()
+    _watch_marks(_open())
     started = time.perf_counter()
     report = verify_chain(write_checkpoint=not no_checkpoint)
     took = time.perf_counter() - started
@@ -201,7 +210,7 @@ def audit_checkpoint():
     this every few minutes, and `serve` at shutdown); exit 1 when the chain does not hold."""
     from formwarden.audit.verify import extend_checkpoint
 
-    _open()
+    _watch_marks(_open())
     report = extend_checkpoint()
     if not report.ok:
         _fail(f"audit trail broken at {report.finding}")

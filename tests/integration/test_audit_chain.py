@@ -312,3 +312,17 @@ def test_the_field_index_is_checked_against_the_events_and_rebuilt(clean_db, how
         _sql("DELETE FROM audit_event_field WHERE seq = 3")
         assert extend_checkpoint().ok  # the rolling re-read compares its slice exactly
         assert db.fetchall("SELECT field, seq FROM audit_event_field ORDER BY seq, field") == before
+
+
+def test_marks_stay_where_a_cut_left_them_while_new_events_are_written(clean_db):
+    """The marks rose on the sequence alone: after cutting the newest events, the next writes
+    moved them to the new head and the cut was covered (found by an outside attack)."""
+    from formwarden.audit.verify import extend_checkpoint
+
+    _events(3)
+    assert extend_checkpoint().ok
+    _events(3)  # 4..6
+    _sql("DELETE FROM audit_event WHERE seq > 4")
+    _events(3)  # written after the cut: 5..7 again, other hashes
+    report = extend_checkpoint()
+    assert not report.ok and report.finding.seq == 6 and "rewritten" in report.finding.problem

@@ -99,20 +99,42 @@ def _write_file(seq: int, head: str, mac: str) -> None:
     os.replace(tmp, path)
 
 
+def _still_holds(mark: Mark | None) -> bool:
+    """A mark moves up only while the chain still holds the event it names: after a cut (or a
+    rewrite) it stays where it was, so the next check reports the gap instead of a newer head
+    covering it."""
+    if mark is None or mark.seq == 0:
+        return True
+    row = db.fetchone("SELECT hash FROM audit_event WHERE seq = ?", (mark.seq,))
+    return row is not None and row[0] == mark.hash
+
+
 def _raise_file(seq: int, head: str, mac: str) -> None:
     try:
         current = _read_file()
-        if current is None or current.seq < seq:
+        if (current is None or current.seq < seq) and _still_holds(current):
             _write_file(seq, head, mac)
     except OSError:
         log.warning("could not write the audit high-water mark in the instance folder", exc_info=True)
+
+
+def _redis_mark() -> Mark | None:
+    data = _redis().hgetall(REDIS_KEY) if _redis is not None else {}
+    if not data:
+        return None
+    value = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
+    try:
+        return Mark("redis", int(value["seq"]), value["hash"], value["mac"])
+    except (KeyError, ValueError):
+        return Mark("redis", 0, "", "unreadable")
 
 
 def _raise_redis(seq: int, head: str, mac: str) -> None:
     if _redis is None:
         return
     try:
-        _redis().eval(_RAISE, 1, REDIS_KEY, seq, head, mac)
+        if _still_holds(_redis_mark()):
+            _redis().eval(_RAISE, 1, REDIS_KEY, seq, head, mac)
     except Exception:  # noqa: BLE001 - Redis down: the file mark still holds
         log.warning("could not write the audit high-water mark to Redis", exc_info=True)
 
@@ -124,17 +146,12 @@ def marks() -> list[Mark]:
         out.append(found)
     if _redis is not None:
         try:
-            data = _redis().hgetall(REDIS_KEY)
+            mark = _redis_mark()
         except Exception:  # noqa: BLE001
             log.warning("could not read the audit high-water mark from Redis", exc_info=True)
-            data = {}
-        if data:
-            value = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
-                     for k, v in data.items()}
-            try:
-                out.append(Mark("redis", int(value["seq"]), value["hash"], value["mac"]))
-            except (KeyError, ValueError):
-                out.append(Mark("redis", 0, "", "unreadable"))
+            mark = None
+        if mark is not None:
+            out.append(mark)
     return out
 
 
