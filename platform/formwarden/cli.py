@@ -378,6 +378,12 @@ def access_grant(role, permission, reason):
     _open()
     break_glass_grant(Actor.system("cli:access"), role, permission, reason)
     click.echo(f"role {role} now holds {permission}")
+    from formwarden.models import Role, User, UserRole
+    holders = (User.select().join(UserRole).join(Role)
+               .where(Role.name == role, User.is_active == True, User.kind == "person").count())  # noqa: E712
+    if not holders:
+        click.echo(f"warning: no active person holds role {role}: give it to someone "
+                   f"(formwarden user grant USERNAME {role})", err=True)
 
 
 @main.group("token")

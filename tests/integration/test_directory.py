@@ -279,7 +279,9 @@ def test_user_administration_cannot_be_turned_into_other_powers(hr, make_user):
         with pytest.raises(Forbidden):
             op()
     newcomer = make_user(roles=("intern",))
-    people.update_person(hr, newcomer.username, roles=["sales"])  # record work is theirs to give
+    with pytest.raises(Forbidden):  # record rights hr does not hold are not theirs to give either
+        people.update_person(hr, newcomer.username, roles=["sales"])
+    people.update_person(actor_of("admin"), newcomer.username, roles=["sales"])  # an administrator's to give
     assert "sales" in people.person(newcomer.username).roles
 
 
@@ -409,3 +411,18 @@ def test_the_console_says_in_words_why_a_reset_is_refused(app, hr):
     assert r.status_code == 403
     text = r.get_data(as_text=True)
     assert "只有拥有其全部权限的管理员" in text and "合同 · 金额" in text and "contract." not in text
+
+
+def test_user_management_alone_cannot_make_an_account_that_reads_more(hr, make_user):
+    """Creating an account with the finance role (or adding it to one) handed out customer data
+    to whoever holds user management alone (found by an outside attack)."""
+    with pytest.raises(Forbidden) as exc:
+        people.create_person(hr, "alt_reader", roles=["finance"])
+    assert exc.value.code == "beyond_own_data"
+    assert not User.select().where(User.username == "alt_reader").exists()
+    nobody = make_user(roles=("hr_only",))
+    with pytest.raises(Forbidden):
+        people.update_person(hr, nobody.username, roles=["hr_only", "finance"])
+    assert people.person(nobody.username).roles == ["hr_only"]
+    created, _password = people.create_person(hr, "alt_plain", roles=["hr_only"])  # within reach: fine
+    assert created.username == "alt_plain"

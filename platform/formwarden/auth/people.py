@@ -13,7 +13,7 @@ from formwarden.access.permissions import role_permissions
 from formwarden.audit import record_event
 from formwarden.auth import throttle
 from formwarden.auth.passwords import hash_password
-from formwarden.auth.roles import check_may_become, check_may_manage, check_within, require_admin
+from formwarden.auth.roles import check_data_within, check_may_become, check_may_manage, check_within, require_admin
 from formwarden.auth.secrets import new_password, new_secret
 from formwarden.auth.sessions import revoke_all_sessions
 from formwarden.auth.users import check_permissions_kept, create_user, held_permissions
@@ -183,6 +183,7 @@ def create_person(actor: Actor, username: str, *, display_name: str = "", roles=
     if not roles:
         raise Invalid("choose at least one role", field="roles", code="no_role")
     check_within(actor, role_permissions(roles), "roles")
+    check_data_within(actor, roles, username)
     # an integration gets a password no one ever sees: it works through API tokens only
     password = new_password() if kind == "person" else new_secret(32)
     user = create_user(actor, (username or "").strip(), password, roles=roles, teams=teams,
@@ -259,6 +260,7 @@ def update_person(actor: Actor, username: str, *, display_name: str | None = Non
             if wanted != sorted(current.roles):
                 keep = set(current.roles)
                 check_within(actor, role_permissions(set(wanted) ^ keep), "roles")
+                check_data_within(actor, set(wanted) - keep, username)
                 new_roles = _roles([r for r in wanted if r not in keep])
                 UserRole.delete().where(UserRole.user == user.id, UserRole.role.in_(
                     Role.select(Role.id).where(Role.name.in_(sorted(keep - set(wanted)))))).execute()

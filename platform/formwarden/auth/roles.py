@@ -68,6 +68,21 @@ def check_may_manage(actor: Actor, user_id: int, *, self_ok: bool = False) -> No
     check_within(actor, role_permissions(names), "roles")
 
 
+def check_data_within(actor: Actor, roles, username: str = "") -> None:
+    """No one hands out record rights beyond their own: roles given to an account (a new one, or
+    added to one) may not read or do more with any form's records than `actor` may, or user
+    management alone would make an account that reads customer data (and know its password)."""
+    if actor.is_system or not roles:
+        return
+    other = Actor(kind="user", user_id=None, name=username or "(new account)", roles=frozenset(roles))
+    extra = [what for _form, formdef in versions.all_forms() for what in beyond(actor, other, formdef)]
+    if extra:
+        shown = ", ".join(extra[:8]) + (" …" if len(extra) > 8 else "")
+        raise Forbidden(f"these roles may read or do more with records than you: {shown}", field="roles",
+                        code="beyond_own_data", details=[{"field": "roles", "code": "beyond_own_data",
+                                                          "message": what} for what in extra])
+
+
 def check_may_become(actor: Actor, user: User) -> None:
     """Resetting a password or viewing as someone is becoming them: refused (Forbidden naming what)
     unless `actor` may manage the account and already holds every right it has over records, form

@@ -352,7 +352,9 @@ def edit(form_key, record_id):
     kept = _kept_typing(formdef, [n for n in formdef.fields if current.rights.may_write(n, "update")])
     if kept:  # the version typed against goes with it: a change made meanwhile shows as a conflict on save
         values.update({k: v for k, v in kept[0].items() if k not in sealed})
-        current = replace(current, version=int(kept[1].get("version", current.version) or current.version))
+        typed_against = str(kept[1].get("version", "") or "")
+        if typed_against.isascii() and typed_against.isdigit() and len(typed_against) < 10:  # kept text is untrusted
+            current = replace(current, version=int(typed_against))
     if request.method == "POST":
         writable = [n for n in formdef.fields if current.rights.may_write(n, "update")]
         submitted, coerce_errors = _submitted(formdef, writable)
