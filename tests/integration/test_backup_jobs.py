@@ -239,7 +239,16 @@ def test_scratch_copies_of_dead_processes_are_removed(clean_db):
         with restoring.scratch_database() as _url:  # one in use is held by its session's lock: kept
             schema = db.fetchall(*scratch)
             assert schema
-            restoring.remove_stale_scratch()
+            import threading  # the reaper runs in another process: here another thread, another session
+
+            def reap():
+                try:
+                    restoring.remove_stale_scratch()
+                finally:
+                    db.drop_connection()
+            worker = threading.Thread(target=reap)
+            worker.start()
+            worker.join()
             assert db.fetchall(*scratch) == schema
 
 
