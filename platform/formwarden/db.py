@@ -5,6 +5,7 @@ connection after each request forces a WAL checkpoint every time, several times 
 """
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -309,7 +310,26 @@ def db_datetime(value):
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_UNIX_EPOCH_JULIAN = 2440587.5
+
+
 def py_datetime(value):
-    if value is None or not isinstance(value, str):
+    """A stored time as a naive UTC datetime. SQLite holds whatever was written: text in any
+    spelling, or a number (a julian day): each read as the instant it names, so a damaged row
+    reads as data (audit verify reports it) instead of crashing every page that shows it."""
+    if value is None or isinstance(value, dt.datetime):
         return value
-    return peewee.format_date_time(value, peewee.DateTimeField.formats)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return dt.datetime(1970, 1, 1) + dt.timedelta(days=float(value) - _UNIX_EPOCH_JULIAN)
+        except (OverflowError, ValueError):
+            return dt.datetime(1970, 1, 1)
+    if isinstance(value, str):
+        parsed = peewee.format_date_time(value, peewee.DateTimeField.formats)
+        if isinstance(parsed, dt.datetime):
+            return parsed
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "")).replace(tzinfo=None)
+        except ValueError:
+            return dt.datetime(1970, 1, 1)
+    return value

@@ -326,3 +326,17 @@ def test_marks_stay_where_a_cut_left_them_while_new_events_are_written(clean_db)
     _events(3)  # written after the cut: 5..7 again, other hashes
     report = extend_checkpoint()
     assert not report.ok and report.finding.seq == 6 and "rewritten" in report.finding.problem
+
+
+def test_an_event_time_stored_as_a_number_is_shown_not_a_crash(login_as):
+    """verify reported it, but the audit search, its CSV, the record history and the record page
+    answered 500 (found by an outside attack)."""
+    if db.is_postgres():
+        pytest.skip("a PostgreSQL timestamp column holds only timestamps")
+    rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01"})
+    _sql("UPDATE audit_event SET at = 2461382.2946 WHERE record_id = ?", (rec.id,))
+    admin = login_as("admin")
+    for url in ("/api/v1/audit/events?per_page=200", "/audit/export.csv", "/audit",
+                f"/api/v1/forms/customer/records/{rec.id}/history", f"/f/customer/{rec.id}"):
+        assert admin.get(url).status_code == 200, url
+    assert not verify_chain(write_checkpoint=False).ok

@@ -125,7 +125,7 @@ def _filtered(q: EventQuery, part: str = "all", upto: int = 0):
         query = query.where(AuditEvent.form_key == q.form)
     if q.record is not None:
         query = query.where(AuditEvent.record_id == q.record)
-    at = AuditEvent.at
+    at: pw.DateTimeField = AuditEvent.at
     if q.field and part == "indexed":
         query = query.join(AuditEventField, on=(AuditEventField.seq == AuditEvent.seq)).where(
             AuditEventField.field == q.field, AuditEventField.seq <= upto)

@@ -5,7 +5,7 @@ import datetime as dt
 
 import peewee as pw
 
-from formwarden.db import database
+from formwarden.db import database, py_datetime
 
 
 def utcnow() -> dt.datetime:
@@ -215,6 +215,14 @@ class Attachment(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
+class EventTimeField(pw.DateTimeField):
+    """An event's time, read whatever spelling or type the row holds (db.py_datetime): a damaged
+    row is a finding of `audit verify`, never a crash of the pages that list events."""
+
+    def python_value(self, value):
+        return py_datetime(value)
+
+
 class AuditEvent(BaseModel):
     """One entry of the append-only trail; `seq` orders it. Written only by audit.events.
 
@@ -222,7 +230,7 @@ class AuditEvent(BaseModel):
     page per write, so there are no more than these."""
 
     seq = pw.BigIntegerField(unique=True)
-    at = pw.DateTimeField(default=utcnow)
+    at = EventTimeField(default=utcnow)
     actor_kind = pw.CharField(max_length=16)
     actor_id = pw.IntegerField(null=True)
     actor_name = pw.CharField(max_length=120, default="")
