@@ -367,3 +367,21 @@ def test_restoring_one_purged_record_continues_its_versions(archive, data):
     assert back.version == 4  # versions 1–3 were made before the purge
     entries = history(SYSTEM, "customer", rid, reveal_restricted=False)
     assert [e.version for e in entries if e.version] == [1, 2, 3, 4]
+
+
+def test_a_restore_that_leaves_a_permission_without_holder_says_so(archive, make_user):
+    """The archive's only administrator was deactivated since, by one made after the archive: the
+    restore keeps the deactivation and the newer account is gone, so nobody holds backups, purge …
+    any more. A restore is recovery and goes ahead, but says so (found by an outside attack)."""
+    from formwarden.models import Alert
+
+    write_archive(archive.with_name("p.fwb"))
+    second = make_user(roles=("admin",))
+    User.update(is_active=False).where(User.username == "admin").execute()
+    try:
+        summary = restore(archive.with_name("p.fwb"), SYSTEM)
+        assert "backups" in summary["permissions_without_holder"]
+        assert Alert.get(Alert.rule == "permission_orphaned").severity == "critical"
+        assert User.get_or_none(User.id == second.id) is None
+    finally:
+        User.update(is_active=True).where(User.username == "admin").execute()

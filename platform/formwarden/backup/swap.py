@@ -23,8 +23,10 @@ import logging
 from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.audit import highwater
+from formwarden.audit.alerts import raise_alert
 from formwarden.audit.events import record_event, versions_produced
 from formwarden.audit.verify import save_checkpoint
+from formwarden.auth.users import held_permissions
 from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, table
 from formwarden.config import instance_path
 from formwarden.forms import versions
@@ -55,6 +57,7 @@ def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> dict
     else:
         db.execute("ATTACH DATABASE ? AS scratch", (url[len("sqlite:///"):],))
         source, target = "scratch.", "main."
+    held = held_permissions()
     try:
         with db.write_transaction():
             outcome = _swap(source, target, pg, manifest, actor, name, reason)
@@ -64,6 +67,12 @@ def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> dict
     head_seq, head_hash = outcome.pop("head_seq"), outcome.pop("head_hash")
     save_checkpoint(instance_path(), head_seq, head_hash)
     highwater.reset(head_seq, head_hash)  # a replaced trail moves the marks back: signed, and only here
+    lost = sorted(p.value for p in held - held_permissions())
+    if lost:  # a restore is recovery: it is not refused, but nobody may miss that no one holds these now
+        outcome["permissions_without_holder"] = lost
+        raise_alert("permission_orphaned", "permissions", "after the restore no active person holds "
+                    f"{', '.join(lost)}: grant them back with `formwarden access grant ROLE PERMISSION`",
+                    severity="critical", origin="restore")
     versions.clear_cache()
     log.info("restored archive %s: %s", manifest["archive_id"], outcome)
     return outcome

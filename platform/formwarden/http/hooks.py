@@ -144,6 +144,8 @@ def _rule_labels() -> dict:
             "backup_stale": _("No recent backup"), "drill_failed": _("Restore drill failed"),
             "access_burst": _("Burst of access changes"), "access_off_hours": _("Access changed outside working hours"),
             "account_expiring": _("Account expires soon"), "sign_in_locked": _("Sign-in locked"),
+            "permission_orphaned": _("A permission has no holder"),
+            "worker_down": _("No worker is running"), "scheduler_down": _("The scheduler is not running"),
             "reset_sign_in": _("Signed in with a password the administrator set, from the administrator's session or address")}
 
 
