@@ -221,7 +221,9 @@ def test_the_record_page_does_not_send_what_the_rules_hide(login_as):
     rec = post(c, {**VALID_CUSTOMER, "owner": "sales01", "status": "won", "contract_amount": 10}).json
     r = c.post(f"/f/customer/{rec['id']}/edit", data={
         "csrf_token": c.csrf, "version": "1", "_present": ["name", "status", "contract_amount"],
-        "name": "改名", "status": "lead", "contract_amount": "10", "reason": "lost"})
+        "name": "改名", "status": "lead", "contract_amount": "20", "reason": "lost"})
     assert r.status_code == 302, r.get_data(as_text=True)[:500]
     data = c.get(f"{URL}/{rec['id']}").json["data"]
     assert data["name"] == "改名" and data["status"] == "lead" and "contract_amount" not in data
+    page = c.get(r.headers["Location"]).get_data(as_text=True)
+    assert "未保存：合同金额" in page  # said, never dropped silently (a page without its script sends it)

@@ -98,6 +98,16 @@ def _errors_by_field(details, formdef=None) -> dict:
     return out
 
 
+def _say_not_kept(formdef, names) -> None:
+    """Values typed into fields the rules hide once the form was filled in (a page without its
+    script, or one changed meanwhile) are not kept: say which, never drop them silently."""
+    if names:
+        locale = current_locale()
+        labels = ("、" if locale == "zh-CN" else ", ").join(formdef.fields[n].label(locale) for n in formdef.layout_order
+                                                            if n in names)
+        flash(_("Not kept: %(fields)s. The form's rules hide these fields for what you chose.", fields=labels), "info")
+
+
 def _waiting(formdef, data: dict, levels: dict) -> list[tuple[str, str]]:
     """(field label, who may fill it) for each field the record still waits for."""
     locale = current_locale()
@@ -281,6 +291,7 @@ def create(form_key):
             errors = _errors_by_field(exc.details or [{"field": exc.field or "", "code": exc.code, "message": exc.message}])
         else:
             flash(_("Saved."), "success")
+            _say_not_kept(formdef, {k for k, v in values.items() if v not in (None, []) and k not in shown})
             target = url_for("records.show", form_key=form_key, record_id=view.id)
             if is_htmx():
                 return "", 204, {"HX-Redirect": target}
@@ -363,6 +374,8 @@ def edit(form_key, record_id):
         shown = visible_fields(formdef, values)  # the page hides what the rules hide: its inputs are not sent
         changes = {k: (None if v in (None, []) else v) for k, v in submitted.items()
                    if k in shown and (k in sealed or (None if v in (None, []) else v) != current.data.get(k))}
+        dropped = {k for k, v in submitted.items() if k not in shown and v not in (None, [])
+                   and v != current.data.get(k)}
         try:
             if coerce_errors:
                 raise Invalid("check the fields", details=[e.as_dict() for e in coerce_errors])
@@ -382,6 +395,7 @@ def edit(form_key, record_id):
             abort(400)
         else:
             flash(_("Saved."), "success")
+            _say_not_kept(formdef, dropped)
             target = url_for("records.show", form_key=form_key, record_id=record_id)
             if is_htmx():
                 return "", 204, {"HX-Redirect": target}
