@@ -95,6 +95,9 @@ def test_wrong_content_type_is_400(admin, ctype):
     ("page=%D9%A1", 400, "out_of_range", "page"),  # an Arabic-Indic one: int() would take it
     ("page=1_0", 400, "out_of_range", "page"),
     ("q=" + "x" * 101, 400, "too_long", "q"),  # a longer search is refused, never cut to another question
+    ("from%5Bnext_followup%5D=2026-13-45", 422, "invalid_filter", "next_followup"),  # not compared as text
+    ("to%5Bnext_followup%5D=2026-02-31", 422, "invalid_filter", "next_followup"),
+    ("from%5Bnext_followup%5D=0000-00-00", 422, "invalid_filter", "next_followup"),
     ("q=%ED%A0%80", 400, "invalid_character", "q"),  # an encoded lone surrogate
     ("filter%5Bstatus%5D=%ED%A0%80", 400, "invalid_character", "filter[status]"),
     ("q=%FF", 400, "invalid_character", "q"),

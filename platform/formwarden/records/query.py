@@ -1,6 +1,7 @@
 """List queries over record data: typed filter values and JSON-path expressions per database."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
@@ -96,6 +97,14 @@ RANGE_TYPES = ("number", "integer")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
+def _real_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def range_bound(formdef: FormDef, name: str, raw: str):
     """A typed bound of a range filter: a number, or a date written YYYY-MM-DD."""
     fd = formdef.fields.get(name)
@@ -110,8 +119,9 @@ def range_bound(formdef: FormDef, name: str, raw: str):
     if fd.type in RANGE_TYPES:
         return _typed(formdef, name, raw)
     if fd.format == "date":
-        if not _DATE.match(raw):
-            raise Invalid(f"dates for {name!r} are written YYYY-MM-DD", field=name, code="invalid_filter")
+        if not _DATE.match(raw) or not _real_date(raw):
+            raise Invalid(f"dates for {name!r} are written YYYY-MM-DD (a date that exists)", field=name,
+                          code="invalid_filter")
         return raw
     raise Invalid(f"{name!r} cannot be filtered by a range", field=name, code="not_rangeable")
 
