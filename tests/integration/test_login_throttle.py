@@ -227,3 +227,18 @@ def test_failures_from_many_addresses_only_make_the_account_wait(app, limits, re
     assert r.status_code == 429 and r.headers["Retry-After"] == "1"  # a wait, never a lock
     _pass_time(redis_conn)
     assert _try(_client(app, ip="192.0.2.1"), "sales12", DEMO_PASSWORD).status_code == 302
+
+
+def test_the_current_password_check_is_throttled_and_audited_like_a_sign_in(app, limits, redis_conn):
+    """An open session was an unlimited oracle on its own password (found by an outside attack)."""
+    c = _client(app)
+    assert _try(c, "sales13", DEMO_PASSWORD).status_code == 302
+    page = c.c.get("/account/password").get_data(as_text=True)
+    c.refresh_csrf(page)
+    answers = []
+    for _ in range(4):
+        r = c.c.post("/account/password", data={"csrf_token": c.csrf, "old_password": "guess-123456",
+                                                 "new_password": "Another-pass-789", "confirm_password": "Another-pass-789"})
+        answers.append(r.status_code)
+    assert answers[:3] == [422, 422, 422] and answers[3] == 429  # 2 free, the 3rd earns a wait
+    assert AuditEvent.select().where(AuditEvent.action == "login_failed").count() == 3

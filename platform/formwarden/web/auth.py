@@ -146,12 +146,28 @@ def password():
         if new != (request.form.get("confirm_password") or ""):
             errors["confirm_password"] = _("The two new passwords differ.")
         else:
+            # The current password is a guess like any sign-in: the same limiter counts it (per
+            # account and address), and a wrong one is a failed sign-in for the alerts.
+            username, limits, ip = current_user.user.username, login_limits(), client_ip()
+            try:
+                counter = limiter()
+                refusal = throttle.check(counter, limits, username, ip)
+            except throttle.Unavailable as exc:
+                return _limiter_down(username, exc)
+            if refusal is not None:
+                return _refused(username, refusal)
             try:
                 change_password(actor(), current_user.user, request.form.get("old_password") or "", new,
                                 keep_session=current_user.session_token)
             except DomainError as exc:
                 errors[exc.field or "new_password"] = PASSWORD_ERRORS[exc.code]() if exc.code in PASSWORD_ERRORS \
                     else _(exc.message)
+                if exc.code == "wrong_password":
+                    try:
+                        locked = throttle.record_failure(counter, limits, username, ip)
+                    except throttle.Unavailable:
+                        locked = []
+                    signin.sign_in_failed(_anon(username), username, locked, limits.lock_minutes)
             else:
                 flash(_("Password changed. Your other sessions were signed out."), "success")
                 return redirect(url_for("records.home"))
