@@ -91,6 +91,14 @@ def test_a_designer_builds_publishes_and_changes_a_form(login_as):
     assert r.status_code == 422
     chosen = re.search(r'<select name="map:kind:0".*?</select>', r.text, re.S).group(0)
     assert re.search(r'<option value=""\s+selected', chosen) and not re.search(r'value="on_site"\s+selected', chosen)
+    # the preview says what each record becomes under the choice made: emptied, then kept, then converted
+    sample = re.search(r'id="convert-kind".*?</tbody>', r.text, re.S).group(0)
+    assert "清空" in sample or "emptied" in sample
+    r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan), "preview_only": "1",
+                                                     "old:kind:0": '"phone"', "map:kind:0": "__keep__"})
+    assert r.status_code == 200 and Form.get(Form.key == key).current_version == 1  # nothing published
+    sample = re.search(r'id="convert-kind".*?</tbody>', r.text, re.S).group(0)
+    assert "清空" not in sample and re.search(r"电话</td>\s*<td[^>]*>电话", sample), sample
     r = manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan), "convert": "kind",
                                                      "old:kind:0": '"phone"', "map:kind:0": "on_site"})
     assert r.status_code == 302 and Form.get(Form.key == key).current_version == 2

@@ -361,6 +361,16 @@ def _stray_options(before, fd) -> list:
     return [v for v in (old or []) if _hashable(v) and v not in (fd.options or [])][:200]
 
 
+def _labelled(fd, value, locale: str, fallback=None):
+    """An option value (or list of them) as its label; a retired one by the label it had."""
+    def one(v):
+        label = fd.option_label(v, locale)
+        return fallback.option_label(v, locale) if fallback is not None and label == str(v) else label
+    if isinstance(value, list):
+        return "、".join(one(v) for v in value)
+    return one(value) if value not in (None, "") else value
+
+
 def _may_convert(actor: Actor, current: FormDef, name: str, rows) -> bool:
     """A conversion changes stored values: the designer must be able to change the field on
     every affected record (or manage access, as administrators do)."""
@@ -369,7 +379,7 @@ def _may_convert(actor: Actor, current: FormDef, name: str, rows) -> bool:
     return all(gate.record_rights(actor, current, owner).may_write(name, "update") for _id, _v, owner in rows)
 
 
-def preview(actor: Actor, form_key: str) -> dict:
+def preview(actor: Actor, form_key: str, mapping: dict | None = None) -> dict:
     """What publishing the draft would do: problems, changelog, and per field whose stored values
     would no longer fit, the records affected. Values are shown as the designer may see them
     today (the policy, masks and sensitivity in force; never the draft's), and only of records
@@ -388,16 +398,27 @@ def preview(actor: Actor, form_key: str) -> dict:
             seen_rows = [(rid, old, owner) for rid, old, owner in rows
                          if gate.record_rights(actor, current, owner).level(name) in ("read", "write")]
             samples = []
+            chosen = (mapping or {}).get(name) or {}
+
+            def outcome(old, fd=fd, chosen=chosen):
+                """What the choices made on the page do to a stored value (the automatic one where none was made)."""
+                if _hashable(old) and chosen.get(old) == KEEP:
+                    return old
+                return convert(old, fd, {k: v for k, v in chosen.items() if v != KEEP} or None)
             for rid, old, owner in seen_rows[:20]:
-                new = convert(old, fd)
+                new = outcome(old)
                 shown = gate.project(actor, current, {name: old}, owner).get(name, "")
                 shown_new = gate.project(actor, current, {name: new}, owner).get(name, "") if new is not None else ""
+                if fd.options is not None and current.fields[name].options is not None:  # options by their labels
+                    locale = actor.locale or "zh-CN"
+                    shown = _labelled(current.fields[name], shown, locale)
+                    shown_new = _labelled(fd, shown_new, locale, current.fields[name])
                 samples.append({"id": rid, "old": shown, "new": shown_new, "cleared": new is None})
             manager = has_perm(actor, Perm.ACCESS_MANAGE)
             before = current.fields.get(name)
             conversions[name] = {
                 "count": len(rows) if manager else len(seen_rows), "unseen": len(seen_rows) < len(rows),
-                "samples": samples, "cleared": sum(1 for _id, old, _o in seen_rows if convert(old, fd) is None),
+                "samples": samples, "cleared": sum(1 for _id, old, _o in seen_rows if outcome(old) is None),
                 "allowed": _may_convert(actor, current, name, rows), "required": name in doc.get("required", []),
                 "stray": [{"old": v, "label": before.option_label(v, actor.locale or "zh-CN") if before else str(v),
                            "auto": _option(v, fd)} for v in _stray_options(before, fd)]

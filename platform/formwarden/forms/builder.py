@@ -593,5 +593,6 @@ def record_checks_changed(before: dict, after: dict) -> bool:
     """Whether the checks of the record as a whole changed (top-level allOf, if/then, not,
     dependentRequired …): they may read any field, so they are judged like a field's checks."""
     def checks(doc: dict) -> dict:
-        return {k: v for k, v in doc.items() if not k.startswith("x-") and k not in ("properties", "$schema", "required")}
+        return {k: v for k, v in doc.items()
+                if not k.startswith("x-") and k not in ("properties", "$schema", "$id", "required")}
     return checks(before) != checks(after)

@@ -369,7 +369,9 @@ def preview(form_key):
 def publish(form_key):
     status = 200
     errors: list[dict] = []
-    if request.method == "POST":
+    if request.method == "POST" and request.form.get("preview_only"):
+        pass  # "update the preview": the choices made are shown applied, nothing is published
+    elif request.method == "POST":
         restricted_before = _restricted(form_key)
         try:
             version = designs.publish(actor(), form_key, request.form.get("rev", ""), note=request.form.get("note", ""),
@@ -396,7 +398,7 @@ def publish(form_key):
             flash(_("Version %(v)s is published. New fields stay hidden for everyone until an administrator who "
                     "manages access decides who sees them (People & access → access policies).", v=version), "success")
             return redirect(url_for("design.editor", form_key=form_key))
-    plan = designs.preview(actor(), form_key)
+    plan = designs.preview(actor(), form_key, mapping=_mapping(request.form) if request.method == "POST" else None)
     try:
         published = versions.current(form_key)[1].doc
     except NotFound:
