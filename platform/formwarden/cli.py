@@ -284,6 +284,16 @@ def user_group():
     """Accounts: create, (de)activate, grant and revoke roles (every change is audited)."""
 
 
+def _known_roles(roles) -> None:
+    """A typo must not make a new role: only roles that exist (or the built-in ones) are given."""
+    from formwarden.access.permissions import BUILTIN_ROLE_PERMISSIONS
+    from formwarden.models import Role
+
+    for name in roles:
+        if name not in BUILTIN_ROLE_PERMISSIONS and Role.get_or_none(Role.name == name) is None:
+            _fail(f"no role {name!r}: roles are created in the console (People & access → Roles)")
+
+
 @command(user_group, "create")
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, required=True)
@@ -295,6 +305,7 @@ def user_create(username, roles, teams, expires):
     from formwarden.auth.users import create_user
 
     _open()
+    _known_roles(roles)
     password = new_password()
     create_user(Actor.system("cli:user"), username, password, roles=roles, teams=teams,
                 expires_at=_parse_expiry(expires))
@@ -347,6 +358,7 @@ def user_grant(username, role):
     from formwarden.auth.users import change_role
 
     _open()
+    _known_roles([role])
     change_role(Actor.system("cli:user"), username, role, True)
     click.echo(f"{username} now has role {role}")
 

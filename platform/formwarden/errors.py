@@ -62,10 +62,11 @@ class BadRequest(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too much of something in too short a time (uploads, say); try again later."""
+    """Too much of something in too short a time (uploads, say); try again after `retry_after` seconds."""
 
     status = 429
     code = "rate_limited"
+    retry_after = 60
 
 
 class Unavailable(DomainError):

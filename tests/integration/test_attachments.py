@@ -188,7 +188,9 @@ def test_uploads_no_record_holds_have_a_quota_a_rate_an_event_and_a_prune(form_k
     monkeypatch.setattr(attachments, "RATE_FILES", 4)
     with pytest.raises(RateLimited) as exc:
         service.upload_file(sales, form_key, "scan", "e.pdf", PDF)
-    assert exc.value.code == "upload_rate"
+    assert exc.value.code == "upload_rate" and exc.value.retry_after == 600
+    service.read_file(sales, token)  # the uploader reading their own unsaved upload is a download event too
+    assert AuditEvent.select().where(AuditEvent.action == "attachment_download").count() == 1
     Attachment.update(created_at=utcnow() - dt.timedelta(days=2)).where(Attachment.record_id.is_null()).execute()
     assert prune_uploads() == 3
     assert Attachment.select().count() == 1  # the one a record holds stays

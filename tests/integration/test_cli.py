@@ -102,6 +102,9 @@ def test_user_commands(cli):
     bad = cli("user", "revoke", "temp01", "manager", ok=False)
     assert bad.returncode == 1 and "does not have role" in bad.stderr
     assert cli("user", "deactivate", "nobody", ok=False).returncode == 1
+    typo = cli("user", "grant", "temp01", "admni", ok=False)  # a typo makes no new role
+    assert typo.returncode == 1 and "no role 'admni'" in typo.stderr
+    assert cli("user", "create", "typo1", "--role", "finanse", ok=False).returncode == 1
     # break glass: a permission given back to a role from the command line, with a reason
     assert "role manager now holds backups" in cli("access", "grant", "manager", "backups", "--reason", "drill").stdout
     bad = cli("access", "grant", "manager", "all", "--reason", "x", ok=False)

@@ -134,14 +134,18 @@ def _check_quota(actor: Actor, size: int) -> None:
     mine = Attachment.select().where(Attachment.uploaded_by == actor.user_id)
     recent = mine.where(Attachment.created_at >= now - RATE_WINDOW).count()
     if recent >= RATE_FILES:
-        raise RateLimited(f"at most {RATE_FILES} files per {int(RATE_WINDOW.total_seconds() // 60)} minutes: "
-                          "try again later", field="file", code="upload_rate")
+        refused = RateLimited(f"at most {RATE_FILES} files per {int(RATE_WINDOW.total_seconds() // 60)} minutes: "
+                              "try again later", field="file", code="upload_rate")
+        refused.retry_after = int(RATE_WINDOW.total_seconds())
+        raise refused
     unbound = mine.where(Attachment.record_id.is_null(), Attachment.created_at >= now - PRUNE_AFTER)
     count = unbound.count()
     held = sum(row.size for row in unbound.select(Attachment.size))
     if count >= UNBOUND_QUOTA_FILES or held + size > UNBOUND_QUOTA_BYTES:
-        raise RateLimited("you have too many uploaded files that no record holds yet: save or discard the forms "
-                          "that use them, or wait a day", field="file", code="upload_quota")
+        refused = RateLimited("you have too many uploaded files that no record holds yet: save or discard the forms "
+                              "that use them, or wait a day", field="file", code="upload_quota")
+        refused.retry_after = 3600  # the hourly prune frees what no record took
+        raise refused
 
 
 def prune_unbound(older_than: dt.timedelta = PRUNE_AFTER) -> int:

@@ -442,6 +442,9 @@ def read_file(actor: Actor, token: str) -> tuple[attachments.FileInfo, bytes]:
     if info.record_id is None:
         if actor.user_id is None or info.uploaded_by != actor.user_id:
             raise NotFound("no such file", code="unknown_file")
+        with write_transaction():  # their own upload, not yet saved with a record: still a download
+            record_event(actor, "attachment_download", form_key=info.form_key,
+                         diff={"field": [None, info.field], "file": [None, info.name]})
         return info, attachments.content(info)
     view = get_record(actor, info.form_key, info.record_id)
     if view.data.get(info.field) != token:  # masked, hidden, or no longer the field's file
