@@ -91,6 +91,8 @@ def test_wrong_content_type_is_400(admin, ctype):
     ("page=1000001", 400, "out_of_range", "page"),  # past any list's end: an offset only costs the database
     ("page=0", 400, "out_of_range", "page"),
     (f"per_page={BIG}", 422, "out_of_range", "per_page"),
+    ("per_page=0", 422, "out_of_range", "per_page"),  # never quietly the default
+    ("sort=-", 422, "invalid_sort", "sort"),
     ("page=1.5", 400, "out_of_range", "page"),
     ("page=%D9%A1", 400, "out_of_range", "page"),  # an Arabic-Indic one: int() would take it
     ("page=1_0", 400, "out_of_range", "page"),

@@ -111,8 +111,9 @@ def respond(err: DomainError):
         resp.status_code = err.status
         if err.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="formwarden"'
-        if err.status == 429 and getattr(err, "retry_after", None):
-            resp.headers["Retry-After"] = str(err.retry_after)
+        retry_after = getattr(err, "retry_after", None)  # RateLimited says when
+        if err.status == 429 and retry_after:
+            resp.headers["Retry-After"] = str(retry_after)
         return resp
     kept = keep_typing(csrf_failed=err.code == "csrf_failed") \
         if (isinstance(err, Unauthorized) or err.code == "csrf_failed") and request.method == "POST" else None

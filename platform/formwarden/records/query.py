@@ -37,6 +37,8 @@ def parse_sort(value: str | None) -> tuple[str | None, str, bool]:
         return None, "updated_at", True
     desc = value.startswith("-")
     name = value[1:] if desc else value
+    if not name:
+        raise Invalid("sort names a field, optionally after '-' (descending)", field="sort", code="invalid_sort")
     if name in SORT_COLUMNS:
         return None, name, desc
     return name, "updated_at", desc
@@ -172,6 +174,6 @@ def from_args(args, default_per_page: int = 50) -> ListQuery:
     return ListQuery(
         filters=sorted(filters.items()), sort_field=sort_field, sort_column=column, descending=desc,
         ranges=[(name, low, high) for name, (low, high) in sorted(bounds.items())],
-        page=page_arg(args), per_page=int_arg(args, "per_page", default_per_page) or default_per_page,
+        page=page_arg(args), per_page=int_arg(args, "per_page", default_per_page) or 0,  # 0 is refused with the reason
         search=text_arg(args, "q", MAX_SEARCH), search_in=text_arg(args, "q_in", 64),
     )
