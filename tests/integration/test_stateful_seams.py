@@ -1,5 +1,5 @@
 """One stateful test across features: Hypothesis interleaves record creates and edits, access
-policy changes in the matrix, team and role changes, deactivation and handover, delete, restore
+policy changes in the matrix, publishes that convert stored option values, team and role changes, deactivation and handover, delete, restore
 from the recycle bin and purge, backups and the restore of an older archive, as several people.
 
 After every step it checks the platform against a small model of its own (not the gate's code):
@@ -92,6 +92,7 @@ class Model:
         self.records: dict[int, dict] = {}  # id → {"owner", "data", "deleted"}
         self.south_manager = True  # is manager a member of South sales (sales11's team)?
         self.active = {p: True for p in PEOPLE}
+        self.roles = {p: set(r) for p, r in ROLES.items()}
 
     def teams_of(self, person: str) -> set[str]:
         teams_ = {"sales01": {"East"}, "intern": {"East"}, "sales11": {"South"},
@@ -105,7 +106,7 @@ class Model:
     def levels(self, person: str, owner: str) -> dict[str, str] | None:
         """Each field's level for `person` on a record of `owner`; None when they may not see it."""
         best: dict[str, str] | None = None
-        for role in ROLES[person]:
+        for role in self.roles[person]:
             block = self.policy.get(role)
             if not block or "read" not in block["actions"] or not self.covers(block["scope"], person, owner):
                 continue
@@ -147,6 +148,8 @@ class Seams(RuleBasedStateMachine):
         for name in PEOPLE:
             if not User.get(User.username == name).is_active:
                 people.reactivate(admin, name, "stateful test: start")
+            if set(people.person(name).roles) != ROLES[name]:
+                people.update_person(admin, name, roles=sorted(ROLES[name]))
         versions.forget_forms()
 
     # --- steps ---------------------------------------------------------------------------------
@@ -261,6 +264,19 @@ class Seams(RuleBasedStateMachine):
         self._step("team", "team_update")
 
     @rule(who=st.sampled_from(("sales11", "intern")))
+    def toggle_support_role(self, who):
+        """Grant or revoke a second role (support reads every customer's name, mobile, company)."""
+        admin = actor_of("admin")
+        current = set(people.person(who).roles)
+        if "support" in self.model.roles[who]:
+            people.update_person(admin, who, roles=sorted(current - {"support"}))
+            self.model.roles[who].discard("support")
+        else:
+            people.update_person(admin, who, roles=sorted(current | {"support"}))
+            self.model.roles[who].add("support")
+        self._step("role", "user_update")
+
+    @rule(who=st.sampled_from(("sales11", "intern")))
     def toggle_active(self, who):
         admin = actor_of("admin")
         if self.model.active[who]:
@@ -310,7 +326,8 @@ class Seams(RuleBasedStateMachine):
         write_archive(path)
         self.archives.append((path, {"records": copy.deepcopy(self.model.records),
                                      "south_manager": self.model.south_manager,
-                                     "active": dict(self.model.active)}))
+                                     "active": dict(self.model.active),
+                                     "roles": copy.deepcopy(self.model.roles)}))
         self._step("backup")
 
     @precondition(lambda self: self.archives)
@@ -323,6 +340,7 @@ class Seams(RuleBasedStateMachine):
         # closings since the archive stay closed; what was open then and closed now stays closed
         self.model.south_manager = snap["south_manager"] and self.model.south_manager
         self.model.active = {p: snap["active"][p] and self.model.active[p] for p in PEOPLE}
+        self.model.roles = {p: snap["roles"][p] & self.model.roles[p] for p in PEOPLE}  # revoked since: stays revoked
         self.archives = [(p, s) for p, s in self.archives]
         self._step("restore", "backup_restore")
 
@@ -390,6 +408,7 @@ class Seams(RuleBasedStateMachine):
         for person in PEOPLE:
             assert account_usable(User.get(User.username == person)) == self.model.active[person], (person,
                                                                                                   self.last_step)
+            assert set(people.person(person).roles) == self.model.roles[person], (person, self.last_step)
         STEPS["checks"] += 1
 
     @invariant()
