@@ -89,6 +89,7 @@ class Model:
     def __init__(self):
         self.policy = _policy_doc()
         self.narrow = False  # is industry's option list narrowed (published as version N+1)?
+        self.retired: set[str] = set()  # industries kept as retired options by the last narrowing
         self.records: dict[int, dict] = {}  # id → {"owner", "data", "deleted"}
         self.south_manager = True  # is manager a member of South sales (sales11's team)?
         self.active = {p: True for p in PEOPLE}
@@ -187,12 +188,28 @@ class Seams(RuleBasedStateMachine):
     def _live(self):
         return sorted(i for i, r in self.model.records.items() if not r["deleted"])
 
+    def _stale(self, rid: int) -> bool:
+        """The record holds an industry the current version dropped (a restore of an older archive
+        brought it back): saving it moves it to the current version, which asks for a new choice."""
+        value = self.model.records[rid]["data"].get("industry")
+        return self.model.narrow and value is not None and value not in NARROW and value not in self.model.retired
+
+    def _refused_as_stale(self, who, rid: int, change: dict, version: int) -> bool:
+        if not self._stale(rid):
+            return False
+        with pytest.raises(Invalid) as refused:
+            service.update_record(who, "customer", rid, change, expected_version=version)
+        assert [d["field"] for d in refused.value.details] == ["industry"], refused.value.details
+        self._step("edit_refused_stale")
+        return True
+
     @precondition(lambda self: self._live())
     @rule(data=st.data(), notes=st.sampled_from(["改过的备注", "跟进中", "再次联系"]))
     def edit_as_admin(self, data, notes):
         rid = data.draw(st.sampled_from(self._live()), label="record")
         rec = service.get_record(actor_of("admin"), "customer", rid)
-        if rec.data.get("notes") == notes:
+        if rec.data.get("notes") == notes or self._refused_as_stale(actor_of("admin"), rid, {"notes": notes},
+                                                                    rec.version):
             return
         service.update_record(actor_of("admin"), "customer", rid, {"notes": notes}, expected_version=rec.version)
         self.model.records[rid]["data"]["notes"] = notes
@@ -208,6 +225,8 @@ class Seams(RuleBasedStateMachine):
             return
         rec = service.get_record(actor_of(owner), "customer", rid)
         new = rec.data.get("company", "") + "改"
+        if self._refused_as_stale(actor_of(owner), rid, {"company": new[:100]}, rec.version):
+            return
         service.update_record(actor_of(owner), "customer", rid, {"company": new[:100]}, expected_version=rec.version)
         self.model.records[rid]["data"]["company"] = new[:100]
         self._step("edit_as_owner", "update")
@@ -253,6 +272,7 @@ class Seams(RuleBasedStateMachine):
                     rec["data"]["industry"] = into
                 else:
                     rec["data"].pop("industry")
+        self.model.retired = set(stored) - set(wanted) if into == "__keep__" and not self.model.narrow else set()
         self.model.narrow = not self.model.narrow
         del held
         self._step("publish", "form_publish")
