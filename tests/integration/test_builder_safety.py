@@ -20,6 +20,18 @@ def _edit(who, key, change):
     return designs.edit(who, key, designs.draft(key)["rev"], change)
 
 
+def _refused_for_a_designer(designer, change) -> list:
+    """Apply `change(doc)` to the customer draft as `designer`; publishing it is refused. Returns the problems."""
+    def edit(doc):
+        change(doc)
+        return doc
+    _edit(designer, "customer", edit)
+    found = designs.problems(designs.draft("customer")["doc"], designer)
+    with pytest.raises(Invalid):
+        designs.publish(designer, "customer", designs.draft("customer")["rev"])
+    return found
+
+
 def test_a_designer_cannot_unmask_or_lower_sensitivity(restore_customer):
     manager = actor_of("manager")
     _edit(manager, "customer", lambda d: builder.update_field(d, "mobile", MultiDict(
@@ -44,15 +56,8 @@ def test_a_designer_cannot_unmask_or_lower_sensitivity(restore_customer):
 def test_effective_masks_and_the_owner_are_access_decisions(restore_customer, change, pointer):
     """Guarding x-mask alone let a plugin format's weaker default mask in; scopes follow the owner."""
     manager = actor_of("manager")
-
-    def edit(doc):
-        change(doc)
-        return doc
-    _edit(manager, "customer", edit)
-    found = designs.problems(designs.draft("customer")["doc"], manager)
+    found = _refused_for_a_designer(manager, change)
     assert (pointer, "access_decision") in {(p.pointer, p.code) for p in found}
-    with pytest.raises(Invalid):
-        designs.publish(manager, "customer", designs.draft("customer")["rev"])
     assert "access_decision" not in {p.code for p in designs.problems(designs.draft("customer")["doc"], actor_of("admin"))}
     designs.discard(manager, "customer")
 
@@ -208,13 +213,6 @@ def test_any_keyword_that_checks_values_is_no_oracle_either(restore_customer, ch
     service.create_record(actor_of("admin"), "customer", dict(VALID_CUSTOMER, owner="sales01",
                                                               id_number="11010519491231002X"))
     manager = actor_of("manager")
-
-    def edit(doc):
-        change(doc)
-        return doc
-    _edit(manager, "customer", edit)
-    found = designs.problems(designs.draft("customer")["doc"], manager)
+    found = _refused_for_a_designer(manager, change)
     assert "access_decision" in {p.code for p in found}
-    with pytest.raises(Invalid):
-        designs.publish(manager, "customer", designs.draft("customer")["rev"])
     designs.discard(manager, "customer")

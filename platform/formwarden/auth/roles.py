@@ -68,6 +68,17 @@ def check_may_manage(actor: Actor, user_id: int, *, self_ok: bool = False) -> No
     check_within(actor, role_permissions(names), "roles")
 
 
+def _refuse_beyond(actor: Actor, other: Actor, field: str, who: str) -> None:
+    """Forbidden (naming what) when `other` may read or do more with any form's records than
+    `actor`: scopes of actions and field levels, form by form."""
+    extra = [what for _form, formdef in versions.all_forms() for what in beyond(actor, other, formdef)]
+    if extra:
+        shown = ", ".join(extra[:8]) + (" …" if len(extra) > 8 else "")
+        raise Forbidden(f"{who} may read or do more with records than you: {shown}", field=field,
+                        code="beyond_own_data", details=[{"field": field, "code": "beyond_own_data",
+                                                          "message": what} for what in extra])
+
+
 def check_data_within(actor: Actor, roles, username: str = "") -> None:
     """No one hands out record rights beyond their own: roles given to an account (a new one, or
     added to one) may not read or do more with any form's records than `actor` may, or user
@@ -75,12 +86,7 @@ def check_data_within(actor: Actor, roles, username: str = "") -> None:
     if actor.is_system or not roles:
         return
     other = Actor(kind="user", user_id=None, name=username or "(new account)", roles=frozenset(roles))
-    extra = [what for _form, formdef in versions.all_forms() for what in beyond(actor, other, formdef)]
-    if extra:
-        shown = ", ".join(extra[:8]) + (" …" if len(extra) > 8 else "")
-        raise Forbidden(f"these roles may read or do more with records than you: {shown}", field="roles",
-                        code="beyond_own_data", details=[{"field": "roles", "code": "beyond_own_data",
-                                                          "message": what} for what in extra])
+    _refuse_beyond(actor, other, "roles", "these roles")
 
 
 def check_may_become(actor: Actor, user: User) -> None:
@@ -90,13 +96,7 @@ def check_may_become(actor: Actor, user: User) -> None:
     check_may_manage(actor, user.id)
     if actor.is_system:
         return  # the command line: whoever runs it holds the instance
-    other = actor_for(user)
-    extra = [what for _form, formdef in versions.all_forms() for what in beyond(actor, other, formdef)]
-    if extra:
-        shown = ", ".join(extra[:8]) + (" …" if len(extra) > 8 else "")
-        raise Forbidden(f"{user.username} may read or do more with records than you: {shown}", field="username",
-                        code="beyond_own_data", details=[{"field": "username", "code": "beyond_own_data",
-                                                          "message": what} for what in extra])
+    _refuse_beyond(actor, actor_for(user), "username", user.username)
 
 
 def role_titles(names, locale: str) -> list[str]:
