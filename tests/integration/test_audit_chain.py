@@ -267,11 +267,16 @@ def test_a_rewritten_old_event_under_a_fresh_checkpoint_is_found_by_the_rolling_
 
 
 def test_an_event_time_stored_as_a_number_is_a_finding_not_a_crash(clean_db):
-    if db.is_postgres():
-        pytest.skip("a PostgreSQL timestamp column holds only timestamps")
-    from formwarden.audit.verify import extend_checkpoint
+    from formwarden.audit.verify import event_rows, extend_checkpoint
+    from formwarden.crypto.keys import load_key
 
     _events(3)
+    rows = list(event_rows(100))  # as the reader hands them over, whatever the database
+    rows[1] = {**rows[1], "at": 2461382.5}
+    report = chain.verify_rows(iter(rows), load_key("audit"))
+    assert not report.ok and report.finding.seq == 2 and "canonical" in report.finding.problem
+    if db.is_postgres():
+        return  # a PostgreSQL timestamp column cannot hold a number: the rows above are the whole case
     _sql("UPDATE audit_event SET at = 2461382.5 WHERE seq = 2")  # a REAL julian day number
     f = finding()
     assert f.seq == 2 and "canonical" in f.problem
@@ -331,8 +336,13 @@ def test_marks_stay_where_a_cut_left_them_while_new_events_are_written(clean_db)
 def test_an_event_time_stored_as_a_number_is_shown_not_a_crash(login_as):
     """verify reported it, but the audit search, its CSV, the record history and the record page
     answered 500 (found by an outside attack)."""
+    import datetime as dt
+
+    from formwarden.models import AuditEvent as Event
+    read = Event.at.python_value(2461382.5)  # what every page and API reads a stored time through
+    assert read == dt.datetime(2026, 12, 8, 0, 0) and Event.at.python_value("2026-12-08T00:00:00Z") == read
     if db.is_postgres():
-        pytest.skip("a PostgreSQL timestamp column holds only timestamps")
+        return  # a PostgreSQL timestamp column cannot hold a number: the reads above are the whole case
     rec = service.create_record(actor_of("admin"), "customer", {**VALID_CUSTOMER, "owner": "sales01"})
     _sql("UPDATE audit_event SET at = 2461382.2946 WHERE record_id = ?", (rec.id,))
     admin = login_as("admin")
