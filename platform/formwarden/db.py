@@ -327,7 +327,7 @@ def py_datetime(value):
     if isinstance(value, str):
         parsed = peewee.format_date_time(value, peewee.DateTimeField.formats)
         if isinstance(parsed, dt.datetime):
-            return parsed
+            return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed  # naive UTC, always
         try:
             return dt.datetime.fromisoformat(value.replace("Z", "")).replace(tzinfo=None)
         except ValueError:
