@@ -53,19 +53,27 @@ document.addEventListener("DOMContentLoaded", function () {
   if (document.querySelector(".record-form .alert.error")) focusFirstError(document.querySelector(".record-form"));
 });
 
-// Form builder: drag a field onto another place (the server moves it; ↑/↓ buttons do the same
-// without a mouse). After the move the page reloads with the new order.
+// Form builder. Every action is an HTMX request that draws the builder again in place (no page
+// reload). Drag a field onto another place, or a kind of field from the palette into a section
+// (↑/↓ and the palette's buttons do the same without a mouse).
 (function () {
-  var dragged = null;
+  var dragged = null;  // a field's row, or a palette item
   document.addEventListener("dragstart", function (evt) {
-    var li = evt.target.closest && evt.target.closest(".design-fields li[data-field]");
-    if (!li) return;
-    dragged = li;
-    li.classList.add("dragging");
-    evt.dataTransfer.effectAllowed = "move";
-    evt.dataTransfer.setData("text/plain", li.dataset.field);
+    var item = evt.target.closest && (evt.target.closest(".design-fields li[data-field]") ||
+                                      evt.target.closest(".palette-item[data-kind]"));
+    if (!item) return;
+    dragged = item;
+    item.classList.add("dragging");
+    document.getElementById("builder").classList.add("is-dragging");
+    evt.dataTransfer.effectAllowed = item.dataset.kind ? "copy" : "move";
+    evt.dataTransfer.setData("text/plain", item.dataset.field || item.dataset.kind);
   });
-  document.addEventListener("dragend", function () { if (dragged) dragged.classList.remove("dragging"); dragged = null; });
+  document.addEventListener("dragend", function () {
+    if (dragged) dragged.classList.remove("dragging");
+    var builder = document.getElementById("builder");
+    if (builder) builder.classList.remove("is-dragging");
+    dragged = null;
+  });
   document.addEventListener("dragover", function (evt) {
     if (dragged && evt.target.closest && evt.target.closest(".design-fields")) evt.preventDefault();
   });
@@ -74,21 +82,80 @@ document.addEventListener("DOMContentLoaded", function () {
     if (!dragged || !list) return;
     evt.preventDefault();
     var over = evt.target.closest("li[data-field]");
-    var items = Array.prototype.filter.call(list.children, function (li) { return li !== dragged; });
+    var items = Array.prototype.filter.call(list.querySelectorAll("li[data-field]"), function (li) { return li !== dragged; });
     var index = items.length;
     if (over && over !== dragged) {
       // dropped on the lower half of a field: after it; on the upper half: before it
       var box = over.getBoundingClientRect();
       index = items.indexOf(over) + (evt.clientY > box.top + box.height / 2 ? 1 : 0);
     }
-    var body = new URLSearchParams({field: dragged.dataset.field, section: list.dataset.section, index: String(index),
-                                    rev: list.dataset.rev});
-    var token = document.querySelector("input[name=csrf_token]");
-    fetch(list.dataset.move, {method: "POST", body: body, credentials: "same-origin",
-                              headers: {"X-CSRFToken": token ? token.value : ""}})
-      .then(function () { window.location.reload(); });
+    var builder = document.getElementById("builder");
+    var values = {section: list.dataset.section, index: String(index), rev: builder.dataset.rev};
+    var url = list.dataset.move;
+    if (dragged.dataset.kind) { values.kind = dragged.dataset.kind; url = list.dataset.add; }
+    else values.field = dragged.dataset.field;
+    htmx.ajax("POST", url, {source: builder, values: values, target: "#builder", select: "#builder",
+                            swap: "outerHTML show:none"});
   });
 })();
+
+// Typing is never lost to a redraw. While a builder request is on its way, the person may go on
+// typing or ticking; when the builder is drawn again, every control changed meanwhile gets its new
+// value back (matched by id) and is saved in turn, and the focus stays where it was.
+(function () {
+  var sent = null;  // id -> value of each builder control when the request left
+  var changed = null;  // id -> value of those changed since
+  function controls() { return document.querySelectorAll("#builder input[id], #builder select[id], #builder textarea[id]"); }
+  function valueOf(el) { return (el.type === "checkbox" || el.type === "radio") ? el.checked : el.value; }
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    if (!evt.detail.elt.closest || !evt.detail.elt.closest("#builder")) return;
+    sent = {};
+    controls().forEach(function (el) { sent[el.id] = valueOf(el); });
+  });
+  document.addEventListener("htmx:beforeSwap", function () {
+    if (!sent) return;
+    changed = {};
+    controls().forEach(function (el) {
+      if (el.id in sent && sent[el.id] !== valueOf(el)) changed[el.id] = valueOf(el);
+    });
+    sent = null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!changed) return;
+    var kept = changed, first = null;
+    changed = null;
+    Object.keys(kept).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (!el || valueOf(el) === kept[id]) return;
+      if (el.type === "checkbox" || el.type === "radio") el.checked = kept[id]; else el.value = kept[id];
+      first = first || el;
+    });
+    if (first) first.dispatchEvent(new Event("change", {bubbles: true}));  // save what the redraw would have lost
+  });
+})();
+
+// The preview as on a desktop or on a phone (remembered).
+function showPreview(mode) {
+  var frame = document.querySelector(".preview-frame");
+  if (!frame) return;
+  frame.dataset.mode = mode;
+  document.querySelectorAll("[data-preview]").forEach(function (b) {
+    b.setAttribute("aria-pressed", String(b.dataset.preview === mode));
+  });
+}
+document.addEventListener("click", function (evt) {
+  var button = evt.target.closest && evt.target.closest("[data-preview]");
+  if (!button) return;
+  try { localStorage.setItem("fw-preview", button.dataset.preview); } catch (e) { /* private mode */ }
+  showPreview(button.dataset.preview);
+});
+function restorePreview() {
+  var mode = "desktop";
+  try { mode = localStorage.getItem("fw-preview") || "desktop"; } catch (e) { /* private mode */ }
+  showPreview(mode);
+}
+document.addEventListener("DOMContentLoaded", restorePreview);
+document.addEventListener("htmx:afterSettle", restorePreview);
 
 // The builder's preview is for trying the form: it is never submitted.
 document.addEventListener("submit", function (evt) {

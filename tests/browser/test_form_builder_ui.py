@@ -12,41 +12,54 @@ from tests.conftest import actor_of
 pytestmark = pytest.mark.browser
 
 
-def _add_field(page, kind_label, zh, en):
-    page.select_option("#kind", label=kind_label)
-    page.fill("#label_zh", zh)
-    page.fill("#label_en", en)
-    page.get_by_role("button", name="添加字段").click()
-    expect(page.locator(".flash.success, .alert.success").first).to_be_visible()
+def _add_field(page, kind_label, zh, en="", key=None):
+    """Click a kind in the palette, then name the field in its panel (saved as it changes)."""
+    page.locator(".palette").get_by_role("button", name=kind_label, exact=True).click()
+    expect(page.locator("#panel #f-label_zh")).to_have_value(kind_label)
+    page.fill("#f-label_zh", zh)
+    if en:
+        page.fill("#f-label_en", en)
+    page.keyboard.press("Tab")
+    expect(page.locator("#panel-head")).to_contain_text(zh)
+    if key:
+        expect(page.locator(f"#row-{key}")).to_be_visible()
+        expect(page.locator("#f-key")).to_have_value(key)
 
 
 def test_manager_builds_a_visit_report_and_a_salesperson_fills_it(page, second):
-    key = "visit_" + uuid.uuid4().hex[:6]
     page.login("manager")
     page.get_by_role("link", name="表单设计").click()
-    page.fill("#title_zh", "拜访报告")
-    page.fill("#title_en", "Visit report")
-    page.fill("#key", key)
+    page.fill("#title_zh", "拜访报告 " + uuid.uuid4().hex[:4])  # no English name, no key: both are made
     page.get_by_role("button", name="创建表单").click()
-    _add_field(page, "单行文本", "主题", "Subject")
-    page.check("#panel input[name=required]")
-    page.get_by_role("button", name="保存字段").click()
-    _add_field(page, "单选", "方式", "Kind")
-    page.fill("#f-options", "上门 | On site\n电话 | Phone")
-    page.get_by_role("button", name="保存字段").click()
-    _add_field(page, "多行文本", "路线", "Route")
-    _add_field(page, "身份证号", "陪同人证件", "Companion ID")
+    page.wait_for_url("**/design/bai_fang_bao_gao_*")
+    key = page.url.rstrip("/").rsplit("/", 1)[1]
+    assert key.startswith("bai_fang_bao_gao_"), key
+    page.wait_for_load_state()
+    _add_field(page, "单行文本", "主题", "Subject", key="subject")
+    page.check("#panel input[name=required]")  # saved on change, no button
+    expect(page.locator("#row-subject .req")).to_be_visible()
+    _add_field(page, "单选", "方式", key="fang_shi")  # its key: the name's pinyin
+    page.fill("#f-opt-0-zh", "上门")
+    page.fill("#f-opt-0-en", "On site")
+    page.locator("#f-opt-0-en").dispatch_event("change")
+    expect(page.locator("#f-opt-0-en")).to_have_value("On site")
+    page.fill("#f-opt-1-zh", "电话")
+    page.locator("#f-opt-1-zh").dispatch_event("change")
+    expect(page.locator("#f-opt-1-zh")).to_have_value("电话")
+    _add_field(page, "多行文本", "路线", "Route", key="route")
+    _add_field(page, "身份证号", "陪同人证件", "Companion ID", key="companion_id")
+    # a rule with pickers: the field, then its options as checkboxes, then the targets
     page.select_option("select[name=field_0]", label="方式")
-    page.select_option("select[name=op_0]", value="in")
-    page.fill("input[name=text_0]", "上门")
-    page.select_option("#show", label="路线")
+    page.locator("#rule-editor").get_by_label("上门").check()
+    page.locator("#rule-editor fieldset.checks").first.get_by_label("路线").check()
     page.get_by_role("button", name="添加规则").click()
     expect(page.locator("#rules")).to_contain_text("显示 路线")
     # the preview runs the rule on the server: choosing "on site" brings the route in
     expect(page.locator("#preview #f-route label")).to_have_count(0)
-    page.wait_for_load_state()  # htmx wires the page once it has loaded
-    page.select_option("#preview-form select[name=kind]", label="上门")
+    page.select_option("#preview-form select[name=fang_shi]", label="上门")
     expect(page.locator("#preview #f-route label")).to_contain_text("路线")
+    page.get_by_role("button", name="手机", exact=True).click()
+    expect(page.locator(".preview-frame")).to_have_attribute("data-mode", "phone")
     page.shot("builder")
     page.get_by_role("link", name="检查并发布…").click()
     expect(page.locator("main")).to_contain_text("陪同人证件")
@@ -56,14 +69,14 @@ def test_manager_builds_a_visit_report_and_a_salesperson_fills_it(page, second):
     policies.save(actor_of("admin"), key, {  # the administrator decides who sees the new form's fields
         "admin": {"scope": "all", "actions": ["create", "read", "update", "delete", "export"], "fields": {"*": "write"}},
         "sales": {"scope": "all", "actions": ["create", "read", "update"],
-                  "fields": {"subject": "write", "kind": "write", "route": "write", "companion_id": "write"}}},
+                  "fields": {"subject": "write", "fang_shi": "write", "route": "write", "companion_id": "write"}}},
         reason="visit reports for sales")
 
     second.login("sales01")
     second.goto(f"{page.base}/f/{key}/new")
     second.fill("#in-subject", "首次拜访")
     expect(second.locator("#f-route label")).to_have_count(0)
-    second.select_option("#in-kind", label="上门")
+    second.select_option("#in-fang_shi", label="上门")
     expect(second.locator("#f-route label")).to_be_visible()
     second.fill("#in-route", "东门进")
     second.fill("#in-companion_id", "110105194912310021")
@@ -78,6 +91,7 @@ def test_manager_builds_a_visit_report_and_a_salesperson_fills_it(page, second):
 
     # version 2 adds a field; the version-1 record still opens with its own fields
     page.goto(f"{page.base}/design/{key}")
+    page.wait_for_load_state()
     _add_field(page, "日期", "下次拜访", "Next visit")
     page.get_by_role("link", name="检查并发布…").click()
     page.get_by_role("button", name="发布第 2 版").click()

@@ -151,6 +151,8 @@ def _requests(p1: int, p2: int, victim: str = "nobody"):
         "design.remove_section": [("POST", "/design/customer/sections/more/remove", {"data": {"rev": "x"}})],
         "design.rename_section": [("POST", "/design/customer/sections/more", {"data": {"section_zh": "", "rev": "x"}})],
         "design.add_rule": [("POST", "/design/customer/rules", {"data": {"field_0": "status", "rev": "x"}})],
+        "design.replace_rule": [("POST", "/design/customer/rules/0", {"data": {"field_0": "status", "rev": "x"}})],
+        "design.rule_editor": [("POST", "/design/customer/rules/editor", {"data": {"field_0": "status", "op_0": "in"}})],
         "design.remove_rule": [("POST", "/design/customer/rules/0/remove", {"data": {"rev": "x"}})],
         "design.settings": [("POST", "/design/customer/settings", {"data": {"title_zh": "", "rev": "x"}})],
         "design.preview": [("POST", "/design/customer/preview", {"data": {"_field": "status", "status": "won"}})],

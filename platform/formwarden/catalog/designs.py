@@ -106,16 +106,62 @@ def edit(actor: Actor, form_key: str, rev: str, change) -> dict:
         return _store(actor, form_key, value)
 
 
-def create(actor: Actor, key: str, title_zh: str, title_en: str) -> dict:
+def _taken(key: str) -> bool:
+    form = Form.get_or_none(Form.key == key)
+    return (form is not None and bool(form.current_version)) or \
+        Setting.select().where(Setting.key == DRAFT + key).exists()
+
+
+def _exists(key: str) -> Invalid:
+    return Invalid(f"a form {key!r} already exists", field="key", code="exists",
+                   details=[{"field": "key", "code": "exists", "message": "A form with this key already exists."}])
+
+
+def create(actor: Actor, key: str, title_zh: str, title_en: str = "") -> dict:
+    """A new form's first draft. With no key given, one is made from its name (pinyin), made
+    unique with _2, _3 … (a key given that is taken is refused)."""
     require_designer(actor)
     doc = builder.new_form(key, title_zh, title_en)
     with write_transaction():
-        form = Form.get_or_none(Form.key == key)
-        if (form is not None and form.current_version) or \
-                Setting.select().where(Setting.key == DRAFT + key).exists():
-            raise Invalid(f"a form {key!r} already exists", field="key", code="exists",
-                          details=[{"field": "key", "code": "exists", "message": "A form with this key already exists."}])
-        return _store(actor, key, {"doc": doc, "base": 0})
+        base = doc["x-form"]["key"]
+        made, n = base, 2
+        while _taken(made):
+            if (key or "").strip():
+                raise _exists(made)
+            made, n = f"{base[:44]}_{n}", n + 1
+        doc["x-form"]["key"] = made
+        return _store(actor, made, {"doc": doc, "base": 0})
+
+
+def rename(actor: Actor, form_key: str, new_key: str, rev: str) -> str:
+    """A form never published takes another key (it is part of every address and of the API, so
+    it is fixed at the first publish). Returns the key."""
+    require_designer(actor)
+    new_key = (new_key or "").strip()
+    if not builder.KEY.fullmatch(new_key):
+        raise Invalid("a form key: lower-case letters, digits and _ (starting with a letter), up to 48", field="key",
+                      code="invalid")
+    with write_transaction():
+        value = draft(form_key, lock=True)
+        if rev != value["rev"]:
+            raise Conflict("someone changed this draft since you opened it: reload and try again", code="stale_draft")
+        if new_key == form_key:
+            return form_key
+        if value.get("base") or _published(form_key)[1] is not None:
+            raise Invalid("a published form keeps its key", field="key", code="key_frozen")
+        if _taken(new_key):
+            raise _exists(new_key)
+        value["doc"]["x-form"]["key"] = new_key
+        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+        _store(actor, new_key, value)
+        record_event(actor, "form_draft_rename", form_key=new_key, diff={"key": [form_key, new_key]})
+        return new_key
+
+
+def frozen_keys(form_key: str) -> set[str]:
+    """Field keys that can no longer change: those of the published version and of earlier ones."""
+    _form, doc = _published(form_key)
+    return set((doc or {}).get("properties", {})) | retired_keys(form_key)
 
 
 def discard(actor: Actor, form_key: str) -> None:

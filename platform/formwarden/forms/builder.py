@@ -1,9 +1,11 @@
 """The form builder's edits to a definition draft, as pure functions on the document.
 
 A business manager never writes JSON: each edit here takes what the builder's controls send
-(labels, a kind of field, limits, options, rules) and returns the changed document. Field keys
-are made from the English label and never change once a version holding them is published
-(renaming a label touches no stored data). Problems are raised as Invalid naming the control.
+(labels, a kind of field, limits, options, rules) and returns the changed document. Keys are
+made for the designer (from the English name when one is given, else from the Chinese name's
+pinyin); they follow the name and may be edited until a version holding them is published, then
+never change (renaming a label touches no stored data). Problems are raised as Invalid naming the
+control.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import copy
 import math
 import re
 import unicodedata
+
+from pypinyin import lazy_pinyin
 
 from formwarden.errors import Invalid
 from formwarden.forms.messages import N_
@@ -52,20 +56,33 @@ def _bad(field: str, template: str, code: str = "invalid", **params) -> Invalid:
                    details=[{"field": field, "code": code, "message": message, "template": template, "params": params}])
 
 
-def new_form(key: str, title_zh: str, title_en: str) -> dict:
-    key = (key or "").strip()
+def new_form(key: str, title_zh: str, title_en: str = "") -> dict:
+    """A new, empty form. The key is made from the title when none is given; the English title
+    is optional (the Chinese one stands in)."""
+    title_zh, title_en = (title_zh or "").strip(), (title_en or "").strip()
+    if not title_zh and not title_en:
+        raise _bad("title_zh", N_("a name is required"), "required")
+    title_zh, title_en = title_zh or title_en, title_en or title_zh
+    key = (key or "").strip() or key_for(title_zh, title_en, fallback="form")
     if not KEY.fullmatch(key):
         raise _bad("key", N_("a form key: lower-case letters, digits and _ (starting with a letter), up to 48"))
-    if not title_zh.strip() or not title_en.strip():
-        raise _bad("title_en" if title_zh.strip() else "title_zh", N_("a title in both languages is required"), "required")
     return {
         "$schema": SCHEMA, "type": "object", "additionalProperties": False, "required": [],
-        "x-form": {"key": key, "title": {"zh-CN": title_zh.strip(), "en": title_en.strip()}},
+        "x-form": {"key": key, "title": {"zh-CN": title_zh[:100], "en": title_en[:100]}},
         "properties": {},
         "x-layout": {"sections": []},
         "x-rules": [],
         "x-access": {"admin": {"scope": "all", "actions": ["read"], "fields": {}}},
     }
+
+
+def _names(zh: str, en: str, field: str, limit: int = 100) -> dict:
+    """{"zh-CN": …, "en": …} from what the designer typed: one name is enough (it stands in for
+    the other language)."""
+    zh, en = (zh or "").strip(), (en or "").strip()
+    if not zh and not en:
+        raise _bad(field, N_("a name is required"), "required")
+    return {"zh-CN": (zh or en)[:limit], "en": (en or zh)[:limit]}
 
 
 def kinds() -> list[str]:
@@ -104,10 +121,18 @@ def schema_for_kind(kind: str) -> dict:
     return {**copy.deepcopy(ft.schema), "format": ft.name}
 
 
-def slug(text: str) -> str:
+def slug(text: str, fallback: str = "field") -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    out = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")[:40]
-    return out if out and out[0].isalpha() else ("field_" + out if out else "field")
+    out = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")[:40].rstrip("_")
+    return out if out and out[0].isalpha() else (f"{fallback}_" + out if out else fallback)
+
+
+def key_for(label_zh: str, label_en: str = "", fallback: str = "field") -> str:
+    """The key a name makes: from the English name when given, else the pinyin of the Chinese
+    name (退款金额 → tui_kuan_jin_e), so nobody has to invent one."""
+    if (label_en or "").strip() and (label_en or "").strip() != (label_zh or "").strip():
+        return slug(label_en, fallback)
+    return slug(" ".join(lazy_pinyin((label_zh or label_en or "").strip())), fallback)
 
 
 def _unique_key(doc: dict, wanted: str, taken=frozenset()) -> str:
@@ -118,26 +143,92 @@ def _unique_key(doc: dict, wanted: str, taken=frozenset()) -> str:
     return key
 
 
-def add_field(doc: dict, kind: str, label_zh: str, label_en: str, section: str | None = None,
-              taken=frozenset()) -> tuple[dict, str]:
-    """A new field at the end of `section` (the last one; a first section is made if none).
-    `taken`: keys earlier versions used (their old values must not come back under a new field)."""
+def _made_from(key: str, base: str) -> bool:
+    """Whether `key` is the one `base` makes (itself, or made unique with _2, _3 …)."""
+    return key == base or re.fullmatch(re.escape(base[:44]) + r"_[0-9]+", key) is not None
+
+
+def rename_field(doc: dict, old: str, new: str) -> dict:
+    """A field's key changed everywhere the definition names it (only for a field no published
+    version holds: stored values are keyed by it)."""
+    doc = copy.deepcopy(doc)
+    _field(doc, old)
+    if new == old:
+        return doc
+    if not KEY.fullmatch(new):
+        raise _bad("key", N_("a key: lower-case letters, digits and _ (starting with a letter), up to 48"))
+    if new in doc["properties"]:
+        raise _bad("key", N_("another field already has the key %(key)s"), "exists", key=new)
+
+    def swap(name):
+        return new if name == old else name
+    doc["properties"] = {swap(k): v for k, v in doc["properties"].items()}
+    doc["required"] = [swap(n) for n in doc.get("required", [])]
+    for section in doc.get("x-layout", {}).get("sections", []):
+        section["fields"] = [swap(n) for n in section["fields"]]
+    for rule in doc.get("x-rules", []):
+        for c in conditions(rule["when"]):
+            c["field"] = swap(c["field"])
+        for k in ("show", "require"):
+            if k in rule:
+                rule[k] = [swap(n) for n in rule[k]]
+    for block in doc.get("x-access", {}).values():
+        if old in block.get("fields", {}):
+            block["fields"][new] = block["fields"].pop(old)
+    form = doc["x-form"]
+    for key in ("owner_field", "title_field", "followup_field"):
+        if form.get(key) == old:
+            form[key] = new
+    if "list_fields" in form:
+        form["list_fields"] = [swap(n) for n in form["list_fields"]]
+    return doc
+
+
+def settle_key(doc: dict, name: str, wanted: str = "", frozen=frozenset(), before: dict | None = None) -> tuple[dict, str]:
+    """After a field's settings changed: its key as the designer asked (`wanted`), or following
+    its new name when the key was the one its old name made. Keys in `frozen` (published, or used
+    by an earlier version) never change. Returns the document and the field's key."""
+    if name in frozen:
+        if wanted and wanted != name:
+            raise _bad("key", N_("the key of a published field cannot change (records store their values under it)"),
+                       "key_frozen")
+        return doc, name
+    spec = _field(doc, name)
+    if wanted:
+        key = wanted.strip()
+        if key in frozen and key != name:
+            raise _bad("key", N_("an earlier version used the key %(key)s: choose another"), "exists", key=key)
+        return rename_field(doc, name, key), key
+    old_labels = (before or spec).get("x-label", {})
+    if not _made_from(name, key_for(old_labels.get("zh-CN", ""), old_labels.get("en", ""))):
+        return doc, name  # a key the designer chose: it stays
+    label = spec.get("x-label", {})
+    wanted_key = key_for(label.get("zh-CN", ""), label.get("en", ""))
+    if _made_from(name, wanted_key):
+        return doc, name
+    key = _unique_key({"properties": {k: v for k, v in doc["properties"].items() if k != name}}, wanted_key, frozen)
+    return rename_field(doc, name, key), key
+
+
+def add_field(doc: dict, kind: str, label_zh: str, label_en: str = "", section: str | None = None,
+              taken=frozenset(), index: int | None = None) -> tuple[dict, str]:
+    """A new field in `section` (the last one; a first section is made if none), at `index` or
+    at its end. `taken`: keys earlier versions used (their old values must not come back under a
+    new field)."""
     doc = copy.deepcopy(doc)
     if len(doc["properties"]) >= MAX_FIELDS:
         raise _bad("kind", N_("a form holds at most %(n)s fields"), n=MAX_FIELDS)
-    if not label_zh.strip() or not label_en.strip():
-        raise _bad("label_en" if label_zh.strip() else "label_zh", N_("a label in both languages is required"), "required")
     spec = schema_for_kind(kind)
-    spec["x-label"] = {"zh-CN": label_zh.strip()[:100], "en": label_en.strip()[:100]}
+    spec["x-label"] = _names(label_zh, label_en, "label_zh")
     if kind in ("select", "multiselect"):
         _set_options(spec, [("option_1", "选项一", "Option 1"), ("option_2", "选项二", "Option 2")])
-    key = _unique_key(doc, slug(label_en), taken)
+    key = _unique_key(doc, key_for(spec["x-label"]["zh-CN"], (label_en or "").strip()), taken)
     doc["properties"][key] = spec
     sections = doc.setdefault("x-layout", {"sections": []})["sections"]
     if not sections:
         sections.append({"key": "main", "title": copy.deepcopy(doc["x-form"]["title"]), "fields": []})
     target = next((s for s in sections if s["key"] == section), sections[-1])
-    target["fields"].append(key)
+    target["fields"].insert(len(target["fields"]) if index is None else max(0, min(index, len(target["fields"]))), key)
     if kind == "text" and "title_field" not in doc["x-form"]:
         doc["x-form"]["title_field"] = key  # the first text field names a record until someone chooses
     return doc, key
@@ -214,16 +305,14 @@ def step_field(doc: dict, name: str, step: int) -> dict:
 
 def add_section(doc: dict, title_zh: str, title_en: str) -> dict:
     doc = copy.deepcopy(doc)
-    if not title_zh.strip() or not title_en.strip():
-        raise _bad("section_en" if title_zh.strip() else "section_zh", N_("a title in both languages is required"),
-                   "required")
+    title = _names(title_zh, title_en, "section_zh", 60)
     sections = doc.setdefault("x-layout", {"sections": []})["sections"]
     keys = {s["key"] for s in sections}
-    key, n = slug(title_en)[:30] or "section", 2
+    key, n = key_for(title["zh-CN"], (title_en or "").strip(), "section")[:30].rstrip("_"), 2
     base = key
     while key in keys:
         key, n = f"{base}_{n}", n + 1
-    sections.append({"key": key, "title": {"zh-CN": title_zh.strip()[:60], "en": title_en.strip()[:60]}, "fields": []})
+    sections.append({"key": key, "title": title, "fields": []})
     return doc
 
 
@@ -257,9 +346,7 @@ def rename_section(doc: dict, key: str, title_zh: str, title_en: str) -> dict:
     doc = copy.deepcopy(doc)
     for s in doc.get("x-layout", {}).get("sections", []):
         if s["key"] == key:
-            if not title_zh.strip() or not title_en.strip():
-                raise _bad("section_en", N_("a title in both languages is required"), "required")
-            s["title"] = {"zh-CN": title_zh.strip()[:60], "en": title_en.strip()[:60]}
+            s["title"] = _names(title_zh, title_en, "section_zh", 60)
             return doc
     raise _bad("section", N_("no section %(name)s"), "unknown_section", name=key)
 
@@ -319,6 +406,63 @@ def parse_options(text: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def option_rows(spec: dict) -> list[tuple[str, str, str]]:
+    """(stored value, 中文, English) of each option, in order."""
+    target = spec["items"] if spec.get("type") == "array" else spec
+    values = target.get("enum", [])
+    labels = spec.get("x-enum-labels") or {}
+    return list(zip(values, labels.get("zh-CN", values), labels.get("en", values)))
+
+
+def options_from_editor(form) -> list[tuple[str, str, str]] | None:
+    """The options of the list editor: rows (`opt_value`, `opt_zh`, `opt_en`, in order; a row
+    left empty is dropped), lines pasted into `opt_paste` (`中文` or `中文 | English`), and one
+    `option_op` (add, up:N, down:N, remove:N). The stored value of a new option is made from its
+    name and never shown; an existing option keeps its value whatever its names become. None when
+    the form holds no list editor."""
+    if "opt_zh" not in form and "opt_paste" not in form and "option_op" not in form:
+        return None
+    values, zhs, ens = form.getlist("opt_value"), form.getlist("opt_zh"), form.getlist("opt_en")
+    rows: list[list[str]] = []
+    for i, zh in enumerate(zhs):
+        en = ens[i] if i < len(ens) else ""
+        value = values[i] if i < len(values) else ""
+        if zh.strip() or en.strip():
+            rows.append([value.strip(), (zh.strip() or en.strip())[:60], (en.strip() or zh.strip())[:60]])
+    for line in (form.get("opt_paste") or "").splitlines():
+        parts = [p.strip() for p in line.replace("｜", "|").split("|")]
+        parts = [p for p in parts if p]
+        if parts:
+            rows.append(["", parts[0][:60], (parts[1] if len(parts) > 1 else parts[0])[:60]])
+    op, _sep, arg = (form.get("option_op") or "").partition(":")
+    i = int(arg) if arg.isdigit() else -1
+    if op == "add":
+        n = len(rows) + 1
+        rows.append(["", f"选项{n}", f"Option {n}"])
+    elif op == "remove" and 0 <= i < len(rows):
+        del rows[i]
+    elif op in ("up", "down") and 0 <= i < len(rows):
+        j = i - 1 if op == "up" else i + 1
+        if 0 <= j < len(rows):
+            rows[i], rows[j] = rows[j], rows[i]
+    used = {r[0] for r in rows if r[0]}
+    for row in rows:
+        if not row[0]:
+            base = key_for(row[1], row[2] if row[2] != row[1] else "", "option")
+            value, n = base, 2
+            while value in used:
+                value, n = f"{base[:54]}_{n}", n + 1
+            row[0] = value
+            used.add(value)
+    if not rows:
+        raise _bad("options", N_("a choice field needs at least one option"), "required")
+    if len(rows) > MAX_OPTIONS:
+        raise _bad("options", N_("at most %(n)s options"), n=MAX_OPTIONS)
+    if len({r[0] for r in rows}) != len(rows):
+        raise _bad("options", N_("two options have the same stored value"))
+    return [(r[0][:60], r[1], r[2]) for r in rows]
+
+
 def options_text(spec: dict) -> str:
     target = spec["items"] if spec.get("type") == "array" else spec
     labels = spec.get("x-enum-labels") or {}
@@ -331,9 +475,7 @@ def update_field(doc: dict, name: str, form) -> dict:
     """The field's settings from the builder's field panel (a MultiDict-like `form`)."""
     doc = copy.deepcopy(doc)
     spec = _field(doc, name)
-    label_zh, label_en = (form.get("label_zh") or "").strip(), (form.get("label_en") or "").strip()
-    if not label_zh or not label_en:
-        raise _bad("label_en" if label_zh else "label_zh", N_("a label in both languages is required"), "required")
+    label = _names(form.get("label_zh", ""), form.get("label_en", ""), "label_zh")
     kind = form.get("kind") or kind_of(spec)
     if kind != kind_of(spec):
         fresh = schema_for_kind(kind)
@@ -342,7 +484,7 @@ def update_field(doc: dict, name: str, form) -> dict:
         spec.update(fresh)
         if kind in ("select", "multiselect"):
             _set_options(spec, [("option_1", "选项一", "Option 1")])
-    spec["x-label"] = {"zh-CN": label_zh[:100], "en": label_en[:100]}
+    spec["x-label"] = label
     help_zh, help_en = (form.get("help_zh") or "").strip(), (form.get("help_en") or "").strip()
     if help_zh or help_en:
         spec["x-help"] = {"zh-CN": help_zh or help_en, "en": help_en or help_zh}
@@ -379,8 +521,12 @@ def update_field(doc: dict, name: str, form) -> dict:
             spec["pattern"] = pattern
         else:
             spec.pop("pattern", None)
-    if kind in ("select", "multiselect") and "options" in form:
-        _set_options(spec, parse_options(form.get("options") or ""))
+    if kind in ("select", "multiselect"):
+        edited = options_from_editor(form)
+        if edited is not None:
+            _set_options(spec, edited)
+        elif "options" in form:
+            _set_options(spec, parse_options(form.get("options") or ""))
     if kind == "select" and (form.get("default") or "").strip() and (form.get("default") or "").strip() \
             not in (spec.get("enum") or []):
         raise _bad("default", N_("the default must be one of the options (its value)"))
@@ -417,6 +563,13 @@ def update_field(doc: dict, name: str, form) -> dict:
     if form.get("required"):
         required.append(name)
     doc["required"] = required
+    section = (form.get("section") or "").strip()
+    sections = doc.get("x-layout", {}).get("sections", [])
+    if section and not any(s["key"] == section and name in s["fields"] for s in sections):
+        target = next((s for s in sections if s["key"] == section), None)
+        if target is None:
+            raise _bad("section", N_("no section %(name)s"), "unknown_section", name=section)
+        return move_field(doc, name, section, len(target["fields"]))
     return doc
 
 
@@ -496,6 +649,16 @@ def add_rule(doc: dict, conds: list[dict], combine: str, show: list[str], requir
     return doc
 
 
+def replace_rule(doc: dict, index: int, conds: list[dict], combine: str, show: list[str], require: list[str]) -> dict:
+    """An existing rule edited: the new one in its place."""
+    rules = doc.get("x-rules", [])
+    if not 0 <= index < len(rules):
+        raise _bad("rule", N_("no such rule"), "unknown_rule")
+    after = add_rule(remove_rule(doc, index), conds, combine, show, require)
+    after["x-rules"].insert(index, after["x-rules"].pop())
+    return after
+
+
 def remove_rule(doc: dict, index: int) -> dict:
     doc = copy.deepcopy(doc)
     rules = doc.get("x-rules", [])
@@ -509,10 +672,7 @@ def update_settings(doc: dict, form) -> dict:
     """Title, description, title / owner / follow-up field, list columns, place among the forms."""
     doc = copy.deepcopy(doc)
     x = doc["x-form"]
-    zh, en = (form.get("title_zh") or "").strip(), (form.get("title_en") or "").strip()
-    if not zh or not en:
-        raise _bad("title_en" if zh else "title_zh", N_("a title in both languages is required"), "required")
-    x["title"] = {"zh-CN": zh[:100], "en": en[:100]}
+    x["title"] = _names(form.get("title_zh", ""), form.get("title_en", ""), "title_zh")
     dzh, den = (form.get("description_zh") or "").strip(), (form.get("description_en") or "").strip()
     if dzh or den:
         x["description"] = {"zh-CN": (dzh or den)[:300], "en": (den or dzh)[:300]}

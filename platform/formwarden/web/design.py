@@ -23,7 +23,7 @@ from formwarden.http.errors import translate_details
 from formwarden.http.guard import requires
 from formwarden.http.i18n import current_locale
 from formwarden.http.jobs import submit_job
-from formwarden.http.rendering import render_block
+from formwarden.http.rendering import is_htmx, render_block
 from formwarden.web.access import CHECK_MESSAGES
 from formwarden.web.console import say
 
@@ -35,6 +35,7 @@ OP_LABELS = {"in": N_("is one of"), "not_in": N_("is not one of"), "equals": N_(
 
 
 def _kind_labels() -> dict[str, str]:
+    """Each kind of field by its name in the reader's language."""
     out = {"text": _("Text"), "textarea": _("Long text"), "integer": _("Whole number"), "number": _("Number"),
            "money": _("Amount"), "date": _("Date"), "select": _("Single choice"), "multiselect": _("Multiple choice"),
            "tags": _("Tags"), "yesno": _("Yes / no"), "member": _("Person (owner)"), "reference": _("Link to a record")}
@@ -43,6 +44,13 @@ def _kind_labels() -> dict[str, str]:
         if ft.name not in out:
             out[ft.name] = (ft.label or {}).get(locale) or ft.name
     return out
+
+
+def _default_names(kind: str) -> tuple[str, str]:
+    """A field added from the palette is first named after its kind, in the designer's language
+    (the other name stays empty until someone gives it: a name in one language stands for both)."""
+    label = _kind_labels().get(kind, kind)
+    return (label, "") if current_locale() == "zh-CN" else ("", label)
 
 
 def _words(exc: DomainError) -> str:
@@ -60,21 +68,27 @@ def _back(key: str, field: str | None = None, anchor: str = ""):
     return redirect(url_for("design.editor", form_key=key, field=field) + anchor)
 
 
-def _apply(key: str, change, field: str | None = None, anchor: str = "", done: str = "", opened=None):
-    """Run a builder edit on the draft and go back to the editor: with `done` said (and the field
-    `opened()` names, if given) when it took; its problem flashed when it did not."""
+def _apply(key: str, change, field: str | None = None, anchor: str = "", done: str = "", opened=None,
+           rev: str | None = None):
+    """Run a builder edit on the draft. The builder's own requests (HTMX) get the builder drawn
+    again at once; a page without its script is sent back to the editor. `done` is said (and the
+    field `opened()` names is opened, if given) when it took; its problem when it did not."""
+    status = 200
     try:
-        designs.edit(actor(), key, request.form.get("rev", ""), change)
+        designs.edit(actor(), key, request.form.get("rev", "") if rev is None else rev, change)
     except Conflict:
         flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."), "error")
+        status = 409
     except Invalid as exc:
         flash(_words(exc), "error")
-        return _back(key, field or request.form.get("field") or None)  # no anchor: the message shows at the top
+        field, anchor, status = field or request.form.get("field") or None, "", 422  # the message shows at the top
     else:
         if done:
             flash(done, "success")
         if opened is not None:
             field = opened()
+    if is_htmx():
+        return _editor_page(key, field, status)
     return _back(key, field, anchor)
 
 
@@ -94,11 +108,11 @@ def index():
 def new_form():
     f = request.form
     try:
-        designs.create(actor(), f.get("key", "").strip(), f.get("title_zh", ""), f.get("title_en", ""))
+        value = designs.create(actor(), f.get("key", "").strip(), f.get("title_zh", ""), f.get("title_en", ""))
     except Invalid as exc:
         flash(_words(exc) if exc.code != "exists" else _("A form with this key already exists."), "error")
         return redirect(url_for("design.index"))
-    return redirect(url_for("design.editor", form_key=f.get("key", "").strip()))
+    return redirect(url_for("design.editor", form_key=value["doc"]["x-form"]["key"]))
 
 
 def _preview_context(doc: dict, values: dict) -> dict:
@@ -111,26 +125,87 @@ def _preview_context(doc: dict, values: dict) -> dict:
 @bp.route("/<form_key>")
 @requires(Perm.FORMS_MANAGE)
 def editor(form_key):
+    return _editor_page(form_key, request.args.get("field"))
+
+
+def _editor_page(form_key: str, field: str | None, status: int = 200):
+    """The editor: the whole page, or for the builder's own requests only its `builder` block
+    (the page's address follows, so a reload shows the same)."""
+    ctx = _editor_context(form_key, field)
+    headers = {"Vary": "HX-Request"}
+    if is_htmx():
+        headers["HX-Push-Url"] = url_for("design.editor", form_key=form_key, field=ctx["field"])
+        return render_block("design/editor.html", "builder", **ctx), status, headers
+    return render_template("design/editor.html", **ctx), status, headers
+
+
+def _editor_context(form_key: str, field: str | None) -> dict:
     value = designs.draft(form_key)
     doc = value["doc"]
     problems = designs.problems(doc, actor()) if doc["properties"] else []  # a new form: first, add a field
     by_field: dict[str, list[str]] = {}
     for p in problems:
         by_field.setdefault(designs.field_of(p.pointer), []).append(problem_words(p, doc))
-    field = request.args.get("field")
     if field and field not in doc["properties"]:
         field = None
-    sound = not check_definition(designs.tidy(doc))
+    tidy = designs.tidy(doc)
+    sound = not check_definition(tidy)
     placed = [n for sec in doc.get("x-layout", {}).get("sections", []) for n in sec["fields"] if n in doc["properties"]]
     ordered = list(dict.fromkeys(placed + list(doc["properties"])))  # as people see them: section by section
-    ctx = _preview_context(designs.tidy(doc), {}) if sound else {}
-    return render_template(
-        "design/editor.html", key=form_key, value=value, doc=doc, problems=problems, by_field=by_field,
+    ctx = _preview_context(tidy, {}) if sound else {}
+    frozen = designs.frozen_keys(form_key) if value["base"] else set()
+    return dict(
+        key=form_key, value=value, doc=doc, problems=problems, by_field=by_field,
         field=field, spec=doc["properties"].get(field) if field else None, kinds=builder.kinds(),
-        kind_labels=_kind_labels(), kind_of=builder.kind_of, options_text=builder.options_text,
-        op_labels={k: _(v) for k, v in OP_LABELS.items()}, operators=OPERATORS, conditions=conditions,
-        rule_words=_rule_words, forms=[f.key for f, _d in versions.all_forms()], sound=sound,
-        published=versions_of(form_key), ordered=ordered, **ctx)
+        kind_labels=_kind_labels(), kind_of=builder.kind_of, option_rows=builder.option_rows,
+        op_labels={k: _(v) for k, v in OP_LABELS.items()}, operators=OPERATORS, ops_for=_ops_for,
+        rule_words=_rule_words, forms=_link_targets(form_key), sound=sound, frozen=frozen,
+        published=versions_of(form_key), ordered=ordered, rule=_rule_draft(doc), **ctx)
+
+
+def _link_targets(form_key: str) -> list[tuple[str, str]]:
+    """(key, name) of every published form a link field may point to, by name."""
+    locale = current_locale()
+    return [(f.key, d.title(locale)) for f, d in versions.all_forms()]
+
+
+def _ops_for(spec: dict) -> list[str]:
+    """The tests a rule may make of a field, by its kind."""
+    kind = builder.kind_of(spec)
+    if kind in ("select", "multiselect", "tags"):
+        return ["in", "not_in", "filled"]
+    if kind == "yesno":
+        return ["equals", "filled"]
+    if kind in ("integer", "number", "money", "date") or spec.get("type") in ("integer", "number"):
+        return ["equals", "not_equals", "gt", "gte", "lt", "lte", "filled"]
+    return ["equals", "not_equals", "filled"]
+
+
+def _as_typed(spec: dict, value) -> str:
+    """A value a rule holds as the designer types it (money in yuan, not the fen it is kept in)."""
+    ft = field_types.get(spec.get("format"))
+    if ft is not None and ft.as_text is not None and not isinstance(value, bool):
+        return ft.as_text(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _rule_draft(doc: dict) -> dict:
+    """The rule editor's state: a rule being edited (?rule=N) or a new one, with its conditions
+    as (field, test, values)."""
+    index = request.args.get("rule", type=int) if request.method == "GET" else None
+    rules = doc.get("x-rules", [])
+    if index is not None and 0 <= index < len(rules):
+        rule = rules[index]
+        conds = []
+        for c in conditions(rule["when"]):
+            op = next(o for o in OPERATORS if o in c)
+            arg = c[op]
+            values = arg if isinstance(arg, list) else [arg]
+            conds.append({"field": c["field"], "op": op, "values": values,
+                          "text": ", ".join(_as_typed(doc["properties"].get(c["field"]) or {}, v) for v in values)})
+        return {"index": index, "conds": conds, "combine": "any" if "any" in rule["when"] else "all",
+                "show": rule.get("show", []), "require": rule.get("require", [])}
+    return {"index": None, "conds": [], "combine": "all", "show": [], "require": []}
 
 
 ACCESS_DECISIONS = {
@@ -226,22 +301,44 @@ def _rule_words(doc: dict, rule: dict) -> str:
 @bp.route("/<form_key>/fields", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def add_field(form_key):
+    """A field from the palette (named after its kind until the designer names it) or from the
+    "add a field" box; at the end of a section, or where it was dropped."""
     f = request.form
     added: dict = {}
+    kind = f.get("kind", "text")
+    zh, en = f.get("label_zh", "").strip(), f.get("label_en", "").strip()
+    if not zh and not en and kind in builder.kinds():
+        zh, en = _default_names(kind)
+    try:
+        index = int(f["index"]) if f.get("index", "").strip() else None
+    except ValueError:
+        raise Invalid("the place must be a whole number", field="index", code="type") from None
 
     def change(doc):
-        doc, added["key"] = builder.add_field(doc, f.get("kind", "text"), f.get("label_zh", ""), f.get("label_en", ""),
-                                              f.get("section") or None, taken=designs.retired_keys(form_key))
+        doc, added["key"] = builder.add_field(doc, kind, zh, en, f.get("section") or None,
+                                              taken=designs.retired_keys(form_key), index=index)
         return doc
     return _apply(form_key, change, opened=lambda: added.get("key"),
-                  done=_("Field added. It starts hidden for every role until an administrator decides in the "
-                         "permission matrix."))
+                  done=_("Field added: name it here. It starts hidden for every role until an administrator decides "
+                         "in the permission matrix."))
 
 
 @bp.route("/<form_key>/fields/<name>", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def update_field(form_key, name):
-    return _apply(form_key, lambda doc: builder.update_field(doc, name, request.form), field=name)
+    """The field panel: saved on every change (and by its button). Its key follows its name, or
+    the key typed, until a version holding it is published."""
+    settled: dict = {}
+    frozen = designs.frozen_keys(form_key)
+
+    def change(doc):
+        before = doc["properties"].get(name)
+        after = builder.update_field(doc, name, request.form)
+        wanted = request.form.get("key", "").strip()
+        after, settled["key"] = builder.settle_key(after, name, wanted if wanted != name else "", frozen,
+                                                   before=before)
+        return after
+    return _apply(form_key, change, field=name, opened=lambda: settled.get("key", name))
 
 
 @bp.route("/<form_key>/fields/<name>/remove", methods=["POST"])
@@ -308,21 +405,47 @@ def remove_section(form_key, skey):
     return _apply(form_key, lambda doc: builder.remove_section(doc, skey), anchor="#fields")
 
 
+def _rule_from_form(doc: dict, f):
+    """(conditions, combine, show, require) from the rule editor's pickers."""
+    conds = []
+    for i in range(3):
+        field = f.get(f"field_{i}")
+        if not field:
+            continue
+        values = [v for v in f.getlist(f"value_{i}") if v] or [f.get(f"text_{i}", "")]
+        conds.append(builder.condition(doc, field, f.get(f"op_{i}", "in"), values))
+    return conds, f.get("combine", "all"), f.getlist("show"), f.getlist("require")
+
+
 @bp.route("/<form_key>/rules", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def add_rule(form_key):
-    f = request.form
+    return _apply(form_key, lambda doc: builder.add_rule(doc, *_rule_from_form(doc, request.form)), anchor="#rules",
+                  done=_("Rule added."))
 
-    def change(doc):
-        conds = []
-        for i in range(3):
-            field = f.get(f"field_{i}")
-            if not field:
-                continue
-            conds.append(builder.condition(doc, field, f.get(f"op_{i}", "in"),
-                                           f.getlist(f"value_{i}") or [f.get(f"text_{i}", "")]))
-        return builder.add_rule(doc, conds, f.get("combine", "all"), f.getlist("show"), f.getlist("require"))
-    return _apply(form_key, change, anchor="#rules")
+
+@bp.route("/<form_key>/rules/<int:index>", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def replace_rule(form_key, index):
+    return _apply(form_key, lambda doc: builder.replace_rule(doc, index, *_rule_from_form(doc, request.form)),
+                  anchor="#rules", done=_("Rule saved."))
+
+
+@bp.route("/<form_key>/rules/editor", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def rule_editor(form_key):
+    """The rule editor drawn again for the field just chosen (its tests and values); saves nothing."""
+    doc = designs.draft(form_key)["doc"]
+    f = request.form
+    conds = [{"field": f.get(f"field_{i}", ""), "op": f.get(f"op_{i}", ""), "values": f.getlist(f"value_{i}"),
+              "text": f.get(f"text_{i}", "")}
+             for i in range(3) if f.get(f"field_{i}") in doc["properties"]]
+    index = f.get("index", type=int)
+    rule = {"index": index if index is not None and 0 <= index < len(doc.get("x-rules", [])) else None,
+            "conds": conds, "combine": f.get("combine", "all"), "show": f.getlist("show"), "require": f.getlist("require")}
+    ctx = _editor_context(form_key, None)
+    ctx["rule"] = rule
+    return render_block("design/editor.html", "rule_editor", **ctx), 200, {"Vary": "HX-Request"}
 
 
 @bp.route("/<form_key>/rules/<int:index>/remove", methods=["POST"])
@@ -334,7 +457,23 @@ def remove_rule(form_key, index):
 @bp.route("/<form_key>/settings", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def settings(form_key):
-    return _apply(form_key, lambda doc: builder.update_settings(doc, request.form), anchor="#settings")
+    new_key = request.form.get("key", "").strip()
+    if new_key and new_key != form_key:
+        try:
+            form_key = designs.rename(actor(), form_key, new_key, request.form.get("rev", ""))
+        except Conflict:
+            flash(_("Someone changed this draft since you opened it. Look at it again, then repeat your change."),
+                  "error")
+            return _editor_page(form_key, None, 409) if is_htmx() else _back(form_key)
+        except Invalid as exc:
+            flash(_("A form with this key already exists.") if exc.code == "exists" else
+                  _("The key of a published form cannot change.") if exc.code == "key_frozen" else
+                  _("A form key: lower-case letters, digits and _ (starting with a letter), up to 48."), "error")
+            return _editor_page(form_key, None, 422) if is_htmx() else _back(form_key)
+        return _apply(form_key, lambda doc: builder.update_settings(doc, request.form), anchor="#settings",
+                      done=_("Settings saved."), rev=designs.draft(form_key)["rev"])
+    return _apply(form_key, lambda doc: builder.update_settings(doc, request.form), anchor="#settings",
+                  done=_("Settings saved."))
 
 
 @bp.route("/<form_key>/preview", methods=["POST"])
