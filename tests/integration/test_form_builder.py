@@ -195,3 +195,69 @@ def test_keep_the_old_value_retires_the_option_for_the_records_that_hold_it(logi
     assert manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(plan)}).status_code == 302
     forms_versions.forget_forms()
     assert service.create_record(admin, key, {"subject": "又可以选", "kind": "phone"}).data["kind"] == "phone"
+
+
+HX = {"HX-Request": "true", "HX-Target": "builder"}
+
+
+def test_each_builder_action_answers_with_the_builder_alone(login_as):
+    """The builder's own requests get the builder drawn again (no page, no redirect), its address
+    following; a page without its script still gets a redirect."""
+    manager = login_as("manager")
+    r = manager.post("/design/new", data={"csrf_token": manager.csrf, "title_zh": "售后工单"})  # no key, no English
+    key = r.headers["Location"].rsplit("/", 1)[1]
+    assert key.startswith("shou_hou_gong_dan")
+    again = manager.post("/design/new", data={"csrf_token": manager.csrf, "title_zh": "售后工单"})
+    assert again.headers["Location"].rsplit("/", 1)[1] != key  # made unique, never refused
+
+    page = manager.get(f"/design/{key}").text
+    r = manager.post(f"/design/{key}/fields", data={"csrf_token": manager.csrf, "rev": _rev(page), "kind": "cny"},
+                     headers=HX)
+    assert r.status_code == 200 and "<html" not in r.text and r.text.lstrip().startswith("<div id=\"builder\"")
+    assert r.headers["HX-Push-Url"].endswith(f"/design/{key}?field=jin_e_yuan")  # named after its kind (金额（元）)
+    assert 'id="f-label_zh" name="label_zh" value="金额（元）"' in r.text  # its panel is open, to name it
+    # the panel saves on change; the key follows the new name until the first publish
+    r = manager.post(f"/design/{key}/fields/jin_e_yuan", headers=HX, data={
+        "csrf_token": manager.csrf, "rev": _rev(r.text), "label_zh": "退款金额", "kind": "cny", "key": "jin_e_yuan"})
+    assert r.status_code == 200 and r.headers["HX-Push-Url"].endswith("?field=tui_kuan_jin_e")
+    # a stale draft: 409 with the builder and its message, nothing changed
+    stale = manager.post(f"/design/{key}/fields", data={"csrf_token": manager.csrf, "rev": "0" * 20, "kind": "text"},
+                         headers=HX)
+    assert stale.status_code == 409 and "有人修改了这份草稿" in stale.text
+    # a refused change: 422, the builder and the reason, in the designer's language
+    bad = manager.post(f"/design/{key}/fields/tui_kuan_jin_e", headers=HX, data={
+        "csrf_token": manager.csrf, "rev": _rev(r.text), "label_zh": "", "label_en": "", "kind": "cny"})
+    assert bad.status_code == 422 and "需要填写名称" in bad.text
+    # the rule editor is drawn again for the field chosen: money compares in yuan
+    r = manager.post(f"/design/{key}/rules/editor", headers={"HX-Request": "true"},
+                     data={"csrf_token": manager.csrf, "field_0": "tui_kuan_jin_e"})
+    assert r.status_code == 200 and r.text.lstrip().startswith('<form method="post" id="rule-editor"')
+    assert 'value="gt"' in r.text and "单位：元" in r.text and 'value="in"' not in r.text
+    # without the script: the same change answers with a redirect to the editor
+    page = manager.get(f"/design/{key}").text
+    r = manager.post(f"/design/{key}/fields", data={"csrf_token": manager.csrf, "rev": _rev(page), "kind": "date"})
+    assert r.status_code == 302 and "field=ri_qi" in r.headers["Location"]
+
+
+def test_form_and_field_keys_are_fixed_at_the_first_publish(login_as):
+    manager = login_as("manager")
+    key = "draft_" + uuid.uuid4().hex[:6]
+    _build(manager, key)
+    page = manager.get(f"/design/{key}").text
+    r = manager.post(f"/design/{key}/settings", data={"csrf_token": manager.csrf, "rev": _rev(page),
+                                                       "title_zh": "拜访报告", "key": key + "_v"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/design/{key}_v#settings")
+    key += "_v"
+    assert manager.get(f"/design/{key[:-2]}").status_code == 404
+    r = manager.get(f"/design/{key}/publish")
+    manager.post(f"/design/{key}/publish", data={"csrf_token": manager.csrf, "rev": _rev(r.text)})
+    assert Form.get(Form.key == key).current_version == 1
+    page = manager.get(f"/design/{key}?field=subject").text
+    assert 'id="f-key" value="subject" readonly' in page and 'name="key" value="' + key not in page
+    r = _post(manager, key, "/fields/subject", {"label_zh": "标题", "label_en": "Title", "kind": "text", "key": "title"})
+    assert r.status_code == 302 and "field=subject" in r.headers["Location"]
+    doc = manager.get(f"/design/{key}/export")  # the draft kept the published key (nothing to export: still v1)
+    assert doc.status_code == 200
+    from formwarden.catalog import designs
+    assert "subject" in designs.draft(key)["doc"]["properties"]
+    assert "title" not in designs.draft(key)["doc"]["properties"]

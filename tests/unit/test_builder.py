@@ -90,3 +90,78 @@ def test_an_empty_new_section_is_left_out_when_checked():
     doc, *_ = _form()
     doc = builder.add_section(doc, "空", "Empty")
     assert check_definition(doc) and check_definition(tidy(doc)) == []
+
+
+def test_keys_are_made_from_the_name_and_follow_it_until_published():
+    doc = builder.new_form("", "售后工单")  # no key, no English name
+    assert doc["x-form"]["key"] == "shou_hou_gong_dan"
+    assert doc["x-form"]["title"] == {"zh-CN": "售后工单", "en": "售后工单"}
+    doc, key = builder.add_field(doc, "number", "退款金额")
+    assert key == "tui_kuan_jin_e"
+    doc, english = builder.add_field(doc, "text", "产品", "Product")
+    assert english == "product"  # an English name, when given, makes the key
+    # renamed before publishing: the key follows the name, everywhere the definition names it
+    doc = builder.add_rule(doc, [builder.condition(doc, key, "gt", ["0"])], "all", [], [english])
+    doc["x-form"]["list_fields"] = [key]
+    before = doc["properties"][key]
+    renamed = builder.update_field(doc, key, MultiDict({"label_zh": "退货金额", "kind": "number"}))
+    renamed, new = builder.settle_key(renamed, key, before=before)
+    assert new == "tui_huo_jin_e" and key not in renamed["properties"]
+    assert renamed["x-rules"][0]["when"]["field"] == new and renamed["x-form"]["list_fields"] == [new]
+    assert check_definition(renamed) == []
+    # published (frozen): the key stays whatever the name becomes, and cannot be typed over
+    kept, same = builder.settle_key(renamed, new, before=renamed["properties"][new], frozen={new})
+    assert same == new
+    with pytest.raises(Invalid) as err:
+        builder.settle_key(renamed, new, "other", frozen={new})
+    assert err.value.code == "key_frozen"
+    # a key the designer typed stays when the name changes again
+    typed, chosen = builder.settle_key(renamed, new, "refund")
+    again = builder.update_field(typed, chosen, MultiDict({"label_zh": "金额", "kind": "number"}))
+    assert builder.settle_key(again, chosen, before=typed["properties"][chosen])[1] == "refund"
+    with pytest.raises(Invalid):
+        builder.settle_key(typed, chosen, "Not A Key")
+    with pytest.raises(Invalid):
+        builder.settle_key(typed, chosen, "product")  # taken by another field
+
+
+def test_the_option_list_editor_adds_moves_removes_and_takes_pasted_lines():
+    doc, kind, *_ = _form()
+
+    def edit(**form):
+        rows = builder.option_rows(doc["properties"][kind])
+        data = MultiDict([("label_zh", "拜访方式"), ("kind", "select")] +
+                         [("opt_value", v) for v, _zh, _en in rows] + [("opt_zh", zh) for _v, zh, _en in rows] +
+                         [("opt_en", en) for _v, _zh, en in rows] + list(form.items()))
+        return builder.option_rows(builder.update_field(doc, kind, data)["properties"][kind])
+
+    assert edit(option_op="add")[-1] == ("option_3", "选项3", "Option 3")
+    assert [v for v, *_ in edit(option_op="down:0")] == ["phone_call", "on_site"]
+    assert [v for v, *_ in edit(option_op="remove:1")] == ["on_site"]
+    pasted = edit(opt_paste="微信\n邮件 | Email\n\n")
+    assert pasted[2:] == [("wei_xin", "微信", "微信"), ("email", "邮件", "Email")]
+    # a renamed option keeps its stored value (records that hold it keep their choice)
+    rows = builder.option_rows(doc["properties"][kind])
+    data = MultiDict([("label_zh", "拜访方式"), ("kind", "select"), ("opt_value", rows[0][0]), ("opt_zh", "到店"),
+                      ("opt_en", ""), ("opt_value", rows[1][0]), ("opt_zh", rows[1][1]), ("opt_en", rows[1][2])])
+    assert builder.option_rows(builder.update_field(doc, kind, data)["properties"][kind])[0] == ("on_site", "到店", "到店")
+    with pytest.raises(Invalid):  # every row emptied
+        builder.update_field(doc, kind, MultiDict([("label_zh", "x"), ("kind", "select"), ("opt_zh", ""), ("opt_en", "")]))
+
+
+def test_a_rule_is_edited_in_place_and_a_field_moves_to_another_section():
+    doc, kind, km, note = _form()
+    doc = builder.add_rule(doc, [builder.condition(doc, kind, "in", ["on_site"])], "all", [km], [])
+    doc = builder.add_rule(doc, [builder.condition(doc, km, "gt", ["10"])], "all", [], [note])
+    doc = builder.replace_rule(doc, 0, [builder.condition(doc, kind, "in", ["phone_call"])], "all", [km], [km])
+    assert doc["x-rules"][0] == {"when": {"field": kind, "in": ["phone_call"]}, "show": [km], "require": [km]}
+    assert doc["x-rules"][1]["require"] == [note]
+    with pytest.raises(Invalid):
+        builder.replace_rule(doc, 5, [builder.condition(doc, kind, "in", ["on_site"])], "all", [km], [])
+    doc = builder.add_section(doc, "补充信息", "")
+    second = doc["x-layout"]["sections"][1]
+    assert second["key"] == "bu_chong_xin_xi" and second["title"]["en"] == "补充信息"
+    moved = builder.update_field(doc, note, MultiDict({"label_zh": "纪要", "section": second["key"]}))
+    assert moved["x-layout"]["sections"][1]["fields"] == [note]
+    doc, placed = builder.add_field(doc, "text", "地点", section=second["key"], index=0)
+    assert doc["x-layout"]["sections"][1]["fields"][0] == placed == "di_dian"
