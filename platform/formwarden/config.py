@@ -10,6 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def instance_zone() -> str:
+    """The instance's time zone (FORMWARDEN_TIME_ZONE): what "today" means for numbers and
+    schedules, and the zone of readers who chose none."""
+    return os.environ.get("FORMWARDEN_TIME_ZONE") or DEFAULT_ZONE
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,19 @@ def test_a_rule_is_edited_in_place_and_a_field_moves_to_another_section():
     assert moved["x-layout"]["sections"][1]["fields"] == [note]
     doc, placed = builder.add_field(doc, "text", "地点", section=second["key"], index=0)
     assert doc["x-layout"]["sections"][1]["fields"][0] == placed == "di_dian"
+
+
+def test_an_auto_number_is_configured_in_the_panel_and_never_required():
+    doc = builder.new_form("", "售后工单")
+    doc, key = builder.add_field(doc, "autonumber", "工单号")
+    assert builder.kind_of(doc["properties"][key]) == "autonumber"
+    doc = builder.update_field(doc, key, MultiDict({"label_zh": "工单号", "an_prefix": "SH-", "an_date": "YYMMDD",
+                                                    "an_digits": "6", "required": "1"}))
+    assert doc["properties"][key]["x-autonumber"] == {"prefix": "SH-", "date": "YYMMDD", "digits": 6}
+    assert key not in doc["required"] and check_definition(doc) == []
+    for bad in ({"an_prefix": "SH 1"}, {"an_date": "DD"}, {"an_digits": "12"}):
+        with pytest.raises(Invalid):
+            builder.update_field(doc, key, MultiDict({"label_zh": "工单号", **bad}))
+    # its settings are how numbers look, not a check of stored values
+    changed = builder.update_field(doc, key, MultiDict({"label_zh": "工单号", "an_prefix": "AS-"}))
+    assert not builder.stored_shape_changed(doc["properties"][key], changed["properties"][key])

@@ -205,9 +205,10 @@ def visible_fields(actor: Actor, formdef: FormDef, owner_id: int | None = None, 
 
 
 def writable_fields(actor: Actor, formdef: FormDef, action: str = "update", owner_id: int | None = None) -> list[str]:
-    """Fields `action` may write on a record of `owner_id` (None: the actor's own, the most)."""
+    """Fields `action` may write on a record of `owner_id` (None: the actor's own, the most). An
+    auto-number is nobody's to write: the system gives it."""
     r = rights(actor, formdef) if owner_id is None else record_rights(actor, formdef, owner_id)
-    return [n for n in formdef.fields if r.may_write(n, action)]
+    return [n for n, fd in formdef.fields.items() if r.may_write(n, action) and not fd.assigned]
 
 
 def check_write(actor: Actor, formdef: FormDef, fields, action: str, owner_id: int | None = None) -> None:

@@ -31,7 +31,7 @@ from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, table
 from formwarden.config import instance_path
 from formwarden.forms import versions
 from formwarden.models import Setting, utcnow
-from formwarden.records import search
+from formwarden.records import numbers, search
 
 log = logging.getLogger(__name__)
 TRAIL = ("audit_event", "audit_checkpoint", "alert", "alert_cursor")  # the trail and what points into it
@@ -84,6 +84,7 @@ def _swap(source: str, target: str, pg: bool, manifest: dict, actor: Actor, name
     keep_trail = head_seq == 0 or (at_head is not None and at_head[0] == head_hash)
     before = db.fetchone("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1") or (0, "")
     high_water = _id_high_water(pg)
+    numbered = numbers.counters()  # auto-numbers handed out since the archive are never handed out again
     access = _live_access()
     changed = _changed_records(source, target, pg) if keep_trail else []
     abandoned = 0 if keep_trail else _set_aside_live_events(before[0] + 1)
@@ -111,6 +112,7 @@ def _swap(source: str, target: str, pg: bool, manifest: dict, actor: Actor, name
                    f" FROM {source}audit_event_field")
         db.execute(f"INSERT INTO {target}audit_field_cursor (last_seq) SELECT last_seq FROM {source}audit_field_cursor")  # noqa: S608 - names from the models
     _restore_high_water(pg, high_water)
+    numbers.keep_ahead(numbered)
     closed = _keep_closed(access)
     versions.clear_cache()
     search.clear()  # derived from the records: made again from the restored ones

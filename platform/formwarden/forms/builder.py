@@ -43,9 +43,11 @@ BASIC_KINDS: dict[str, dict] = {
     "yesno": {"type": "boolean"},
     "member": {"type": "string", "x-widget": "member"},
     "reference": {"type": "integer", "x-ref": ""},
+    "autonumber": {"type": "string", "x-widget": "autonumber", "x-autonumber": {"prefix": "", "date": "YYYYMMDD", "digits": 4}},
 }
 _TYPE_KEYS = ("type", "format", "enum", "items", "x-widget", "x-ref", "x-unit", "x-enum-labels", "uniqueItems",
-              "maxItems", "minItems")
+              "maxItems", "minItems", "x-autonumber")
+AUTONUMBER_DATES = ("", "YYYYMMDD", "YYMMDD", "YYYYMM")
 
 
 def _bad(field: str, template: str, code: str = "invalid", **params) -> Invalid:
@@ -107,7 +109,7 @@ def kind_of(spec: dict) -> str:
         return "select"
     if fmt == "date":
         return "date"
-    if widget in ("textarea", "money", "member"):
+    if widget in ("textarea", "money", "member", "autonumber"):
         return widget
     return {"integer": "integer", "number": "number", "boolean": "yesno"}.get(t, "text")
 
@@ -558,9 +560,11 @@ def update_field(doc: dict, name: str, form) -> dict:
         spec["x-reason-required"] = True
     else:
         spec.pop("x-reason-required", None)
+    if kind == "autonumber":
+        spec["x-autonumber"] = _autonumber(form, spec["x-autonumber"])
     doc["properties"][name] = spec
     required = [n for n in doc.get("required", []) if n != name]
-    if form.get("required"):
+    if form.get("required") and kind != "autonumber":  # the system fills it: never asked of anyone
         required.append(name)
     doc["required"] = required
     section = (form.get("section") or "").strip()
@@ -571,6 +575,20 @@ def update_field(doc: dict, name: str, form) -> dict:
             raise _bad("section", N_("no section %(name)s"), "unknown_section", name=section)
         return move_field(doc, name, section, len(target["fields"]))
     return doc
+
+
+def _autonumber(form, current: dict) -> dict:
+    """An auto-number's prefix (letters, digits, -), date part and digits of its sequence."""
+    prefix = (form.get("an_prefix", current.get("prefix", "")) or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9-]{0,10}", prefix):
+        raise _bad("an_prefix", N_("a prefix of up to 10 letters, digits or -"))
+    date = form.get("an_date", current.get("date", ""))
+    if date not in AUTONUMBER_DATES:
+        raise _bad("an_date", N_("unknown date part"))
+    digits = _number(form, "an_digits", integer=True) if (form.get("an_digits") or "").strip() else current.get("digits", 4)
+    if not isinstance(digits, int) or not 3 <= digits <= 8:
+        raise _bad("an_digits", N_("from 3 to 8 digits"))
+    return {"prefix": prefix, "date": date, "digits": digits}
 
 
 def _parse_value(text: str, spec: dict):
@@ -737,8 +755,8 @@ def changelog(before: dict | None, after: dict) -> dict:
 
 # What does not decide whether a value is valid: labels, help, how it is shown and who sees it.
 PRESENTATION = frozenset({"x-label", "x-help", "x-widget", "x-enum-labels", "x-mask", "x-sensitivity", "x-index",
-                          "x-reason-required", "x-unit", "x-retired", "title", "description", "examples", "default",
-                          "$comment"})
+                          "x-reason-required", "x-unit", "x-retired", "x-autonumber", "title", "description", "examples",
+                          "default", "readOnly", "$comment"})
 
 
 def stored_shape_changed(before: dict, after: dict) -> bool:

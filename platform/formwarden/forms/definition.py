@@ -233,6 +233,11 @@ class FieldDef:
         return field_types.get(self.format or (self.schema.get("items") or {}).get("format"))
 
     @property
+    def assigned(self) -> bool:
+        """Whether the system assigns the value (an auto-number): nobody types or changes it."""
+        return "x-autonumber" in self.schema
+
+    @property
     def widget(self) -> str:
         if "x-widget" in self.schema:
             return self.schema["x-widget"]

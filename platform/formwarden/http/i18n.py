@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import g, request
 from flask_babel import Babel
 
+from formwarden.config import DEFAULT_ZONE, instance_zone
+
 LOCALES = {"zh-CN": "zh_CN", "en": "en"}
-DEFAULT_ZONE = "Asia/Shanghai"
 COOKIE = "fw_locale"
 babel = Babel()
 
@@ -25,10 +25,6 @@ def current_locale() -> str:
         return cookie
     best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
     return "en" if best == "en" else "zh-CN"
-
-
-def instance_zone() -> str:
-    return os.environ.get("FORMWARDEN_TIME_ZONE") or DEFAULT_ZONE
 
 
 def current_zone() -> ZoneInfo:

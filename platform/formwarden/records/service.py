@@ -23,7 +23,7 @@ from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import check as validate_data
 from formwarden.forms.validation import hidden_by_rules, normalise_values, refuse_nul, retired_values, visible_fields
 from formwarden.models import Form, Record, User, utcnow
-from formwarden.records import attachments, search
+from formwarden.records import attachments, numbers, search
 from formwarden.records.indexes import form_is
 from formwarden.records.query import ListQuery, apply_filters, apply_ranges, apply_sort, range_bound
 from formwarden.records.sealing import seal_data, seal_diff, unseal_data
@@ -235,6 +235,7 @@ def prepare_create(actor: Actor, formdef: FormDef, data: dict) -> NewRecord:
     """Every check a create makes, without writing (imports check all rows before writing any)."""
     refuse_nul(data)
     data = _clean(normalise_values(formdef, data))
+    numbers.refuse_assigned(formdef, data)
     gate.check_write(actor, formdef, list(data), "create")
     owner_id, owner_name = _resolve_owner(formdef, data, actor, None)
     gate.check_owner(actor, formdef, owner_id, "create")
@@ -257,8 +258,9 @@ def insert_record(actor: Actor, form: Form, formdef: FormDef, new: NewRecord, re
     data, owner_id = new.data, new.owner_id
     now = utcnow()
     stamp = db.db_datetime(now)
-    stored = seal_data(formdef, data)
     with write_transaction():
+        data = numbers.assign(form.id, formdef, data)  # in the record's own transaction: never twice
+        stored = seal_data(formdef, data)
         rid = db.fetchone(_INSERT, (form.id, form.current_version, owner_id, _json(stored), stamp, actor.user_id,
                                     stamp, actor.user_id))[0]
         search.index_record(formdef, rid, stored)
@@ -291,6 +293,7 @@ def apply_changes(actor: Actor, form: Form, formdef: FormDef, rec: Record, chang
     changes = normalise_values(formdef, changes)
     own = version_formdef(form, formdef, rec.form_version)
     old = unseal_data(own, rec.data)
+    numbers.refuse_assigned(formdef, {k: v for k, v in changes.items() if v != old.get(k)})  # the same number: no change
     new = _clean({**old, **changes})
     writable = gate.writable_fields(actor, formdef, "update", rec.owner_id)
     readable = gate.readable_fields(actor, formdef, rec.owner_id)

@@ -38,7 +38,8 @@ def _kind_labels() -> dict[str, str]:
     """Each kind of field by its name in the reader's language."""
     out = {"text": _("Text"), "textarea": _("Long text"), "integer": _("Whole number"), "number": _("Number"),
            "money": _("Amount"), "date": _("Date"), "select": _("Single choice"), "multiselect": _("Multiple choice"),
-           "tags": _("Tags"), "yesno": _("Yes / no"), "member": _("Person (owner)"), "reference": _("Link to a record")}
+           "tags": _("Tags"), "yesno": _("Yes / no"), "member": _("Person (owner)"), "reference": _("Link to a record"),
+           "autonumber": _("Auto-number")}
     locale = current_locale()
     for ft in field_types.all():
         if ft.name not in out:
