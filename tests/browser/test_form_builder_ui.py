@@ -58,6 +58,9 @@ def test_manager_builds_a_visit_report_and_a_salesperson_fills_it(page, second):
     expect(page.locator("#preview #f-route label")).to_have_count(0)
     page.select_option("#preview-form select[name=fang_shi]", label="上门")
     expect(page.locator("#preview #f-route label")).to_contain_text("路线")
+    page.get_by_role("button", name="试保存").click()  # every problem at once, nothing stored
+    expect(page.locator("#preview .alert.error")).to_contain_text("没有保存任何内容")
+    expect(page.locator("#preview #err-subject")).not_to_have_text("")
     page.get_by_role("button", name="手机", exact=True).click()
     expect(page.locator(".preview-frame")).to_have_attribute("data-mode", "phone")
     page.shot("builder")

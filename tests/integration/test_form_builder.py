@@ -261,3 +261,29 @@ def test_form_and_field_keys_are_fixed_at_the_first_publish(login_as):
     from formwarden.catalog import designs
     assert "subject" in designs.draft(key)["doc"]["properties"]
     assert "title" not in designs.draft(key)["doc"]["properties"]
+
+
+def test_the_designer_tries_the_form_as_each_role_and_nothing_is_stored(login_as):
+    """The preview fills like the real form, as someone who may fill every field or as a role
+    would meet it under the policy in force; "try saving" reports every problem, stores nothing."""
+    from formwarden.models import Record
+
+    manager = login_as("manager")
+    before = Record.select().count()
+    r = manager.post("/design/customer/preview/try", headers={"HX-Request": "true"},
+                     data={"csrf_token": manager.csrf, "_try": "1", "name": "", "mobile": "123"})
+    assert r.status_code == 200 and r.text.lstrip().startswith('<section class="card preview" id="preview"')
+    assert "保存会被拒绝" in r.text and 'aria-invalid="true"' in r.text and Record.select().count() == before
+    # as the intern: the resident id is not there, the mobile number is masked, nothing typed in it counts
+    r = manager.post("/design/customer/preview/try", headers={"HX-Request": "true"},
+                     data={"csrf_token": manager.csrf, "as_role": "intern"})
+    assert 'value="intern" selected' in r.text
+    assert 'id="in-id_number"' not in r.text and 'name="mobile"' not in r.text
+    ok = manager.post("/design/customer/preview/try", headers={"HX-Request": "true"}, data={
+        "csrf_token": manager.csrf, "_try": "1", "name": "王伟", "mobile": "13800138000", "status": "lead",
+        "region": "east"})
+    assert "这条记录可以保存" in ok.text, re.findall(r'id="err-[a-z_]+" role="alert">[^<]+', ok.text) and Record.select().count() == before
+    # an unknown role is someone who may fill every field, never an error
+    r = manager.post("/design/customer/preview/try", headers={"HX-Request": "true"},
+                     data={"csrf_token": manager.csrf, "as_role": "nobody"})
+    assert r.status_code == 200 and 'name="id_number"' in r.text

@@ -17,6 +17,7 @@ from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm
+from formwarden.access.policy import rights_for
 from formwarden.arguments import json_too_deep
 from formwarden.audit import record_event
 from formwarden.catalog import policies, publishing
@@ -258,6 +259,18 @@ def with_policy(doc: dict, form: Form) -> dict:
     return {**doc, "x-access": {role: {**block, "fields": {n: lvl for n, lvl in block["fields"].items()
                                                           if n == "*" or n in props}}
                                 for role, block in access.items()}}
+
+
+def as_role(form_key: str, doc: dict, role: str) -> tuple[dict[str, str], bool]:
+    """How people holding `role` would meet the draft under the policy in force: each field's
+    level on a record they create ("write" where they may fill it; fields the matrix has not
+    decided yet are hidden), and whether they may create records at all. Levels only, no data."""
+    form = Form.get_or_none(Form.key == form_key)
+    shown = with_policy(doc, form) if form is not None and form.current_version else doc
+    formdef = FormDef(shown)
+    rights = rights_for(formdef, frozenset({role}))
+    levels = {n: "write" if rights.may_write(n, "create") else rights.level(n) for n in formdef.fields}
+    return levels, rights.can("create")
 
 
 def _access_decisions(before: FormDef, after: FormDef) -> list[Problem]:

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from formwarden.access.permissions import Perm
+from formwarden.auth import roles as role_service
 from formwarden.catalog import designs
 from formwarden.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from formwarden.forms import builder, versions
@@ -25,7 +26,7 @@ from formwarden.http.i18n import current_locale
 from formwarden.http.jobs import submit_job
 from formwarden.http.rendering import is_htmx, render_block
 from formwarden.web.access import CHECK_MESSAGES
-from formwarden.web.console import say
+from formwarden.web.console import role_title, say
 
 bp = Blueprint("design", __name__, url_prefix="/design")
 
@@ -116,11 +117,20 @@ def new_form():
     return redirect(url_for("design.editor", form_key=value["doc"]["x-form"]["key"]))
 
 
-def _preview_context(doc: dict, values: dict) -> dict:
+def _preview_context(form_key: str, doc: dict, values: dict, role: str = "", errors: dict | None = None,
+                     said: str = "") -> dict:
+    """The preview: as someone who may fill every field, or as people of `role` would meet the
+    form under the policy in force (hidden, masked, read-only and writable fields)."""
     formdef = FormDef(doc)
-    levels = {n: "write" for n in formdef.fields}
+    levels, may_create = {n: "write" for n in formdef.fields}, True
+    roles = {r.name: role_title(r, current_locale()) for r in role_service.list_roles() if not r.retired_at}
+    if role in roles:
+        levels, may_create = designs.as_role(form_key, doc, role)
+    else:
+        role = ""
     return dict(pformdef=formdef, pvalues=values, plevels=levels, pshown=visible_fields(formdef, values),
-                prequired=required_fields(formdef, values), ptriggers=formdef.rule_triggers)
+                prequired=required_fields(formdef, values), ptriggers=formdef.rule_triggers, proles=roles,
+                prole=role, pmay_create=may_create, perrors=errors or {}, psaid=said)
 
 
 @bp.route("/<form_key>")
@@ -153,7 +163,7 @@ def _editor_context(form_key: str, field: str | None) -> dict:
     sound = not check_definition(tidy)
     placed = [n for sec in doc.get("x-layout", {}).get("sections", []) for n in sec["fields"] if n in doc["properties"]]
     ordered = list(dict.fromkeys(placed + list(doc["properties"])))  # as people see them: section by section
-    ctx = _preview_context(tidy, {}) if sound else {}
+    ctx = _preview_context(form_key, tidy, {}) if sound else {}
     frozen = designs.frozen_keys(form_key) if value["base"] else set()
     return dict(
         key=form_key, value=value, doc=doc, problems=problems, by_field=by_field,
@@ -477,24 +487,36 @@ def settings(form_key):
                   done=_("Settings saved."))
 
 
+def _preview_input(form_key: str):
+    """(definition, values typed, problems, context) of a preview request; None when the draft
+    cannot be drawn (it has problems to fix first)."""
+    doc = designs.tidy(designs.draft(form_key)["doc"])
+    if check_definition(doc):
+        return None
+    formdef = FormDef(doc)
+    role = request.form.get("as_role", "")
+    ctx = _preview_context(form_key, doc, {}, role)
+    writable = [n for n, level in ctx["plevels"].items() if level == "write"]
+    values, coerce_errors = coerce_form_input(formdef, request.form, writable)
+    values = {k: v for k, v in values.items() if v not in (None, [])}
+    problems = coerce_errors + validate(formdef, values)
+    return formdef, values, problems, _preview_context(form_key, doc, values, ctx["prole"])
+
+
 @bp.route("/<form_key>/preview", methods=["POST"])
 @requires(Perm.FORMS_MANAGE)
 def preview(form_key):
     """HTMX: a field of the preview changed. The same answer as a real form's field check (the
     field's problem, and the fields its rules show or require drawn again), from the draft."""
-    doc = designs.tidy(designs.draft(form_key)["doc"])
-    if check_definition(doc):
+    found = _preview_input(form_key)
+    if found is None:
         return "", 204
-    formdef = FormDef(doc)
+    formdef, values, problems, ctx = found
     name = request.form.get("_field", "")
     if name not in formdef.fields:
         raise Invalid("unknown field", field="_field", code="unknown_field")
-    values, coerce_errors = coerce_form_input(formdef, request.form, list(formdef.fields))
-    values = {k: v for k, v in values.items() if v not in (None, [])}
-    problems = coerce_errors + validate(formdef, values)
     own = next((e for e in problems if e.field == name), None)
     warning = warnings(formdef, values, [name]).get(name) if own is None else None
-    ctx = _preview_context(doc, values)
     return render_block(
         "records/form.html", "field_check", formdef=formdef, values=values, levels=ctx["plevels"],
         required=ctx["prequired"], shown=ctx["pshown"], rule_triggers=ctx["ptriggers"], members=[],
@@ -502,6 +524,30 @@ def preview(form_key):
         field_error=translate_details([own.as_dict()])[0]["message"] if own else "",
         field_warning=(warning.get(current_locale()) or warning.get("en", "")) if warning else "",
         affected=[f for f in formdef.fields if f in formdef.ruled_by(name)]), 200, {"Vary": "HX-Request"}
+
+
+@bp.route("/<form_key>/preview/try", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def try_preview(form_key):
+    """HTMX: the preview drawn again, as the chosen role, with every problem a save would report
+    (or word that it would be saved). Nothing is stored: it is a try."""
+    found = _preview_input(form_key)
+    if found is None:
+        return "", 204
+    formdef, values, problems, ctx = found
+    shown = ctx["pshown"]
+    kept = [p for p in problems if p.field in shown and ctx["plevels"].get(p.field) == "write"]
+    errors = {d["field"]: d["message"] for d in translate_details([p.as_dict() for p in kept])}
+    if not request.form.get("_try"):
+        said = ""  # only the role changed: the preview drawn again for it
+    elif errors:
+        said = ngettext("%(num)s problem: a save would be refused and each shown where it is. Nothing was stored.",
+                        "%(num)s problems: a save would be refused and each shown where it is. Nothing was stored.",
+                        len(errors))
+    else:
+        said = _("Every check passes: this record would be saved. Nothing was stored (this is a try).")
+    ctx.update(perrors=errors, psaid=said, key=form_key)
+    return render_block("design/editor.html", "preview", **ctx), 200, {"Vary": "HX-Request"}
 
 
 @bp.route("/<form_key>/publish", methods=["GET", "POST"])
