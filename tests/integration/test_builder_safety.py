@@ -216,3 +216,38 @@ def test_any_keyword_that_checks_values_is_no_oracle_either(restore_customer, ch
     found = _refused_for_a_designer(manager, change)
     assert "access_decision" in {p.code for p in found}
     designs.discard(manager, "customer")
+
+
+def test_what_waits_for_an_access_manager_reaches_their_home_and_header(restore_customer, login_as):
+    """A publish leaves new fields undecided: the access managers' home lists them (linking to the
+    matrix) and the header counts them; the designer sees whom they wait for. A change only an
+    access manager may publish is handed over with a note, never a disabled checkbox."""
+    from formwarden.models import AuditEvent
+
+    manager = actor_of("manager")
+    _edit(manager, "customer", lambda d: builder.add_field(d, "text", "微信号", "WeChat",
+                                                           taken=designs.retired_keys("customer"))[0])
+    designs.publish(manager, "customer", designs.draft("customer")["rev"])
+    admin = login_as("admin")
+    home = admin.get("/").get_data(as_text=True)
+    assert "客户：1 个字段等待你决定" in home and "/access/customer" in home and "微信号" in home
+    assert "待决定" in home and 'class="count-badge"' in home  # the header counts it on every page
+    page = login_as("manager").get("/design/customer").get_data(as_text=True)
+    assert "1 个字段等待权限管理员决定" in page and "由他们决定" in page
+    assert "待决定" not in login_as("manager").get("/design/").get_data(as_text=True)  # not an access manager
+
+    # a check judged over values the designer may not read: handed over with a note
+    service.create_record(actor_of("admin"), "customer", dict(VALID_CUSTOMER, owner="sales01"))
+    _edit(manager, "customer", lambda d: (d["properties"]["id_number"].update({"pattern": "^1"}), d)[1])
+    designer = login_as("manager")
+    page = designer.get("/design/customer/publish").get_data(as_text=True)
+    assert 'id="handover"' in page and "disabled" not in page
+    rev = designs.draft("customer")["rev"]
+    r = designer.post("/design/customer/publish/request", data={"csrf_token": designer.csrf, "rev": rev,
+                                                                 "note": "身份证号只收 1 开头"})
+    assert r.status_code == 302 and AuditEvent.select().where(AuditEvent.action == "form_publish_request").exists()
+    home = admin.get("/").get_data(as_text=True)
+    assert "请你发布新版本" in home and "身份证号只收 1 开头" in home
+    assert "身份证号只收 1 开头" in admin.get("/design/customer/publish").get_data(as_text=True)
+    designs.publish(actor_of("admin"), "customer", rev)  # the access manager publishes: the request is done
+    assert "请你发布新版本" not in admin.get("/").get_data(as_text=True)

@@ -157,6 +157,7 @@ def _requests(p1: int, p2: int, victim: str = "nobody"):
         "design.settings": [("POST", "/design/customer/settings", {"data": {"title_zh": "", "rev": "x"}})],
         "design.preview": [("POST", "/design/customer/preview", {"data": {"_field": "status", "status": "won"}})],
         "design.try_preview": [("POST", "/design/customer/preview/try", {"data": {"as_role": "intern", "_try": "1"}})],
+        "design.request_publish": [("POST", "/design/customer/publish/request", {"data": {"rev": "x", "note": ""}})],
         "design.publish": [("GET", "/design/customer/publish", {}),
                            ("POST", "/design/customer/publish", {"data": {"rev": "x"}})],
         "design.discard": [("POST", "/design/customer/discard", {"data": {}})],

@@ -23,6 +23,7 @@ LABELS: dict[str, str] = {
     "token_create": N_("Created an API token"), "token_revoke": N_("Revoked an API token"),
     "form_publish": N_("Published a form version"), "form_draft_discard": N_("Discarded a form draft"),
     "form_draft_rename": N_("Changed the key of a form not yet published"),
+    "form_publish_request": N_("Asked an access manager to publish a form version"),
     "form_import": N_("Imported a form definition as a draft"), "form_export": N_("Exported a form definition"),
     "user_update": N_("Changed an account"), "role_create": N_("Created a role"),
     "role_update": N_("Changed a role"), "role_retire": N_("Retired a role"), "role_reinstate": N_("Reinstated a role"),

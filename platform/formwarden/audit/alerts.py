@@ -356,6 +356,11 @@ def chain_broken(problem: str, seq: int | None) -> Alert:
 STATUSES = ("open", "acknowledged", "resolved")
 
 
+def open_count() -> int:
+    """Alerts still open (the header shows the number to those who see alerts)."""
+    return Alert.select().where(Alert.status == "open").count()
+
+
 def list_alerts(viewer: Actor, status: str, limit: int = 200) -> tuple[list[Alert], dict[str, int]]:
     """The newest alerts in `status` and the number in each status. Needs Perm.ALERTS_VIEW."""
     if not has_perm(viewer, Perm.ALERTS_VIEW):

@@ -75,6 +75,22 @@ def held_permissions() -> frozenset[Perm]:
     return frozenset(held)
 
 
+_HOLDERS = (
+    'SELECT u.username, u.display_name, r.permissions FROM "user" u JOIN user_role ur ON ur.user_id = u.id'
+    " JOIN role r ON r.id = ur.role_id WHERE u.is_active = ? AND u.kind = 'person' AND r.retired_at IS NULL"
+    " AND (u.expires_at IS NULL OR u.expires_at > ?) ORDER BY u.username"
+)
+
+
+def holders_of(perm: Perm) -> list[tuple[str, str]]:
+    """(username, display name) of every active person holding `perm` through a live role."""
+    out: dict[str, str] = {}
+    for username, display, text in db.fetchall(_HOLDERS, (True, db.db_datetime(utcnow()))):
+        if perm in parse_permissions(text or ""):
+            out[username] = display or username
+    return list(out.items())
+
+
 def check_permissions_kept(before: frozenset[Perm]) -> None:
     """Refuse (inside the change's transaction) a change that leaves a platform permission held
     before it (`held_permissions()` then) with no active holder, or nobody to manage people: no

@@ -153,10 +153,46 @@ def rename(actor: Actor, form_key: str, new_key: str, rev: str) -> str:
         if _taken(new_key):
             raise _exists(new_key)
         value["doc"]["x-form"]["key"] = new_key
-        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+        Setting.delete().where(Setting.key.in_([DRAFT + form_key, REQUEST + form_key])).execute()
         _store(actor, new_key, value)
         record_event(actor, "form_draft_rename", form_key=new_key, diff={"key": [form_key, new_key]})
         return new_key
+
+
+# --- handing a publish over ---------------------------------------------------------------------
+
+REQUEST = "design.publish_request."
+
+
+def request_publish(actor: Actor, form_key: str, rev: str, note: str) -> dict:
+    """A designer who may not finish a publish (records outside their scope, checks over values
+    they may not read) hands the draft seen at `rev` to the access managers, with a note. It
+    waits on their home page until someone publishes or discards the draft."""
+    require_designer(actor)
+    with write_transaction():
+        value = draft(form_key, lock=True)
+        if rev != value["rev"]:
+            raise Conflict("someone changed this draft since you checked it: check it again", code="stale_draft")
+        request = {"by": actor.username or actor.name, "note": (note or "").strip()[:1000],
+                   "at": utcnow().isoformat(timespec="seconds"), "rev": rev}
+        text = json.dumps(request, ensure_ascii=False)
+        if not Setting.update(value=text, updated_at=utcnow()).where(Setting.key == REQUEST + form_key).execute():
+            Setting.create(key=REQUEST + form_key, value=text)
+        record_event(actor, "form_publish_request", form_key=form_key, diff={"note": [None, request["note"]]})
+    return request
+
+
+def publish_requests() -> dict[str, dict]:
+    """Every draft waiting for an access manager to publish it, by form key (with its title)."""
+    out = {}
+    for row in Setting.select().where(Setting.key.startswith(REQUEST)):
+        key = row.key.removeprefix(REQUEST)
+        try:
+            value = draft(key)
+        except NotFound:
+            continue
+        out[key] = {**json.loads(row.value), "title": value["doc"]["x-form"]["title"], "current": value["rev"]}
+    return out
 
 
 def frozen_keys(form_key: str) -> set[str]:
@@ -171,7 +207,7 @@ def discard(actor: Actor, form_key: str) -> None:
         value = draft(form_key, lock=True)
         if not value.get("edited"):
             return
-        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+        Setting.delete().where(Setting.key.in_([DRAFT + form_key, REQUEST + form_key])).execute()
         record_event(actor, "form_draft_discard", form_key=form_key,
                      diff={"draft_by": [value.get("by"), None], "base": [value.get("base"), None]})
 
@@ -548,7 +584,7 @@ def publish(actor: Actor, form_key: str, rev: str, *, note: str = "", convert_fi
             changes={"added": log["added"], "removed": log["removed"], "changed": log["changed"],
                      "form": log["form"], "converted": sorted(pending)},
             before_event=_convert, all_new=new_form and doc["x-access"] == _DEFAULT_ACCESS)
-        Setting.delete().where(Setting.key == DRAFT + form_key).execute()
+        Setting.delete().where(Setting.key.in_([DRAFT + form_key, REQUEST + form_key])).execute()
     versions.forget_forms()
     return version
 

@@ -12,9 +12,10 @@ from markupsafe import Markup
 
 from formwarden import db
 from formwarden.access.permissions import Perm, has_perm
-from formwarden.audit import actions
+from formwarden.audit import actions, alerts
 from formwarden.auth.roles import role_titles
 from formwarden.auth.users import display_names
+from formwarden.catalog import decisions
 from formwarden.errors import BadRequest, NotFound
 from formwarden.forms import versions
 from formwarden.forms.messages import N_
@@ -230,6 +231,19 @@ def person_label(name) -> str:
     return g.person_labels[name]
 
 
+def header_counts(who) -> dict[str, int]:
+    """What the header counts: open alerts (for those who see alerts) and decisions waiting (for
+    access managers). Called by full pages only (not by the fragments HTMX swaps in)."""
+    out = {"alerts": 0, "waiting": 0}
+    if who is None:
+        return out
+    if has_perm(who, Perm.ALERTS_VIEW):
+        out["alerts"] = alerts.open_count()
+    if has_perm(who, Perm.ACCESS_MANAGE):
+        out["waiting"] = len(decisions.waiting(who))
+    return out
+
+
 def _action_labels() -> dict:
     return {name: _(label) for name, label in actions.LABELS.items()}
 
@@ -297,4 +311,5 @@ def init_http(app: Flask) -> None:
                 "can_people": bool(who and has_perm(who, Perm.USERS_MANAGE)),
                 "can_access": bool(who and has_perm(who, Perm.ACCESS_MANAGE)),
                 "can_design": bool(who and has_perm(who, Perm.FORMS_MANAGE)),
-                "can_tokens": bool(who and has_perm(who, Perm.TOKENS_OWN))}
+                "can_tokens": bool(who and has_perm(who, Perm.TOKENS_OWN)),
+                "header_counts": lambda: header_counts(who)}

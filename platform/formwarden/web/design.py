@@ -11,7 +11,7 @@ from flask_babel import ngettext
 
 from formwarden.access.permissions import Perm
 from formwarden.auth import roles as role_service
-from formwarden.catalog import designs
+from formwarden.catalog import decisions, designs
 from formwarden.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from formwarden.forms import builder, versions
 from formwarden.forms.definition import FormDef, check_definition
@@ -24,7 +24,7 @@ from formwarden.http.errors import translate_details
 from formwarden.http.guard import requires
 from formwarden.http.i18n import current_locale
 from formwarden.http.jobs import submit_job
-from formwarden.http.rendering import is_htmx, render_block
+from formwarden.http.rendering import is_htmx, keep_typing, render_block
 from formwarden.web.access import CHECK_MESSAGES
 from formwarden.web.console import role_title, say
 
@@ -171,7 +171,10 @@ def _editor_context(form_key: str, field: str | None) -> dict:
         kind_labels=_kind_labels(), kind_of=builder.kind_of, option_rows=builder.option_rows,
         op_labels={k: _(v) for k, v in OP_LABELS.items()}, operators=OPERATORS, ops_for=_ops_for,
         rule_words=_rule_words, forms=_link_targets(form_key), sound=sound, frozen=frozen,
-        published=versions_of(form_key), ordered=ordered, rule=_rule_draft(doc), **ctx)
+        published=versions_of(form_key), ordered=ordered, rule=_rule_draft(doc),
+        undecided=[_label(doc, n) for n in decisions.undecided_fields(form_key) if n in doc["properties"]],
+        deciders=[name for _u, name in decisions.deciders()],
+        handed_over=designs.publish_requests().get(form_key), **ctx)
 
 
 def _link_targets(form_key: str) -> list[tuple[str, str]]:
@@ -566,8 +569,8 @@ def publish(form_key):
             flash(_("Someone changed this draft since you checked it. Check it again."), "error")
             status = 409
         except Forbidden:
-            flash(_("Some affected records are outside what you may change: an administrator who manages access must "
-                    "publish this change."), "error")
+            flash(_("Some affected records are outside what you may change: send the draft to an access manager to "
+                    "publish (below)."), "error")
             status = 403
         except Invalid as exc:
             errors, status = exc.details or [{"field": exc.field or "", "message": exc.message}], 422
@@ -594,7 +597,10 @@ def publish(form_key):
              "minimum": _("limits"), "maximum": _("limits"), "minLength": _("length"), "maxLength": _("length"),
              "pattern": _("pattern"), "default": _("default value"), "x-mask": _("mask"),
              "x-sensitivity": _("sensitivity"), "x-reason-required": _("reason required"), "x-ref": _("linked form")}
+    request_row = designs.publish_requests().get(form_key)
     return render_template("design/publish.html", key=form_key, plan=plan, errors=errors,
+                           handover=_needs_handover(plan) or status == 403, request_row=request_row,
+                           deciders=[name for _u, name in decisions.deciders()],
                            old_label=lambda n: _label(published, n),
                            change_words=lambda keys: _(", ").join(dict.fromkeys(words.get(k, _("other settings"))
                                                                                 for k in keys)),
@@ -604,6 +610,29 @@ def publish(form_key):
 
 
 RESEAL_JOB = "formwarden.jobs.keys.run_reseal"
+
+
+def _needs_handover(plan: dict) -> bool:
+    """Whether only an access manager can publish this draft: conversions over records outside
+    the designer's scope, or checks judged over values they may not read."""
+    return any(not c["allowed"] for c in plan["conversions"].values()) or any(
+        p.code == "access_decision" for p in plan["problems"])
+
+
+@bp.route("/<form_key>/publish/request", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def request_publish(form_key):
+    """The designer hands the draft to the access managers, with a note; it waits on their home."""
+    try:
+        designs.request_publish(actor(), form_key, request.form.get("rev", ""), request.form.get("note", ""))
+    except Conflict:
+        keep_typing(f"publish-note:{form_key}", request.form.get("note", ""))
+        flash(_("Someone changed this draft since you checked it. Check it again."), "error")
+        return redirect(url_for("design.publish", form_key=form_key))
+    names = _(", ").join(name for _u, name in decisions.deciders())
+    flash(_("Sent: the draft waits on the home page of the access managers (%(names)s) until one of them publishes "
+            "it.", names=names), "success")
+    return redirect(url_for("design.editor", form_key=form_key))
 
 
 def _restricted(form_key: str) -> frozenset[str]:

@@ -12,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 from formwarden.access import gate
 from formwarden.access.permissions import Perm, has_perm
 from formwarden.auth.roles import role_titles
+from formwarden.catalog import decisions
 from formwarden.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from formwarden.forms import builder, versions
 from formwarden.forms.validation import (
@@ -128,13 +129,14 @@ def _forms_for(who) -> list:
 def home():
     who = actor()
     forms = _forms_for(who)
-    if not forms and has_perm(who, Perm.AUDIT_READ):
+    waits = decisions.waiting(who)  # an access manager's decisions come first: never skipped by a redirect
+    if not forms and not waits and has_perm(who, Perm.AUDIT_READ):
         return redirect(url_for("audit.search"))
-    if len(forms) == 1 and not has_perm(who, Perm.AUDIT_READ):
+    if len(forms) == 1 and not waits and not has_perm(who, Perm.AUDIT_READ):
         return redirect(url_for("records.list_records", form_key=forms[0][0].key))
     today = local_now().date()
     cards = [(f, d, overview.summary(who, f.key, today)) for f, d in forms]
-    return render_template("records/home.html", cards=cards, today=today.isoformat(), me=who.name)
+    return render_template("records/home.html", cards=cards, today=today.isoformat(), me=who.name, waits=waits)
 
 
 COLUMNS_COOKIE = "fw_cols_%s"  # the columns a person chose for a form's list, remembered in their browser
