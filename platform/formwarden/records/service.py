@@ -196,6 +196,38 @@ def ref_titles(actor: Actor, form_key: str, ids) -> dict[int, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Backlinks:
+    """The records of one form whose link field `field` names a record, as the reader sees them."""
+
+    form_key: str
+    formdef: FormDef
+    field: str
+    total: int
+    items: list
+    may_create: bool  # the reader may create such a record with the link filled in
+
+
+def backlinks(actor: Actor, form_key: str, record_id: int, limit: int = 5) -> list[Backlinks]:
+    """For a record's page: the records of every form that link to it ("after-sales tickets
+    (2)"), newest first, each list through the gate: only forms and link fields the reader may
+    read, only records in their scope."""
+    out = []
+    for form, formdef in versions.all_forms():
+        for name, fd in formdef.fields.items():
+            if fd.ref != form_key or not gate.can(actor, formdef, "read"):
+                continue
+            rights = gate.rights(actor, formdef)
+            if rights.level(name) in ("hidden", "masked"):
+                continue
+            page = list_records(actor, form.key, ListQuery(filters=[(name, [str(record_id)])], per_page=limit,
+                                                           sort_column="created_at", descending=True))
+            may_create = gate.can(actor, formdef, "create") and rights.may_write(name, "create")
+            if page.total or may_create:
+                out.append(Backlinks(form.key, formdef, name, page.total, page.items, may_create))
+    return out
+
+
 def assignable_owners(actor: Actor, formdef: FormDef, action: str, rights: Rights | None = None) -> list[str]:
     """Usernames `actor` may give a record to by `action` (create or update): active users inside
     the action's scope, none when the owner field is not theirs to write. Pages offer only these,

@@ -268,6 +268,18 @@ def _kept_typing(formdef, writable) -> tuple[dict, MultiDict] | None:
     return values, form
 
 
+def _links_given(formdef, writable) -> dict:
+    """Link fields filled from the address ("new ticket for this customer": ?customer=109), when
+    the reader may write them and may open the linked record (checked again when saving)."""
+    out = {}
+    for name in writable:
+        fd = formdef.fields[name]
+        raw = request.args.get(name, "")
+        if fd.ref and raw.isdigit() and len(raw) < 19 and references.ref_title(fd.ref, int(raw)) is not None:
+            out[name] = int(raw)
+    return out
+
+
 @bp.route("/f/<form_key>/new", methods=["GET", "POST"])
 @requires(Perm.RECORDS)
 @accepts_upload
@@ -280,6 +292,8 @@ def create(form_key):
     kept = _kept_typing(formdef, writable)
     if kept:
         values = {k: v for k, v in kept[0].items() if v not in (None, [])}
+    elif request.method == "GET":
+        values = _links_given(formdef, writable)
     if request.method == "POST":
         values, coerce_errors = _submitted(formdef, writable)
         try:
@@ -316,7 +330,11 @@ def show(form_key, record_id):
     reveal_history = request.method == "POST" and request.form.get("reveal") == "history"
     timeline = history.history(actor(), form_key, record_id, reveal_restricted=reveal_history)[::-1]
     remember_people([e.actor for e in timeline] + ([view.data.get(formdef.owner_field)] if formdef.owner_field else []))
-    return render_template("records/show.html", timeline=timeline, reveal_history=reveal_history, **ctx)
+    linked = service.backlinks(actor(), form_key, record_id)
+    for group in linked:
+        references.prefetch(group.formdef, group.items)
+    return render_template("records/show.html", timeline=timeline, reveal_history=reveal_history, linked=linked,
+                           **ctx)
 
 
 @bp.route("/f/<form_key>/<int:record_id>/v/<int:version>")
@@ -489,8 +507,7 @@ def attachment_name(token) -> str:
 
 
 def _record_title(formdef, view) -> str:
-    title = view.data.get(formdef.title_field)
-    return str(title) if title not in (None, "") and formdef.title_field not in formdef.restricted_fields else f"#{view.id}"
+    return references.record_title(formdef, view.data) or f"#{view.id}"
 
 
 @bp.route("/f/<form_key>/<int:record_id>/delete", methods=["GET", "POST"])

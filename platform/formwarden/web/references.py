@@ -45,6 +45,20 @@ def ref_title(form_key: str, record_id) -> str | None:
     return cache[key]
 
 
+@bp.app_template_global("record_title")
+def record_title(formdef, data: dict) -> str:
+    """A record's title as the reader sees it: its title field's value, or the linked record's
+    title when the title field is a link ("" when it has none, or the reader may not see it)."""
+    name = formdef.title_field
+    fd = formdef.fields.get(name) if name else None
+    value = data.get(name) if fd is not None else None
+    if fd is None or value in (None, "") or name in formdef.restricted_fields:
+        return ""
+    if fd.ref:
+        return ref_title(fd.ref, value) or ""
+    return str(value)
+
+
 def _target() -> str:
     name = request.args.get("for", "")
     if not FIELD_NAME.match(name):

@@ -1,0 +1,65 @@
+"""Records linked both ways: a customer's page lists the follow-ups and contracts that link to it
+(through the gate), offers a new one with the link filled in, and a record titled by a link is
+named by the linked record's title."""
+from formwarden.records import service
+from tests.conftest import VALID_CUSTOMER, actor_of
+
+
+def _customer(owner="sales01", name="王伟"):
+    return service.create_record(actor_of("admin"), "customer", dict(VALID_CUSTOMER, owner=owner, name=name)).id
+
+
+def _followup(cid, owner="sales01", summary="电话沟通"):
+    return service.create_record(actor_of("admin"), "followup", {
+        "customer_id": cid, "kind": "call", "happened_on": "2026-12-01", "summary": summary, "owner": owner}).id
+
+
+def test_a_record_lists_what_links_to_it_through_the_gate(login_as):
+    cid = _customer()
+    _followup(cid, summary="第一次电话")
+    newest = _followup(cid, summary="上门拜访")
+    _followup(cid, owner="sales02", summary="别人的跟进")  # sales01 may not read sales02's follow-ups
+    service.create_record(actor_of("admin"), "contract", {"title": "年度合同", "customer_id": cid, "amount": 1000,
+                                                          "status": "draft", "owner": "sales02"})
+    page = login_as("sales01").get(f"/f/customer/{cid}").get_data(as_text=True)
+    linked = page.split('id="linked"')[1].split("</section>")[0]
+    assert "跟进记录 (2)" in linked and "别人的跟进" not in linked
+    assert linked.index("上门拜访") < linked.index("第一次电话")  # newest first
+    assert f"/f/followup/{newest}" in linked
+    assert "合同 (0)" in linked and "年度合同" not in linked  # sales may create contracts, reads only their own
+    assert f"/f/followup/new?customer_id={cid}" in linked
+    admin = login_as("admin").get(f"/f/customer/{cid}").get_data(as_text=True)
+    assert "跟进记录 (3)" in admin and "合同 (1)" in admin and "年度合同" in admin
+
+
+def test_new_with_the_link_filled_in_only_for_a_record_the_reader_may_open(login_as):
+    mine, theirs = _customer(), _customer(owner="sales02", name="李娜")
+    sales = login_as("sales01")
+    form = sales.get(f"/f/followup/new?customer_id={mine}").get_data(as_text=True)
+    assert f'value="{mine}"' in form and "王伟" in form
+    form = sales.get(f"/f/followup/new?customer_id={theirs}").get_data(as_text=True)
+    assert f'value="{theirs}"' not in form and "李娜" not in form
+    assert sales.get("/f/followup/new?customer_id=abc").status_code == 200  # ignored, never an error
+
+
+def test_a_record_titled_by_a_link_is_named_by_the_linked_title(login_as):
+    from formwarden.catalog import publishing
+    from formwarden.forms import versions
+
+    doc = versions.current("followup")[1].doc
+    changed = {**doc, "x-form": {**doc["x-form"], "title_field": "customer_id"}}
+    changed.pop("$id", None)
+    changed["x-form"].pop("version", None)
+    from formwarden.access.actor import Actor
+    publishing.publish(Actor.system("t"), changed)
+    try:
+        cid = _customer(name="赵敏")
+        fid = _followup(cid)
+        sales = login_as("sales01")
+        page = sales.get(f"/f/followup/{fid}").get_data(as_text=True)
+        assert f"#{fid}" in page and "· 赵敏</h1>" in page.replace("\n", "").replace("  ", "")
+        confirm = sales.get(f"/f/followup/{fid}/delete").get_data(as_text=True)
+        assert "赵敏" in confirm and f">{cid}<" not in confirm
+    finally:
+        restored = {**changed, "x-form": {**changed["x-form"], "title_field": "summary"}}
+        publishing.publish(Actor.system("t"), restored)
