@@ -161,3 +161,12 @@ document.addEventListener("htmx:afterSettle", restorePreview);
 document.addEventListener("submit", function (evt) {
   if (evt.target.id === "preview-form") evt.preventDefault();
 });
+
+// A list filtered by a link: choosing (or clearing) the linked record in the filter's picker
+// reloads the list, as choosing any other filter does.
+document.addEventListener("htmx:afterSettle", function (evt) {
+  var picker = evt.target.closest && evt.target.closest(".ref-picker[data-filter]");
+  if (!picker || evt.target.classList.contains("ref-results")) return;
+  var input = picker.querySelector("input[type=hidden]");
+  if (input) input.dispatchEvent(new Event("change", {bubbles: true}));
+});

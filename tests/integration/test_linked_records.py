@@ -63,3 +63,32 @@ def test_a_record_titled_by_a_link_is_named_by_the_linked_title(login_as):
     finally:
         restored = {**changed, "x-form": {**changed["x-form"], "title_field": "summary"}}
         publishing.publish(Actor.system("t"), restored)
+
+
+def test_search_finds_records_by_what_they_link_to_as_the_reader_sees_it(login_as):
+    from formwarden.records.query import ListQuery
+
+    wang, li = _customer(name="王伟"), _customer(owner="sales02", name="李娜")
+    mine = _followup(wang, summary="报价")
+    _followup(li, owner="sales01", summary="回访")  # sales01's follow-up of a customer sales01 may not read
+    found = service.list_records(actor_of("sales01"), "followup", ListQuery(search="王伟"))
+    assert [r.id for r in found.items] == [mine]
+    # the customer's name is not readable to sales01 on 李娜: no answer about it through the link
+    assert service.list_records(actor_of("sales01"), "followup", ListQuery(search="李娜")).total == 0
+    assert service.list_records(actor_of("admin"), "followup", ListQuery(search="李娜")).total == 1
+    page = login_as("sales01").get("/f/followup/?q=王伟").get_data(as_text=True)
+    assert f"/f/followup/{mine}" in page
+
+
+def test_a_link_field_filters_with_a_picker(login_as):
+    wang = _customer(name="王伟")
+    mine = _followup(wang, summary="报价")
+    _followup(_customer(name="张三"), summary="别的")
+    sales = login_as("sales01")
+    page = sales.get("/f/followup/").get_data(as_text=True)
+    assert 'name="filter[customer_id]"' in page and 'name="from[customer_id]"' not in page  # no range of ids
+    page = sales.get(f"/f/followup/?filter[customer_id]={wang}&_pick_q=").get_data(as_text=True)
+    assert f"/f/followup/{mine}" in page and "别的" not in page and "王伟" in page  # the chosen customer, by name
+    picker = sales.get("/pick/customer?for=filter[customer_id]&_pick_q=王伟")
+    assert picker.status_code == 200 and "王伟" in picker.get_data(as_text=True)
+    assert sales.get("/pick/customer?for=filter[x y]&_pick_q=a").status_code == 400

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import peewee as pw
+
 from formwarden import db
 from formwarden.access import gate
 from formwarden.access.actor import Actor
@@ -24,7 +26,7 @@ from formwarden.forms.validation import check as validate_data
 from formwarden.forms.validation import hidden_by_rules, normalise_values, refuse_nul, retired_values, visible_fields
 from formwarden.models import Form, Record, User, utcnow
 from formwarden.records import attachments, numbers, search
-from formwarden.records.indexes import form_is
+from formwarden.records.indexes import field_expr, form_is
 from formwarden.records.query import ListQuery, apply_filters, apply_ranges, apply_sort, range_bound
 from formwarden.records.sealing import seal_data, seal_diff, unseal_data
 
@@ -519,9 +521,39 @@ class Page:
         return max(1, math.ceil(self.total / self.per_page))
 
 
-def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = False, action: str = "read") -> Page:
+LINK_MATCHES = 200  # linked records a search follows (the newest matching ones)
+
+
+def _linked_search(actor: Actor, formdef: FormDef, text: str, action: str, only: str = ""):
+    """Records whose link field names a record of the linked form that the search finds there,
+    as the actor reads it (a ticket found by its customer's name or phone): each link field only
+    where the actor may read it, each linked form searched through the gate. None if nothing."""
+    cond = None
+    for name, fd in formdef.fields.items():
+        if not fd.ref or (only and only != name) or name in formdef.restricted_fields:
+            continue
+        try:
+            found = list_records(actor, fd.ref, ListQuery(search=text, per_page=LINK_MATCHES), follow_links=False)
+        except (NotFound, Forbidden, Invalid):
+            continue
+        ids = [item.id for item in found.items]
+        if not ids:
+            continue
+        for relation, readable in gate.readable_by_relation(actor, formdef, [name], action).items():
+            if name not in readable:
+                continue
+            part = field_expr(name, "integer").in_(ids)
+            scope = gate.relation_condition(actor, relation)
+            part = part if scope is None else (scope & part)
+            cond = part if cond is None else (cond | part)
+    return cond
+
+
+def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = False, action: str = "read",
+                 follow_links: bool = True) -> Page:
     """One page of records the actor may read (or `action`, e.g. export), filtered and sorted only
-    on fields readable on each listed record."""
+    on fields readable on each listed record. The search box also finds records by what their
+    link fields name (`follow_links`: one step, never back)."""
     form, formdef = versions.current(form_key)
     if q.per_page < 1 or q.per_page > MAX_PER_PAGE:
         raise Invalid(f"per_page must be between 1 and {MAX_PER_PAGE}", field="per_page", code="out_of_range")
@@ -532,7 +564,16 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
     ranges = [(name, None if low is None else range_bound(formdef, name, low),
                None if high is None else range_bound(formdef, name, high)) for name, low, high in q.ranges]
     scope_action = "delete" if deleted else action
-    found = search.condition(actor, formdef, q.search, scope_action, q.search_in) if q.search else None
+    only_link = q.search_in if q.search_in and formdef.fields.get(q.search_in) and formdef.fields[q.search_in].ref else ""
+    found = search.condition(actor, formdef, q.search, scope_action, q.search_in) \
+        if q.search and not only_link else None
+    linked = _linked_search(actor, formdef, q.search, scope_action, only_link) \
+        if q.search and follow_links and (only_link or not q.search_in) else None
+    if linked is not None:
+        found = search.Found(linked if found is None else (found.condition | linked), found.tested if found else [],
+                             False)
+    elif only_link:
+        found = search.Found(pw.SQL("1 = 0"), [], True)
     # A selective search leads: `form_id + 0` keeps SQLite from walking the form's index in list
     # order and testing each record against the matches (the plan it picks otherwise).
     base = Record.select().where((Record.form + 0) == form.id if found and found.selective else form_is(form.id))

@@ -173,8 +173,9 @@ def list_records(form_key):
         "records/list.html", "results",
         formdef=formdef, page=page, title=title, columns=[c for c in columns if c != title], readable=readable,
         filterable=[formdef.fields[n] for n in clear if formdef.fields[n].options],
-        rangeable=[formdef.fields[n] for n in clear
-                   if formdef.fields[n].type in RANGE_TYPES or formdef.fields[n].format == "date"],
+        rangeable=[formdef.fields[n] for n in clear if not formdef.fields[n].ref
+                   and (formdef.fields[n].type in RANGE_TYPES or formdef.fields[n].format == "date")],
+        linkable=[formdef.fields[n] for n in clear if formdef.fields[n].ref],  # a picker, not a range of ids
         sortable=clear, active=dict(q.filters), ranges={n: (lo, hi) for n, lo, hi in q.ranges},
         filtered=bool(q.filters or q.ranges or q.search),
         sort=request.args.get("sort", "-updated_at"), deleted=deleted,

@@ -3,6 +3,8 @@ search-as-you-type picker that sets one. Titles come through the gate: a referen
 the reader may not open shows that a link exists, never the linked record's title."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, g, render_template, request
 
 from formwarden.access.permissions import Perm
@@ -59,9 +61,13 @@ def record_title(formdef, data: dict) -> str:
     return str(value)
 
 
+_FILTER = re.compile(r"^filter\[([a-z][a-z0-9_]{0,47})\]$")
+
+
 def _target() -> str:
+    """The input the picker sets: a link field of a record form, or a list's filter on one."""
     name = request.args.get("for", "")
-    if not FIELD_NAME.match(name):
+    if not FIELD_NAME.match(name) and not _FILTER.match(name):
         abort(400)
     return name
 
