@@ -144,3 +144,21 @@ def test_audit_page_takes_field_labels_and_explains_bad_filters_inside_the_resul
 def test_sorting_offers_no_encrypted_field(login_as):
     page = login_as("admin").get("/f/customer/").get_data(as_text=True)
     assert "sort=id_number" not in page and "sort=-id_number" not in page
+
+
+def test_entries_about_people_and_policies_read_as_words(login_as):
+    """No raw keys, Python lists or dicts on the audit page: a policy change names the role and
+    the field, levels and roles are in the reader's language."""
+    from formwarden.catalog import policies
+    from formwarden.forms import versions
+    from tests.conftest import actor_of
+
+    access = policies.current_access(versions.get_form("customer"))
+    changed = {**access, "sales": {**access["sales"], "fields": {**access["sales"]["fields"], "notes": "masked"}}}
+    policies.save(actor_of("admin"), "customer", changed, reason="销售只看备注的脱敏值")
+    try:
+        page = login_as("admin").get("/audit?form=customer").get_data(as_text=True)
+        assert "销售 · 备注" in page and "脱敏" in page
+        assert "sales.fields.notes" not in page and "['" not in page and "{'" not in page
+    finally:
+        policies.save(actor_of("admin"), "customer", access, reason="还原")

@@ -155,7 +155,8 @@ def _who_label(who, locale: str) -> str:
     if who is None:
         return ""
     titles = role_titles(who.roles, locale)
-    return f"{g.get('display_name') or who.name} · {', '.join(titles)}" if titles else g.get("display_name") or who.name
+    sep = "、" if locale == "zh-CN" else ", "
+    return f"{g.get('display_name') or who.name} · {sep.join(titles)}" if titles else g.get("display_name") or who.name
 
 
 def event_sentence(action: str, changes: dict, formdef=None) -> str:

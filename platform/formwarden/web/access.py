@@ -310,7 +310,7 @@ def rights(username):
     locale = current_locale()
     titles = {r.name: role_title(r, locale) for r in role_service.list_roles()}
     return render_template("access/rights.html", p=p, forms=forms,
-                           names=lambda keys: ", ".join(titles.get(k, k) for k in keys),
+                           names=lambda keys: _(", ").join(titles.get(k, k) for k in keys),
                            can_view_as=has_perm(actor(), Perm.ACCESS_MANAGE))
 
 

@@ -15,6 +15,7 @@ from formwarden.http.errors import page_message
 from formwarden.http.guard import requires
 from formwarden.http.hooks import remember_people
 from formwarden.http.rendering import page_or_block
+from formwarden.web.audit_words import label_words, value_words
 
 bp = Blueprint("audit", __name__)
 
@@ -41,7 +42,8 @@ def search():
     pages = max(1, -(-total // q.per_page))
     return page_or_block("audit/search.html", "results", items=items, total=total, q=q, pages=pages,
                          count_cap=audit_search.COUNT_CAP, readable_forms=readable, error=error,
-                         forms=forms, actions=actions.ACTIONS, args=request.args)
+                         forms=forms, actions=actions.ACTIONS, args=request.args, label_words=label_words,
+                         value_words=value_words)
 
 
 @bp.route("/audit/export.csv")

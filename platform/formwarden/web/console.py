@@ -88,7 +88,7 @@ def say(exc: DomainError) -> str:
         detail = str(exc.details[0].get("message", ""))
     elif exc.code == "beyond_own_rights":
         labels_ = perm_labels()
-        detail = ", ".join(labels_.get(p, p) for p in exc.message.rpartition(": ")[2].split(", "))
+        detail = _(", ").join(labels_.get(p, p) for p in exc.message.rpartition(": ")[2].split(", "))
     return _(template) % {"detail": clean(detail)}
 
 
@@ -180,7 +180,7 @@ def field_labels(names: str) -> str:
         fd = _defs().get(form)
         out.append(f"{fd.title(current_locale())} · {fd.fields[field].label(current_locale())}"
                    if fd is not None and field in fd.fields else name)
-    return ", ".join(out)
+    return _(", ").join(out)
 
 
 def scope_names() -> dict[str, str]:
@@ -198,7 +198,7 @@ def scope_text(scopes: str) -> str:
     for s in scopes.split():
         form, _sep, what = s.rpartition(":")
         out.append((form_title(form) + ": " if form else "") + names.get(what, what))
-    return ", ".join(out)
+    return _(", ").join(out)
 
 
 def labels() -> dict:

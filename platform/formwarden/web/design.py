@@ -300,15 +300,15 @@ def _rule_words(doc: dict, rule: dict) -> str:
             if op not in c:
                 continue
             arg = c[op]
-            shown = ", ".join(_value_words(fd, a) for a in arg) if isinstance(arg, list) else \
+            shown = _(", ").join(_value_words(fd, a) for a in arg) if isinstance(arg, list) else \
                 ("" if op == "filled" else _value_words(fd, arg))
             words = _(OP_LABELS[op]) if not (op == "filled" and not arg) else _("is empty")
             parts.append(f"{_label(doc, c['field'])} {words} {shown}".strip())
     effects = []
     if rule.get("show"):
-        effects.append(_("show %(fields)s", fields=", ".join(_label(doc, n) for n in rule["show"])))
+        effects.append(_("show %(fields)s", fields=_(", ").join(_label(doc, n) for n in rule["show"])))
     if rule.get("require"):
-        effects.append(_("require %(fields)s", fields=", ".join(_label(doc, n) for n in rule["require"])))
+        effects.append(_("require %(fields)s", fields=_(", ").join(_label(doc, n) for n in rule["require"])))
     return _("When %(cond)s: %(effects)s", cond=joiner.join(parts), effects="; ".join(effects))
 
 

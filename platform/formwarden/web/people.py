@@ -194,7 +194,7 @@ def deactivate_dormant():
     flash(_("%(n)s accounts deactivated.", n=n), "success")
     owning = [u for u in names if handover.owned_counts(u)]
     if owning:
-        flash(_("Records still belong to %(names)s: open each account and hand them over.", names=", ".join(owning)),
+        flash(_("Records still belong to %(names)s: open each account and hand them over.", names=_(", ").join(owning)),
               "error")
         return redirect(url_for("people.handover_page", username=owning[0]))
     return redirect(url_for("people.list_people", status="dormant"))
