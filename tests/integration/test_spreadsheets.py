@@ -26,11 +26,16 @@ def test_an_excel_export_has_labels_typed_cells_and_reads_back(clean_db, tmp_pat
     assert export_csv(manager, "customer", ListQuery(search="王小明"), path, fmt="xlsx") == 1
     sheet = load_workbook(path).worksheets[0]
     header = [c.value for c in sheet[1]]
-    assert header[:4] == ["id", "version", "客户姓名", "手机号"] and "合同金额" in header
+    assert header[:3] == ["编号", "客户姓名", "手机号"] and "合同金额" in header  # in the form's order
+    assert header[-4:] == ["版本", "创建时间", "更新时间", "创建人"]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}2"
+    assert sheet.column_dimensions["B"].width >= 10
     row = {h: c for h, c in zip(header, sheet[2], strict=True)}
     assert row["状态"].value == "已成交"  # the choice by its label
     assert row["负责人"].value == "张伟（销售）"  # the owner by their name
-    assert row["合同金额"].value == 1234567.5 and row["合同金额"].number_format == "#,##0.00"
+    assert row["合同金额"].value == 1234567.5 and row["合同金额"].number_format == '"¥"#,##0.00'  # a number, in yuan
+    from formwarden.models import User
+    assert row["创建时间"].is_date and row["创建人"].value == User.get(User.username == "admin").display_name
     assert row["下次跟进"].value.date() == dt.date(2026, 12, 20) and row["下次跟进"].number_format == "yyyy-mm-dd"
     assert row["备注"].data_type == "s" and row["备注"].value.startswith("=HYPERLINK")  # text, never a formula
     assert "11010519491231002X" not in [c.value for c in sheet[2]]  # masked as the reader sees it
@@ -49,9 +54,10 @@ def test_excel_export_and_import_through_the_pages(login_as, base_db, tmp_path):
     run_worker_burst(base_db)
     got = manager.get(f"/jobs/{job_id}/download")
     assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
-    assert "customer-" in got.headers["Content-Disposition"] and ".xlsx" in got.headers["Content-Disposition"]
+    from urllib.parse import quote
+    assert quote("客户_") in got.headers["Content-Disposition"] and ".xlsx" in got.headers["Content-Disposition"]
     book = load_workbook(io.BytesIO(got.data))
-    assert [c.value for c in book.worksheets[0]["C"]][1:] == ["李小红"]
+    assert [c.value for c in book.worksheets[0]["B"]][1:] == ["李小红"]
     r = manager.post("/f/customer/import", data={"csrf_token": manager.csrf,
                                                  "file": (io.BytesIO(got.data), "back.xlsx")},
                      content_type="multipart/form-data")

@@ -31,6 +31,7 @@ from formwarden.forms.definition import FormDef
 from formwarden.forms.validation import coerce_form_input
 from formwarden.models import User
 from formwarden.records import service
+from formwarden.records.export import SYSTEM_COLUMNS
 
 MAX_BULK = 500
 MAX_IMPORT_ROWS = 5000
@@ -118,7 +119,10 @@ def _option_value(fd, raw: str) -> str:
     return raw
 
 
-EXPORT_ONLY = ("id", "version")  # columns an export adds before the fields
+# Columns an export adds around the fields (records.export.SYSTEM_COLUMNS), in either language:
+# an exported file comes back as new records, so they are skipped.
+EXPORT_ONLY = frozenset({*SYSTEM_COLUMNS} | {label.casefold() for labels in SYSTEM_COLUMNS.values()
+                                              for label in labels.values()})
 _REF = re.compile(r"#\s*([0-9]+)\)?\s*$")
 
 
@@ -215,7 +219,7 @@ def parse_table(formdef: FormDef, reader) -> CsvRows:
         h = undefused(h.strip())  # a template or export defused a label that starts like a formula
         name = known.get(h.casefold())
         if name is None:
-            if h.strip() not in EXPORT_ONLY and h.strip():
+            if h.strip().casefold() not in EXPORT_ONLY and h.strip():
                 out.problems.append({"row": 1, "field": h.strip(), "code": "unknown_field", "message": "Unknown column."})
             columns.append("")  # an exported file comes back as new records: its numbers are not kept
             continue

@@ -5,6 +5,7 @@ import datetime as dt
 import os
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from peewee import fn
 
@@ -12,6 +13,7 @@ from formwarden.access import gate
 from formwarden.access.actor import Actor
 from formwarden.arguments import SafeCsvWriter, spreadsheet_safe
 from formwarden.audit import record_event
+from formwarden.config import DEFAULT_ZONE, instance_zone
 from formwarden.db import write_transaction
 from formwarden.errors import Forbidden, Invalid, NotFound
 from formwarden.forms import versions
@@ -75,6 +77,27 @@ def people_names(usernames) -> dict[str, str]:
 
 
 FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+# The columns an export adds around the fields, named in the reader's language (an import skips them).
+SYSTEM_COLUMNS = {
+    "id": {"zh-CN": "编号", "en": "Id"}, "version": {"zh-CN": "版本", "en": "Version"},
+    "created_at": {"zh-CN": "创建时间", "en": "Created"}, "updated_at": {"zh-CN": "更新时间", "en": "Updated"},
+    "created_by": {"zh-CN": "创建人", "en": "Created by"},
+}
+_LEADING, _TRAILING = ("id",), ("version", "created_at", "updated_at", "created_by")
+
+
+def _local(value: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
+    """A stored (naive UTC) time in the reader's zone, naive again for the spreadsheet."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC).astimezone(zone).replace(tzinfo=None, microsecond=0)
+
+
+def reader_zone(actor: Actor) -> ZoneInfo:
+    try:
+        return ZoneInfo(actor.time_zone or instance_zone())
+    except (KeyError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
 
 
 def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None, fmt: str = "csv") -> int:
@@ -86,8 +109,12 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     """
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "export")
-    columns = gate.visible_fields(actor, formdef, action="export")
-    header = ["id", "version"] + [formdef.fields[c].label(actor.locale) for c in columns]
+    shown = set(gate.visible_fields(actor, formdef, action="export"))
+    columns = [n for n in formdef.layout_order if n in shown]  # as the form shows them, section by section
+    locale = actor.locale if actor.locale in ("zh-CN", "en") else "zh-CN"
+    zone = reader_zone(actor)
+    header = [SYSTEM_COLUMNS[k][locale] for k in _LEADING] + [formdef.fields[c].label(locale) for c in columns] \
+        + [SYSTEM_COLUMNS[k][locale] for k in _TRAILING]
     tmp = path.with_suffix(".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customer data: owner only
     written = 0
@@ -101,10 +128,13 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
                           sort_column="id", descending=False, page=page_no, per_page=MAX_PER_PAGE)
             page = list_records(actor, form_key, q, action="export")
             titles = page_titles(actor, formdef, page.items)
+            makers = people_names({i.created_by for i in page.items} - {""})
             for item in page.items:
-                yield [item.id, item.version] + [
-                    (formdef.fields[c], readable_value(formdef.fields[c], item.data.get(c), actor.locale, titles.get(c, {})))
-                    for c in columns]
+                yield [item.id] + [
+                    (formdef.fields[c], item.data.get(c),
+                     readable_value(formdef.fields[c], item.data.get(c), locale, titles.get(c, {})))
+                    for c in columns] + [item.version, _local(item.created_at, zone), _local(item.updated_at, zone),
+                                         makers.get(item.created_by, item.created_by)]
             written += len(page.items)
             if on_progress:
                 on_progress(written, page.total)
@@ -112,30 +142,41 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
                 break
             page_no += 1
 
+    n = len(columns)
     if fmt == "xlsx":
         with open(fd, "wb") as book:
-            write_xlsx(book, formdef.title(actor.locale), header, rows())
+            write_xlsx(book, formdef.title(locale), header, rows(), n)
     else:
         with open(fd, "w", newline="", encoding="utf-8-sig") as text:
             out = SafeCsvWriter(text)
             out.writerow(header)
             for row in rows():
-                out.writerow(row[:2] + [_cell(value) for _fd, value in row[2:]])
+                out.writerow([row[0]] + [_cell(shown) for _fd, _raw, shown in row[1:n + 1]] + [
+                    row[n + 1], _cell(row[n + 2] and f"{row[n + 2]:%Y-%m-%d %H:%M}"),
+                    _cell(row[n + 3] and f"{row[n + 3]:%Y-%m-%d %H:%M}"), _cell(row[n + 4])])
     os.replace(tmp, path)
     with write_transaction():
         record_event(actor, "export", form_key=form_key, diff={"count": [None, written], "format": [None, fmt]})
     return written
 
 
-def write_xlsx(fh, title: str, header: list[str], rows) -> None:
-    """One sheet: a bold header, typed cells (numbers, dates, money with two decimals), text
-    always written as text (never a formula, whatever it starts with)."""
+def write_xlsx(fh, title: str, header: list[str], rows, fields: int) -> None:
+    """One sheet an office worker can use at once: a bold, frozen header with filters, columns
+    wide enough for their heading, typed cells (numbers; money as numbers in yuan with a ¥ format;
+    dates and times as dates), text always written as text (never a formula, whatever it starts
+    with). `rows`: the id, then (field, stored value, readable value) per field, then version,
+    created, updated and created by."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=_sheet_title(title))
+    sheet.freeze_panes = "A2"
+    for i, text in enumerate(header, start=1):
+        wide = sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)  # a Chinese character takes two
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(wide + 4, 10), 40)
     bold = Font(bold=True)
     head = []
     for text in header:
@@ -144,11 +185,21 @@ def write_xlsx(fh, title: str, header: list[str], rows) -> None:
         cell.font = bold
         head.append(cell)
     sheet.append(head)
+    count = 0
     for row in rows:
-        cells = [row[0], row[1]]
-        for fd, value in row[2:]:
-            cells.append(_xlsx_cell(sheet, fd, value, WriteOnlyCell))
+        cells = [row[0]]
+        for fd, raw, shown in row[1:fields + 1]:
+            cells.append(_xlsx_cell(sheet, fd, raw, shown, WriteOnlyCell))
+        version, created, updated, maker = row[fields + 1:]
+        cells.append(version)
+        for when in (created, updated):
+            cell = WriteOnlyCell(sheet, value=when)
+            cell.number_format = "yyyy-mm-dd hh:mm"
+            cells.append(cell)
+        cells.append(_text(sheet, maker, WriteOnlyCell) if maker else None)
         sheet.append(cells)
+        count += 1
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count + 1}"
     book.save(fh)
 
 
@@ -156,18 +207,34 @@ def _sheet_title(title: str) -> str:
     return "".join(ch for ch in title if ch not in "[]:*?/\\")[:31] or "Sheet1"
 
 
-def _xlsx_cell(sheet, fd, value, cell_type):
+def _text(sheet, value, cell_type):
+    cell = cell_type(sheet, value=str(value))
+    cell.data_type = "s"  # text stays text: "=cmd|..." is never a formula
+    return cell
+
+
+MONEY_FORMAT = '"¥"#,##0.00'
+
+
+def _xlsx_cell(sheet, fd, raw, value, cell_type):
+    """A field's cell: `raw` as stored (as the reader may see it), `value` as a person reads it."""
     if value is None:
         return None
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
     if isinstance(value, bool):
         return value
+    if fd.widget == "money" and isinstance(raw, int | float) and not isinstance(raw, bool):
+        ft = fd.field_type  # a type that keeps money in fen writes it in yuan: the sheet gets yuan
+        amount = float(str(value).replace(",", "")) if ft is not None and ft.as_text is not None else raw
+        cell = cell_type(sheet, value=amount)
+        cell.number_format = MONEY_FORMAT
+        return cell
     if isinstance(value, int | float) and fd.type in ("number", "integer"):
         cell = cell_type(sheet, value=value)
-        if fd.widget == "money" or fd.type == "number":
+        if fd.type == "number":
             cell.number_format = "#,##0.00"
         return cell
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
     if fd.format == "date" and isinstance(value, str):
         try:
             cell = cell_type(sheet, value=dt.date.fromisoformat(value))
@@ -175,9 +242,7 @@ def _xlsx_cell(sheet, fd, value, cell_type):
             return cell
         except ValueError:
             pass
-    cell = cell_type(sheet, value=str(value))
-    cell.data_type = "s"  # text stays text: "=cmd|..." is never a formula
-    return cell
+    return _text(sheet, value, cell_type)
 
 
 RETENTION = dt.timedelta(hours=24)

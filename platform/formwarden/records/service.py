@@ -48,6 +48,7 @@ class RecordView:
     updated_at: datetime
     deleted_at: datetime | None = None
     deleted_by: str = ""
+    created_by: str = ""  # the account that created it (exports name it)
     rights: Rights = field(default=NO_RIGHTS, compare=False, repr=False)  # on this record, for pages
     own_rights: Rights = field(default=NO_RIGHTS, compare=False, repr=False)  # over its own version's fields
 
@@ -68,7 +69,7 @@ def version_formdef(form: Form, formdef: FormDef, form_version: int | None) -> F
 
 
 def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: str | None = None,
-          reveal=frozenset(), deleted_by: str = "", action: str = "read") -> RecordView:
+          reveal=frozenset(), deleted_by: str = "", action: str = "read", created_by: str = "") -> RecordView:
     owner_id = rec.owner_id  # type: ignore[attr-defined]
     own = version_formdef(form, formdef, rec.form_version)
     visible = gate.visible_fields(actor, own, owner_id, action)
@@ -77,7 +78,7 @@ def _view(actor: Actor, formdef: FormDef, form: Form, rec: Record, owner_name: s
         data=gate.project(actor, own, unseal_data(own, rec.data, only=visible), owner_id, reveal, action),
         owner=owner_name or "",
         created_at=rec.created_at, updated_at=rec.updated_at, deleted_at=rec.deleted_at, deleted_by=deleted_by,
-        rights=(rights := gate.record_rights(actor, formdef, owner_id)),
+        created_by=created_by, rights=(rights := gate.record_rights(actor, formdef, owner_id)),
         own_rights=rights if (union := versions.with_removed(form, formdef)) is formdef
         else gate.record_rights(actor, union, owner_id),
     )
@@ -592,8 +593,9 @@ def list_records(actor: Actor, form_key: str, q: ListQuery, *, deleted: bool = F
     owners = {}
     rows = list(rows)
     if rows:
-        ids = {r.owner_id for r in rows} | {r.deleted_by_id for r in rows if r.deleted_by_id}
+        ids = {r.owner_id for r in rows} | {r.deleted_by_id for r in rows if r.deleted_by_id} \
+            | {r.created_by_id for r in rows if r.created_by_id}
         owners = {u.id: u.username for u in User.select(User.id, User.username).where(User.id.in_(list(ids)))}
     items = [_view(actor, formdef, form, r, owners.get(r.owner_id), deleted_by=owners.get(r.deleted_by_id, ""),
-                   action=action) for r in rows]
+                   action=action, created_by=owners.get(r.created_by_id, "")) for r in rows]
     return Page(items, total, q.page, q.per_page, capped)

@@ -15,7 +15,7 @@ from formwarden.forms import versions
 from formwarden.http.context import actor
 from formwarden.http.errors import page_message, translate_details
 from formwarden.http.guard import accepts_upload, requires
-from formwarden.http.i18n import current_locale
+from formwarden.http.i18n import current_locale, local_time
 from formwarden.http.jobs import own_run, submit_job
 from formwarden.http.rendering import page_or_block
 from formwarden.records.bulk import MAX_IMPORT_ROWS, request_import
@@ -114,5 +114,9 @@ def download(job_id):
     path = open_export(actor(), params.get("form", ""), run.result_path, run.created_at, run.job_id,
                        params.get("made_under", ""))
     fmt = "xlsx" if path.suffix == ".xlsx" else "csv"
-    return send_file(path, mimetype=FORMATS[fmt], as_attachment=True,
-                     download_name=f"{params.get('form', run.kind)}-{run.created_at:%Y%m%d-%H%M}.{fmt}")
+    try:
+        name = versions.current(params.get("form", ""))[1].title(current_locale())
+    except NotFound:
+        name = params.get("form", run.kind)
+    made = local_time(run.created_at, "%Y%m%d_%H%M")  # in the reader's time zone
+    return send_file(path, mimetype=FORMATS[fmt], as_attachment=True, download_name=f"{name}_{made}.{fmt}")
