@@ -1,6 +1,7 @@
 """Request hooks shared by pages and API: connection, acting user, CSRF, guard, security headers."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import unquote_to_bytes, urlencode
 
@@ -23,7 +24,7 @@ from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.drafts import form_session
 from formwarden.http.errors import init_errors
-from formwarden.http.i18n import current_locale, init_i18n, local_time
+from formwarden.http.i18n import current_locale, current_zone, init_i18n, local_time
 from formwarden.http.rendering import add_plugin_templates, kept_typing
 
 csrf = CSRFProtect()
@@ -281,6 +282,23 @@ def init_http(app: Flask) -> None:
             return ""
         return Markup('<time datetime="{}Z" title="{} UTC">{}</time>').format(
             value.strftime("%Y-%m-%dT%H:%M:%S"), value.strftime("%Y-%m-%d %H:%M:%S"), local_time(value, fmt))
+
+    @app.template_filter("when_iso")
+    def _when_iso(text, fmt: str = "%Y-%m-%d %H:%M"):
+        """A time written as ISO text (an archive's manifest) in the reader's zone, like `when`."""
+        try:
+            value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            return text or "–"
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return _when(value, fmt)
+
+    @app.template_global("zone_name")
+    def _zone_name() -> str:
+        """The reader's time zone, as pages label their times (China's as people call it)."""
+        zone = str(current_zone())
+        return _("Beijing time") if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else zone
 
     @app.template_filter("reason_words")
     def _reason_words(reason: str) -> str:
