@@ -22,6 +22,7 @@ from formwarden.web.jobs import bp as job_pages
 from formwarden.web.people import bp as people_pages
 from formwarden.web.records import bp as record_pages
 from formwarden.web.references import bp as reference_pages
+from formwarden.web.start import bp as start_pages
 from formwarden.web.tokens import bp as token_pages
 
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     init_http(app)
     for blueprint in (auth_pages, record_pages, reference_pages, job_pages, audit_pages, alert_pages, backup_pages, people_pages,
-                      access_pages, token_pages, design_pages, api_v1):
+                      access_pages, token_pages, design_pages, start_pages, api_v1):
         app.register_blueprint(blueprint)
     guard.wrap_static(app)
     guard.check_declared(app)

@@ -287,3 +287,21 @@ def test_the_designer_tries_the_form_as_each_role_and_nothing_is_stored(login_as
     r = manager.post("/design/customer/preview/try", headers={"HX-Request": "true"},
                      data={"csrf_token": manager.csrf, "as_role": "nobody"})
     assert r.status_code == 200 and 'name="id_number"' in r.text
+
+
+def test_a_template_becomes_a_new_forms_draft_and_the_first_run_lists_the_steps(login_as):
+    manager = login_as("manager")
+    index = manager.get("/design/").get_data(as_text=True)
+    assert "售后工单" in index and "/design/templates/after_sales_ticket" in index
+    r = manager.post("/design/templates/after_sales_ticket", data={"csrf_token": manager.csrf})
+    key = r.headers["Location"].rsplit("/", 1)[1]
+    assert r.status_code == 302 and key.startswith("after_sales_ticket")
+    from formwarden.catalog import designs
+    doc = designs.draft(key)["doc"]
+    assert "refund_amount" in doc["properties"] and doc["x-rules"] and doc["x-access"] == {
+        "admin": {"scope": "all", "actions": ["read"], "fields": {}}}  # a template grants nobody anything
+    again = manager.post("/design/templates/customer", data={"csrf_token": manager.csrf})
+    assert again.headers["Location"].endswith("/design/customer_2")  # the demo's customer form keeps its key
+    assert manager.post("/design/templates/nope", data={"csrf_token": manager.csrf}).status_code == 404
+    start = login_as("admin").get("/start").get_data(as_text=True)
+    assert "创建第一张表单" in start and "导出恢复密钥包" in start and "已完成" in start

@@ -158,6 +158,8 @@ def _requests(p1: int, p2: int, victim: str = "nobody"):
         "design.preview": [("POST", "/design/customer/preview", {"data": {"_field": "status", "status": "won"}})],
         "design.try_preview": [("POST", "/design/customer/preview/try", {"data": {"as_role": "intern", "_try": "1"}})],
         "design.request_publish": [("POST", "/design/customer/publish/request", {"data": {"rev": "x", "note": ""}})],
+        "design.from_template": [("POST", "/design/templates/visit_report", {"data": {}})],
+        "start.start": [("GET", "/start", {})],
         "design.publish": [("GET", "/design/customer/publish", {}),
                            ("POST", "/design/customer/publish", {"data": {"rev": "x"}})],
         "design.discard": [("POST", "/design/customer/discard", {"data": {}})],

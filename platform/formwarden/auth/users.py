@@ -91,6 +91,11 @@ def holders_of(perm: Perm) -> list[tuple[str, str]]:
     return list(out.items())
 
 
+def active_people() -> int:
+    """How many active person accounts the instance has (the first run asks for more than one)."""
+    return User.select().where(User.is_active == True, User.kind == "person").count()  # noqa: E712 - SQL
+
+
 def check_permissions_kept(before: frozenset[Perm]) -> None:
     """Refuse (inside the change's transaction) a change that leaves a platform permission held
     before it (`held_permissions()` then) with no active holder, or nobody to manage people: no

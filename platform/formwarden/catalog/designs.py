@@ -21,6 +21,7 @@ from formwarden.access.policy import rights_for
 from formwarden.arguments import json_too_deep
 from formwarden.audit import record_event
 from formwarden.catalog import policies, publishing
+from formwarden.config import REPO_ROOT
 from formwarden.db import write_transaction
 from formwarden.errors import Conflict, Forbidden, Invalid, NotFound
 from formwarden.forms import builder, versions
@@ -193,6 +194,46 @@ def publish_requests() -> dict[str, dict]:
             continue
         out[key] = {**json.loads(row.value), "title": value["doc"]["x-form"]["title"], "current": value["rev"]}
     return out
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+TEMPLATE_DIRS = (REPO_ROOT / "form_defs", REPO_ROOT / "form_defs" / "templates")
+
+
+def templates() -> dict[str, dict]:
+    """The shipped forms a designer may start from (customer, follow-up, contract, after-sales
+    ticket, visit report), by file name."""
+    out = {}
+    for folder in TEMPLATE_DIRS:
+        for path in sorted(folder.glob("*.json")):
+            try:
+                doc = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("x-form"), dict) and not check_definition(doc):
+                out[path.stem] = doc
+    return out
+
+
+def create_from_template(actor: Actor, name: str) -> dict:
+    """A new form's draft copied from a template: its fields, layout, rules and settings, under a
+    key of its own (made unique), with no access granted (the matrix decides, as for any form)."""
+    require_designer(actor)
+    doc = templates().get(name)
+    if doc is None:
+        raise NotFound(f"no template {name!r}", field="template", code="unknown_template")
+    doc = copy.deepcopy(doc)
+    doc["x-access"] = copy.deepcopy(_DEFAULT_ACCESS)
+    doc["x-form"].pop("version", None)
+    doc.pop("$id", None)
+    with write_transaction():
+        base = doc["x-form"]["key"]
+        made, n = base, 2
+        while _taken(made):
+            made, n = f"{base[:44]}_{n}", n + 1
+        doc["x-form"]["key"] = made
+        return _store(actor, made, {"doc": doc, "base": 0})
 
 
 def frozen_keys(form_key: str) -> set[str]:

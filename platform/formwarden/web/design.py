@@ -102,7 +102,16 @@ def index():
     new = [(key, value) for key, value in drafts.items() if not any(f.key == key for f, _d, _v in forms)]
     report = current_app.extensions.get("formwarden_plugins")
     return render_template("design/index.html", forms=forms, new_forms=new, report=report,
-                           types=field_types.all(), kind_labels=_kind_labels())
+                           types=field_types.all(), kind_labels=_kind_labels(), templates=designs.templates())
+
+
+@bp.route("/templates/<name>", methods=["POST"])
+@requires(Perm.FORMS_MANAGE)
+def from_template(name):
+    """A new form's draft copied from a shipped template, opened in the builder."""
+    value = designs.create_from_template(actor(), name)
+    flash(_("A copy of the template is your new form's draft: change what you need, then publish it."), "success")
+    return redirect(url_for("design.editor", form_key=value["doc"]["x-form"]["key"]))
 
 
 @bp.route("/new", methods=["POST"])

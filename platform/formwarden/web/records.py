@@ -130,6 +130,8 @@ def home():
     who = actor()
     forms = _forms_for(who)
     waits = decisions.waiting(who)  # an access manager's decisions come first: never skipped by a redirect
+    if not versions.all_forms() and (has_perm(who, Perm.FORMS_MANAGE) or has_perm(who, Perm.USERS_MANAGE)):
+        return redirect(url_for("start.start"))  # the first run: nothing to work in yet
     if not forms and not waits and has_perm(who, Perm.AUDIT_READ):
         return redirect(url_for("audit.search"))
     if len(forms) == 1 and not waits and not has_perm(who, Perm.AUDIT_READ):
