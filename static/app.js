@@ -99,6 +99,38 @@ document.addEventListener("DOMContentLoaded", function () {
   });
 })();
 
+// One builder change at a time, none lost: a change made while another is on its way (a click on
+// the palette while a name is being saved) waits, then goes with the draft's newest revision, so
+// the person's quick sequence never meets "someone changed this draft".
+(function () {
+  var busy = false, queue = [];
+  function redrawsBuilder(detail) { return detail.target && detail.target.id === "builder"; }
+  document.addEventListener("htmx:confirm", function (evt) {
+    if (!redrawsBuilder(evt.detail)) return;
+    if (!busy) { busy = true; return; }
+    evt.preventDefault();
+    var elt = evt.detail.elt, form = elt.tagName === "FORM" ? elt : elt.closest("form"), values = {};
+    if (form) new FormData(form).forEach(function (v, k) { values[k] = k in values ? [].concat(values[k], v) : v; });
+    if (evt.detail.etc && evt.detail.etc.values) Object.assign(values, evt.detail.etc.values);  // htmx.ajax's own
+    var submitter = evt.detail.triggeringEvent && evt.detail.triggeringEvent.submitter;
+    if (submitter && submitter.name) values[submitter.name] = submitter.value;
+    queue.push({verb: evt.detail.verb, path: evt.detail.path, values: values});
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (!redrawsBuilder(evt.detail)) return;
+    busy = false;
+    var next = queue.shift();
+    if (!next) return;
+    setTimeout(function () {
+      var builder = document.getElementById("builder");
+      if (!builder) return;
+      next.values.rev = builder.dataset.rev;
+      htmx.ajax(next.verb.toUpperCase(), next.path, {source: builder, target: "#builder", select: "#builder",
+                                                     swap: "outerHTML show:none", values: next.values});
+    }, 0);
+  });
+})();
+
 // Typing is never lost to a redraw. While a builder request is on its way, the person may go on
 // typing or ticking; when the builder is drawn again, every control changed meanwhile gets its new
 // value back (matched by id) and is saved in turn, and the focus stays where it was.
@@ -108,12 +140,12 @@ document.addEventListener("DOMContentLoaded", function () {
   function controls() { return document.querySelectorAll("#builder input[id], #builder select[id], #builder textarea[id]"); }
   function valueOf(el) { return (el.type === "checkbox" || el.type === "radio") ? el.checked : el.value; }
   document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (!evt.detail.elt.closest || !evt.detail.elt.closest("#builder")) return;
+    if (!evt.detail.target || evt.detail.target.id !== "builder") return;  // a whole redraw, not a part of it
     sent = {};
     controls().forEach(function (el) { sent[el.id] = valueOf(el); });
   });
-  document.addEventListener("htmx:beforeSwap", function () {
-    if (!sent) return;
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    if (!sent || !evt.detail.target || evt.detail.target.id !== "builder") return;
     changed = {};
     controls().forEach(function (el) {
       if (el.id in sent && sent[el.id] !== valueOf(el)) changed[el.id] = valueOf(el);
