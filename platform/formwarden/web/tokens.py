@@ -35,7 +35,7 @@ def _form_choices():
 def _platform_scopes(owner) -> list[str]:
     """The platform scopes worth offering: those whose permissions the owner holds."""
     held = role_permissions(people.person(owner.username).roles)
-    return [s for s, perms in sorted(TOKEN_SCOPE_PERMISSIONS.items()) if perms & held]
+    return [s for s, perms in sorted(TOKEN_SCOPE_PERMISSIONS.items()) if perms & held and s not in RECORD_SCOPES]
 
 
 def _create(owner, back: str):
@@ -59,7 +59,7 @@ def _create(owner, back: str):
 
 def _blank() -> dict:
     expires = (dt.date.today() + dt.timedelta(days=DEFAULT_DAYS)).isoformat()
-    return {"name": "", "expires": expires, "scopes": ["read"], "fields": [], "ip_allow": ""}
+    return {"name": "", "expires": expires, "scopes": [], "fields": [], "ip_allow": ""}  # nothing granted unasked
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])
