@@ -1,5 +1,6 @@
 """Attachment fields: files checked by their bytes, kept encrypted, served only through the gate."""
 import io
+import re
 import uuid
 
 import pytest
@@ -194,3 +195,14 @@ def test_uploads_no_record_holds_have_a_quota_a_rate_an_event_and_a_prune(form_k
     Attachment.update(created_at=utcnow() - dt.timedelta(days=2)).where(Attachment.record_id.is_null()).execute()
     assert prune_uploads() == 3
     assert Attachment.select().count() == 1  # the one a record holds stays
+
+
+def test_a_wrong_file_and_a_missing_required_field_are_reported_in_one_round(login_as, form_key):
+    sales = login_as("sales01")
+    r = sales.post(f"/f/{form_key}/new", data={"csrf_token": sales.csrf, "_present": ["title", "scan"], "title": "",
+                                               "scan__file": (io.BytesIO(b"MZ\x90\x00"), "x.exe")},
+                   content_type="multipart/form-data")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and Attachment.select().count() == 0
+    errors = dict(re.findall(r'id="err-([a-z_]+)" role="alert">([^<]+)<', page))
+    assert set(errors) >= {"title", "scan"}, errors  # both, at once

@@ -271,6 +271,15 @@ def _kept_typing(formdef, writable) -> tuple[dict, MultiDict] | None:
     return values, form
 
 
+def _every_problem(formdef, values: dict, coerce_errors: list, writable) -> list:
+    """A save refused for a value that could not be read (a wrong file type, a number with
+    letters) reports the form's other problems in the same round (a required field left empty),
+    so a person fixes everything at once."""
+    bad = {e.field for e in coerce_errors}
+    rest = validate(formdef, {k: v for k, v in values.items() if k not in bad and v not in (None, [])}, writable)
+    return coerce_errors + [e for e in rest if e.field not in bad and e.field in writable]
+
+
 def _links_given(formdef, writable) -> dict:
     """Link fields filled from the address ("new ticket for this customer": ?customer=109), when
     the reader may write them and may open the linked record (checked again when saving)."""
@@ -301,7 +310,8 @@ def create(form_key):
         values, coerce_errors = _submitted(formdef, writable)
         try:
             if coerce_errors:
-                raise Invalid("check the fields", details=[e.as_dict() for e in coerce_errors])
+                raise Invalid("check the fields", details=[e.as_dict() for e in
+                                                           _every_problem(formdef, values, coerce_errors, writable)])
             shown = visible_fields(formdef, values)  # the page hides what the rules hide: its inputs are not sent
             view = service.create_record(who, form_key, {k: v for k, v in values.items()
                                                          if v not in (None, []) and k in shown},
@@ -401,7 +411,8 @@ def edit(form_key, record_id):
                    and v != current.data.get(k)}
         try:
             if coerce_errors:
-                raise Invalid("check the fields", details=[e.as_dict() for e in coerce_errors])
+                raise Invalid("check the fields", details=[e.as_dict() for e in
+                                                           _every_problem(formdef, values, coerce_errors, writable)])
             version = int(request.form.get("version", "0"))
             service.update_record(who, form_key, record_id, changes, expected_version=version,
                                   reason=request.form.get("reason", ""))
