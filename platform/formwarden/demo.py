@@ -12,8 +12,9 @@ from formwarden.db import write_transaction
 from formwarden.models import Record, Team, User, UserRole, UserTeam
 from formwarden.records.service import create_record
 
-TEAMS = {"East sales": [f"sales{i:02d}" for i in range(1, 11)] + ["intern"],
-         "South sales": [f"sales{i:02d}" for i in range(11, 21)]}
+TEAMS = {"华东销售": [f"sales{i:02d}" for i in range(1, 11)] + ["intern"],
+         "华南销售": [f"sales{i:02d}" for i in range(11, 21)]}
+_FORMER_TEAM_NAMES = {"East sales": "华东销售", "South sales": "华南销售"}  # demo instances made before
 SALES = [f"sales{i:02d}" for i in range(1, 21)]
 USERS = [("admin", ["admin"]), ("manager", ["manager", "form_designer"]), ("finance", ["finance"]), ("support", ["support"]),
          ("intern", ["intern"]), ("auditor", ["auditor"])] + [(s, ["sales"]) for s in SALES]
@@ -82,6 +83,9 @@ def ensure_people(password: str) -> list[str]:
                 for r in roles:
                     UserRole.get_or_create(user=user, role=ensure_role(r))
     with write_transaction():
+        for old, new in _FORMER_TEAM_NAMES.items():  # the same teams (ids, members, policies), named in Chinese
+            if not Team.select().where(Team.name == new).exists():
+                Team.update(name=new).where(Team.name == old).execute()
         for team_name, members in TEAMS.items():
             team, _ = Team.get_or_create(name=team_name)
             for m in members:

@@ -51,7 +51,7 @@ def test_admin_masks_mobile_for_sales_and_the_salesperson_sees_it_masked(page, s
 
 
 def test_deactivate_an_open_session_then_hand_over_six_records(page, second, make_user):
-    leaver = make_user(roles=("sales",), teams=("East sales",), display_name="离职销售")
+    leaver = make_user(roles=("sales",), teams=("华东销售",), display_name="离职销售")
     ids = [service.create_record(Actor.system("t"), "customer", dict(VALID_CUSTOMER, name=f"客户{i}",
                                                                       owner=leaver.username)).id for i in range(6)]
     second.login(leaver.username)

@@ -95,7 +95,7 @@ def test_keys_rotate_queues_the_reseal(cli):
 
 def test_user_commands(cli):
     cli("init")
-    out = cli("user", "create", "temp01", "--role", "intern", "--team", "East sales", "--expires", "90d").stdout
+    out = cli("user", "create", "temp01", "--role", "intern", "--team", "华东销售", "--expires", "90d").stdout
     assert out.startswith("temp01 / ")
     assert "deactivated" in cli("user", "deactivate", "temp01").stdout
     assert "role auditor" in cli("user", "grant", "temp01", "auditor").stdout

@@ -119,7 +119,7 @@ def test_export_and_import_through_the_pages(login_as, restore_customer):
 def test_people_pages_create_edit_deactivate_and_hand_over(login_as, app):
     admin = login_as("admin")
     r = admin.post("/admin/people/new", data={"username": "li.na", "display_name": "李娜", "roles": ["sales"],
-                                              "teams": ["East sales"], "locale": "zh-CN", "kind": "person"})
+                                              "teams": ["华东销售"], "locale": "zh-CN", "kind": "person"})
     assert r.status_code == 200
     password = re.search(r'<p class="secret"><code>([^<]+)</code>', r.get_data(as_text=True)).group(1)
     try:
@@ -255,7 +255,7 @@ def test_dormant_filter_keeps_the_other_filters(login_as):
     from formwarden.models import utcnow
     User.update(last_login_at=utcnow() - dt.timedelta(days=90), created_at=utcnow() - dt.timedelta(days=100)).where(
         User.username.in_(["sales02", "sales15"])).execute()
-    page = login_as("admin").get("/admin/people?status=dormant&team=East+sales").get_data(as_text=True)
+    page = login_as("admin").get("/admin/people?status=dormant&team=华东销售").get_data(as_text=True)
     assert "/admin/people/sales02" in page and "/admin/people/sales15" not in page
 
 

@@ -171,7 +171,7 @@ def test_team_scope_follows_membership_at_once(app, make_user, clean_db):
 def test_people_are_created_with_a_one_time_password_and_found_by_filters(app, clean_db):
     admin = actor_of("admin")
     user, password = people.create_person(admin, "zhang.wei", display_name="张伟", roles=["intern"],
-                                          teams=["East sales"], time_zone="Asia/Shanghai",
+                                          teams=["华东销售"], time_zone="Asia/Shanghai",
                                           expires_at=utcnow() + dt.timedelta(days=3))
     try:
         assert len(password) >= 12
@@ -180,7 +180,7 @@ def test_people_are_created_with_a_one_time_password_and_found_by_filters(app, c
         assert [p.user.username for p in found] == ["zhang.wei"]
         found, _ = people.find_people(admin, status="expiring")
         assert "zhang.wei" in [p.user.username for p in found]
-        found, _ = people.find_people(admin, role="intern", team="East sales")
+        found, _ = people.find_people(admin, role="intern", team="华东销售")
         assert "zhang.wei" in [p.user.username for p in found]
         assert User.get(User.username == "zhang.wei").last_login_at is not None
         with pytest.raises(Invalid):
@@ -335,7 +335,7 @@ def test_user_administration_stops_at_accounts_roles_and_teams_above_it(hr, make
             roles.update_role(hr, "admin", permissions=["records", "users.manage"])
         with pytest.raises(Forbidden):
             roles.update_role(hr, "admin", title_en="Boss")
-        team = Team.get(Team.name == "East sales")
+        team = Team.get(Team.name == "华东销售")
         with pytest.raises(Forbidden):
             teams.set_members(hr, team.id, add=["admin"])
         with pytest.raises(Forbidden):

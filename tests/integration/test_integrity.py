@@ -100,7 +100,7 @@ def test_two_role_user_cannot_write_through_another_roles_scope(make_user):
 
 
 def test_team_writer_cannot_plant_or_give_away_records(make_user):
-    boss = actor_for(make_user(roles=("manager",), teams=("East sales",)))
+    boss = actor_for(make_user(roles=("manager",), teams=("华东销售",)))
     with pytest.raises(Invalid) as exc:
         service.create_record(boss, "customer", {**VALID_CUSTOMER, "owner": "sales11"})
     with pytest.raises(Invalid) as unknown:
@@ -121,7 +121,7 @@ def test_team_writer_cannot_plant_or_give_away_records(make_user):
 def test_team_writer_cannot_give_away_by_bulk_or_import(make_user):
     from formwarden.records import bulk
 
-    boss = actor_for(make_user(roles=("manager",), teams=("East sales",)))
+    boss = actor_for(make_user(roles=("manager",), teams=("华东销售",)))
     rec = service.create_record(boss, "customer", {**VALID_CUSTOMER, "owner": "sales01"})
     with pytest.raises(Invalid):
         bulk.bulk_update(boss, "customer", [rec.id], {"owner": "sales15"})
@@ -150,7 +150,7 @@ def test_export_scope_not_read_scope_decides(make_user, tmp_path):
     """manager+support: support reads all records but cannot export; the manager exports its team."""
     from formwarden.records.export import export_csv
 
-    who = actor_for(make_user(roles=("manager", "support"), teams=("East sales",)))
+    who = actor_for(make_user(roles=("manager", "support"), teams=("华东销售",)))
     _customer("sales01")
     _customer("sales15")
     path = tmp_path / "out.csv"
@@ -495,7 +495,7 @@ def test_an_export_is_not_handed_out_once_one_of_two_roles_is_revoked(login_as, 
     from formwarden.models import JobRun
     from formwarden.records.export import export_csv
 
-    user = make_user(roles=("manager", "finance"), teams=("East sales",))
+    user = make_user(roles=("manager", "finance"), teams=("华东销售",))
     _customer("sales15")
     path = clean_db.instance / "exports" / "two.csv"
     path.parent.mkdir(exist_ok=True)
@@ -558,7 +558,7 @@ def test_audit_search_date_out_of_range_names_the_field(login_as):
 
 
 def test_forms_offer_only_owners_inside_the_writers_scope(login_as, make_user):
-    east = make_user(roles=("manager",), teams=("East sales",))
+    east = make_user(roles=("manager",), teams=("华东销售",))
     page = login_as(east.username).get("/f/customer/new").get_data(as_text=True)
     assert 'value="sales01"' in page and ">张伟（销售）<" in page  # offered by display name
     assert 'value="sales11"' not in page and 'value="auditor"' not in page

@@ -91,7 +91,7 @@ class Model:
         self.narrow = False  # is industry's option list narrowed (published as version N+1)?
         self.retired: set[str] = set()  # industries kept as retired options by the last narrowing
         self.records: dict[int, dict] = {}  # id → {"owner", "data", "deleted"}
-        self.south_manager = True  # is manager a member of South sales (sales11's team)?
+        self.south_manager = True  # is manager a member of 华南销售 (sales11's team)?
         self.active = {p: True for p in PEOPLE}
         self.roles = {p: set(r) for p, r in ROLES.items()}
 
@@ -149,7 +149,7 @@ class Seams(RuleBasedStateMachine):
         designs.discard(admin, "customer")
         policies.save(admin, "customer", _policy_doc(), reason="stateful test: start")
         policies.discard_draft(admin, "customer")
-        south = Team.get(Team.name == "South sales")
+        south = Team.get(Team.name == "华南销售")
         if not UserTeam.select().join(User).where(UserTeam.team == south.id, User.username == "manager").exists():
             teams.set_members(admin, south.id, add=["manager"])
         for name in PEOPLE:
@@ -279,7 +279,7 @@ class Seams(RuleBasedStateMachine):
 
     @rule()
     def toggle_south_membership(self):
-        south = Team.get(Team.name == "South sales")
+        south = Team.get(Team.name == "华南销售")
         if self.model.south_manager:
             if south.manager_id is not None:
                 teams.update_team(actor_of("admin"), south.id, manager="")  # a team's manager cannot just leave
@@ -428,7 +428,7 @@ class Seams(RuleBasedStateMachine):
 
     @invariant()
     def nothing_closed_comes_back(self):
-        south = Team.get(Team.name == "South sales")
+        south = Team.get(Team.name == "华南销售")
         member = UserTeam.select().join(User).where(UserTeam.team == south.id, User.username == "manager").exists()
         assert member == self.model.south_manager, self.last_step
         for person in PEOPLE:
