@@ -32,7 +32,8 @@ def form_key(clean_db):
             "product": {"type": "string", "maxLength": 50, "x-label": {"zh-CN": "产品", "en": "Product"}},
             "owner": {"type": "string", "x-widget": "member", "x-label": {"zh-CN": "负责人", "en": "Owner"}},
         },
-        "x-access": {"admin": {"scope": "all", "actions": ["create", "read", "update", "delete"], "fields": {"*": "write"}},
+        "x-access": {"admin": {"scope": "all", "actions": ["create", "read", "update", "delete", "export"],
+                               "fields": {"*": "write"}},
                      "sales": {"scope": "all", "actions": ["create", "read", "update"],
                                "fields": {"number": "write", "product": "write", "owner": "read"}}},
     })
@@ -87,3 +88,40 @@ def test_the_record_page_shows_the_number_and_sends_none(login_as, form_key):
     api = sales.post(f"/api/v1/forms/{form_key}/records", json={"data": {"product": "冰箱", "number": "SH-x"}})
     assert api.status_code == 422 and api.json["error"]["code"] == "system_assigned", api.json
     assert api.json["error"]["field"] == "number"
+
+
+def test_a_published_field_never_switches_to_or_from_an_auto_number(form_key):
+    """Numbers typed while a field was text could repeat, and a number nobody may change could
+    never be set right: the switch is refused in the builder and on every publishing path."""
+    from werkzeug.datastructures import MultiDict
+
+    from formwarden.catalog import designs
+    from formwarden.forms import builder
+
+    manager = actor_of("manager")
+    designs.edit(manager, form_key, designs.draft(form_key)["rev"], lambda d: builder.update_field(
+        d, "number", MultiDict({"label_zh": "工单号", "kind": "text"})))
+    found = designs.problems(designs.draft(form_key)["doc"], manager)
+    assert "autonumber_switch" in {p.code for p in found}
+    with pytest.raises(Invalid):
+        designs.publish(manager, form_key, designs.draft(form_key)["rev"])
+    doc = designs.draft(form_key)["doc"]
+    with pytest.raises(Invalid) as err:
+        publishing.publish(SYSTEM, doc)  # a definition file (load-forms) is refused too
+    assert err.value.code == "autonumber_switch"
+    designs.discard(manager, form_key)
+
+
+def test_an_export_with_numbers_imports_back_as_new_numbered_records(form_key, tmp_path):
+    from formwarden.records.bulk import import_rows, parse_upload
+    from formwarden.records.export import export_csv
+
+    sales = actor_of("sales01")
+    service.create_record(sales, form_key, {"product": "空调"})
+    path = tmp_path / "t.csv"
+    export_csv(actor_of("admin"), form_key, ListQuery(), path)
+    parsed = parse_upload(versions.current(form_key)[1], path.read_bytes())
+    assert parsed.problems == []
+    assert import_rows(actor_of("admin"), form_key, parsed.rows, numbers=parsed.numbers) == 1
+    numbers_now = sorted(r.data["number"] for r in service.list_records(SYSTEM, form_key, ListQuery()).items)
+    assert numbers_now == [_number(1), _number(2)]  # the imported record got its own

@@ -350,6 +350,8 @@ def _expectations(user, s, p1, p2):
         assert set(design.values()) <= {200, 204, 302, 409}, design
     else:
         assert set(design.values()) == {403}, f"{user} builder -> {design}"
+    # the getting-started page: only for those who set the instance up (forms, people, backups)
+    assert s["GET /start"] == (200 if user in ("admin", "manager") else 403), f"{user} start -> {s['GET /start']}"
     assert s["POST /tokens/0/revoke"] == 404, user
     expected = {
         "auditor": dict(show1=403, show2=403, create_page=403, api_create=403),

@@ -126,3 +126,13 @@ def test_designer_labels_are_defused_in_every_file_header(login_as, base_db, res
     log = page.get("/backups/log.csv").get_data(as_text=True)
     assert "'=cmd" in log and "'@SUM" in log
     run.delete_instance()
+
+
+def test_who_created_a_record_is_exported_only_to_those_who_see_whose_it_is(clean_db, tmp_path):
+    _customer(name="赵六")
+    path = tmp_path / "f.csv"
+    export_csv(actor_of("finance"), "customer", ListQuery(), path)  # finance may not see the owner
+    header = path.read_text("utf-8-sig").splitlines()[0].split(",")
+    assert "创建人" not in header and "负责人" not in header and header[-3:] == ["版本", "创建时间", "更新时间"]
+    export_csv(actor_of("manager"), "customer", ListQuery(), path)
+    assert path.read_text("utf-8-sig").splitlines()[0].split(",")[-1] == "创建人"

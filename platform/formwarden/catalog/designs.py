@@ -292,6 +292,9 @@ def problems(doc: dict, actor: Actor | None = None) -> list[Problem]:
             out.append(Problem(f"/properties/{name}/x-ref", f"links to the form {fd.ref!r}, which does not exist"))
     if form is not None and form.current_version:
         current = versions.definition(form)
+        for name in publishing.number_switches(current.doc, doc):
+            out.append(Problem(f"/properties/{name}", "a published field cannot become an auto-number or stop being "
+                               "one (numbers could repeat): add a new field instead", "autonumber_switch"))
         for name, (_spec, version) in versions.removed_fields(form).items():
             if name in formdef.fields:
                 out.append(Problem(f"/properties/{name}", f"the key {name!r} belonged to a field removed in version "

@@ -27,6 +27,25 @@ from formwarden.records import search
 from formwarden.records.indexes import ensure_field_indexes
 
 
+def number_switches(before: dict, after: dict) -> list[str]:
+    """Fields both versions have that become, or stop being, an auto-number. Refused: numbers
+    typed while a field was text (or given before it became one) could repeat, and a number
+    nobody may change could no longer be set right."""
+    old, new = before.get("properties") or {}, after.get("properties") or {}
+    return [n for n in new if n in old and isinstance(old[n], dict) and isinstance(new[n], dict)
+            and ("x-autonumber" in old[n]) != ("x-autonumber" in new[n])]
+
+
+def _refuse_number_switch(before: dict, after: dict) -> None:
+    switched = number_switches(before, after)
+    if switched:
+        raise Invalid(f"{switched[0]}: a published field cannot become an auto-number or stop being one; add a new "
+                      "field instead", field=switched[0], code="autonumber_switch",
+                      details=[{"field": n, "code": "autonumber_switch", "pointer": f"/properties/{n}",
+                                "message": "A published field cannot become an auto-number or stop being one."}
+                               for n in switched])
+
+
 def publish(actor: Actor, doc: dict, *, reason: str = "", changes: dict | None = None,
             before_event=None, all_new: bool = False, keep_policy: bool = False) -> tuple[Form, int, bool]:
     """Publish `doc` as the next version of its form unless identical to the current one.
@@ -49,6 +68,8 @@ def publish(actor: Actor, doc: dict, *, reason: str = "", changes: dict | None =
         if current is not None and current.checksum == checksum:
             ensure_field_indexes(form.id, formdef)  # idempotent; repairs a missing index
             return form, form.current_version, False
+        if current is not None:
+            _refuse_number_switch(json.loads(current.definition), doc)
         version = form.current_version + 1
         # Stored in the author's order (the checksum uses the sorted form): without a layout, the
         # fields appear, export and show in history in the order the definition lists them.

@@ -218,6 +218,9 @@ def parse_table(formdef: FormDef, reader) -> CsvRows:
     for h in header:
         h = undefused(h.strip())  # a template or export defused a label that starts like a formula
         name = known.get(h.casefold())
+        if name is not None and formdef.fields[name].assigned:
+            columns.append("")  # an auto-number: each imported record gets its own, as when saved by hand
+            continue
         if name is None:
             if h.strip().casefold() not in EXPORT_ONLY and h.strip():
                 out.problems.append({"row": 1, "field": h.strip(), "code": "unknown_field", "message": "Unknown column."})

@@ -113,8 +113,10 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     columns = [n for n in formdef.layout_order if n in shown]  # as the form shows them, section by section
     locale = actor.locale if actor.locale in ("zh-CN", "en") else "zh-CN"
     zone = reader_zone(actor)
+    # who created a record is shown to those who may see whose it is (the owner field), as on its page
+    trailing = [k for k in _TRAILING if k != "created_by" or not formdef.owner_field or formdef.owner_field in shown]
     header = [SYSTEM_COLUMNS[k][locale] for k in _LEADING] + [formdef.fields[c].label(locale) for c in columns] \
-        + [SYSTEM_COLUMNS[k][locale] for k in _TRAILING]
+        + [SYSTEM_COLUMNS[k][locale] for k in trailing]
     tmp = path.with_suffix(".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customer data: owner only
     written = 0
@@ -134,7 +136,7 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
                     (formdef.fields[c], item.data.get(c),
                      readable_value(formdef.fields[c], item.data.get(c), locale, titles.get(c, {})))
                     for c in columns] + [item.version, _local(item.created_at, zone), _local(item.updated_at, zone),
-                                         makers.get(item.created_by, item.created_by)]
+                                         makers.get(item.created_by, item.created_by)][:len(trailing)]
             written += len(page.items)
             if on_progress:
                 on_progress(written, page.total)
@@ -153,7 +155,7 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
             for row in rows():
                 out.writerow([row[0]] + [_cell(shown) for _fd, _raw, shown in row[1:n + 1]] + [
                     row[n + 1], _cell(row[n + 2] and f"{row[n + 2]:%Y-%m-%d %H:%M}"),
-                    _cell(row[n + 3] and f"{row[n + 3]:%Y-%m-%d %H:%M}"), _cell(row[n + 4])])
+                    _cell(row[n + 3] and f"{row[n + 3]:%Y-%m-%d %H:%M}")] + [_cell(v) for v in row[n + 4:]])
     os.replace(tmp, path)
     with write_transaction():
         record_event(actor, "export", form_key=form_key, diff={"count": [None, written], "format": [None, fmt]})
@@ -190,13 +192,14 @@ def write_xlsx(fh, title: str, header: list[str], rows, fields: int) -> None:
         cells = [row[0]]
         for fd, raw, shown in row[1:fields + 1]:
             cells.append(_xlsx_cell(sheet, fd, raw, shown, WriteOnlyCell))
-        version, created, updated, maker = row[fields + 1:]
+        version, created, updated, *maker = row[fields + 1:]
         cells.append(version)
         for when in (created, updated):
             cell = WriteOnlyCell(sheet, value=when)
             cell.number_format = "yyyy-mm-dd hh:mm"
             cells.append(cell)
-        cells.append(_text(sheet, maker, WriteOnlyCell) if maker else None)
+        if maker:  # "created by", when the reader may see it
+            cells.append(_text(sheet, maker[0], WriteOnlyCell) if maker[0] else None)
         sheet.append(cells)
         count += 1
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count + 1}"

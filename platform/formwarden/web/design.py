@@ -253,6 +253,9 @@ def problem_words(p, doc: dict) -> str:
             if key in params:
                 params[key] = _label(doc, params[key])
         return _(CHECK_MESSAGES[p.code]) % params
+    if p.code == "autonumber_switch":
+        return _("A published field cannot become an auto-number or stop being one (numbers could repeat): add a "
+                 "new field instead.")
     if p.pointer.endswith("/x-ref"):
         return _("Choose the form whose records this field links to.")
     if "/enum" in p.pointer or "/x-enum-labels" in p.pointer:

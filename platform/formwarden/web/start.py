@@ -14,6 +14,7 @@ from formwarden.backup.targets import TargetError, configured
 from formwarden.catalog import designs
 from formwarden.config import instance_path
 from formwarden.crypto.kit import kit_status
+from formwarden.errors import Forbidden
 from formwarden.forms import versions
 from formwarden.http.context import actor
 from formwarden.http.guard import requires
@@ -52,9 +53,16 @@ def steps() -> list[Step]:
     ]
 
 
+SETUP_PERMS = (Perm.FORMS_MANAGE, Perm.USERS_MANAGE, Perm.BACKUPS)
+
+
 @bp.route("/start")
 @requires(Perm.ACCOUNT)
 def start():
+    """For those who set the instance up (forms, people or backups); nobody else learns how."""
+    if not any(has_perm(actor(), p) for p in SETUP_PERMS):
+        raise Forbidden("the getting-started steps are for administrators and form designers",
+                        code="missing_permission")
     all_steps = steps()
     return render_template("start.html", steps=all_steps, done=sum(s.done for s in all_steps),
                            templates=designs.templates() if has_perm(actor(), Perm.FORMS_MANAGE) else {})
