@@ -53,6 +53,10 @@ document.addEventListener("DOMContentLoaded", function () {
   if (document.querySelector(".record-form .alert.error")) focusFirstError(document.querySelector(".record-form"));
 });
 
+// The builder is redrawn by morphing (idiomorph): the field being typed in keeps its value and
+// caret whatever the answer holds, so a redraw never mixes the server's text into the typing.
+if (window.Idiomorph) Idiomorph.defaults.ignoreActiveValue = true;
+
 // Form builder. Every action is an HTMX request that draws the builder again in place (no page
 // reload). Drag a field onto another place, or a kind of field from the palette into a section
 // (↑/↓ and the palette's buttons do the same without a mouse).
@@ -95,7 +99,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (dragged.dataset.kind) { values.kind = dragged.dataset.kind; url = list.dataset.add; }
     else values.field = dragged.dataset.field;
     htmx.ajax("POST", url, {source: builder, values: values, target: "#builder", select: "#builder",
-                            swap: "outerHTML show:none"});
+                            swap: "morph show:none"});
   });
 })();
 
@@ -126,7 +130,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!builder) return;
       next.values.rev = builder.dataset.rev;
       htmx.ajax(next.verb.toUpperCase(), next.path, {source: builder, target: "#builder", select: "#builder",
-                                                     swap: "outerHTML show:none", values: next.values});
+                                                     swap: "morph show:none", values: next.values});
     }, 0);
   });
 })();
