@@ -51,7 +51,8 @@ def _wait_for_last_client(server) -> None:
         time.sleep(0.05)
 
 
-def _track(client: redis.Redis) -> redis.Redis:
+def track(client: redis.Redis) -> redis.Redis:
+    """Count `client` among this process's clients (closed at exit before the embedded server)."""
     _clients.add(client)
     return client
 
@@ -76,7 +77,7 @@ def redis_url_for(settings) -> str:
 
 
 def connection(settings) -> redis.Redis:
-    return _track(redis.Redis.from_url(redis_url_for(settings)))
+    return track(redis.Redis.from_url(redis_url_for(settings)))
 
 
 def lazy_connection(settings):
@@ -85,7 +86,7 @@ def lazy_connection(settings):
 
     def get() -> redis.Redis:
         if not made:
-            made.append(_track(redis.Redis.from_url(redis_url_for(settings), socket_timeout=2, socket_connect_timeout=2)))
+            made.append(track(redis.Redis.from_url(redis_url_for(settings), socket_timeout=2, socket_connect_timeout=2)))
         return made[0]
     return get
 

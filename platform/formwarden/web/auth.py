@@ -22,7 +22,7 @@ from formwarden.errors import DomainError
 from formwarden.http.context import LoginUser, actor, client_ip
 from formwarden.http.guard import public, requires
 from formwarden.http.i18n import COOKIE, LOCALES
-from formwarden.jobs.queue import redis_url_for
+from formwarden.jobs.queue import redis_url_for, track
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def limiter():
             url = redis_url_for(current_app.config["FORMWARDEN"])
         except Exception as exc:  # the embedded server would not start
             raise throttle.Unavailable(str(exc)) from exc
-        conn = current_app.extensions["formwarden_login_redis"] = throttle.connect(url)
+        conn = current_app.extensions["formwarden_login_redis"] = track(throttle.connect(url))
     return conn
 
 
