@@ -118,7 +118,7 @@ if (window.Idiomorph) Idiomorph.defaults.ignoreActiveValue = true;
     if (evt.detail.etc && evt.detail.etc.values) Object.assign(values, evt.detail.etc.values);  // htmx.ajax's own
     var submitter = evt.detail.triggeringEvent && evt.detail.triggeringEvent.submitter;
     if (submitter && submitter.name) values[submitter.name] = submitter.value;
-    queue.push({verb: evt.detail.verb, path: evt.detail.path, values: values});
+    queue.push({verb: evt.detail.verb, path: evt.detail.path, values: values, formId: form && form.id});
   });
   document.addEventListener("htmx:afterRequest", function (evt) {
     if (!redrawsBuilder(evt.detail)) return;
@@ -128,6 +128,14 @@ if (window.Idiomorph) Idiomorph.defaults.ignoreActiveValue = true;
     setTimeout(function () {
       var builder = document.getElementById("builder");
       if (!builder) return;
+      // the field panel drawn again may name its field by a new key (the key follows the name):
+      // the change goes to the field where it is now, with what was typed
+      var form = next.formId && document.getElementById(next.formId);
+      if (form && form.getAttribute("hx-post")) {
+        next.path = form.getAttribute("hx-post");
+        var key = form.querySelector("input[name=key]");
+        if (key && "key" in next.values) next.values.key = key.value;
+      }
       next.values.rev = builder.dataset.rev;
       htmx.ajax(next.verb.toUpperCase(), next.path, {source: builder, target: "#builder", select: "#builder",
                                                      swap: "morph show:none", values: next.values});
