@@ -53,13 +53,9 @@ document.addEventListener("DOMContentLoaded", function () {
   if (document.querySelector(".record-form .alert.error")) focusFirstError(document.querySelector(".record-form"));
 });
 
-// The builder is redrawn by morphing (idiomorph): the field being typed in keeps its value and
-// caret whatever the answer holds, so a redraw never mixes the server's text into the typing.
-if (window.Idiomorph) Idiomorph.defaults.ignoreActiveValue = true;
-
-// Form builder. Every action is an HTMX request that draws the builder again in place (no page
-// reload). Drag a field onto another place, or a kind of field from the palette into a section
-// (↑/↓ and the palette's buttons do the same without a mouse).
+// Form builder. Every action is an HTMX request that draws the builder again in place by morphing
+// (idiomorph), so controls keep their focus and caret. Drag a field onto another place, or a kind of
+// field from the palette into a section (↑/↓ and the palette's buttons do the same without a mouse).
 (function () {
   var dragged = null;  // a field's row, or a palette item
   document.addEventListener("dragstart", function (evt) {
@@ -103,79 +99,118 @@ if (window.Idiomorph) Idiomorph.defaults.ignoreActiveValue = true;
   });
 })();
 
-// One builder change at a time, none lost: a change made while another is on its way (a click on
-// the palette while a name is being saved) waits, then goes with the draft's newest revision, so
-// the person's quick sequence never meets "someone changed this draft".
+// One builder request at a time, none lost, and typing never overwritten.
+// - A request made while another is on its way (a palette click while a name is being saved) waits;
+//   when it goes, it reads its form as it is then, goes to the form's address as drawn now (a key
+//   may have followed a name) and carries the draft's newest revision, so a person's quick sequence
+//   never meets "someone changed this draft".
+// - A control the person changed since its value was last sent keeps what they typed when the
+//   builder is drawn again (unless the panel now shows another field); it is saved in turn.
+// - A rule being composed (its field chosen, or an existing rule opened) is not reset by other
+//   changes: it is drawn again as it stands, for the draft as it is now.
 (function () {
-  var busy = false, queue = [];
-  function redrawsBuilder(detail) { return detail.target && detail.target.id === "builder"; }
+  var edited = new WeakSet();  // controls changed by the person since their value was last sent
+  var busy = null;             // the request on its way (its XMLHttpRequest)
+  var waiting = [];            // requests made meanwhile, in order
+  var sending = null;          // the waiting request being sent now
+  var drawnFrom = null;        // the element whose request is being drawn
+  var staleRule = false;       // the rule being composed was kept through a redraw: draw it again
+
+  function builder() { return document.getElementById("builder"); }
+  function inBuilder(elt) { var b = builder(); return !!(b && elt && elt.nodeType === 1 && b.contains(elt)); }
+  function isControl(el) { return el && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName); }
+  function formOf(elt) { return elt.tagName === "FORM" ? elt : elt.form || elt.closest("form"); }
+
+  function mark(evt) {  // capture phase: before htmx sends the change
+    var el = evt.target;
+    if (!isControl(el) || !inBuilder(el)) return;
+    edited.add(el);
+    var editor = el.closest("#rule-editor");
+    if (editor) editor.dataset.composing = "1";
+  }
+  document.addEventListener("input", mark, true);
+  document.addEventListener("change", mark, true);
+
   document.addEventListener("htmx:confirm", function (evt) {
-    if (!redrawsBuilder(evt.detail)) return;
-    if (!busy) { busy = true; return; }
+    var d = evt.detail;
+    if (!busy || !inBuilder(d.elt)) return;
     evt.preventDefault();
-    var elt = evt.detail.elt, form = elt.tagName === "FORM" ? elt : elt.closest("form"), values = {};
+    var sub = d.triggeringEvent && d.triggeringEvent.submitter;
+    sub = sub && sub.name ? {name: sub.name, value: sub.value} : null;
+    var extra = d.etc && d.etc.values;
+    if (!sub && !extra && waiting.some(function (w) { return w.elt === d.elt && !w.submitter && !w.extra; })) return;
+    // what it would send now, should its element be gone when its turn comes
+    var form = formOf(d.elt), values = {};
     if (form) new FormData(form).forEach(function (v, k) { values[k] = k in values ? [].concat(values[k], v) : v; });
-    if (evt.detail.etc && evt.detail.etc.values) Object.assign(values, evt.detail.etc.values);  // htmx.ajax's own
-    var submitter = evt.detail.triggeringEvent && evt.detail.triggeringEvent.submitter;
-    if (submitter && submitter.name) values[submitter.name] = submitter.value;
-    queue.push({verb: evt.detail.verb, path: evt.detail.path, values: values, formId: form && form.id});
+    if (extra) Object.assign(values, extra);
+    if (sub) values[sub.name] = sub.value;
+    waiting.push({elt: d.elt, issue: d.issueRequest, submitter: sub, extra: extra, verb: d.verb, path: d.path,
+                  values: values, target: d.target && d.target.id});
+  });
+
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var d = evt.detail, b = builder();
+    if (!inBuilder(d.elt)) return;
+    if (d.parameters.rev !== undefined) d.parameters.rev = b.dataset.rev;
+    if (sending && sending.submitter) d.parameters[sending.submitter.name] = sending.submitter.value;
+    if (d.elt.tagName === "FORM" && d.verb === "post") {
+      d.path = d.elt.getAttribute("hx-post") || d.elt.getAttribute("action") || d.path;
+    }
+    var form = formOf(d.elt);
+    Array.prototype.forEach.call(form ? form.elements : [d.elt], function (c) { edited.delete(c); });
+  });
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    if (inBuilder(evt.detail.elt)) busy = evt.detail.xhr;
   });
   document.addEventListener("htmx:afterRequest", function (evt) {
-    if (!redrawsBuilder(evt.detail)) return;
-    busy = false;
-    var next = queue.shift();
-    if (!next) return;
-    setTimeout(function () {
-      var builder = document.getElementById("builder");
-      if (!builder) return;
-      // the field panel drawn again may name its field by a new key (the key follows the name):
-      // the change goes to the field where it is now, with what was typed
-      var form = next.formId && document.getElementById(next.formId);
-      if (form && form.getAttribute("hx-post")) {
-        next.path = form.getAttribute("hx-post");
-        var key = form.querySelector("input[name=key]");
-        if (key && "key" in next.values) next.values.key = key.value;
-      }
-      next.values.rev = builder.dataset.rev;
-      htmx.ajax(next.verb.toUpperCase(), next.path, {source: builder, target: "#builder", select: "#builder",
-                                                     swap: "morph show:none", values: next.values});
-    }, 0);
+    if (!busy || evt.detail.xhr !== busy) return;
+    busy = null;
+    setTimeout(next, 0);
   });
-})();
+  function next() {
+    while (!busy && waiting.length) {
+      var w = waiting.shift();
+      sending = w;
+      try {
+        if (document.body.contains(w.elt)) w.issue(true);
+        else if (builder() && w.target && document.getElementById(w.target)) {
+          htmx.ajax(w.verb.toUpperCase(), w.path, {source: builder(), values: w.values, target: "#" + w.target,
+                    select: "#" + w.target, swap: w.target === "builder" ? "morph show:none" : "outerHTML"});
+        }
+      } finally { sending = null; }
+    }
+    if (!busy && staleRule) {  // the rule being composed, drawn again as it stands, for the draft as it is now
+      staleRule = false;
+      var first = document.getElementById("rule-field-0");
+      if (first) htmx.trigger(first, "change");
+    }
+  }
 
-// Typing is never lost to a redraw. While a builder request is on its way, the person may go on
-// typing or ticking; when the builder is drawn again, every control changed meanwhile gets its new
-// value back (matched by id) and is saved in turn, and the focus stays where it was.
-(function () {
-  var sent = null;  // id -> value of each builder control when the request left
-  var changed = null;  // id -> value of those changed since
-  function controls() { return document.querySelectorAll("#builder input[id], #builder select[id], #builder textarea[id]"); }
-  function valueOf(el) { return (el.type === "checkbox" || el.type === "radio") ? el.checked : el.value; }
-  document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (!evt.detail.target || evt.detail.target.id !== "builder") return;  // a whole redraw, not a part of it
-    sent = {};
-    controls().forEach(function (el) { sent[el.id] = valueOf(el); });
-  });
   document.addEventListener("htmx:beforeSwap", function (evt) {
-    if (!sent || !evt.detail.target || evt.detail.target.id !== "builder") return;
-    changed = {};
-    controls().forEach(function (el) {
-      if (el.id in sent && sent[el.id] !== valueOf(el)) changed[el.id] = valueOf(el);
-    });
-    sent = null;
+    drawnFrom = evt.detail.requestConfig ? evt.detail.requestConfig.elt : null;
   });
-  document.addEventListener("htmx:afterSettle", function () {
-    if (!changed) return;
-    var kept = changed, first = null;
-    changed = null;
-    Object.keys(kept).forEach(function (id) {
-      var el = document.getElementById(id);
-      if (!el || valueOf(el) === kept[id]) return;
-      if (el.type === "checkbox" || el.type === "radio") el.checked = kept[id]; else el.value = kept[id];
-      first = first || el;
-    });
-    if (first) first.dispatchEvent(new Event("change", {bubbles: true}));  // save what the redraw would have lost
-  });
+  function samePanel(old, fresh) {
+    var a = old.form, b = fresh.closest && fresh.closest("form");
+    if (!a || a.id !== "field-form") return true;
+    return !!b && (a.dataset.field === b.dataset.field || a.dataset.field === b.dataset.was);
+  }
+  if (window.Idiomorph) {
+    Idiomorph.defaults.callbacks.beforeNodeMorphed = function (old, fresh) {
+      if (old.nodeType !== 1) return true;
+      if (isControl(old) && edited.has(old)) {
+        if (samePanel(old, fresh)) return false;  // keep what the person typed
+        edited.delete(old);
+        return true;
+      }
+      if (old.id === "rule-editor" && old.dataset.composing) {
+        var rules = document.getElementById("rules");
+        if (drawnFrom && rules && rules.contains(drawnFrom)) return true;  // a rule action: drawn anew
+        staleRule = true;
+        return false;
+      }
+      return true;
+    };
+  }
 })();
 
 // The preview as on a desktop or on a phone (remembered).

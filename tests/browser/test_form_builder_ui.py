@@ -1,11 +1,13 @@
 """A manager builds a form in the browser, a salesperson fills it; version 2 leaves version 1's
 records as they were; a resident ID with a wrong check digit is flagged inline."""
+import time
 import uuid
 
 import pytest
 from playwright.sync_api import expect
 
-from formwarden.catalog import policies
+from formwarden.catalog import designs, policies
+from formwarden.forms import builder
 from formwarden.models import Record
 from tests.conftest import actor_of
 
@@ -103,3 +105,65 @@ def test_manager_builds_a_visit_report_and_a_salesperson_fills_it(page, second):
     expect(second.locator("main")).to_contain_text("东门进")
     expect(second.locator("main")).to_contain_text("表单第 1 版")
     expect(second.locator("#f-next_visit")).to_have_count(0)
+
+
+@pytest.fixture()
+def slow_line(app, monkeypatch):
+    """Every builder request takes 0.4 s on the server, so a person's next change always meets
+    one still on its way (the races a busy machine makes only sometimes)."""
+    inner = app.wsgi_app
+
+    def slow(environ, start_response):
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"].startswith("/design/"):
+            time.sleep(0.4)
+        return inner(environ, start_response)
+    monkeypatch.setattr(app, "wsgi_app", slow)
+
+
+def test_quick_changes_on_a_slow_line_are_all_kept_in_order(page, slow_line):
+    """Name, English name, a new field and a rule made without waiting for any answer: every one
+    lands, none meets "someone changed this draft", and nothing typed is overwritten by a redraw."""
+    page.login("manager")
+    page.get_by_role("link", name="表单设计").click()
+    page.fill("#title_zh", "慢线 " + uuid.uuid4().hex[:4])
+    page.get_by_role("button", name="创建表单").click()
+    page.wait_for_url("**/design/man_xian_*")
+    key = page.url.rstrip("/").rsplit("/", 1)[1]
+    page.wait_for_load_state()
+    page.locator(".palette").get_by_role("button", name="单选", exact=True).click()
+    expect(page.locator("#panel #f-label_zh")).to_have_value("单选")
+
+    # the name goes (its key follows it), the English name is typed meanwhile, then a new field
+    page.locator("#f-label_zh").fill("问题类型")
+    page.keyboard.press("Tab")  # saved; on its way for 0.4 s
+    page.keyboard.type("Issue type")
+    page.keyboard.press("Tab")  # waits for the first answer, then goes to the field's new address
+    page.locator(".palette").get_by_role("button", name="单行文本", exact=True).click()
+    expect(page.locator("#panel #f-label_zh")).to_have_value("单行文本")
+    expect(page.locator("#row-issue_type")).to_contain_text("问题类型")
+    expect(page.locator("#builder-messages .error")).to_have_count(0)
+
+    # back on the first field: options typed one after another, a rule composed meanwhile
+    page.locator("#row-issue_type a").click()
+    expect(page.locator("#panel #f-label_zh")).to_have_value("问题类型")
+    page.locator("#f-opt-0-zh").fill("维修")
+    page.keyboard.press("Tab")
+    page.select_option("select[name=field_0]", label="问题类型")  # redrawn while the option is saved
+    page.locator("#f-opt-1-zh").fill("退款")
+    page.locator("#f-opt-1-zh").dispatch_event("change")
+    refund = page.locator("#rule-editor .checks").first.get_by_role("checkbox", name="退款", exact=True)
+    refund.check()
+    page.locator("#rule-editor fieldset.checks").first.get_by_label("单行文本").check()
+    page.check("#panel input[name=required]")  # a panel save while the rule is composed
+    expect(page.locator("#row-issue_type .req")).to_be_visible()
+    expect(refund).to_be_checked()
+    page.get_by_role("button", name="添加规则").click()
+    expect(page.locator("#rules")).to_contain_text("显示 单行文本")
+    expect(page.locator("#builder-messages .error")).to_have_count(0)
+
+    doc = designs.draft(key)["doc"]
+    field = doc["properties"]["issue_type"]
+    assert field["x-label"] == {"zh-CN": "问题类型", "en": "Issue type"}
+    assert [zh for _value, zh, _en in builder.option_rows(field)] == ["维修", "退款"], field
+    assert "issue_type" in doc["required"]
+    assert len(doc["properties"]) == 2 and len(doc["x-rules"]) == 1

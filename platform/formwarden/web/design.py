@@ -75,7 +75,7 @@ def _apply(key: str, change, field: str | None = None, anchor: str = "", done: s
     """Run a builder edit on the draft. The builder's own requests (HTMX) get the builder drawn
     again at once; a page without its script is sent back to the editor. `done` is said (and the
     field `opened()` names is opened, if given) when it took; its problem when it did not."""
-    status = 200
+    status, was = 200, field
     try:
         designs.edit(actor(), key, request.form.get("rev", "") if rev is None else rev, change)
     except Conflict:
@@ -90,7 +90,7 @@ def _apply(key: str, change, field: str | None = None, anchor: str = "", done: s
         if opened is not None:
             field = opened()
     if is_htmx():
-        return _editor_page(key, field, status)
+        return _editor_page(key, field, status, was=was)
     return _back(key, field, anchor)
 
 
@@ -148,10 +148,12 @@ def editor(form_key):
     return _editor_page(form_key, request.args.get("field"))
 
 
-def _editor_page(form_key: str, field: str | None, status: int = 200):
+def _editor_page(form_key: str, field: str | None, status: int = 200, was: str | None = None):
     """The editor: the whole page, or for the builder's own requests only its `builder` block
-    (the page's address follows, so a reload shows the same)."""
+    (the page's address follows, so a reload shows the same). `was` names the field the panel
+    showed before this change (its key may have followed its name)."""
     ctx = _editor_context(form_key, field)
+    ctx["was"] = was
     headers = {"Vary": "HX-Request"}
     if is_htmx():
         headers["HX-Push-Url"] = url_for("design.editor", form_key=form_key, field=ctx["field"])
@@ -470,7 +472,7 @@ def rule_editor(form_key):
     rule = {"index": index if index is not None and 0 <= index < len(doc.get("x-rules", [])) else None,
             "conds": conds, "combine": f.get("combine", "all"), "show": f.getlist("show"), "require": f.getlist("require")}
     ctx = _editor_context(form_key, None)
-    ctx["rule"] = rule
+    ctx["rule"], ctx["composing"] = rule, True
     return render_block("design/editor.html", "rule_editor", **ctx), 200, {"Vary": "HX-Request"}
 
 
