@@ -8,7 +8,7 @@ import pytest
 
 from formwarden.catalog import policies
 from formwarden.errors import Invalid
-from formwarden.models import Form
+from formwarden.models import AuditEvent, Form
 from formwarden.records import service
 from formwarden.records.history import history as service_history
 from tests.conftest import actor_of
@@ -300,6 +300,8 @@ def test_a_template_becomes_a_new_forms_draft_and_the_first_run_lists_the_steps(
     doc = designs.draft(key)["doc"]
     assert "refund_amount" in doc["properties"] and doc["x-rules"] and doc["x-access"] == {
         "admin": {"scope": "all", "actions": ["read"], "fields": {}}}  # a template grants nobody anything
+    started = AuditEvent.get(AuditEvent.action == "form_draft_create", AuditEvent.form_key == key)
+    assert json.loads(started.diff)["template"] == [None, "after_sales_ticket"] and started.actor_name == "manager"
     again = manager.post("/design/templates/customer", data={"csrf_token": manager.csrf})
     assert again.headers["Location"].endswith("/design/customer_2")  # the demo's customer form keeps its key
     assert manager.post("/design/templates/nope", data={"csrf_token": manager.csrf}).status_code == 404

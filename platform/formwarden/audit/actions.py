@@ -22,6 +22,7 @@ LABELS: dict[str, str] = {
     "role_grant": N_("Granted a role"), "role_revoke": N_("Revoked a role"),
     "token_create": N_("Created an API token"), "token_revoke": N_("Revoked an API token"),
     "form_publish": N_("Published a form version"), "form_draft_discard": N_("Discarded a form draft"),
+    "form_draft_create": N_("Started a new form (draft)"),
     "form_draft_rename": N_("Changed the key of a form not yet published"),
     "form_publish_request": N_("Asked an access manager to publish a form version"),
     "form_import": N_("Imported a form definition as a draft"), "form_export": N_("Exported a form definition"),

@@ -31,8 +31,9 @@ def waiting(actor: Actor) -> list[Waiting]:
     if not has_perm(actor, Perm.ACCESS_MANAGE):
         return []
     out = []
+    undecided = policies.undecided_by_form()
     for form, formdef in versions.all_forms():
-        fields = tuple(n for n in policies.undecided(form) if n in formdef.fields)
+        fields = tuple(n for n in undecided.get(form.id, ()) if n in formdef.fields)
         if fields:
             out.append(Waiting("fields", form.key, formdef, formdef.doc["x-form"]["title"], fields))
     for key, req in designs.publish_requests().items():

@@ -123,16 +123,26 @@ def create(actor: Actor, key: str, title_zh: str, title_en: str = "") -> dict:
     """A new form's first draft. With no key given, one is made from its name (pinyin), made
     unique with _2, _3 … (a key given that is taken is refused)."""
     require_designer(actor)
-    doc = builder.new_form(key, title_zh, title_en)
+    return _new_draft(actor, builder.new_form(key, title_zh, title_en), key_given=bool((key or "").strip()))
+
+
+def _new_draft(actor: Actor, doc: dict, key_given: bool, template: str = "") -> dict:
+    """Store a new form's first draft under its key, made unique with _2, _3 … unless the
+    designer gave it (then a taken key is refused)."""
     with write_transaction():
         base = doc["x-form"]["key"]
         made, n = base, 2
         while _taken(made):
-            if (key or "").strip():
+            if key_given:
                 raise _exists(made)
             made, n = f"{base[:44]}_{n}", n + 1
         doc["x-form"]["key"] = made
-        return _store(actor, made, {"doc": doc, "base": 0})
+        value = _store(actor, made, {"doc": doc, "base": 0})
+        diff = {"title": [None, doc["x-form"]["title"]]}
+        if template:
+            diff["template"] = [None, template]
+        record_event(actor, "form_draft_create", form_key=made, diff=diff)
+        return value
 
 
 def rename(actor: Actor, form_key: str, new_key: str, rev: str) -> str:
@@ -183,10 +193,13 @@ def request_publish(actor: Actor, form_key: str, rev: str, note: str) -> dict:
     return request
 
 
-def publish_requests() -> dict[str, dict]:
-    """Every draft waiting for an access manager to publish it, by form key (with its title)."""
+def publish_requests(form_key: str | None = None) -> dict[str, dict]:
+    """Every draft waiting for an access manager to publish it (or only `form_key`'s), by form key,
+    with its title and the draft's revision now."""
     out = {}
-    for row in Setting.select().where(Setting.key.startswith(REQUEST)):
+    rows = Setting.select().where(Setting.key.startswith(REQUEST) if form_key is None else
+                                  Setting.key == REQUEST + form_key)
+    for row in rows:
         key = row.key.removeprefix(REQUEST)
         try:
             value = draft(key)
@@ -227,13 +240,7 @@ def create_from_template(actor: Actor, name: str) -> dict:
     doc["x-access"] = copy.deepcopy(_DEFAULT_ACCESS)
     doc["x-form"].pop("version", None)
     doc.pop("$id", None)
-    with write_transaction():
-        base = doc["x-form"]["key"]
-        made, n = base, 2
-        while _taken(made):
-            made, n = f"{base[:44]}_{n}", n + 1
-        doc["x-form"]["key"] = made
-        return _store(actor, made, {"doc": doc, "base": 0})
+    return _new_draft(actor, doc, key_given=False, template=name)
 
 
 def frozen_keys(form_key: str) -> set[str]:

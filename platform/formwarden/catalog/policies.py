@@ -81,6 +81,15 @@ def undecided(form: Form) -> list[str]:
     return json.loads(row.undecided) if row is not None else []
 
 
+def undecided_by_form() -> dict[int, list[str]]:
+    """Fields waiting for a decision, by form id, for every form at once (one query: the header
+    counts them on every page an access manager opens)."""
+    rows = (FormPolicy.select(FormPolicy.form, FormPolicy.undecided)
+            .join(Form, on=(FormPolicy.form == Form.id) & (FormPolicy.version == Form.policy_version))
+            .where(FormPolicy.undecided != "[]"))
+    return {row.form_id: json.loads(row.undecided) for row in rows}
+
+
 # --- checking ---------------------------------------------------------------------------------
 
 def check(form: Form, access: dict) -> tuple[FormDef | None, list[Problem], list[Problem]]:

@@ -185,7 +185,7 @@ def _editor_context(form_key: str, field: str | None) -> dict:
         published=versions_of(form_key), ordered=ordered, rule=_rule_draft(doc),
         undecided=[_label(doc, n) for n in decisions.undecided_fields(form_key) if n in doc["properties"]],
         deciders=[name for _u, name in decisions.deciders()],
-        handed_over=designs.publish_requests().get(form_key), **ctx)
+        handed_over=designs.publish_requests(form_key).get(form_key), **ctx)
 
 
 def _link_targets(form_key: str) -> list[tuple[str, str]]:
@@ -611,7 +611,7 @@ def publish(form_key):
              "minimum": _("limits"), "maximum": _("limits"), "minLength": _("length"), "maxLength": _("length"),
              "pattern": _("pattern"), "default": _("default value"), "x-mask": _("mask"),
              "x-sensitivity": _("sensitivity"), "x-reason-required": _("reason required"), "x-ref": _("linked form")}
-    request_row = designs.publish_requests().get(form_key)
+    request_row = designs.publish_requests(form_key).get(form_key)
     return render_template("design/publish.html", key=form_key, plan=plan, errors=errors,
                            handover=_needs_handover(plan) or status == 403, request_row=request_row,
                            deciders=[name for _u, name in decisions.deciders()],
