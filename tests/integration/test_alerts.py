@@ -108,6 +108,15 @@ def test_off_hours_activity(login_as, quiet):
     assert c.post(URL, json={"data": {"name": "夜", "status": "lead"}}).status_code == 201
     scan()
     assert ("off_hours", "sales01") in rules()
+    # stored as words and their values: each reader sees it in their language, the sinks in English
+    alert = Alert.get(Alert.rule == "off_hours")
+    assert "outside working hours" in alert.summary and json.loads(alert.details)["params"]["action"] == "create"
+    admin = login_as("admin")
+    page = admin.get("/alerts").get_data(as_text=True)
+    assert "sales01 在工作时间以外" in page and "outside working hours" not in page and "警告" in page
+    admin.post("/locale", data={"locale": "en", "next": "/", "csrf_token": admin.csrf})
+    page = admin.get("/alerts").get_data(as_text=True)
+    assert "sales01: Created at" in page and "outside working hours" in page and "在工作时间以外" not in page
 
 
 def test_dormant_account(app, make_user, quiet):

@@ -186,14 +186,19 @@ def test_pruning_removes_old_archives_from_the_target(targets):
     assert local.names() == [copies[2].archive_name]
 
 
-def test_stale_backups_raise_an_alert_naming_the_responsible_person(targets):
+def test_stale_backups_raise_an_alert_naming_the_responsible_person(targets, app):
     save_policy(SYSTEM, {"responsible": "admin", "rpo_hours": 24})
     run = _backup()
     assert service.check_health() == []
     later = utcnow() + dt.timedelta(hours=30)
     assert set(service.check_health(now=later)) == {"local", "disk"}
     alert = Alert.get(Alert.rule == "backup_stale")
-    assert "admin" in alert.summary and run.archive_name
+    assert "(responsible: admin)" in alert.summary and "h ago (RPO 24 h)" in alert.summary and run.archive_name
+    from flask_babel import force_locale
+
+    from formwarden.web.audit_words import alert_words
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        assert alert_words(alert).endswith("小时前（RPO 24 小时）（负责人：admin）"), alert_words(alert)
 
 
 def test_the_policy_is_checked_and_every_change_audited(clean_db):

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import peewee as pw
@@ -23,6 +23,7 @@ from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit import actions
 from formwarden.audit.events import record_event
 from formwarden.errors import Forbidden, Invalid, NotFound
+from formwarden.forms.messages import N_
 from formwarden.models import Alert, AlertCursor, User, utcnow
 from formwarden.plugins.loader import alert_sinks
 
@@ -67,10 +68,21 @@ IP_RULES = frozenset({"failed_logins_ip"})  # rules whose subject is an IP addre
 
 @dataclass(frozen=True)
 class Finding:
+    """What a rule found. `words` is an English sentence with %(name)s marks filled from `params`:
+    stored with the alert, so each reader sees it in their own language (`summary` is the English,
+    for sinks, the API and logs)."""
     rule: str
     subject: str
-    summary: str
+    words: str
     severity: str = "warning"
+    params: dict = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        return self.words % self.params + (RESPONSIBLE % self.params if "responsible" in self.params else "")
+
+
+RESPONSIBLE = N_(" (responsible: %(responsible)s)")  # added to an alert whose params name who answers for it
 
 
 def _since(event_at: dt.datetime, minutes: int) -> str:
@@ -129,42 +141,50 @@ def _findings(e: dict, s: AlertSettings, seen: dict, windows: _Windows) -> list[
                            " AND at >= ? AND at <= ?", (by_actor[1], _since(at, s.export_window_min), now))
         total = sum(json.loads(d).get("count", [0, 0])[1] or 0 for (d,) in rows)
         if total > s.export_records:
-            out.append(Finding("mass_export", who, f"{who} exported {total} records within "
-                                                   f"{s.export_window_min} minutes", "critical"))
+            out.append(Finding("mass_export", who, N_("%(who)s exported %(n)s records within %(minutes)s minutes"),
+                               "critical", {"who": who, "n": total, "minutes": s.export_window_min}))
     for rule, act, limit, window in _windowed(s):
         if action == act:
             n = windows.count(by_actor, act, at, window)
             if n > limit:
-                out.append(Finding(rule, who, f"{who}: {n} × {act} within {window} minutes",
-                                   "critical" if rule != "bulk_edit" else "warning"))
+                out.append(Finding(rule, who, N_("%(who)s: %(n)s × %(action)s within %(minutes)s minutes"),
+                                   "critical" if rule != "bulk_edit" else "warning",
+                                   {"who": who, "n": n, "action": act, "minutes": window}))
     if action == "login" and "after_reset_by" in (diff := json.loads(e["diff"] or "{}")):
         by, how = diff["after_reset_by"][1], (diff.get("from") or [None, ""])[1]
-        out.append(Finding("reset_sign_in", who, f"{who} signed in for the first time after {by} reset their password,"
-                                                 f" from {by}'s own {how}", "critical"))
+        words = (N_("%(who)s signed in for the first time after %(by)s reset their password, from %(by)s's own session")
+                 if how == "session" else
+                 N_("%(who)s signed in for the first time after %(by)s reset their password, from %(by)s's own address"))
+        out.append(Finding("reset_sign_in", who, words, "critical", {"who": who, "by": by}))
     if action == "login_locked":
         diff = json.loads(e["diff"])
         name = (diff.get("username") or [None, ""])[1] or who
         if (diff.get("scope") or [None, ""])[1] == "account":
-            out.append(Finding("sign_in_locked", name, f"sign-in to {name} locked from {e['ip'] or 'an unknown address'}"
-                                                       " after repeated wrong passwords; an administrator can unlock it"))
+            out.append(Finding("sign_in_locked", name, N_(
+                "sign-in to %(name)s locked from %(ip)s after repeated wrong passwords; an administrator can unlock it")
+                if e["ip"] else N_("sign-in to %(name)s locked after repeated wrong passwords; an administrator can "
+                                   "unlock it"), params={"name": name, "ip": e["ip"] or ""}))
     if action == "login_failed":
         name = (json.loads(e["diff"]).get("username") or [None, ""])[1] or who
         n = _count("SELECT COUNT(*) FROM audit_event WHERE at >= ? AND at <= ? AND action = 'login_failed'"
                    " AND actor_name = ?", (_since(at, s.failed_window_min), now, name))
         if n >= s.failed_logins_account:
-            out.append(Finding("failed_logins", name, f"{n} failed sign-ins for account {name} within "
-                                                      f"{s.failed_window_min} minutes"))
+            out.append(Finding("failed_logins", name, N_("%(n)s failed sign-ins for account %(name)s within "
+                                                         "%(minutes)s minutes"),
+                               params={"n": n, "name": name, "minutes": s.failed_window_min}))
         if e["ip"]:
             n = _count("SELECT COUNT(*) FROM audit_event WHERE at >= ? AND at <= ? AND action = 'login_failed'"
                        " AND ip = ?", (_since(at, s.failed_window_min), now, e["ip"]))
             if n >= s.failed_logins_ip:
-                out.append(Finding("failed_logins_ip", e["ip"], f"{n} failed sign-ins from {e['ip']} within "
-                                                                f"{s.failed_window_min} minutes", "critical"))
+                out.append(Finding("failed_logins_ip", e["ip"], N_("%(n)s failed sign-ins from %(ip)s within "
+                                                                   "%(minutes)s minutes"),
+                                   "critical", {"n": n, "ip": e["ip"], "minutes": s.failed_window_min}))
     local = at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(s.time_zone))
     off_hours = local.weekday() >= 5 or not s.work_start <= local.hour < s.work_end
     if action in ACTIVITY and e["actor_kind"] != "system" and off_hours:
-        out.append(Finding("off_hours", who, f"{who}: {action} at {local:%a %H:%M} ({s.time_zone}), "
-                                             f"outside working hours"))
+        out.append(Finding("off_hours", who, N_("%(who)s: %(action)s at %(when)s (%(zone)s), outside working hours"),
+                           params={"who": who, "action": action, "when": f"{local:%Y-%m-%d %H:%M}",
+                                   "zone": s.time_zone}))
     if action in actions.ACCESS_CHANGES and e["actor_kind"] != "system":
         out.extend(_access_findings(e, s, who, local, off_hours, by_actor, now))
     if action in ACTIVITY + ("login",) and actor_id is not None:
@@ -177,8 +197,8 @@ def _findings(e: dict, s: AlertSettings, seen: dict, windows: _Windows) -> list[
                 user = User.get_or_none(User.id == actor_id)
                 last = user.created_at if user else at
         if at - last > dt.timedelta(days=s.dormant_days):
-            out.append(Finding("dormant_account", who, f"{who} was unused for {(at - last).days} days and is "
-                                                       f"active again", "critical"))
+            out.append(Finding("dormant_account", who, N_("%(who)s was unused for %(days)s days and is active again"),
+                               "critical", {"who": who, "days": (at - last).days}))
         seen[actor_id] = at
     return out
 
@@ -196,17 +216,22 @@ def _access_findings(e: dict, s: AlertSettings, who: str, local: dt.datetime, of
                " AND at >= ? AND at <= ?", (by_actor[1], *actions.ACCESS_CHANGES,
                                            _since(e["at"], s.access_window_min), now))
     if n > s.access_changes:
-        out.append(Finding("access_burst", who, f"{who}: {n} changes to roles, policies or accounts within "
-                                                f"{s.access_window_min} minutes"))
+        out.append(Finding("access_burst", who, N_("%(who)s: %(n)s changes to roles, policies or accounts within "
+                                                   "%(minutes)s minutes"),
+                           params={"who": who, "n": n, "minutes": s.access_window_min}))
     if off_hours:
         diff = json.loads(e["diff"] or "{}")
         granted = [p for p in POWERFUL
                    if any(isinstance(v, list) and len(v) == 2 and isinstance(v[1], list) and p in v[1]
                           and not (isinstance(v[0], list) and p in v[0]) for v in diff.values())]
-        out.append(Finding("access_off_hours", who,
-                           f"{who}: {e['action']} at {local:%a %H:%M} ({s.time_zone}), outside working hours"
-                           + (f"; granted {', '.join(granted)}" if granted else ""),
-                           "critical" if granted else "warning"))
+        params = {"who": who, "action": e["action"], "when": f"{local:%Y-%m-%d %H:%M}", "zone": s.time_zone}
+        if granted:
+            out.append(Finding("access_off_hours", who, N_("%(who)s: %(action)s at %(when)s (%(zone)s), outside "
+                                                           "working hours; granted %(permissions)s"),
+                               "critical", {**params, "permissions": granted}))
+        else:
+            out.append(Finding("access_off_hours", who, N_("%(who)s: %(action)s at %(when)s (%(zone)s), outside "
+                                                           "working hours"), params=params))
     return out
 
 
@@ -268,6 +293,10 @@ def _scan_batch(limit: int) -> tuple[list[Alert], int]:
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
+def _details(finding: Finding) -> str:
+    return json.dumps({"words": finding.words, "params": finding.params}, ensure_ascii=False)
+
+
 def _open_or_add(items: list[tuple[Finding, int]]) -> tuple[Alert, bool]:
     """Add a batch's findings for one (rule, subject) to its open alert, or open one; returns
     the alert and whether it is new."""
@@ -278,13 +307,15 @@ def _open_or_add(items: list[tuple[Finding, int]]) -> tuple[Alert, bool]:
     alert = Alert.get_or_none(Alert.rule == first[0].rule, Alert.subject == first[0].subject, Alert.status == "open")
     if alert is None:
         alert = Alert.create(rule=first[0].rule, subject=first[0].subject, severity=worst.severity,
-                             summary=worst.summary, first_seq=first[1], last_seq=last[1], count=len(items))
+                             summary=worst.summary, details=_details(worst), first_seq=first[1], last_seq=last[1],
+                             count=len(items))
         return alert, True
     new = [seq for _, seq in items if seq > alert.last_seq]
     if new:
         keep = SEVERITY_RANK.get(alert.severity, 0) > SEVERITY_RANK.get(worst.severity, 0)
         Alert.update(count=Alert.count + len(new), last_seq=new[-1],
                      summary=alert.summary if keep else worst.summary,
+                     details=alert.details if keep else _details(worst),
                      severity=alert.severity if keep else worst.severity,
                      updated_at=utcnow()).where(Alert.id == alert.id).execute()
         alert = Alert.get_by_id(alert.id)
@@ -332,14 +363,15 @@ def deliver(alerts) -> int:
     return delivered
 
 
-def raise_alert(rule: str, subject: str, summary: str, *, severity: str = "warning", seq: int | None = None,
-                origin: str = "checkpoint") -> Alert:
+def raise_alert(rule: str, subject: str, words: str, params: dict | None = None, *, severity: str = "warning",
+                seq: int | None = None, origin: str = "checkpoint") -> Alert:
     """Open (or add to) the alert for (rule, subject) outside the event scan: the audit chain,
-    backups and drills report their own problems through the same alerts and sinks."""
+    backups and drills report their own problems through the same alerts and sinks. `words` is
+    an English sentence marked N_ with %(name)s marks filled from `params` (see Finding)."""
     with db.write_transaction():
         if seq is None:
             seq = (db.fetchone("SELECT MAX(seq) FROM audit_event")[0] or 0) + 1
-        alert, opened = _open_or_add([(Finding(rule, subject, summary, severity), seq)])
+        alert, opened = _open_or_add([(Finding(rule, subject, words, severity, params or {}), seq)])
         if opened:
             record_event(Actor.system(origin), "alert_open",
                          diff={"alert": [None, alert.id], "rule": [None, alert.rule], "subject": [None, alert.subject]})
@@ -349,8 +381,8 @@ def raise_alert(rule: str, subject: str, summary: str, *, severity: str = "warni
 
 def chain_broken(problem: str, seq: int | None) -> Alert:
     """Open (or add to) the critical alert that the audit chain no longer verifies."""
-    return raise_alert("audit_chain", "audit trail", f"audit chain broken at event {seq}: {problem}",
-                       severity="critical", seq=seq or 0)
+    return raise_alert("audit_chain", "audit trail", N_("audit chain broken at event %(seq)s: %(problem)s"),
+                       {"seq": seq, "problem": problem}, severity="critical", seq=seq or 0)
 
 
 STATUSES = ("open", "acknowledged", "resolved")

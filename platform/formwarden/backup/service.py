@@ -30,6 +30,7 @@ from formwarden.backup.retention import to_prune
 from formwarden.backup.targets import Target, TargetError, all_targets, sha256_file
 from formwarden.config import instance_path
 from formwarden.errors import Conflict, Forbidden, NotFound
+from formwarden.forms.messages import N_
 from formwarden.models import BackupCopy, BackupRun, utcnow
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,9 @@ def reap_dead_runs(now: dt.datetime | None = None) -> list[BackupRun]:
     for run in dead:
         finish(run, "failed", "the process running it stopped (killed or crashed): nothing it wrote counts",
                code="process_died")
-        raise_alert("drill_failed" if run.kind == "drill" else "backup_failed", "backups", f"{run.kind} {run.job_id[:8]} stopped half-way: its process died" + _responsible(),
+        raise_alert("drill_failed" if run.kind == "drill" else "backup_failed", "backups",
+                    *_responsible(N_("restore drill %(job)s stopped half-way: its process died") if run.kind == "drill"
+                                  else N_("backup %(job)s stopped half-way: its process died"), {"job": run.job_id[:8]}),
                     severity="critical", origin="backup")
     remove_leftovers()
     return dead
@@ -217,8 +220,8 @@ def run_backup(run: BackupRun, actor: Actor | None = None) -> BackupRun:
         if failed:
             finish(run, "degraded", "no verified copy on: " + ", ".join(failed), code="targets_failed")
             raise_alert("backup_degraded", ",".join(failed)[:120],
-                        f"backup {name} has no verified copy on {', '.join(failed)}; retrying" + _responsible(),
-                        origin="backup")
+                        *_responsible(N_("backup %(archive)s has no verified copy on %(targets)s; retrying"),
+                                      {"archive": name, "targets": failed}), origin="backup")
         else:
             finish(run, "done", f"{name}: {size} bytes on {len(results)} targets")
         for target in targets:
@@ -229,8 +232,8 @@ def run_backup(run: BackupRun, actor: Actor | None = None) -> BackupRun:
         problem = exc.problem if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
         if run.status not in ("degraded", "done"):
             finish(run, "failed", problem, code=exc.code if isinstance(exc, ArchiveError) else "backup_error")
-            raise_alert("backup_failed", "backups", f"backup failed: {problem}" + _responsible(), severity="critical",
-                        origin="backup")
+            raise_alert("backup_failed", "backups", *_responsible(N_("backup failed: %(problem)s"), {"problem": problem}),
+                        severity="critical", origin="backup")
         raise
     finally:
         for leftover in (spool / f"{run.job_id}.partial", spool / name if name else None):
@@ -253,9 +256,12 @@ def note_log_export(actor: Actor) -> None:
         record_event(actor, "backup_log_export")
 
 
-def _responsible() -> str:
+def _responsible(words: str, params: dict) -> tuple[str, dict]:
+    """An alert's words and params, naming the person responsible for backups if there is one."""
     who = load_policy().responsible
-    return f" (responsible: {who})" if who else ""
+    if not who:
+        return words, params
+    return words, {**params, "responsible": who}
 
 
 def _actor_of(run: BackupRun) -> Actor:
@@ -395,8 +401,10 @@ def drill(run: BackupRun, actor: Actor | None = None) -> dict:
             problem = exc.problem if isinstance(exc, ArchiveError) else f"{type(exc).__name__}: {exc}"
             results[target.name] = {"status": "failed", "archive": copy.archive_name, "error": problem[:300]}
             BackupCopy.update(drill_status="failed", drilled_at=utcnow()).where(BackupCopy.id == copy.id).execute()
-            raise_alert("drill_failed", target.name, f"restore drill of {copy.archive_name} on {target.name} failed: "
-                        f"{problem}" + _responsible(), severity="critical", origin="drill")
+            raise_alert("drill_failed", target.name,
+                        *_responsible(N_("restore drill of %(archive)s on %(target)s failed: %(problem)s"),
+                                      {"archive": copy.archive_name, "target": target.name, "problem": problem}),
+                        severity="critical", origin="drill")
     failed = [n for n, r in results.items() if r["status"] == "failed"]
     finish(run, "failed" if failed else "done", "", targets=json.dumps(results),
            code="drill_failed" if failed else "")
@@ -434,7 +442,11 @@ def check_health(now: dt.datetime | None = None) -> list[str]:
         if not is_stale(copy, policy, first, now):
             continue
         stale.append(target.name)
-        age = "never" if copy is None else f"{(now - copy.created_at).total_seconds() / 3600:.0f} h ago"
-        raise_alert("backup_stale", target.name, f"newest verified backup on {target.name}: {age} "
-                    f"(RPO {policy.rpo_hours} h)" + _responsible(), origin="backup")
+        if copy is None:
+            words, params = N_("no verified backup on %(target)s yet (RPO %(rpo)s h)"), {}
+        else:
+            words = N_("newest verified backup on %(target)s: %(hours)s h ago (RPO %(rpo)s h)")
+            params = {"hours": round((now - copy.created_at).total_seconds() / 3600)}
+        raise_alert("backup_stale", target.name,
+                    *_responsible(words, {**params, "target": target.name, "rpo": policy.rpo_hours}), origin="backup")
     return stale

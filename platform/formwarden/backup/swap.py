@@ -30,6 +30,7 @@ from formwarden.auth.users import held_permissions
 from formwarden.backup.tables import LOCAL_SETTINGS, PARTS, table
 from formwarden.config import instance_path
 from formwarden.forms import versions
+from formwarden.forms.messages import N_
 from formwarden.models import Setting, utcnow
 from formwarden.records import numbers, search
 
@@ -70,9 +71,10 @@ def swap(url: str, manifest: dict, actor: Actor, name: str, reason: str) -> dict
     lost = sorted(p.value for p in held - held_permissions())
     if lost:  # a restore is recovery: it is not refused, but nobody may miss that no one holds these now
         outcome["permissions_without_holder"] = lost
-        raise_alert("permission_orphaned", "permissions", "after the restore no active person holds "
-                    f"{', '.join(lost)}: grant them back with `formwarden access grant ROLE PERMISSION`",
-                    severity="critical", origin="restore")
+        raise_alert("permission_orphaned", "permissions", N_("after the restore no active person holds "
+                                                             "%(permissions)s: grant them back with `formwarden "
+                                                             "access grant ROLE PERMISSION`"),
+                    {"permissions": lost}, severity="critical", origin="restore")
     versions.clear_cache()
     log.info("restored archive %s: %s", manifest["archive_id"], outcome)
     return outcome

@@ -7,6 +7,7 @@ import datetime as dt
 
 from formwarden.audit.alerts import raise_alert
 from formwarden.auth.people import EXPIRING_DAYS, expiring
+from formwarden.forms.messages import N_
 from formwarden.models import Alert, utcnow
 
 
@@ -18,7 +19,7 @@ def check_accounts() -> str:
                                       Alert.created_at > now - dt.timedelta(days=EXPIRING_DAYS)).exists()
         if recent:
             continue
-        raise_alert("account_expiring", user.username,
-                    f"account {user.username} expires on {user.expires_at:%Y-%m-%d %H:%M} UTC", origin="accounts")
+        raise_alert("account_expiring", user.username, N_("account %(name)s expires on %(at)s"),
+                    {"name": user.username, "at": f"{user.expires_at:%Y-%m-%dT%H:%M:%S}Z"}, origin="accounts")
         raised += 1
     return f"{raised} expiring account alert(s)"

@@ -15,6 +15,7 @@ from rq.cron_scheduler_registry import get_registry_key
 
 from formwarden.audit.alerts import raise_alert
 from formwarden.backup.service import reap_dead_runs
+from formwarden.forms.messages import N_
 
 log = logging.getLogger(__name__)
 SILENT_AFTER = 180  # seconds without a heartbeat before the other side is said to be down
@@ -39,9 +40,9 @@ def watch_workers(conn, every: float = 60.0) -> None:
     alive = [w for w in Worker.all(connection=conn)
              if w.last_heartbeat is not None and w.last_heartbeat.timestamp() > cutoff]
     if not alive:
-        raise_alert("worker_down", "workers", f"no worker has reported for {SILENT_AFTER // 60} minutes: queued "
-                    "jobs (alert scans, checkpoints, backups, exports) are not running", severity="critical",
-                    origin="cron")
+        raise_alert("worker_down", "workers", N_("no worker has reported for %(minutes)s minutes: queued jobs (alert "
+                                                 "scans, checkpoints, backups, exports) are not running"),
+                    {"minutes": SILENT_AFTER // 60}, severity="critical", origin="cron")
 
 
 def note_worker(conn) -> None:
@@ -58,6 +59,7 @@ def watch_scheduler(conn) -> None:
         return
     newest = conn.zrange(get_registry_key(), -1, -1, withscores=True)
     if not newest or newest[0][1] < time.time() - SILENT_AFTER:
-        raise_alert("scheduler_down", "scheduler", f"the scheduler (formwarden cron) has not reported for "
-                    f"{SILENT_AFTER // 60} minutes: no alert scan, checkpoint, backup or drill is started",
-                    severity="critical", origin="worker")
+        raise_alert("scheduler_down", "scheduler", N_("the scheduler (formwarden cron) has not reported for "
+                                                      "%(minutes)s minutes: no alert scan, checkpoint, backup or "
+                                                      "drill is started"),
+                    {"minutes": SILENT_AFTER // 60}, severity="critical", origin="worker")

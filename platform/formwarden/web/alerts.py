@@ -8,6 +8,7 @@ from formwarden.access.permissions import Perm, has_perm
 from formwarden.audit.alerts import IP_RULES, STATUSES, change_status, list_alerts
 from formwarden.http.context import actor
 from formwarden.http.guard import requires
+from formwarden.web.audit_words import SEVERITIES, alert_words
 
 bp = Blueprint("alerts", __name__)
 @bp.route("/alerts")
@@ -18,7 +19,8 @@ def dashboard():
         status = "open"
     alerts, counts = list_alerts(actor(), status)
     return render_template("alerts/dashboard.html", alerts=alerts, status=status, counts=counts,
-                           statuses=STATUSES, can_manage=has_perm(actor(), Perm.ALERTS_MANAGE), ip_rules=IP_RULES)
+                           statuses=STATUSES, can_manage=has_perm(actor(), Perm.ALERTS_MANAGE), ip_rules=IP_RULES,
+                           alert_words=alert_words, severities={k: _(v) for k, v in SEVERITIES.items()})
 
 
 @bp.route("/alerts/<int:alert_id>/<any(acknowledge, resolve):action>", methods=["POST"])

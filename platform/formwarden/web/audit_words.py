@@ -3,14 +3,18 @@
 them, never `admin.fields.mobile`, `['read']` or `{'contract': 1}`."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 
 from flask_babel import gettext as _
 
+from formwarden.audit import actions
+from formwarden.audit.alerts import RESPONSIBLE
 from formwarden.auth import roles as role_service
 from formwarden.forms.messages import N_
-from formwarden.http.i18n import current_locale
-from formwarden.web.console import action_labels, level_labels, role_title, scope_labels, scope_names
+from formwarden.http.i18n import current_locale, local_time
+from formwarden.web.console import action_labels, level_labels, perm_labels, role_title, scope_labels, scope_names
 
 KEYS = {
     "roles": N_("Roles"), "teams": N_("Teams"), "display_name": N_("Name"), "expires_at": N_("Expires"),
@@ -77,3 +81,37 @@ def label_words(name: str, formdef=None) -> str:
             what = _("Whose records") if part == "scope" else _("Actions")
         return f"{who} · {what}"
     return _(KEYS[name]) if name in KEYS else name.replace("_", " ")
+
+
+SEVERITIES = {"critical": N_("critical"), "warning": N_("warning"), "info": N_("info")}
+
+
+def alert_words(alert) -> str:
+    """What an alert found, in the reader's language: alerts store an English sentence marked for
+    translation and its parameters (an alert stored before that has only its English summary)."""
+    try:
+        details = json.loads(alert.details or "{}")
+    except ValueError:
+        details = {}
+    words, params = details.get("words"), details.get("params")
+    if not isinstance(words, str) or not isinstance(params, dict):
+        return alert.summary
+    said = {}
+    for key, value in params.items():
+        if key == "action":
+            said[key] = _(actions.LABELS[value]) if value in actions.LABELS else value
+        elif key == "permissions":
+            said[key] = _join(perm_labels().get(p, p) for p in value)
+        elif key == "at":
+            try:
+                said[key] = local_time(dt.datetime.fromisoformat(value.replace("Z", "")))
+            except (AttributeError, ValueError):
+                said[key] = value
+        elif isinstance(value, list):
+            said[key] = _join(str(v) for v in value)
+        else:
+            said[key] = value
+    try:
+        return _(words) % said + (_(RESPONSIBLE) % said if "responsible" in said else "")
+    except (KeyError, TypeError, ValueError):
+        return alert.summary
