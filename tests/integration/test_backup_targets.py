@@ -4,6 +4,7 @@ import datetime as dt
 import errno
 import json
 import socket
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -267,3 +268,24 @@ def test_an_archive_file_replaced_by_another_is_refused(targets):
     from formwarden.backup.overview import archive_preview
     info = archive_preview(SYSTEM, "local", second.archive_name)
     assert "replaced" in info["problem"] and "counts" not in info
+
+
+def test_schedules_are_read_in_the_instances_time_zone(clean_db, redis_conn, monkeypatch, login_as):
+    """"0 2 * * *" is 02:00 where the people are (FORMWARDEN_TIME_ZONE), whatever zone the server
+    runs in; the scheduler fires then, and the backups page says when, in the reader's time."""
+    from formwarden.backup.policy import next_run
+    from formwarden.jobs.cron import Scheduler
+
+    monkeypatch.setenv("FORMWARDEN_TIME_ZONE", "Asia/Shanghai")
+    monkeypatch.setenv("TZ", "UTC")
+    at = dt.datetime(2026, 12, 8, 0, 0)  # 08:00 in Beijing
+    assert next_run("0 2 * * *", at) == dt.datetime(2026, 12, 8, 18, 0)  # 02:00 on the 9th in Beijing
+    assert next_run("0 2 * * *", at.replace(tzinfo=dt.UTC)) == dt.datetime(2026, 12, 8, 18, 0)
+    save_policy(SYSTEM, {"schedule": "0 2 * * *"})
+    scheduler = Scheduler(redis_conn)
+    backup = next(j for j in scheduler.get_jobs() if j.name == "backup")
+    fires = backup.get_next_enqueue_time()
+    assert fires.tzinfo is not None and fires.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M") == "02:00"
+    scheduler.step_down()
+    page = login_as("admin").get("/backups").get_data(as_text=True)
+    assert "按北京时间" in page and "下一次：" in page and " 02:00（北京时间）" in page

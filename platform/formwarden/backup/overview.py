@@ -13,7 +13,7 @@ from formwarden.access.actor import Actor
 from formwarden.arguments import SafeCsvWriter
 from formwarden.backup import restore as restoring
 from formwarden.backup.archive import ArchiveError
-from formwarden.backup.policy import load_policy
+from formwarden.backup.policy import load_policy, next_run
 from formwarden.backup.service import first_event_at, is_stale, newest_copy, require
 from formwarden.backup.targets import ARCHIVE_NAME, TargetError, all_targets, by_name
 from formwarden.config import instance_path
@@ -61,7 +61,8 @@ def dashboard(actor: Actor) -> dict:
         "targets": targets, "target_problem": problem, "active": run_dict(active) if active else None,
         "runs": [run_dict(r) for r in BackupRun.select().order_by(BackupRun.id.desc()).limit(30)],
         "kit": kit_status(instance_path()),
-        "server_tz": dt.datetime.now().astimezone().tzname() or "",
+        "next_backup": next_run(policy.schedule, utcnow()) if policy.enabled else None,
+        "next_drill": next_run(policy.drill_schedule, utcnow()),
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass, fields
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
@@ -13,6 +14,7 @@ from formwarden import db
 from formwarden.access.actor import Actor
 from formwarden.access.permissions import Perm, has_perm, role_permissions
 from formwarden.audit import record_event
+from formwarden.config import instance_zone
 from formwarden.errors import Forbidden, Invalid
 from formwarden.forms.messages import render
 from formwarden.models import Role, Setting, User, UserRole, utcnow
@@ -44,13 +46,22 @@ def load_policy() -> Policy:
     return Policy(**{f.name: stored[f.name] for f in fields(Policy) if f.name in stored})
 
 
+def next_run(cron: str, after: dt.datetime) -> dt.datetime:
+    """When a schedule next fires after `after` (UTC, naive or aware), as naive UTC. Its fields are
+    read in the instance's time zone (FORMWARDEN_TIME_ZONE), not the server's: "0 2 * * *" is
+    02:00 where the people are, whatever zone the server runs in."""
+    zone = ZoneInfo(instance_zone())
+    start = (after if after.tzinfo else after.replace(tzinfo=dt.UTC)).astimezone(zone)
+    return croniter(cron, start).get_next(dt.datetime).astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def _fires(text: str) -> bool:
     """Five cron fields that name a time which comes round at least once a year (30 February
     is valid cron but never fires)."""
     if len(text) > 100 or len(text.split()) != 5 or not croniter.is_valid(text):
         return False
     try:
-        nxt = croniter(text, utcnow()).get_next(dt.datetime)
+        nxt = next_run(text, utcnow())
     except (ValueError, KeyError, OverflowError):
         return False
     return nxt - utcnow() <= dt.timedelta(days=366)

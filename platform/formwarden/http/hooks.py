@@ -17,6 +17,7 @@ from formwarden.audit import actions, alerts
 from formwarden.auth.roles import role_titles
 from formwarden.auth.users import display_names
 from formwarden.catalog import decisions
+from formwarden.config import instance_zone
 from formwarden.errors import BadRequest, NotFound
 from formwarden.forms import versions
 from formwarden.forms.messages import N_
@@ -295,9 +296,10 @@ def init_http(app: Flask) -> None:
         return _when(value, fmt)
 
     @app.template_global("zone_name")
-    def _zone_name() -> str:
-        """The reader's time zone, as pages label their times (China's as people call it)."""
-        zone = str(current_zone())
+    def _zone_name(instance: bool = False) -> str:
+        """The reader's time zone (or the instance's, which schedules follow), as pages label their
+        times (China's as people call it)."""
+        zone = instance_zone() if instance else str(current_zone())
         return _("Beijing time") if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else zone
 
     @app.template_filter("reason_words")

@@ -25,7 +25,7 @@ from rq.exceptions import StopRequested
 from rq.utils import now as now_utc
 
 from formwarden import db
-from formwarden.backup.policy import load_policy
+from formwarden.backup.policy import load_policy, next_run
 from formwarden.jobs.health import note_scheduler, watch_workers
 from formwarden.jobs.queue import get_queue
 
@@ -35,7 +35,14 @@ LEADER_TTL = 90
 
 
 class JsonCronJob(CronJob):
-    """A cron job enqueued with the JSON serializer, like every Formwarden job."""
+    """A cron job enqueued with the JSON serializer, like every Formwarden job; a cron schedule
+    is read in the instance's time zone (RQ reads it in the server's)."""
+
+    def get_next_enqueue_time(self) -> dt.datetime:
+        if not self.cron:
+            return super().get_next_enqueue_time()
+        after = self.latest_enqueue_time or now_utc()
+        return next_run(self.cron, after).replace(tzinfo=dt.UTC)
 
     def enqueue(self, connection):
         job = get_queue(self.queue_name, connection).enqueue(
