@@ -92,3 +92,41 @@ def test_a_link_field_filters_with_a_picker(login_as):
     picker = sales.get("/pick/customer?for=filter[customer_id]&_pick_q=王伟")
     assert picker.status_code == 200 and "王伟" in picker.get_data(as_text=True)
     assert sales.get("/pick/customer?for=filter[x y]&_pick_q=a").status_code == 400
+
+
+def test_a_link_field_names_linked_records_by_its_display_field_through_the_gate(login_as):
+    """A designer picks the field that names linked records (the customer's mobile instead of its
+    name): pages, the picker and exports show it as each reader may see it, never more."""
+    from formwarden.access.actor import Actor
+    from formwarden.catalog import designs, publishing
+    from formwarden.forms import versions
+
+    cid = _customer(name="钱多多")
+    fid = _followup(cid)
+    manager = login_as("manager")
+    panel = manager.get("/design/followup?field=customer_id").get_data(as_text=True)
+    assert 'name="ref_display"' in panel and "手机号" in panel  # the customer form's fields, by name
+    r = manager.post("/design/followup/fields/customer_id", headers={"HX-Request": "true"}, data={
+        "csrf_token": manager.csrf, "rev": designs.draft("followup")["rev"], "label_zh": "客户编号",
+        "ref": "customer", "ref_display": "mobile", "required": "1"})
+    assert r.status_code == 200
+    doc = designs.draft("followup")["doc"]
+    assert doc["properties"]["customer_id"]["x-ref-display"] == "mobile"
+    wrong = {**doc, "properties": {**doc["properties"], "customer_id": {
+        **doc["properties"]["customer_id"], "x-ref-display": "no_such_field"}}}
+    assert any(p.pointer.endswith("/x-ref-display") for p in designs.problems(wrong, actor_of("admin")))
+    before = versions.current("followup")[1].doc
+    publishing.publish(Actor.system("t"), doc)
+    try:
+        sales = login_as("sales01")
+        page = sales.get(f"/f/followup/{fid}").get_data(as_text=True)
+        assert "13812345678" in page
+        picked = sales.get(f"/pick/customer?for=customer_id&by=mobile&_pick_q=钱多多").get_data(as_text=True)
+        assert "13812345678" in picked and "by=mobile" in picked
+        # finance reads every customer but not their mobile: the link shows, the number never
+        assert service.ref_titles(actor_of("finance"), "customer", [cid], "mobile") == {cid: ""}
+        assert service.ref_titles(actor_of("finance"), "customer", [cid], "company") == {cid: "测试公司"}
+    finally:
+        restored = {**before, "x-form": {k: v for k, v in before["x-form"].items() if k != "version"}}
+        restored.pop("$id", None)
+        publishing.publish(Actor.system("t"), restored)

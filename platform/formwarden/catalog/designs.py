@@ -243,6 +243,17 @@ def create_from_template(actor: Actor, name: str) -> dict:
     return _new_draft(actor, doc, key_given=False, template=name)
 
 
+def _fields_of(form_key: str, this: FormDef) -> set[str]:
+    """The fields of the published form `form_key` (or of the form being checked, if it links to
+    itself)."""
+    if form_key == this.key:
+        return set(this.fields)
+    try:
+        return set(versions.current(form_key)[1].fields)
+    except NotFound:
+        return set()
+
+
 def frozen_keys(form_key: str) -> set[str]:
     """Field keys that can no longer change: those of the published version and of earlier ones."""
     _form, doc = _published(form_key)
@@ -297,6 +308,9 @@ def problems(doc: dict, actor: Actor | None = None) -> list[Problem]:
         if fd.ref and not Form.select().where(Form.key == fd.ref, Form.current_version > 0).exists() \
                 and fd.ref != formdef.key:
             out.append(Problem(f"/properties/{name}/x-ref", f"links to the form {fd.ref!r}, which does not exist"))
+        elif fd.ref and fd.ref_display and fd.ref_display not in _fields_of(fd.ref, formdef):
+            out.append(Problem(f"/properties/{name}/x-ref-display",
+                               f"shows linked records by {fd.ref_display!r}, which the form {fd.ref!r} does not have"))
     if form is not None and form.current_version:
         current = versions.definition(form)
         for name in publishing.number_switches(current.doc, doc):

@@ -533,7 +533,13 @@ def update_field(doc: dict, name: str, form) -> dict:
             not in (spec.get("enum") or []):
         raise _bad("default", N_("the default must be one of the options (its value)"))
     if kind == "reference":
-        spec["x-ref"] = (form.get("ref") or "").strip()
+        target = (form.get("ref") or "").strip()
+        display = (form.get("ref_display") or "").strip()
+        if display and target == spec.get("x-ref"):  # a display field belongs to the form it was chosen in
+            spec["x-ref-display"] = display
+        else:
+            spec.pop("x-ref-display", None)
+        spec["x-ref"] = target
     default = (form.get("default") or "").strip()
     if default and t in ("string", "integer", "number") and kind not in ("member", "reference"):
         if t in ("integer", "number"):

@@ -284,6 +284,12 @@ class FieldDef:
         """The form whose record id this field holds (`x-ref`), if any."""
         return self.schema.get("x-ref")
 
+    @property
+    def ref_display(self) -> str | None:
+        """The field of the linked form that names a linked record (`x-ref-display`); None: its
+        title field."""
+        return self.schema.get("x-ref-display")
+
 
 @dataclass(frozen=True)
 class Section:

@@ -54,7 +54,8 @@ def page_titles(actor: Actor, formdef, items) -> dict[str, dict]:
     """What one page of records shows instead of ids and usernames: the linked records' titles
     per reference field, and the owners' display names (only where no one else has the same
     one, so an import reads each back to exactly one person)."""
-    out: dict[str, dict] = {fd.name: ref_titles(actor, fd.ref, {i.data.get(fd.name) for i in items} - {None})
+    out: dict[str, dict] = {fd.name: ref_titles(actor, fd.ref, {i.data.get(fd.name) for i in items} - {None},
+                                                  fd.ref_display)
                             for fd in formdef.fields.values() if fd.ref}
     for name in attachments.attachment_fields(formdef):
         out[name] = attachments.names(i.data.get(name) for i in items)

@@ -174,11 +174,12 @@ def _check_refs(actor: Actor, formdef: FormDef, data: dict, names) -> None:
                                     "message": "No such record, or you may not see it."}]) from None
 
 
-def ref_titles(actor: Actor, form_key: str, ids) -> dict[int, str]:
+def ref_titles(actor: Actor, form_key: str, ids, shown_by: str | None = None) -> dict[int, str]:
     """The titles of the records among `ids` of `form_key` that the actor may read, as the
     actor sees them (masked if the title field is masked for them; "" if it has none or it is
     hidden). Records the actor may not read, deleted ones and unknown ids are left out: a
-    reference to them shows no title."""
+    reference to them shows no title. `shown_by` names another field of `form_key` to show
+    instead of its title field (a link field's display field), through the same gate."""
     wanted = sorted({i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63})
     if not wanted:
         return {}
@@ -188,7 +189,7 @@ def ref_titles(actor: Actor, form_key: str, ids) -> dict[int, str]:
             return {}
     except NotFound:
         return {}
-    title = formdef.title_field
+    title = shown_by if shown_by in formdef.fields else formdef.title_field
     query = Record.select(Record.id, Record.owner, Record.data).where(
         form_is(form.id), Record.deleted_at.is_null(), Record.id.in_(wanted))
     out = {}

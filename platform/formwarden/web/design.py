@@ -182,10 +182,27 @@ def _editor_context(form_key: str, field: str | None) -> dict:
         kind_labels=_kind_labels(), kind_of=builder.kind_of, option_rows=builder.option_rows,
         op_labels={k: _(v) for k, v in OP_LABELS.items()}, operators=OPERATORS, ops_for=_ops_for,
         rule_words=_rule_words, forms=_link_targets(form_key), sound=sound, frozen=frozen,
+        shown_by=_display_choices(form_key, doc, doc["properties"].get(field) if field else None),
         published=versions_of(form_key), ordered=ordered, rule=_rule_draft(doc),
         undecided=[_label(doc, n) for n in decisions.undecided_fields(form_key) if n in doc["properties"]],
         deciders=[name for _u, name in decisions.deciders()],
         handed_over=designs.publish_requests(form_key).get(form_key), **ctx)
+
+
+def _display_choices(form_key: str, doc: dict, spec: dict | None) -> list[tuple[str, str]]:
+    """(key, name) of the fields of a link field's target form that may name its linked records:
+    text and numbers (not links, files or people)."""
+    target = (spec or {}).get("x-ref")
+    if not target:
+        return []
+    try:
+        formdef = FormDef(doc) if target == form_key else versions.current(target)[1]
+    except (NotFound, ValueError, KeyError):
+        return []
+    locale = current_locale()
+    return [(n, fd.label(locale)) for n, fd in formdef.fields.items()
+            if fd.type in ("string", "integer", "number") and not fd.ref and fd.widget != "member"
+            and fd.format != "attachment"]
 
 
 def _link_targets(form_key: str) -> list[tuple[str, str]]:

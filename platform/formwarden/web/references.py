@@ -31,19 +31,20 @@ def prefetch(formdef, items) -> None:
     for fd in formdef.fields.values():
         if fd.ref:
             ids = {item.data.get(fd.name) for item in items} - {None}
-            found = service.ref_titles(actor(), fd.ref, ids)
-            cache.update({(fd.ref, i): found.get(i) for i in ids if isinstance(i, int)})
+            found = service.ref_titles(actor(), fd.ref, ids, fd.ref_display)
+            cache.update({(fd.ref, i, fd.ref_display): found.get(i) for i in ids if isinstance(i, int)})
 
 
 @bp.app_template_global("ref_title")
-def ref_title(form_key: str, record_id) -> str | None:
-    """The title of the linked record as the reader sees it; None when they may not open it."""
+def ref_title(form_key: str, record_id, shown_by: str | None = None) -> str | None:
+    """The title of the linked record as the reader sees it (or its field `shown_by`, a link
+    field's display field); None when they may not open it."""
     if not isinstance(record_id, int) or isinstance(record_id, bool):
         return None
     cache = _cache()
-    key = (form_key, record_id)
+    key = (form_key, record_id, shown_by)
     if key not in cache:
-        cache[key] = service.ref_titles(actor(), form_key, [record_id]).get(record_id)
+        cache[key] = service.ref_titles(actor(), form_key, [record_id], shown_by).get(record_id)
     return cache[key]
 
 
@@ -57,7 +58,7 @@ def record_title(formdef, data: dict) -> str:
     if fd is None or value in (None, "") or name in formdef.restricted_fields:
         return ""
     if fd.ref:
-        return ref_title(fd.ref, value) or ""
+        return ref_title(fd.ref, value, fd.ref_display) or ""
     return str(value)
 
 
@@ -80,10 +81,18 @@ def search(ref_form):
     text = text_arg(request.args, "_pick_q" if request.args.get("_pick_q") else "q", MAX_SEARCH)
     page = service.list_records(actor(), ref_form, ListQuery(search=text, per_page=PICK_RESULTS)) if text else None
     formdef = versions.current(ref_form)[1]
-    extra = [n for n in formdef.list_fields if n != formdef.title_field and formdef.fields[n].type in ("string", "array")
+    by = _shown_by(formdef)
+    shown = by or formdef.title_field
+    extra = [n for n in formdef.list_fields if n != shown and formdef.fields[n].type in ("string", "array")
              and not formdef.fields[n].options and n != formdef.owner_field][:2]
     return render_template("records/_ref_results.html", page=page, name=name, ref=ref_form, text=text,
-                           title_field=formdef.title_field, extra=extra)
+                           title_field=shown, extra=extra, by=by)
+
+
+def _shown_by(formdef) -> str | None:
+    """The field a picker names records by (`by`, a link field's display field), if it is one."""
+    by = request.args.get("by") or None
+    return by if by in formdef.fields else None
 
 
 @bp.route("/pick/<ref_form>/<int:record_id>")
@@ -91,10 +100,11 @@ def search(ref_form):
 def choose(ref_form, record_id):
     """HTMX: the picker with `record_id` chosen (0 clears it)."""
     name = _target()
+    by = _shown_by(versions.current(ref_form)[1])
     title = None
     if record_id:
-        title = ref_title(ref_form, record_id)
+        title = ref_title(ref_form, record_id, by)
         if title is None:
             abort(404)
     return render_template("records/_ref_picker.html", name=name, ref=ref_form,
-                           value=record_id or None, title=title)
+                           value=record_id or None, title=title, by=by)
