@@ -19,6 +19,13 @@ def instance_zone() -> str:
     return os.environ.get("FORMWARDEN_TIME_ZONE") or DEFAULT_ZONE
 
 
+def public_url() -> str:
+    """The address people open Formwarden at (FORMWARDEN_PUBLIC_URL, e.g. https://crm.example.cn/),
+    for links in files made away from a request (Excel exports); "" when not set (the address of
+    the request that asked is used)."""
+    return os.environ.get("FORMWARDEN_PUBLIC_URL", "")
+
+
 @dataclass(frozen=True)
 class Settings:
     instance: Path

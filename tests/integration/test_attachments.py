@@ -206,3 +206,37 @@ def test_a_wrong_file_and_a_missing_required_field_are_reported_in_one_round(log
     assert r.status_code == 422 and Attachment.select().count() == 0
     errors = dict(re.findall(r'id="err-([a-z_]+)" role="alert">([^<]+)<', page))
     assert set(errors) >= {"title", "scan"}, errors  # both, at once
+
+
+def test_an_excel_export_links_each_file(login_as, form_key, tmp_path):
+    """An office worker opens a record's file from the sheet: the cell names it and links to it
+    (the link signs in and checks the reader's right again)."""
+    from openpyxl import load_workbook
+
+    from formwarden.records.export import export_csv
+    from formwarden.records.query import ListQuery
+
+    doc = versions.current(form_key)[1].doc
+    doc = {**doc, "x-form": {k: v for k, v in doc["x-form"].items() if k != "version"},
+           "x-access": {**doc["x-access"], "admin": {**doc["x-access"]["admin"],
+                                                     "actions": ["create", "read", "update", "delete", "export"]}}}
+    doc.pop("$id", None)
+    publishing.publish(Actor.system("t"), doc)
+    versions.forget_forms()
+    sales = login_as("sales01")
+    r = sales.post(f"/f/{form_key}/new", data={"csrf_token": sales.csrf, "_present": ["title", "scan"], "title": "合同",
+                                               "scan__file": (io.BytesIO(PDF), "合同.pdf")},
+                   content_type="multipart/form-data")
+    assert r.status_code == 302, r.text
+    token = Attachment.get().token
+    path = tmp_path / "files.xlsx"
+    assert export_csv(actor_of("admin"), form_key, ListQuery(), path, fmt="xlsx", base_url="https://crm.example.cn/") == 1
+    sheet = load_workbook(path).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    cell = sheet.cell(2, header.index("扫描件") + 1)
+    assert cell.value == "合同.pdf" and cell.hyperlink.target == f"https://crm.example.cn/files/{token}"
+    admin = login_as("admin")  # through the pages: the link is to the address the export was asked at
+    job = admin.post(f"/f/{form_key}/export", data={"csrf_token": admin.csrf, "format": "xlsx"})
+    from formwarden.models import JobRun
+    params = JobRun.get(JobRun.job_id == job.headers["Location"].rsplit("/", 1)[1]).params
+    assert '"base_url": "http://localhost/"' in params

@@ -36,7 +36,8 @@ def run_export(job_id: str) -> int:
                   ranges=[(f, lo, hi) for f, lo, hi in params.get("ranges", [])])
     progress(run, 0, 0)
     try:
-        count = export_csv(actor, params["form"], q, path, on_progress=lambda d, t: progress(run, d, t), fmt=fmt)
+        count = export_csv(actor, params["form"], q, path, on_progress=lambda d, t: progress(run, d, t), fmt=fmt,
+                           base_url=params.get("base_url") or "")
     except DomainError as exc:
         finish(run, status="failed", message=exc.message)
         log.warning("export %s refused: %s", job_id, exc.code)

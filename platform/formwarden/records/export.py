@@ -101,10 +101,12 @@ def reader_zone(actor: Actor) -> ZoneInfo:
         return ZoneInfo(DEFAULT_ZONE)
 
 
-def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None, fmt: str = "csv") -> int:
+def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_progress=None, fmt: str = "csv",
+               base_url: str = "") -> int:
     """Write the actor's exportable records to `path` as CSV or Excel (`fmt`; written to a temp
     file, then renamed). Columns in the form's order, labelled in the actor's language; values
-    as `readable_value` writes them, masked as the actor sees them.
+    as `readable_value` writes them, masked as the actor sees them. In Excel, an attachment is a
+    link to the file at `base_url` (opening it signs in and checks the reader's right again).
 
     Raises Forbidden without the export action. Returns the number of records written.
     """
@@ -148,7 +150,7 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     n = len(columns)
     if fmt == "xlsx":
         with open(fd, "wb") as book:
-            write_xlsx(book, formdef.title(locale), header, rows(), n)
+            write_xlsx(book, formdef.title(locale), header, rows(), n, base_url)
     else:
         with open(fd, "w", newline="", encoding="utf-8-sig") as text:
             out = SafeCsvWriter(text)
@@ -163,7 +165,7 @@ def export_csv(actor: Actor, form_key: str, query: ListQuery, path: Path, on_pro
     return written
 
 
-def write_xlsx(fh, title: str, header: list[str], rows, fields: int) -> None:
+def write_xlsx(fh, title: str, header: list[str], rows, fields: int, base_url: str = "") -> None:
     """One sheet an office worker can use at once: a bold, frozen header with filters, columns
     wide enough for their heading, typed cells (numbers; money as numbers in yuan with a ¥ format;
     dates and times as dates), text always written as text (never a formula, whatever it starts
@@ -192,7 +194,11 @@ def write_xlsx(fh, title: str, header: list[str], rows, fields: int) -> None:
     for row in rows:
         cells = [row[0]]
         for fd, raw, shown in row[1:fields + 1]:
-            cells.append(_xlsx_cell(sheet, fd, raw, shown, WriteOnlyCell))
+            cell = _xlsx_cell(sheet, fd, raw, shown, WriteOnlyCell)
+            if base_url and fd.format == attachments.FORMAT and isinstance(raw, str) and attachments.TOKEN.fullmatch(raw):
+                cell.hyperlink = f"{base_url.rstrip('/')}/files/{raw}"
+                cell.style = "Hyperlink"
+            cells.append(cell)
         version, created, updated, *maker = row[fields + 1:]
         cells.append(version)
         for when in (created, updated):
@@ -288,10 +294,12 @@ def open_export(actor: Actor, form_key: str, path: str, created_at: dt.datetime,
     return file
 
 
-def request_export(actor: Actor, form_key: str, query: ListQuery, submit, fmt: str = "csv") -> str:
+def request_export(actor: Actor, form_key: str, query: ListQuery, submit, fmt: str = "csv",
+                   base_url: str = "") -> str:
     """Check the export right now (and again when the job runs), then queue the job; returns its id.
 
     `submit(kind, func, queue, requested_by, params)` creates the job run (see jobs.runs.submit).
+    `base_url` (the address people open Formwarden at) makes an Excel file's attachments links.
     """
     _, formdef = versions.current(form_key)
     gate.require(actor, formdef, "export")
@@ -301,6 +309,6 @@ def request_export(actor: Actor, form_key: str, query: ListQuery, submit, fmt: s
     run = submit("export", "formwarden.jobs.exports.run_export", "exports", actor.user_id,
                  {"form": form_key, "format": fmt, "filters": [[f, v] for f, v in query.filters],
                   "ranges": [[f, lo, hi] for f, lo, hi in query.ranges], "search": query.search,
-                  "search_in": query.search_in,
+                  "search_in": query.search_in, "base_url": base_url,
                   "origin": actor.origin()})
     return run.job_id

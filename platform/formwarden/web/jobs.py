@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from formwarden.access import gate
 from formwarden.access.permissions import Perm
 from formwarden.arguments import SafeCsvWriter
+from formwarden.config import public_url
 from formwarden.errors import DomainError, NotFound
 from formwarden.forms import versions
 from formwarden.http.context import actor
@@ -29,7 +30,7 @@ bp = Blueprint("jobs", __name__)
 @requires(Perm.RECORDS)
 def start_export(form_key):
     job_id = request_export(actor(), form_key, from_args(request.form), submit_job,
-                            fmt=request.form.get("format") or "csv")
+                            fmt=request.form.get("format") or "csv", base_url=public_url() or request.url_root)
     return redirect(url_for("jobs.show", job_id=job_id))
 
 
