@@ -1,6 +1,7 @@
 """Each anomaly rule driven by real requests, the scan as the worker runs it, the sinks, the dashboard."""
 import datetime as dt
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -114,6 +115,7 @@ def test_off_hours_activity(login_as, quiet):
     admin = login_as("admin")
     page = admin.get("/alerts").get_data(as_text=True)
     assert "sales01 在工作时间以外" in page and "outside working hours" not in page and "警告" in page
+    assert re.search(r"待处理 \([1-9][0-9]*\)", page) and "已解决 (0)" in page  # the tabs count (not the header's)
     admin.post("/locale", data={"locale": "en", "next": "/", "csrf_token": admin.csrf})
     page = admin.get("/alerts").get_data(as_text=True)
     assert "sales01: Created at" in page and "outside working hours" in page and "在工作时间以外" not in page
