@@ -152,9 +152,16 @@ document.addEventListener("DOMContentLoaded", function () {
     var d = evt.detail, b = builder();
     if (!inBuilder(d.elt)) return;
     if (d.parameters.rev !== undefined) d.parameters.rev = b.dataset.rev;
-    if (sending && sending.submitter) d.parameters[sending.submitter.name] = sending.submitter.value;
     if (d.elt.tagName === "FORM" && d.verb === "post") {
       d.path = d.elt.getAttribute("hx-post") || d.elt.getAttribute("action") || d.path;
+      // a button's value goes only with the press that submitted the form: never with a save made
+      // on change, nor with one that waited while the focus moved onto a button (× would remove)
+      var ev = d.triggeringEvent, pressed = sending ? sending.submitter :
+        (ev && ev.submitter && ev.submitter.name ? {name: ev.submitter.name, value: ev.submitter.value} : null);
+      d.elt.querySelectorAll("button[name], input[type=submit][name]").forEach(function (button) {
+        delete d.parameters[button.name];
+      });
+      if (pressed) d.parameters[pressed.name] = pressed.value;
     }
     var form = formOf(d.elt);
     Array.prototype.forEach.call(form ? form.elements : [d.elt], function (c) { edited.delete(c); });
@@ -188,6 +195,13 @@ document.addEventListener("DOMContentLoaded", function () {
 
   document.addEventListener("htmx:beforeSwap", function (evt) {
     drawnFrom = evt.detail.requestConfig ? evt.detail.requestConfig.elt : null;
+  });
+  // a field just added (palette click or drop) opens with its made-up name selected: type its name
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var cfg = evt.detail.requestConfig, xhr = evt.detail.xhr;
+    if (!cfg || cfg.verb !== "post" || !xhr || xhr.status !== 200 || !/\/fields$/.test(cfg.path.split("?")[0])) return;
+    var name = document.getElementById("f-label_zh");
+    if (name && inBuilder(name)) { name.focus(); name.select(); }
   });
   function samePanel(old, fresh) {
     var a = old.form, b = fresh.closest && fresh.closest("form");

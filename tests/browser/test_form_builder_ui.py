@@ -167,3 +167,38 @@ def test_quick_changes_on_a_slow_line_are_all_kept_in_order(page, slow_line):
     assert [zh for _value, zh, _en in builder.option_rows(field)] == ["维修", "退款"], field
     assert "issue_type" in doc["required"]
     assert len(doc["properties"]) == 2 and len(doc["x-rules"]) == 1
+
+
+def test_a_waiting_save_never_presses_a_button_and_enter_only_saves(page, slow_line):
+    """A save that waits its turn while the focus moves onto an option's × must not remove that
+    option; Enter in a name saves, never presses the first option's ↓; a field just added opens
+    with its name selected, so typing names it."""
+    page.login("manager")
+    page.get_by_role("link", name="表单设计").click()
+    page.fill("#title_zh", "按钮 " + uuid.uuid4().hex[:4])
+    page.get_by_role("button", name="创建表单").click()
+    page.wait_for_url("**/design/an_niu_*")
+    key = page.url.rstrip("/").rsplit("/", 1)[1]
+    page.wait_for_load_state()
+    page.locator(".palette").get_by_role("button", name="单选", exact=True).click()
+    expect(page.locator("#panel #f-label_zh")).to_have_value("单选")
+    expect(page.locator("#f-label_zh")).to_be_focused()
+    page.keyboard.type("类别")  # the made-up name was selected: typing replaces it
+    page.keyboard.press("Tab")
+    page.locator("#f-label_en").fill("Kind")
+    page.keyboard.press("Tab")  # on its way for 0.4 s
+    page.locator("#f-opt-0-en").fill("First")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # the focus rests on option 1's × while the saves wait …
+    page.wait_for_load_state("networkidle")  # … and go
+    expect(page.locator("#f-opt-0-en")).to_have_value("First")
+    expect(page.locator("#f-opt-1-zh")).to_have_value("选项二")
+    page.locator("#f-label_zh").fill("问题类别")
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel-head")).to_contain_text("问题类别")
+    expect(page.locator("#f-opt-1-zh")).to_have_value("选项二")
+
+    doc = designs.draft(key)["doc"]
+    (name, field), = doc["properties"].items()
+    assert field["x-label"] == {"zh-CN": "问题类别", "en": "Kind"}, field
+    assert builder.option_rows(field) == [("option_1", "选项一", "First"), ("option_2", "选项二", "Option 2")], field

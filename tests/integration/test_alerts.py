@@ -115,6 +115,7 @@ def test_off_hours_activity(login_as, quiet):
     admin = login_as("admin")
     page = admin.get("/alerts").get_data(as_text=True)
     assert "sales01 在工作时间以外" in page and "outside working hours" not in page and "警告" in page
+    assert "北京时间" in page.split("sales01 在工作时间以外")[1][:40]  # the zone as people call it
     assert re.search(r"待处理 \([1-9][0-9]*\)", page) and "已解决 (0)" in page  # the tabs count (not the header's)
     admin.post("/locale", data={"locale": "en", "next": "/", "csrf_token": admin.csrf})
     page = admin.get("/alerts").get_data(as_text=True)

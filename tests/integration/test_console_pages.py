@@ -148,6 +148,8 @@ def test_people_pages_create_edit_deactivate_and_hand_over(login_as, app):
 
 def test_role_and_team_pages(login_as):
     admin = login_as("admin")
+    roles = admin.get("/admin/roles").get_data(as_text=True)
+    assert re.search(r'data-label="持有人数">[1-9]', roles), "the administrator role has holders"  # not the header's counts
     r = admin.post("/admin/roles", data={"name": "Bad Name"})
     assert r.status_code == 422
     r = admin.post("/admin/roles", data={"name": "visitor", "title_zh": "访客", "title_en": "Visitor",

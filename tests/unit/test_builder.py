@@ -181,3 +181,14 @@ def test_an_auto_number_is_configured_in_the_panel_and_never_required():
     # its settings are how numbers look, not a check of stored values
     changed = builder.update_field(doc, key, MultiDict({"label_zh": "工单号", "an_prefix": "AS-"}))
     assert not builder.stored_shape_changed(doc["properties"][key], changed["properties"][key])
+
+
+def test_a_new_options_made_up_english_name_goes_once_it_is_named():
+    from werkzeug.datastructures import MultiDict
+
+    from formwarden.forms.builder import options_from_editor
+
+    rows = options_from_editor(MultiDict([("opt_value", "option_1"), ("opt_zh", "维修"), ("opt_en", "Option 1"),
+                                          ("opt_value", "option_2"), ("opt_zh", "选项二"), ("opt_en", "Option 2"),
+                                          ("opt_value", "option_3"), ("opt_zh", "退款"), ("opt_en", "Refund")]))
+    assert rows == [("option_1", "维修", "维修"), ("option_2", "选项二", "Option 2"), ("option_3", "退款", "Refund")]

@@ -416,6 +416,10 @@ def option_rows(spec: dict) -> list[tuple[str, str, str]]:
     return list(zip(values, labels.get("zh-CN", values), labels.get("en", values)))
 
 
+_DEFAULT_OPTION_ZH = re.compile(r"选项[一二三四五六七八九十0-9]+")
+_DEFAULT_OPTION_EN = re.compile(r"Option [0-9]+")
+
+
 def options_from_editor(form) -> list[tuple[str, str, str]] | None:
     """The options of the list editor: rows (`opt_value`, `opt_zh`, `opt_en`, in order; a row
     left empty is dropped), lines pasted into `opt_paste` (`中文` or `中文 | English`), and one
@@ -429,6 +433,8 @@ def options_from_editor(form) -> list[tuple[str, str, str]] | None:
     for i, zh in enumerate(zhs):
         en = ens[i] if i < len(ens) else ""
         value = values[i] if i < len(values) else ""
+        if _DEFAULT_OPTION_EN.fullmatch(en.strip()) and zh.strip() and not _DEFAULT_OPTION_ZH.fullmatch(zh.strip()):
+            en = ""  # a new option's made-up English name goes once it is named: English readers see its name
         if zh.strip() or en.strip():
             rows.append([value.strip(), (zh.strip() or en.strip())[:60], (en.strip() or zh.strip())[:60]])
     for line in (form.get("opt_paste") or "").splitlines():

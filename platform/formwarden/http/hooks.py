@@ -25,7 +25,7 @@ from formwarden.http import guard
 from formwarden.http.context import load_actor, login_manager
 from formwarden.http.drafts import form_session
 from formwarden.http.errors import init_errors
-from formwarden.http.i18n import current_locale, current_zone, init_i18n, local_time
+from formwarden.http.i18n import current_locale, current_zone, init_i18n, local_time, zone_label
 from formwarden.http.rendering import add_plugin_templates, kept_typing
 
 csrf = CSRFProtect()
@@ -299,8 +299,7 @@ def init_http(app: Flask) -> None:
     def _zone_name(instance: bool = False) -> str:
         """The reader's time zone (or the instance's, which schedules follow), as pages label their
         times (China's as people call it)."""
-        zone = instance_zone() if instance else str(current_zone())
-        return _("Beijing time") if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else zone
+        return zone_label(instance_zone() if instance else str(current_zone()))
 
     @app.template_filter("reason_words")
     def _reason_words(reason: str) -> str:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import g, request
 from flask_babel import Babel
+from flask_babel import gettext as _
 
 from formwarden.config import DEFAULT_ZONE, instance_zone
 
@@ -56,3 +57,8 @@ def init_i18n(app) -> None:
     folder = Path(__file__).resolve().parent.parent / "translations"
     babel.init_app(app, locale_selector=_babel_locale, default_translation_directories=str(folder),
                    default_locale="zh_CN")
+
+
+def zone_label(zone: str) -> str:
+    """A time zone as people call it (China's "Beijing time"; others by their name)."""
+    return _("Beijing time") if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else zone

@@ -13,7 +13,7 @@ from formwarden.audit import actions
 from formwarden.audit.alerts import RESPONSIBLE
 from formwarden.auth import roles as role_service
 from formwarden.forms.messages import N_
-from formwarden.http.i18n import current_locale, local_time
+from formwarden.http.i18n import current_locale, local_time, zone_label
 from formwarden.web.console import action_labels, level_labels, perm_labels, role_title, scope_labels, scope_names
 
 KEYS = {
@@ -100,6 +100,8 @@ def alert_words(alert) -> str:
     for key, value in params.items():
         if key == "action":
             said[key] = _(actions.LABELS[value]) if value in actions.LABELS else value
+        elif key == "zone":
+            said[key] = zone_label(value)
         elif key == "permissions":
             said[key] = _join(perm_labels().get(p, p) for p in value)
         elif key == "at":
