@@ -115,6 +115,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var sending = null;          // the waiting request being sent now
   var drawnFrom = null;        // the element whose request is being drawn
   var staleRule = false;       // the rule being composed was kept through a redraw: draw it again
+  var leaving = null;          // where the person asked to go while changes were on their way
 
   function builder() { return document.getElementById("builder"); }
   function inBuilder(elt) { var b = builder(); return !!(b && elt && elt.nodeType === 1 && b.contains(elt)); }
@@ -186,6 +187,12 @@ document.addEventListener("DOMContentLoaded", function () {
         }
       } finally { sending = null; }
     }
+    if (!busy && !waiting.length && leaving) {  // every change is saved: now go where the person asked
+      var go = leaving;
+      leaving = null;
+      go();
+      return;
+    }
     if (!busy && staleRule) {  // the rule being composed, drawn again as it stands, for the draft as it is now
       staleRule = false;
       var first = document.getElementById("rule-field-0");
@@ -196,12 +203,32 @@ document.addEventListener("DOMContentLoaded", function () {
   document.addEventListener("htmx:beforeSwap", function (evt) {
     drawnFrom = evt.detail.requestConfig ? evt.detail.requestConfig.elt : null;
   });
+  // Leaving the builder ("Check and publish…", a menu link, discarding) while a change is still on
+  // its way waits for it: the next page then shows the draft with every change, and publishing
+  // never meets "changed since you checked" because of the person's own last save.
+  function queued() { return !!builder() && (busy || waiting.length > 0); }
+  document.addEventListener("click", function (evt) {
+    var link = evt.target.closest && evt.target.closest("a[href]");
+    if (!link || !queued() || evt.defaultPrevented || evt.button !== 0 || evt.ctrlKey || evt.metaKey ||
+        evt.shiftKey || link.target === "_blank" || link.getAttribute("href").charAt(0) === "#") return;
+    if (inBuilder(link) && link.closest("[hx-boost]").getAttribute("hx-boost") !== "false") return;  // queued by htmx
+    evt.preventDefault();
+    leaving = function () { window.location.assign(link.href); };
+  }, true);
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!queued() || !inBuilder(form) || form.closest("[hx-boost]").getAttribute("hx-boost") !== "false") return;
+    evt.preventDefault();
+    var submitter = evt.submitter;
+    leaving = function () { form.requestSubmit(submitter || undefined); };
+  }, true);
   // a field just added (palette click or drop) opens with its made-up name selected: type its name
   document.addEventListener("htmx:afterSettle", function (evt) {
     var cfg = evt.detail.requestConfig, xhr = evt.detail.xhr;
     if (!cfg || cfg.verb !== "post" || !xhr || xhr.status !== 200 || !/\/fields$/.test(cfg.path.split("?")[0])) return;
-    var name = document.getElementById("f-label_zh");
-    if (name && inBuilder(name)) { name.focus(); name.select(); }
+    var name = document.getElementById("f-label_zh"), now = document.activeElement;
+    var moved = now && now !== document.body && isControl(now);  // already typing elsewhere: leave the focus there
+    if (name && inBuilder(name) && !moved) { name.focus(); name.select(); }
   });
   function samePanel(old, fresh) {
     var a = old.form, b = fresh.closest && fresh.closest("form");

@@ -202,3 +202,12 @@ def test_a_waiting_save_never_presses_a_button_and_enter_only_saves(page, slow_l
     (name, field), = doc["properties"].items()
     assert field["x-label"] == {"zh-CN": "问题类别", "en": "Kind"}, field
     assert builder.option_rows(field) == [("option_1", "选项一", "First"), ("option_2", "选项二", "Option 2")], field
+
+    # "check and publish" while the last change is on its way: the page waits for it, shows it,
+    # and publishing does not meet "changed since you checked" because of one's own save
+    page.locator("#f-label_zh").fill("问题类别终")
+    page.keyboard.press("Tab")
+    page.get_by_role("link", name="检查并发布…").click()
+    expect(page.locator("main")).to_contain_text("问题类别终")
+    page.get_by_role("button", name="发布第 1 版").click()
+    expect(page.locator("main")).to_contain_text("第 1 版已发布")
