@@ -120,18 +120,25 @@ def slow_line(app, monkeypatch):
     monkeypatch.setattr(app, "wsgi_app", slow)
 
 
-def test_quick_changes_on_a_slow_line_are_all_kept_in_order(page, slow_line):
-    """Name, English name, a new field and a rule made without waiting for any answer: every one
-    lands, none meets "someone changed this draft", and nothing typed is overwritten by a redraw."""
+def _new_form_with_a_choice(page, title: str) -> str:
+    """As a manager: a new form named `title` (its key from the pinyin), a single choice added
+    from the palette; returns the form's key."""
     page.login("manager")
     page.get_by_role("link", name="表单设计").click()
-    page.fill("#title_zh", "慢线 " + uuid.uuid4().hex[:4])
+    page.fill("#title_zh", title + " " + uuid.uuid4().hex[:4])
     page.get_by_role("button", name="创建表单").click()
-    page.wait_for_url("**/design/man_xian_*")
+    page.wait_for_url("**/design/*_*")
     key = page.url.rstrip("/").rsplit("/", 1)[1]
     page.wait_for_load_state()
     page.locator(".palette").get_by_role("button", name="单选", exact=True).click()
     expect(page.locator("#panel #f-label_zh")).to_have_value("单选")
+    return key
+
+
+def test_quick_changes_on_a_slow_line_are_all_kept_in_order(page, slow_line):
+    """Name, English name, a new field and a rule made without waiting for any answer: every one
+    lands, none meets "someone changed this draft", and nothing typed is overwritten by a redraw."""
+    key = _new_form_with_a_choice(page, "慢线")
 
     # the name goes (its key follows it), the English name is typed meanwhile, then a new field
     page.locator("#f-label_zh").fill("问题类型")
@@ -173,15 +180,7 @@ def test_a_waiting_save_never_presses_a_button_and_enter_only_saves(page, slow_l
     """A save that waits its turn while the focus moves onto an option's × must not remove that
     option; Enter in a name saves, never presses the first option's ↓; a field just added opens
     with its name selected, so typing names it."""
-    page.login("manager")
-    page.get_by_role("link", name="表单设计").click()
-    page.fill("#title_zh", "按钮 " + uuid.uuid4().hex[:4])
-    page.get_by_role("button", name="创建表单").click()
-    page.wait_for_url("**/design/an_niu_*")
-    key = page.url.rstrip("/").rsplit("/", 1)[1]
-    page.wait_for_load_state()
-    page.locator(".palette").get_by_role("button", name="单选", exact=True).click()
-    expect(page.locator("#panel #f-label_zh")).to_have_value("单选")
+    key = _new_form_with_a_choice(page, "按钮")
     expect(page.locator("#f-label_zh")).to_be_focused()
     page.keyboard.type("类别")  # the made-up name was selected: typing replaces it
     page.keyboard.press("Tab")

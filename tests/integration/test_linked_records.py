@@ -94,7 +94,7 @@ def test_a_link_field_filters_with_a_picker(login_as):
     assert sales.get("/pick/customer?for=filter[x y]&_pick_q=a").status_code == 400
 
 
-def test_a_link_field_names_linked_records_by_its_display_field_through_the_gate(login_as):
+def test_a_link_field_names_linked_records_by_its_display_field_through_the_gate(login_as, tmp_path):
     """A designer picks the field that names linked records (the customer's mobile instead of its
     name): pages, the picker and exports show it as each reader may see it, never more."""
     from formwarden.access.actor import Actor
@@ -106,6 +106,8 @@ def test_a_link_field_names_linked_records_by_its_display_field_through_the_gate
     manager = login_as("manager")
     panel = manager.get("/design/followup?field=customer_id").get_data(as_text=True)
     assert 'name="ref_display"' in panel and "手机号" in panel  # the customer form's fields, by name
+    choices = panel.split('name="ref_display"')[1].split("</select>")[0]
+    assert 'value="mobile"' in choices and 'value="id_number"' not in choices  # restricted: always masked
     r = manager.post("/design/followup/fields/customer_id", headers={"HX-Request": "true"}, data={
         "csrf_token": manager.csrf, "rev": designs.draft("followup")["rev"], "label_zh": "客户编号",
         "ref": "customer", "ref_display": "mobile", "required": "1"})
@@ -123,6 +125,11 @@ def test_a_link_field_names_linked_records_by_its_display_field_through_the_gate
         assert "13812345678" in page
         picked = sales.get("/pick/customer?for=customer_id&by=mobile&_pick_q=钱多多").get_data(as_text=True)
         assert "13812345678" in picked and "by=mobile" in picked
+        from formwarden.records.export import export_csv
+        from formwarden.records.query import ListQuery
+        path = tmp_path / "f.csv"
+        assert export_csv(actor_of("admin"), "followup", ListQuery(), path) >= 1  # exports name it the same way
+        assert f"13812345678 (#{cid})" in path.read_text("utf-8-sig")
         # finance reads every customer but not their mobile: the link shows, the number never
         assert service.ref_titles(actor_of("finance"), "customer", [cid], "mobile") == {cid: ""}
         assert service.ref_titles(actor_of("finance"), "customer", [cid], "company") == {cid: "测试公司"}

@@ -170,8 +170,8 @@ def reap_dead_runs(now: dt.datetime | None = None) -> list[BackupRun]:
         finish(run, "failed", "the process running it stopped (killed or crashed): nothing it wrote counts",
                code="process_died")
         raise_alert("drill_failed" if run.kind == "drill" else "backup_failed", "backups",
-                    *_responsible(N_("restore drill %(job)s stopped half-way: its process died") if run.kind == "drill"
-                                  else N_("backup %(job)s stopped half-way: its process died"), {"job": run.job_id[:8]}),
+                    N_("restore drill %(job)s stopped half-way: its process died") if run.kind == "drill"
+                    else N_("backup %(job)s stopped half-way: its process died"), _responsible({"job": run.job_id[:8]}),
                     severity="critical", origin="backup")
     remove_leftovers()
     return dead
@@ -220,8 +220,8 @@ def run_backup(run: BackupRun, actor: Actor | None = None) -> BackupRun:
         if failed:
             finish(run, "degraded", "no verified copy on: " + ", ".join(failed), code="targets_failed")
             raise_alert("backup_degraded", ",".join(failed)[:120],
-                        *_responsible(N_("backup %(archive)s has no verified copy on %(targets)s; retrying"),
-                                      {"archive": name, "targets": failed}), origin="backup")
+                        N_("backup %(archive)s has no verified copy on %(targets)s; retrying"),
+                        _responsible({"archive": name, "targets": failed}), origin="backup")
         else:
             finish(run, "done", f"{name}: {size} bytes on {len(results)} targets")
         for target in targets:
@@ -232,7 +232,7 @@ def run_backup(run: BackupRun, actor: Actor | None = None) -> BackupRun:
         problem = exc.problem if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
         if run.status not in ("degraded", "done"):
             finish(run, "failed", problem, code=exc.code if isinstance(exc, ArchiveError) else "backup_error")
-            raise_alert("backup_failed", "backups", *_responsible(N_("backup failed: %(problem)s"), {"problem": problem}),
+            raise_alert("backup_failed", "backups", N_("backup failed: %(problem)s"), _responsible({"problem": problem}),
                         severity="critical", origin="backup")
         raise
     finally:
@@ -256,12 +256,11 @@ def note_log_export(actor: Actor) -> None:
         record_event(actor, "backup_log_export")
 
 
-def _responsible(words: str, params: dict) -> tuple[str, dict]:
-    """An alert's words and params, naming the person responsible for backups if there is one."""
+def _responsible(params: dict) -> dict:
+    """A backup alert's params, naming the person responsible for backups if there is one (the
+    alert then ends "(responsible: …)", see alerts.RESPONSIBLE)."""
     who = load_policy().responsible
-    if not who:
-        return words, params
-    return words, {**params, "responsible": who}
+    return {**params, "responsible": who} if who else params
 
 
 def _actor_of(run: BackupRun) -> Actor:
@@ -402,8 +401,8 @@ def drill(run: BackupRun, actor: Actor | None = None) -> dict:
             results[target.name] = {"status": "failed", "archive": copy.archive_name, "error": problem[:300]}
             BackupCopy.update(drill_status="failed", drilled_at=utcnow()).where(BackupCopy.id == copy.id).execute()
             raise_alert("drill_failed", target.name,
-                        *_responsible(N_("restore drill of %(archive)s on %(target)s failed: %(problem)s"),
-                                      {"archive": copy.archive_name, "target": target.name, "problem": problem}),
+                        N_("restore drill of %(archive)s on %(target)s failed: %(problem)s"),
+                        _responsible({"archive": copy.archive_name, "target": target.name, "problem": problem}),
                         severity="critical", origin="drill")
     failed = [n for n, r in results.items() if r["status"] == "failed"]
     finish(run, "failed" if failed else "done", "", targets=json.dumps(results),
@@ -448,5 +447,5 @@ def check_health(now: dt.datetime | None = None) -> list[str]:
             words = N_("newest verified backup on %(target)s: %(hours)s h ago (RPO %(rpo)s h)")
             params = {"hours": round((now - copy.created_at).total_seconds() / 3600)}
         raise_alert("backup_stale", target.name,
-                    *_responsible(words, {**params, "target": target.name, "rpo": policy.rpo_hours}), origin="backup")
+                    words, _responsible({**params, "target": target.name, "rpo": policy.rpo_hours}), origin="backup")
     return stale

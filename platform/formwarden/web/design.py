@@ -191,7 +191,7 @@ def _editor_context(form_key: str, field: str | None) -> dict:
 
 def _display_choices(form_key: str, doc: dict, spec: dict | None) -> list[tuple[str, str]]:
     """(key, name) of the fields of a link field's target form that may name its linked records:
-    text and numbers (not links, files or people)."""
+    text and numbers (not links, files or people, nor restricted fields: those always show masked)."""
     target = (spec or {}).get("x-ref")
     if not target:
         return []
@@ -202,7 +202,7 @@ def _display_choices(form_key: str, doc: dict, spec: dict | None) -> list[tuple[
     locale = current_locale()
     return [(n, fd.label(locale)) for n, fd in formdef.fields.items()
             if fd.type in ("string", "integer", "number") and not fd.ref and fd.widget != "member"
-            and fd.format != "attachment"]
+            and fd.format != "attachment" and fd.sensitivity != "restricted"]
 
 
 def _link_targets(form_key: str) -> list[tuple[str, str]]:
@@ -277,6 +277,8 @@ def problem_words(p, doc: dict) -> str:
                  "new field instead.")
     if p.pointer.endswith("/x-ref"):
         return _("Choose the form whose records this field links to.")
+    if p.pointer.endswith("/x-ref-display"):
+        return _("The linked form no longer has the field chosen to name its records: choose another.")
     if "/enum" in p.pointer or "/x-enum-labels" in p.pointer:
         return _("A choice field needs at least one option, with a label in both languages.")
     if p.pointer.endswith("/pattern"):
