@@ -173,6 +173,8 @@ document.addEventListener("DOMContentLoaded", function () {
   document.addEventListener("htmx:afterRequest", function (evt) {
     if (!busy || evt.detail.xhr !== busy) return;
     busy = null;
+    var xhr = evt.detail.xhr;
+    if (!xhr || !xhr.status || xhr.status >= 400) leaving = null;  // a change was refused or lost: stay, so its message is read
     setTimeout(next, 0);
   });
   function next() {
@@ -207,20 +209,24 @@ document.addEventListener("DOMContentLoaded", function () {
   // its way waits for it: the next page then shows the draft with every change, and publishing
   // never meets "changed since you checked" because of the person's own last save.
   function queued() { return !!builder() && (busy || waiting.length > 0); }
+  function leaveAfterSaving(go) {
+    leaving = go;
+    setTimeout(function () { if (leaving === go) { leaving = null; go(); } }, 10000);  // never stuck on a lost answer
+  }
   document.addEventListener("click", function (evt) {
     var link = evt.target.closest && evt.target.closest("a[href]");
     if (!link || !queued() || evt.defaultPrevented || evt.button !== 0 || evt.ctrlKey || evt.metaKey ||
         evt.shiftKey || link.target === "_blank" || link.getAttribute("href").charAt(0) === "#") return;
     if (inBuilder(link) && link.closest("[hx-boost]").getAttribute("hx-boost") !== "false") return;  // queued by htmx
     evt.preventDefault();
-    leaving = function () { window.location.assign(link.href); };
+    leaveAfterSaving(function () { window.location.assign(link.href); });
   }, true);
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
     if (!queued() || !inBuilder(form) || form.closest("[hx-boost]").getAttribute("hx-boost") !== "false") return;
     evt.preventDefault();
     var submitter = evt.submitter;
-    leaving = function () { form.requestSubmit(submitter || undefined); };
+    leaveAfterSaving(function () { form.requestSubmit(submitter || undefined); });
   }, true);
   // a field just added (palette click or drop) opens with its made-up name selected: type its name
   document.addEventListener("htmx:afterSettle", function (evt) {

@@ -210,3 +210,13 @@ def test_a_waiting_save_never_presses_a_button_and_enter_only_saves(page, slow_l
     expect(page.locator("main")).to_contain_text("问题类别终")
     page.get_by_role("button", name="发布第 1 版").click()
     expect(page.locator("main")).to_contain_text("第 1 版已发布")
+
+    # leaving while a change is on its way that will be refused: the person stays and reads why
+    page.goto(f"{page.base}/design/{key}?field={name}")
+    designs.edit(actor_of("admin"), key, designs.draft(key)["rev"], lambda d: {  # someone else changes the draft
+        **d, "x-form": {**d["x-form"], "description": {"zh-CN": "别人改的", "en": "changed elsewhere"}}})
+    page.locator("#f-label_zh").fill("问题类别乙")
+    page.keyboard.press("Tab")  # answered "someone changed this draft"
+    page.get_by_role("link", name="检查并发布…").click()
+    expect(page.locator("#builder-messages .error")).to_be_visible()
+    assert "/publish" not in page.url
